@@ -1,0 +1,51 @@
+//! The pure domain of rdv-events: aggregates, their commands and events, and
+//! the value types that parse input once at the edge.
+//!
+//! Nothing here performs I/O or reads the clock: time and secrets come in
+//! through [`Services`], so every aggregate can be tested as
+//! given(events) / when(command) / then(events or error).
+
+pub mod agent;
+pub mod agent_email;
+pub mod error;
+pub mod ids;
+pub mod organisation;
+pub mod platform;
+pub mod services;
+pub mod territory;
+pub mod values;
+
+pub use error::{DomainError, ErrorKind, FieldError};
+
+/// Implements cqrs-es's `DomainEvent` for an event enum: the event type is
+/// the variant name and each variant carries its own payload version, so an
+/// upcaster can target exactly the shape that changed.
+#[macro_export]
+macro_rules! versioned_events {
+    ($enum:ident { $($variant:ident => $version:literal),+ $(,)? }) => {
+        impl cqrs_es::DomainEvent for $enum {
+            fn event_type(&self) -> String {
+                match self {
+                    $($enum::$variant { .. } => stringify!($variant).to_string(),)+
+                }
+            }
+
+            fn event_version(&self) -> String {
+                match self {
+                    $($enum::$variant { .. } => $version.to_string(),)+
+                }
+            }
+        }
+    };
+}
+pub use services::{Clock, FixedClock, Services};
+
+/// What the event store needs to know about an aggregate beyond cqrs-es:
+/// how to read events stored under older versions.
+pub trait VersionedAggregate: cqrs_es::Aggregate {
+    /// Upcasters turning stored payloads of older event versions into the
+    /// current shape. Stored rows are never rewritten.
+    fn upcasters() -> Vec<Box<dyn cqrs_es::persist::EventUpcaster>> {
+        Vec::new()
+    }
+}

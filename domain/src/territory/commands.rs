@@ -1,0 +1,17 @@
+use crate::values::{DepartementNumber, ServiceKind, Text, TimeZone};
+use serde::{Deserialize, Serialize};
+
+/// Commands on a territory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum TerritoryCommand {
+    /// Create the espace with its name, département and time zone.
+    CreateTerritory {
+        name: Text,
+        departement_number: DepartementNumber,
+        timezone: TimeZone,
+    },
+    /// Offer a service of the catalogue in this territory.
+    ActivateService { service: ServiceKind },
+    /// Stop offering a service; existing agents keep it.
+    DeactivateService { service: ServiceKind },
+}

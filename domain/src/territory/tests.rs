@@ -1,0 +1,89 @@
+use super::*;
+use crate::{FixedClock, values::*};
+use cqrs_es::test::TestFramework;
+use std::sync::Arc;
+
+fn services() -> Services {
+    let clock = FixedClock::at("2026-01-05T09:00:00Z".parse().unwrap());
+    Services::new(Arc::new(clock), chrono::Duration::days(7))
+}
+
+fn created() -> TerritoryEvent {
+    TerritoryEvent::TerritoryCreated {
+        name: Text::parse("Drôme", "name").unwrap(),
+        departement_number: DepartementNumber::parse("26", "d").unwrap(),
+        timezone: TimeZone::parse("Europe/Paris", "timezone").unwrap(),
+    }
+}
+
+fn create_command() -> TerritoryCommand {
+    match created() {
+        TerritoryEvent::TerritoryCreated {
+            name,
+            departement_number,
+            timezone,
+        } => TerritoryCommand::CreateTerritory {
+            name,
+            departement_number,
+            timezone,
+        },
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn creates_a_territory_once() {
+    TestFramework::<Territory>::with(services())
+        .given_no_previous_events()
+        .when_async(create_command())
+        .await
+        .then_expect_events(vec![created()]);
+    TestFramework::<Territory>::with(services())
+        .given(vec![created()])
+        .when_async(create_command())
+        .await
+        .then_expect_error(DomainError::conflict("territory already exists"));
+}
+
+#[tokio::test]
+async fn activates_and_deactivates_services() {
+    TestFramework::<Territory>::with(services())
+        .given(vec![created()])
+        .when_async(TerritoryCommand::ActivateService {
+            service: ServiceKind::Pmi,
+        })
+        .await
+        .then_expect_events(vec![TerritoryEvent::ServiceActivated {
+            service: ServiceKind::Pmi,
+        }]);
+    TestFramework::<Territory>::with(services())
+        .given(vec![
+            created(),
+            TerritoryEvent::ServiceActivated {
+                service: ServiceKind::Pmi,
+            },
+        ])
+        .when_async(TerritoryCommand::ActivateService {
+            service: ServiceKind::Pmi,
+        })
+        .await
+        .then_expect_error_message("service pmi is already active");
+    TestFramework::<Territory>::with(services())
+        .given(vec![created()])
+        .when_async(TerritoryCommand::DeactivateService {
+            service: ServiceKind::Rsa,
+        })
+        .await
+        .then_expect_error_message("service rsa is not active");
+}
+
+#[tokio::test]
+async fn commands_on_a_missing_territory_are_not_found() {
+    TestFramework::<Territory>::with(services())
+        .given_no_previous_events()
+        .when_async(TerritoryCommand::ActivateService {
+            service: ServiceKind::Pmi,
+        })
+        .await
+        .then_expect_error(DomainError::not_found("territory"));
+}
