@@ -56,12 +56,9 @@ impl Aggregate for AgentEmail {
         let AgentEmailCommand::ClaimEmail { agent_id } = command;
         match self.0 {
             Some(owner) if owner == agent_id => Ok(()),
-            Some(_) => Err(DomainError::conflict(
-                "this e-mail belongs to another agent",
-            )),
+            Some(_) => Err(DomainError::conflict("this e-mail belongs to another agent")),
             None => {
-                sink.write(AgentEmailEvent::AgentEmailClaimed { agent_id }, self)
-                    .await;
+                sink.write(AgentEmailEvent::AgentEmailClaimed { agent_id }, self).await;
                 Ok(())
             }
         }

@@ -46,10 +46,7 @@ pub struct Services {
 
 impl Services {
     pub fn new(clock: Arc<dyn Clock>, invitation_ttl: Duration) -> Self {
-        Self {
-            clock,
-            invitation_ttl,
-        }
+        Self { clock, invitation_ttl }
     }
 
     pub fn now(&self) -> DateTime<Utc> {

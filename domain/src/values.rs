@@ -6,9 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An e-mail address, trimmed and lower-cased: `local@domain.tld`.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Email(String);
 
@@ -50,9 +48,7 @@ impl fmt::Display for Email {
 }
 
 /// Required free text (names, titles): trimmed, not empty, at most 200 chars.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Text(String);
 
@@ -94,9 +90,10 @@ impl TimeZone {
     pub const PARIS: TimeZone = TimeZone(chrono_tz::Europe::Paris);
 
     pub fn parse(raw: &str, field: &str) -> Result<Self, DomainError> {
-        raw.trim().parse::<chrono_tz::Tz>().map(Self).map_err(|_| {
-            DomainError::invalid(field, format!("unknown IANA time zone '{}'", raw.trim()))
-        })
+        raw.trim()
+            .parse::<chrono_tz::Tz>()
+            .map(Self)
+            .map_err(|_| DomainError::invalid(field, format!("unknown IANA time zone '{}'", raw.trim())))
     }
 }
 
@@ -132,25 +129,13 @@ impl DepartementNumber {
 }
 
 /// A SHA-256 digest (hex) of a secret token; the secret itself is never stored.
-#[derive(
-    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct TokenHash(pub String);
 
 /// An agent's access level in one organisation (RDV Service Public's
 /// `AgentRole.access_level`). An intervenant has no e-mail and cannot log in.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Basic,
@@ -160,16 +145,7 @@ pub enum Role {
 
 /// What an agent may do across a whole territory, beyond its organisations.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, utoipa::ToSchema,
 )]
 pub struct TerritoryRights {
     /// Territorial admin: every organisation of the territory, and granting rights.
@@ -254,16 +230,10 @@ impl ServiceKind {
     }
 
     pub fn parse(raw: &str, field: &str) -> Result<Self, DomainError> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.slug() == raw)
-            .ok_or_else(|| {
-                let known: Vec<&str> = Self::ALL.iter().map(|s| s.slug()).collect();
-                DomainError::invalid(
-                    field,
-                    format!("unknown service '{raw}'; known: {}", known.join(", ")),
-                )
-            })
+        Self::ALL.into_iter().find(|s| s.slug() == raw).ok_or_else(|| {
+            let known: Vec<&str> = Self::ALL.iter().map(|s| s.slug()).collect();
+            DomainError::invalid(field, format!("unknown service '{raw}'; known: {}", known.join(", ")))
+        })
     }
 }
 
@@ -274,9 +244,7 @@ mod tests {
     #[test]
     fn email_is_normalised_and_checked() {
         assert_eq!(
-            Email::parse("  Agent@Example.FR ", "email")
-                .unwrap()
-                .as_str(),
+            Email::parse("  Agent@Example.FR ", "email").unwrap().as_str(),
             "agent@example.fr"
         );
         for bad in [
@@ -294,19 +262,11 @@ mod tests {
 
     #[test]
     fn time_zones_of_overseas_territories_parse() {
-        for tz in [
-            "Europe/Paris",
-            "America/Cayenne",
-            "Indian/Reunion",
-            "Pacific/Noumea",
-        ] {
+        for tz in ["Europe/Paris", "America/Cayenne", "Indian/Reunion", "Pacific/Noumea"] {
             assert_eq!(TimeZone::parse(tz, "timezone").unwrap().0.name(), tz);
         }
         assert_eq!(
-            TimeZone::parse("Mars/Olympus", "timezone")
-                .unwrap_err()
-                .errors[0]
-                .field,
+            TimeZone::parse("Mars/Olympus", "timezone").unwrap_err().errors[0].field,
             "timezone"
         );
     }
@@ -332,10 +292,7 @@ mod tests {
     fn services_round_trip_through_slugs() {
         for s in ServiceKind::ALL {
             assert_eq!(ServiceKind::parse(s.slug(), "service").unwrap(), s);
-            assert_eq!(
-                serde_json::to_value(s).unwrap(),
-                serde_json::json!(s.slug())
-            );
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.slug()));
         }
         assert!(ServiceKind::parse("cuisine", "service").is_err());
     }

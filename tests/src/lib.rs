@@ -1,1 +1,71 @@
-//! Integration tests live in tests/tests.
+//! Helpers shared by the integration tests: fresh stores on both backends.
+//!
+//! PostgreSQL tests use the server at `RDV_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and create one database per
+//! test. Without a server they skip loudly, unless `RDV_REQUIRE_SERVICES` is
+//! set (as CI does), in which case they fail.
+
+use rdv_eventstore::{EventStore, postgres::PostgresBackend};
+use std::sync::Arc;
+use tempfile::TempDir;
+
+/// A store and whatever must live as long as it (the SQLite directory).
+pub struct TestStore {
+    pub name: &'static str,
+    pub store: EventStore,
+    pub dir: Option<Arc<TempDir>>,
+}
+
+pub fn postgres_base_url() -> String {
+    std::env::var("RDV_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn services_required() -> bool {
+    std::env::var_os("RDV_REQUIRE_SERVICES").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+pub async fn sqlite_store() -> TestStore {
+    let dir = TempDir::new().expect("temporary directory");
+    let store = EventStore::open_sqlite(dir.path()).await.expect("open SQLite store");
+    TestStore {
+        name: "sqlite",
+        store,
+        dir: Some(Arc::new(dir)),
+    }
+}
+
+/// A fresh database URL on the test server, or `None` (with a loud warning)
+/// when no server answers and services are not required.
+pub async fn postgres_database_url(prefix: &str) -> Option<String> {
+    let name = rdv_eventstore::postgres::unique_database_name(prefix);
+    match PostgresBackend::create_database(&postgres_base_url(), &name).await {
+        Ok(url) => Some(url),
+        Err(e) if !services_required() => {
+            eprintln!(
+                "\n!!! SKIPPING PostgreSQL test: no server at {} ({e}). Set RDV_REQUIRE_SERVICES=1 to fail instead.\n",
+                postgres_base_url()
+            );
+            None
+        }
+        Err(e) => panic!("PostgreSQL is required (RDV_REQUIRE_SERVICES) but unavailable: {e}"),
+    }
+}
+
+pub async fn postgres_store() -> Option<TestStore> {
+    let url = postgres_database_url("rdv_test").await?;
+    let store = EventStore::connect_postgres(&url, 20)
+        .await
+        .expect("connect PostgreSQL store");
+    Some(TestStore {
+        name: "postgres",
+        store,
+        dir: None,
+    })
+}
+
+/// SQLite always, PostgreSQL when available: the shared suite runs on each.
+pub async fn all_stores() -> Vec<TestStore> {
+    let mut stores = vec![sqlite_store().await];
+    stores.extend(postgres_store().await);
+    stores
+}

@@ -25,14 +25,12 @@ impl NewAgent {
                 "email",
                 "an intervenant has no e-mail and no login",
             )),
-            (Role::Basic | Role::Admin, None) => Err(DomainError::invalid(
-                "email",
-                "is required for a basic or admin agent",
-            )),
-            _ if self.services.is_empty() => Err(DomainError::invalid(
-                "services",
-                "an agent needs at least one service",
-            )),
+            (Role::Basic | Role::Admin, None) => {
+                Err(DomainError::invalid("email", "is required for a basic or admin agent"))
+            }
+            _ if self.services.is_empty() => {
+                Err(DomainError::invalid("services", "an agent needs at least one service"))
+            }
             _ => Ok(()),
         }
     }

@@ -53,9 +53,7 @@ pub struct Membership {
 
 impl Agent {
     pub fn state(&self) -> Result<&AgentState, DomainError> {
-        self.0
-            .as_ref()
-            .ok_or_else(|| DomainError::not_found("agent"))
+        self.0.as_ref().ok_or_else(|| DomainError::not_found("agent"))
     }
 }
 
@@ -127,21 +125,13 @@ impl Aggregate for Agent {
                     .insert(organisation_id, Membership { territory_id, role });
             }
             AgentEvent::InvitationAccepted => state.status = AgentStatus::Active,
-            AgentEvent::AgentReinvited { invitation } => {
-                state.status = AgentStatus::Invited(invitation)
-            }
-            AgentEvent::AgentRoleChanged {
-                organisation_id,
-                role,
-            } => {
+            AgentEvent::AgentReinvited { invitation } => state.status = AgentStatus::Invited(invitation),
+            AgentEvent::AgentRoleChanged { organisation_id, role } => {
                 if let Some(m) = state.memberships.get_mut(&organisation_id) {
                     m.role = role;
                 }
             }
-            AgentEvent::TerritoryRightsGranted {
-                territory_id,
-                rights,
-            } => {
+            AgentEvent::TerritoryRightsGranted { territory_id, rights } => {
                 if rights.is_empty() {
                     state.territory_rights.remove(&territory_id);
                 } else {
@@ -163,11 +153,7 @@ impl Aggregate for Agent {
 
 impl Agent {
     /// Decides the events of a command from the current state.
-    fn decide(
-        &self,
-        command: AgentCommand,
-        svc: &Services,
-    ) -> Result<Vec<AgentEvent>, DomainError> {
+    fn decide(&self, command: AgentCommand, svc: &Services) -> Result<Vec<AgentEvent>, DomainError> {
         let invitation = |token_hash| Invitation {
             token_hash,
             expires_at: svc.now() + svc.invitation_ttl,
@@ -181,9 +167,7 @@ impl Agent {
             } => match &self.0 {
                 Some(state) => {
                     if state.memberships.contains_key(&organisation_id) {
-                        return Err(DomainError::conflict(
-                            "the agent already belongs to this organisation",
-                        ));
+                        return Err(DomainError::conflict("the agent already belongs to this organisation"));
                     }
                     vec![AgentEvent::AgentAddedToOrganisation {
                         organisation_id,
@@ -193,8 +177,7 @@ impl Agent {
                 }
                 None => {
                     agent.check_role_and_email()?;
-                    let invitation =
-                        (agent.role != Role::Intervenant).then(|| invitation(invitation_token));
+                    let invitation = (agent.role != Role::Intervenant).then(|| invitation(invitation_token));
                     vec![AgentEvent::AgentInvited {
                         agent,
                         organisation_id,
@@ -203,18 +186,12 @@ impl Agent {
                     }]
                 }
             },
-            AgentCommand::AcceptInvitation {
-                token_hash,
-                api_token,
-            } => {
+            AgentCommand::AcceptInvitation { token_hash, api_token } => {
                 let AgentStatus::Invited(current) = &self.state()?.status else {
                     return Err(DomainError::gone("this invitation has already been used"));
                 };
                 if current.token_hash != token_hash {
-                    return Err(DomainError::invalid(
-                        "token",
-                        "this invitation token is not valid",
-                    ));
+                    return Err(DomainError::invalid("token", "this invitation token is not valid"));
                 }
                 if svc.now() >= current.expires_at {
                     return Err(DomainError::gone(format!(
@@ -224,9 +201,7 @@ impl Agent {
                 }
                 vec![
                     AgentEvent::InvitationAccepted,
-                    AgentEvent::ApiTokenIssued {
-                        token_hash: api_token,
-                    },
+                    AgentEvent::ApiTokenIssued { token_hash: api_token },
                 ]
             }
             AgentCommand::ReinviteAgent { token_hash } => match &self.state()?.status {
@@ -237,10 +212,7 @@ impl Agent {
                     return Err(DomainError::conflict("the agent is already active"));
                 }
             },
-            AgentCommand::ChangeAgentRole {
-                organisation_id,
-                role,
-            } => {
+            AgentCommand::ChangeAgentRole { organisation_id, role } => {
                 let state = self.state()?;
                 let current = state.membership(organisation_id)?.role;
                 if (current == Role::Intervenant) != (role == Role::Intervenant) {
@@ -252,29 +224,14 @@ impl Agent {
                 if current == role {
                     return Ok(Vec::new());
                 }
-                vec![AgentEvent::AgentRoleChanged {
-                    organisation_id,
-                    role,
-                }]
+                vec![AgentEvent::AgentRoleChanged { organisation_id, role }]
             }
-            AgentCommand::GrantTerritoryRights {
-                territory_id,
-                rights,
-            } => {
+            AgentCommand::GrantTerritoryRights { territory_id, rights } => {
                 let state = self.state()?;
-                if state
-                    .territory_rights
-                    .get(&territory_id)
-                    .copied()
-                    .unwrap_or_default()
-                    == rights
-                {
+                if state.territory_rights.get(&territory_id).copied().unwrap_or_default() == rights {
                     return Ok(Vec::new());
                 }
-                vec![AgentEvent::TerritoryRightsGranted {
-                    territory_id,
-                    rights,
-                }]
+                vec![AgentEvent::TerritoryRightsGranted { territory_id, rights }]
             }
             AgentCommand::RemoveAgentFromOrganisation { organisation_id } => {
                 self.state()?.membership(organisation_id)?;

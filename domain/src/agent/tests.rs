@@ -161,10 +161,7 @@ async fn a_used_or_wrong_token_is_refused() {
             api_token: hash("api"),
         })
         .await
-        .then_expect_error(DomainError::invalid(
-            "token",
-            "this invitation token is not valid",
-        ));
+        .then_expect_error(DomainError::invalid("token", "this invitation token is not valid"));
 }
 
 #[tokio::test]
@@ -228,9 +225,7 @@ async fn roles_change_within_basic_and_admin_only() {
             role: Role::Intervenant,
         })
         .await
-        .then_expect_error_message(
-            "an intervenant cannot become a basic or admin agent, nor the reverse",
-        );
+        .then_expect_error_message("an intervenant cannot become a basic or admin agent, nor the reverse");
     TestFramework::<Agent>::with(services_at(now()))
         .given(vec![invited()])
         .when_async(AgentCommand::ChangeAgentRole {
@@ -261,9 +256,7 @@ async fn territory_rights_and_removal_and_token_revocation() {
         }]);
     TestFramework::<Agent>::with(services_at(now()))
         .given(vec![invited()])
-        .when_async(AgentCommand::RemoveAgentFromOrganisation {
-            organisation_id: org(),
-        })
+        .when_async(AgentCommand::RemoveAgentFromOrganisation { organisation_id: org() })
         .await
         .then_expect_events(vec![AgentEvent::AgentRemovedFromOrganisation {
             organisation_id: org(),

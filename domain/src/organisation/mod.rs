@@ -26,9 +26,7 @@ pub struct OrganisationState {
 
 impl Organisation {
     pub fn state(&self) -> Result<&OrganisationState, DomainError> {
-        self.0
-            .as_ref()
-            .ok_or_else(|| DomainError::not_found("organisation"))
+        self.0.as_ref().ok_or_else(|| DomainError::not_found("organisation"))
     }
 }
 

@@ -45,9 +45,7 @@ impl Aggregate for Platform {
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         let event = match command {
-            PlatformCommand::IssueAdminToken { token_hash } => {
-                PlatformEvent::AdminTokenIssued { token_hash }
-            }
+            PlatformCommand::IssueAdminToken { token_hash } => PlatformEvent::AdminTokenIssued { token_hash },
             PlatformCommand::RevokeAdminToken { token_hash } => {
                 if !self.admin_tokens.contains(&token_hash) {
                     return Err(DomainError::not_found("token"));

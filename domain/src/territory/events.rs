@@ -33,10 +33,7 @@ pub(super) fn territory_created_v2_upcaster() -> SemanticVersionEventUpcaster {
         "TerritoryCreated",
         "2.0",
         Box::new(|mut payload: Value| {
-            if let Some(body) = payload
-                .get_mut("TerritoryCreated")
-                .and_then(Value::as_object_mut)
-            {
+            if let Some(body) = payload.get_mut("TerritoryCreated").and_then(Value::as_object_mut) {
                 if let Some(departement) = body.remove("departement") {
                     body.insert("departement_number".into(), departement);
                 }

@@ -33,9 +33,7 @@ pub struct TerritoryState {
 
 impl Territory {
     pub fn state(&self) -> Result<&TerritoryState, DomainError> {
-        self.0
-            .as_ref()
-            .ok_or_else(|| DomainError::not_found("territory"))
+        self.0.as_ref().ok_or_else(|| DomainError::not_found("territory"))
     }
 }
 

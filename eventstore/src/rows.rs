@@ -1,0 +1,54 @@
+//! Row shapes shared by both backends.
+
+use crate::{error::StoreError, model::*};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+
+/// An `events` row as both backends return it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    global_position: i64,
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Json<Value>,
+    metadata: Json<Value>,
+}
+
+impl EventRow {
+    pub(crate) fn into_event(self) -> Result<StoredEvent, StoreError> {
+        let metadata = serde_json::from_value(self.metadata.0)
+            .map_err(|e| StoreError::Corrupt(format!("metadata at position {}: {e}", self.global_position)))?;
+        Ok(StoredEvent {
+            position: self.global_position,
+            aggregate_type: self.aggregate_type,
+            aggregate_id: self.aggregate_id,
+            sequence: self.sequence,
+            event_type: self.event_type,
+            event_version: self.event_version,
+            payload: self.payload.0,
+            metadata,
+        })
+    }
+}
+
+/// The one text form of instants in SQLite: fixed width, so text order is time order.
+pub(crate) fn timestamp(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl CommittedEvent {
+    pub(crate) fn of(stream: &StreamAppend, event: &NewEvent, sequence: i64, position: i64) -> Self {
+        Self {
+            event_id: event.metadata.event_id,
+            event_type: event.event_type.clone(),
+            aggregate_type: stream.aggregate_type.clone(),
+            aggregate_id: stream.aggregate_id.clone(),
+            sequence,
+            position,
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The embedded backend: one SQLite file in WAL mode, one writer connection
+//! (so positions follow commit order) and a few reader connections.
+
+use crate::{
+    error::{StoreError, is_unique_violation},
+    model::*,
+    rows::{EventRow, timestamp},
+};
+use sqlx::{
+    Sqlite, SqlitePool, Transaction,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    types::Json,
+};
+use std::{path::Path, time::Duration};
+
+const EVENT_COLUMNS: &str =
+    "global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
+
+#[derive(Debug, Clone)]
+pub struct SqliteBackend {
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
+}
+
+/// SQLite numbers its parameters `?N`; the shared SQL text uses `$N`.
+pub(crate) fn sqlite_sql(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+impl SqliteBackend {
+    /// Opens (or creates) `<dir>/rdv.sqlite3` and migrates it.
+    pub async fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("rdv.sqlite3"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL in WAL mode survives a process crash; only a power loss
+            // may drop the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(Self { writer, reader })
+    }
+
+    pub async fn load_stream(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY sequence"
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(&sql)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
+    pub async fn read_feed(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql =
+            format!("SELECT {EVENT_COLUMNS} FROM events WHERE global_position > ? ORDER BY global_position LIMIT ?");
+        let rows: Vec<EventRow> = sqlx::query_as(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
+    pub async fn head(&self) -> Result<i64, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(global_position) FROM events")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(head.unwrap_or(0))
+    }
+
+    pub async fn append(
+        &self,
+        request: &AppendRequest,
+        idempotency: Option<(&IdempotencyClaim, &crate::Responder<'_>)>,
+    ) -> Result<Vec<CommittedEvent>, StoreError> {
+        let mut tx = self.writer.begin().await?;
+        let mut committed = Vec::new();
+        for stream in &request.streams {
+            let current: i64 = sqlx::query_scalar(
+                "SELECT COALESCE(MAX(sequence), 0) FROM events WHERE aggregate_type = ? AND aggregate_id = ?",
+            )
+            .bind(&stream.aggregate_type)
+            .bind(&stream.aggregate_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if current != stream.expected_version {
+                return Err(StoreError::Conflict {
+                    aggregate_type: stream.aggregate_type.clone(),
+                    aggregate_id: stream.aggregate_id.clone(),
+                });
+            }
+            for (index, event) in stream.events.iter().enumerate() {
+                let sequence = stream.expected_version + index as i64 + 1;
+                let position: i64 = sqlx::query_scalar(
+                    "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+                     metadata, event_id, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING global_position",
+                )
+                .bind(&stream.aggregate_type)
+                .bind(&stream.aggregate_id)
+                .bind(sequence)
+                .bind(&event.event_type)
+                .bind(&event.event_version)
+                .bind(Json(&event.payload))
+                .bind(Json(&event.metadata))
+                .bind(event.metadata.event_id.to_string())
+                .bind(timestamp(event.metadata.occurred_at))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| conflict_or(e, stream))?;
+                committed.push(CommittedEvent::of(stream, event, sequence, position));
+            }
+        }
+        insert_outbox(&mut tx, &request.outbox).await?;
+        if let Some((claim, respond)) = idempotency {
+            let response = respond(&committed);
+            sqlx::query(
+                "INSERT INTO idempotency (scope, key, request_hash, status, response, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&claim.scope)
+            .bind(&claim.key)
+            .bind(&claim.request_hash)
+            .bind(response.status as i64)
+            .bind(Json(&response.body))
+            .bind(timestamp(chrono::Utc::now()))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| if is_unique_violation(&e) { StoreError::IdempotencyRace } else { e.into() })?;
+        }
+        tx.commit().await?;
+        Ok(committed)
+    }
+
+    pub async fn idempotency(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let row: Option<(String, i64, Json<serde_json::Value>)> =
+            sqlx::query_as("SELECT request_hash, status, response FROM idempotency WHERE scope = ? AND key = ?")
+                .bind(scope)
+                .bind(key)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(row.map(|(request_hash, status, Json(body))| IdempotencyRecord {
+            request_hash,
+            response: StoredResponse {
+                status: status as u16,
+                body,
+            },
+        }))
+    }
+}
+
+fn conflict_or(err: sqlx::Error, stream: &StreamAppend) -> StoreError {
+    if is_unique_violation(&err) {
+        StoreError::Conflict {
+            aggregate_type: stream.aggregate_type.clone(),
+            aggregate_id: stream.aggregate_id.clone(),
+        }
+    } else {
+        err.into()
+    }
+}
+
+async fn insert_outbox(tx: &mut Transaction<'static, Sqlite>, messages: &[OutboxMessage]) -> Result<(), StoreError> {
+    let now = timestamp(chrono::Utc::now());
+    for message in messages {
+        sqlx::query("INSERT INTO outbox (id, kind, payload, created_at, available_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(message.id.to_string())
+            .bind(&message.kind)
+            .bind(Json(&message.payload))
+            .bind(&now)
+            .bind(&now)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}

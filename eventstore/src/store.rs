@@ -1,0 +1,324 @@
+//! The event store: one type over both backends, chosen at start-up.
+
+use crate::{
+    error::StoreError,
+    model::*,
+    postgres::PostgresBackend,
+    readmodel::ProjectionTx,
+    rows::timestamp,
+    sqlite::{SqliteBackend, sqlite_sql},
+};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::types::Json;
+use std::{path::Path, sync::Arc};
+use tokio::sync::watch;
+
+/// Builds the response saved under an idempotency key from the appended
+/// events, inside the append's transaction.
+pub type Responder<'a> = dyn Fn(&[CommittedEvent]) -> StoredResponse + Send + Sync + 'a;
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(SqliteBackend),
+    Postgres(PostgresBackend),
+}
+
+/// Runs the same expression on whichever backend is in use.
+macro_rules! on_backend {
+    ($self:expr, $b:ident => $body:expr) => {
+        match &$self.backend {
+            Backend::Sqlite($b) => $body,
+            Backend::Postgres($b) => $body,
+        }
+    };
+}
+
+/// The event store, cheap to clone. It also tells in-process listeners
+/// (projectors, relays) that something was appended, so they need not poll.
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    backend: Backend,
+    appended: Arc<watch::Sender<i64>>,
+}
+
+impl EventStore {
+    /// The embedded store: `<dir>/rdv.sqlite3`.
+    pub async fn open_sqlite(dir: &Path) -> Result<Self, StoreError> {
+        Ok(Self::new(Backend::Sqlite(SqliteBackend::open(dir).await?)))
+    }
+
+    /// The distributed store on PostgreSQL.
+    pub async fn connect_postgres(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Ok(Self::new(Backend::Postgres(
+            PostgresBackend::connect(url, max_connections).await?,
+        )))
+    }
+
+    fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            appended: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    /// `sqlite` or `postgres`, as `/health` reports it.
+    pub fn kind(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The PostgreSQL backend, for tests that hold transactions open.
+    pub fn postgres(&self) -> Option<&PostgresBackend> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(pg),
+            Backend::Sqlite(_) => None,
+        }
+    }
+
+    pub async fn load_stream(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        on_backend!(self, b => b.load_stream(aggregate_type, aggregate_id).await)
+    }
+
+    /// Events after `after` in feed order, at most `limit`, never skipping
+    /// one that commits late.
+    pub async fn read_feed(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        on_backend!(self, b => b.read_feed(after, limit).await)
+    }
+
+    /// The position of the last readable event (0 when empty).
+    pub async fn head(&self) -> Result<i64, StoreError> {
+        on_backend!(self, b => b.head().await)
+    }
+
+    /// Appends every stream, outbox message and idempotency record in one
+    /// transaction, or nothing.
+    pub async fn append(
+        &self,
+        request: &AppendRequest,
+        idempotency: Option<(&IdempotencyClaim, &Responder<'_>)>,
+    ) -> Result<Vec<CommittedEvent>, StoreError> {
+        let committed = on_backend!(self, b => b.append(request, idempotency).await)?;
+        if let Some(last) = committed.last() {
+            self.appended.send_replace(last.position);
+        }
+        Ok(committed)
+    }
+
+    /// Wakes up whenever this process appends; the value is the last position.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.appended.subscribe()
+    }
+
+    /// The first answer given under an idempotency key, if any.
+    pub async fn idempotency(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        on_backend!(self, b => b.idempotency(scope, key).await)
+    }
+
+    // ----- outbox -----
+
+    /// Claims up to `limit` due messages for `lease`; a sender that dies
+    /// leaves them to be claimed again when the lease ends.
+    pub async fn claim_outbox(&self, limit: i64, lease: chrono::Duration) -> Result<Vec<ClaimedMessage>, StoreError> {
+        let now = Utc::now();
+        let until = now + lease;
+        type Row = (String, String, Json<Value>, i32);
+        let rows: Vec<Row> = match &self.backend {
+            Backend::Sqlite(b) => {
+                sqlx::query_as(
+                    "UPDATE outbox SET available_at = ?1, attempts = attempts + 1 WHERE id IN \
+                     (SELECT id FROM outbox WHERE sent_at IS NULL AND available_at <= ?2 ORDER BY available_at LIMIT ?3) \
+                     RETURNING id, kind, payload, attempts",
+                )
+                .bind(timestamp(until))
+                .bind(timestamp(now))
+                .bind(limit)
+                .fetch_all(&b.writer)
+                .await?
+            }
+            Backend::Postgres(b) => {
+                sqlx::query_as(
+                    "UPDATE outbox SET available_at = $1, attempts = attempts + 1 WHERE id IN \
+                     (SELECT id FROM outbox WHERE sent_at IS NULL AND available_at <= $2 ORDER BY available_at \
+                      LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                     RETURNING id::text, kind, payload, attempts",
+                )
+                .bind(until)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&b.pool)
+                .await?
+            }
+        };
+        rows.into_iter()
+            .map(|(id, kind, Json(payload), attempts)| {
+                let id = id
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("outbox id {id}: {e}")))?;
+                Ok(ClaimedMessage {
+                    message: OutboxMessage { id, kind, payload },
+                    attempts,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn outbox_sent(&self, id: uuid::Uuid) -> Result<(), StoreError> {
+        self.outbox_update(
+            "UPDATE outbox SET sent_at = $1, last_error = NULL WHERE id = $2",
+            Utc::now(),
+            id,
+            None,
+        )
+        .await
+    }
+
+    /// Records a failed attempt; the message is tried again at `retry_at`.
+    pub async fn outbox_failed(&self, id: uuid::Uuid, error: &str, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.outbox_update(
+            "UPDATE outbox SET available_at = $1, last_error = $3 WHERE id = $2",
+            retry_at,
+            id,
+            Some(error),
+        )
+        .await
+    }
+
+    async fn outbox_update(
+        &self,
+        sql: &str,
+        at: DateTime<Utc>,
+        id: uuid::Uuid,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(b) => {
+                let sql = sqlite_sql(sql);
+                let mut q = sqlx::query(&sql).bind(timestamp(at)).bind(id.to_string());
+                if error.is_some() {
+                    q = q.bind(error);
+                }
+                q.execute(&b.writer).await?;
+            }
+            Backend::Postgres(b) => {
+                let mut q = sqlx::query(sql).bind(at).bind(id);
+                if error.is_some() {
+                    q = q.bind(error);
+                }
+                q.execute(&b.pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages not yet sent (for health and tests).
+    pub async fn outbox_pending(&self) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL";
+        Ok(on_backend!(self, b => sqlx::query_scalar(sql).fetch_one(b.read_pool()).await?))
+    }
+
+    // ----- read models -----
+
+    /// Opens the transaction in which a projector writes documents and its
+    /// checkpoint together.
+    pub async fn begin_projection(&self) -> Result<ProjectionTx, StoreError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(b) => ProjectionTx::Sqlite(b.writer.begin().await?),
+            Backend::Postgres(b) => ProjectionTx::Postgres(b.pool.begin().await?),
+        })
+    }
+
+    /// One document of a projection's collection.
+    pub async fn doc(&self, projection: &str, collection: &str, id: &str) -> Result<Option<Value>, StoreError> {
+        let sql = "SELECT doc FROM read_models WHERE projection = $1 AND collection = $2 AND id = $3";
+        let row: Option<Json<Value>> = match &self.backend {
+            Backend::Sqlite(b) => {
+                sqlx::query_scalar(&sqlite_sql(sql))
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(id)
+                    .fetch_optional(&b.reader)
+                    .await?
+            }
+            Backend::Postgres(b) => {
+                sqlx::query_scalar(sql)
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(id)
+                    .fetch_optional(&b.pool)
+                    .await?
+            }
+        };
+        Ok(row.map(|Json(v)| v))
+    }
+
+    /// The documents of a collection under one parent, in id order.
+    pub async fn docs(&self, projection: &str, collection: &str, parent: &str) -> Result<Vec<Value>, StoreError> {
+        let sql = "SELECT doc FROM read_models WHERE projection = $1 AND collection = $2 AND parent = $3 ORDER BY id";
+        let rows: Vec<Json<Value>> = match &self.backend {
+            Backend::Sqlite(b) => {
+                sqlx::query_scalar(&sqlite_sql(sql))
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(parent)
+                    .fetch_all(&b.reader)
+                    .await?
+            }
+            Backend::Postgres(b) => {
+                sqlx::query_scalar(sql)
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(parent)
+                    .fetch_all(&b.pool)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().map(|Json(v)| v).collect())
+    }
+
+    /// A projector's checkpoint and its last error, if it stopped on one.
+    pub async fn checkpoint(&self, name: &str) -> Result<(i64, Option<String>), StoreError> {
+        let sql = "SELECT position, error FROM projection_checkpoints WHERE name = $1";
+        let row: Option<(i64, Option<String>)> = match &self.backend {
+            Backend::Sqlite(b) => {
+                sqlx::query_as(&sqlite_sql(sql))
+                    .bind(name)
+                    .fetch_optional(&b.reader)
+                    .await?
+            }
+            Backend::Postgres(b) => sqlx::query_as(sql).bind(name).fetch_optional(&b.pool).await?,
+        };
+        Ok(row.unwrap_or((0, None)))
+    }
+
+    /// Forgets a projection's documents and checkpoint, for a rebuild from 0.
+    pub async fn reset_projection(&self, name: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_projection().await?;
+        tx.execute("DELETE FROM read_models WHERE projection = $1", name)
+            .await?;
+        tx.execute("DELETE FROM projection_checkpoints WHERE name = $1", name)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Records why a projector stopped, keeping its checkpoint where it was.
+    pub async fn record_projection_error(&self, name: &str, error: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_projection().await?;
+        tx.record_error(name, error).await?;
+        tx.commit().await
+    }
+}
+
+impl SqliteBackend {
+    fn read_pool(&self) -> &sqlx::SqlitePool {
+        &self.reader
+    }
+}
+
+impl PostgresBackend {
+    fn read_pool(&self) -> &sqlx::PgPool {
+        &self.pool
+    }
+}

@@ -1,0 +1,402 @@
+//! The event store suite, run on SQLite and on PostgreSQL.
+
+use chrono::Utc;
+use rdv_domain::{
+    FixedClock, Services,
+    platform::{PLATFORM_ID, Platform, PlatformCommand},
+    territory::{Territory, TerritoryCommand, TerritoryEvent},
+    values::*,
+};
+use rdv_eventstore::{codec::Decoder, *};
+use rdv_tests::all_stores;
+use serde_json::json;
+use std::sync::Arc;
+use uuid::Uuid;
+
+fn services() -> Services {
+    Services::new(
+        Arc::new(FixedClock::at("2026-01-05T09:00:00Z".parse().unwrap())),
+        chrono::Duration::days(7),
+    )
+}
+
+fn respond_with_version(
+    aggregate_type: &'static str,
+    id: String,
+) -> impl Fn(&(), &CommitSummary<'_>) -> StoredResponse {
+    move |_, summary| StoredResponse {
+        status: 201,
+        body: json!({
+            "version": summary.version_of(aggregate_type, &id),
+            "positions": summary.events.iter().map(|e| e.position).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+fn issue_token(hash: &str) -> PlatformCommand {
+    PlatformCommand::IssueAdminToken {
+        token_hash: TokenHash(hash.into()),
+    }
+}
+
+fn create_territory() -> TerritoryCommand {
+    TerritoryCommand::CreateTerritory {
+        name: Text::parse("Drôme", "name").unwrap(),
+        departement_number: DepartementNumber::parse("26", "d").unwrap(),
+        timezone: TimeZone::PARIS,
+    }
+}
+
+#[tokio::test]
+async fn appended_events_come_back_in_their_stream_and_in_the_feed_with_metadata() {
+    for s in all_stores().await {
+        let commands = CommandService::new(s.store.clone(), services());
+        let mut ctx = CommandContext::new("platform-admin");
+        ctx.causation_id = Some(Uuid::now_v7());
+        let id = Uuid::now_v7().to_string();
+        let out = commands
+            .execute::<Territory, _>(
+                &ctx,
+                &id,
+                create_territory(),
+                None,
+                respond_with_version("Territory", id.clone()),
+            )
+            .await
+            .unwrap();
+        commands
+            .execute::<Territory, _>(
+                &ctx,
+                &id,
+                TerritoryCommand::ActivateService {
+                    service: ServiceKind::Pmi,
+                },
+                None,
+                respond_with_version("Territory", id.clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.response.body["version"], 1, "{}", s.name);
+        let stream = s.store.load_stream("Territory", &id).await.unwrap();
+        assert_eq!(stream.len(), 2);
+        assert_eq!(stream[0].event_type, "TerritoryCreated");
+        assert_eq!(stream[0].event_version, "2.0");
+        assert_eq!(stream[0].metadata.actor, "platform-admin");
+        assert_eq!(stream[0].metadata.correlation_id, ctx.correlation_id);
+        assert_eq!(stream[0].metadata.causation_id, ctx.causation_id);
+        assert_eq!(stream[0].metadata.event_id.get_version_num(), 7);
+        assert_eq!(
+            stream[0].metadata.occurred_at,
+            "2026-01-05T09:00:00Z".parse::<chrono::DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(stream[0].position, out.events[0].position);
+        let feed = s.store.read_feed(0, 100).await.unwrap();
+        assert_eq!(feed, stream, "{}", s.name);
+        assert!(feed[0].position < feed[1].position);
+        assert_eq!(s.store.head().await.unwrap(), feed[1].position);
+        assert!(s.store.read_feed(feed[1].position, 100).await.unwrap().is_empty());
+        let territory: Territory = Decoder::default().fold(&stream).unwrap();
+        assert!(territory.state().unwrap().services.contains(&ServiceKind::Pmi));
+    }
+}
+
+#[tokio::test]
+async fn two_commands_racing_on_one_aggregate_are_both_applied() {
+    for s in all_stores().await {
+        let commands = CommandService::new(s.store.clone(), services());
+        let ctx = CommandContext::new("platform-admin");
+        let respond = || respond_with_version("Platform", PLATFORM_ID.into());
+        let (a, b) = tokio::join!(
+            commands.execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("a"), None, respond()),
+            commands.execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("b"), None, respond()),
+        );
+        let mut versions = vec![
+            a.unwrap().response.body["version"].clone(),
+            b.unwrap().response.body["version"].clone(),
+        ];
+        versions.sort_by_key(|v| v.as_i64());
+        assert_eq!(versions, vec![json!(1), json!(2)], "{}", s.name);
+        let (platform, _) = load::<Platform>(&s.store, PLATFORM_ID).await;
+        assert_eq!(platform.admin_tokens.len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn many_racing_commands_all_land_thanks_to_retries() {
+    for s in all_stores().await {
+        let commands = CommandService::new(s.store.clone(), services());
+        let ctx = CommandContext::new("platform-admin");
+        let runs = (0..6).map(|i| {
+            let commands = commands.clone();
+            let ctx = ctx.clone();
+            async move {
+                commands
+                    .execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token(&format!("t{i}")), None, |_, _| {
+                        StoredResponse {
+                            status: 201,
+                            body: json!({}),
+                        }
+                    })
+                    .await
+            }
+        });
+        for result in futures::future::join_all(runs).await {
+            result.unwrap();
+        }
+        assert_eq!(
+            s.store.load_stream("Platform", PLATFORM_ID).await.unwrap().len(),
+            6,
+            "{}",
+            s.name
+        );
+    }
+}
+
+async fn load<A: rdv_domain::VersionedAggregate>(store: &EventStore, id: &str) -> (A, usize) {
+    let events = store.load_stream(A::TYPE, id).await.unwrap();
+    (Decoder::<A>::default().fold(&events).unwrap(), events.len())
+}
+
+#[tokio::test]
+async fn if_match_fails_when_the_aggregate_moved_on() {
+    for s in all_stores().await {
+        let commands = CommandService::new(s.store.clone(), services());
+        let ctx = CommandContext::new("platform-admin");
+        let respond = || respond_with_version("Platform", PLATFORM_ID.into());
+        commands
+            .execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("a"), Some(0), respond())
+            .await
+            .unwrap();
+        let err = commands
+            .execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("b"), Some(0), respond())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CommandError::PreconditionFailed {
+                    expected: 0,
+                    actual: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        commands
+            .execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("b"), Some(1), respond())
+            .await
+            .unwrap();
+        assert_eq!(
+            s.store.load_stream("Platform", PLATFORM_ID).await.unwrap().len(),
+            2,
+            "{}",
+            s.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_replays_the_first_answer_and_refuses_another_body() {
+    for s in all_stores().await {
+        let commands = CommandService::new(s.store.clone(), services());
+        let mut ctx = CommandContext::new("platform-admin");
+        ctx.idempotency = Some(IdempotencyClaim {
+            scope: "admin POST /x".into(),
+            key: "k-1".into(),
+            request_hash: "h1".into(),
+        });
+        let respond = || respond_with_version("Platform", PLATFORM_ID.into());
+        let first = commands
+            .execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("a"), None, respond())
+            .await
+            .unwrap();
+        let again = commands
+            .execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("a"), None, respond())
+            .await
+            .unwrap();
+        assert!(!first.replayed);
+        assert!(again.replayed);
+        assert_eq!(first.response, again.response);
+        assert_eq!(
+            s.store.load_stream("Platform", PLATFORM_ID).await.unwrap().len(),
+            1,
+            "{}",
+            s.name
+        );
+        assert_eq!(again.response.body["positions"][0], json!(first.events[0].position));
+
+        let mut other = ctx.clone();
+        other.idempotency.as_mut().unwrap().request_hash = "h2".into();
+        let err = commands
+            .execute::<Platform, _>(&other, PLATFORM_ID, issue_token("b"), None, respond())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CommandError::IdempotencyMismatch));
+        assert_eq!(s.store.load_stream("Platform", PLATFORM_ID).await.unwrap().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_version_1_event_stored_as_json_loads_into_the_current_type() {
+    for s in all_stores().await {
+        let id = Uuid::now_v7().to_string();
+        let metadata = EventMetadata {
+            event_id: Uuid::now_v7(),
+            occurred_at: Utc::now(),
+            actor: "system".into(),
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            idempotency_key: None,
+        };
+        let v1 = NewEvent {
+            event_type: "TerritoryCreated".into(),
+            event_version: "1.0".into(),
+            payload: json!({"TerritoryCreated": {"name": "Moselle", "departement": "57"}}),
+            metadata,
+        };
+        let request = AppendRequest {
+            streams: vec![StreamAppend {
+                aggregate_type: "Territory".into(),
+                aggregate_id: id.clone(),
+                expected_version: 0,
+                events: vec![v1],
+            }],
+            outbox: vec![],
+        };
+        s.store.append(&request, None).await.unwrap();
+        let stored = s.store.load_stream("Territory", &id).await.unwrap();
+        assert_eq!(stored[0].event_version, "1.0", "stored rows are never rewritten");
+        let event = Decoder::<Territory>::default().decode(&stored[0]).unwrap();
+        assert_eq!(
+            event,
+            TerritoryEvent::TerritoryCreated {
+                name: Text::parse("Moselle", "n").unwrap(),
+                departement_number: DepartementNumber::parse("57", "d").unwrap(),
+                timezone: TimeZone::PARIS,
+            },
+            "{}",
+            s.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn outbox_messages_are_written_with_their_events_and_claimed_once() {
+    for s in all_stores().await {
+        let commands = CommandService::new(s.store.clone(), services());
+        let ctx = CommandContext::new("platform-admin");
+        let message = OutboxMessage {
+            id: Uuid::now_v7(),
+            kind: "email".into(),
+            payload: json!({"to": "x@y.fr"}),
+        };
+        let failing = commands
+            .run(
+                &ctx,
+                |unit| {
+                    let message = message.clone();
+                    Box::pin(async move {
+                        unit.send(message);
+                        unit.handle::<Territory>(
+                            "missing",
+                            TerritoryCommand::ActivateService {
+                                service: ServiceKind::Pmi,
+                            },
+                        )
+                        .await
+                    })
+                },
+                |_, _| StoredResponse {
+                    status: 200,
+                    body: json!({}),
+                },
+            )
+            .await;
+        assert!(failing.is_err());
+        assert_eq!(
+            s.store.outbox_pending().await.unwrap(),
+            0,
+            "a rejected command writes no message"
+        );
+
+        commands
+            .run(
+                &ctx,
+                |unit| {
+                    let message = message.clone();
+                    Box::pin(async move {
+                        unit.send(message);
+                        unit.handle::<Platform>(PLATFORM_ID, issue_token("a")).await
+                    })
+                },
+                |_, _| StoredResponse {
+                    status: 200,
+                    body: json!({}),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(s.store.outbox_pending().await.unwrap(), 1, "{}", s.name);
+        let claimed = s.store.claim_outbox(10, chrono::Duration::seconds(60)).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].message, message);
+        assert!(
+            s.store
+                .claim_outbox(10, chrono::Duration::seconds(60))
+                .await
+                .unwrap()
+                .is_empty(),
+            "leased"
+        );
+        s.store
+            .outbox_failed(message.id, "smtp down", Utc::now() - chrono::Duration::seconds(1))
+            .await
+            .unwrap();
+        let again = s.store.claim_outbox(10, chrono::Duration::seconds(60)).await.unwrap();
+        assert_eq!(again[0].attempts, 2);
+        s.store.outbox_sent(message.id).await.unwrap();
+        assert_eq!(s.store.outbox_pending().await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn projection_documents_and_checkpoint_commit_together() {
+    for s in all_stores().await {
+        let mut tx = s.store.begin_projection().await.unwrap();
+        tx.put("p", "orgs", "o1", Some("t1"), &json!({"name": "A"}))
+            .await
+            .unwrap();
+        tx.put("p", "orgs", "o2", Some("t1"), &json!({"name": "B"}))
+            .await
+            .unwrap();
+        tx.set_checkpoint("p", 42).await.unwrap();
+        drop(tx); // rolled back
+        assert_eq!(s.store.checkpoint("p").await.unwrap(), (0, None), "{}", s.name);
+        assert!(s.store.doc("p", "orgs", "o1").await.unwrap().is_none());
+
+        let mut tx = s.store.begin_projection().await.unwrap();
+        tx.put("p", "orgs", "o1", Some("t1"), &json!({"name": "A"}))
+            .await
+            .unwrap();
+        tx.put("p", "orgs", "o2", Some("t1"), &json!({"name": "B"}))
+            .await
+            .unwrap();
+        tx.put("p", "orgs", "o2", Some("t1"), &json!({"name": "B2"}))
+            .await
+            .unwrap();
+        assert_eq!(tx.get("p", "orgs", "o2").await.unwrap(), Some(json!({"name": "B2"})));
+        tx.set_checkpoint("p", 42).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(s.store.checkpoint("p").await.unwrap(), (42, None));
+        assert_eq!(
+            s.store.docs("p", "orgs", "t1").await.unwrap(),
+            vec![json!({"name": "A"}), json!({"name": "B2"})]
+        );
+
+        s.store.record_projection_error("p", "boom").await.unwrap();
+        assert_eq!(s.store.checkpoint("p").await.unwrap(), (42, Some("boom".into())));
+        s.store.reset_projection("p").await.unwrap();
+        assert_eq!(s.store.checkpoint("p").await.unwrap(), (0, None));
+        assert!(s.store.docs("p", "orgs", "t1").await.unwrap().is_empty());
+    }
+}
