@@ -1,1 +1,22 @@
-//! placeholder
+//! The HTTP gateway of rdv-events and the pieces of the `rdv` binary.
+//!
+//! Requests are authenticated ([`auth`]), parsed into domain commands
+//! ([`extract`]), run by the command service and answered with
+//! `{id, version, events}` ([`reply`]); queries read projections, waiting for
+//! `min_position` when asked. Errors are problem+json ([`error`]).
+
+pub mod app;
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod notifications;
+pub mod reply;
+pub mod routes;
+pub mod schemas;
+pub mod state;
+pub mod tokens;
+
+pub use app::App;
+pub use config::Config;

@@ -1,1 +1,137 @@
-fn main() {}
+//! `rdv`: the rdv-events service and its tools.
+
+use clap::{Parser, Subcommand};
+use rdv_gateway::{App, Config, app::open_store, clock, schemas};
+use rdv_projections::Projector;
+use std::{path::PathBuf, process::ExitCode};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "rdv",
+    version,
+    about = "Event-sourced booking backend for French public services"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (with projectors and senders in embedded mode).
+    Serve(Config),
+    /// Run the projectors, or rebuild one view from position 0.
+    Project {
+        #[command(flatten)]
+        config: Config,
+        /// Rebuild this projection from position 0, then exit.
+        #[arg(long, value_name = "NAME")]
+        rebuild: Option<String>,
+    },
+    /// Write the JSON Schemas and openapi.json (or check they are current).
+    Schemas {
+        #[arg(long, default_value = "schemas")]
+        dir: PathBuf,
+        /// Fail if the files on disk differ from the code.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RDV_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("RDV_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}
+
+fn warn_if_frozen(config: &Config) {
+    if let Some(now) = config.now {
+        tracing::warn!(%now, "RDV_NOW is set: the clock is FROZEN at this instant; do not use in production");
+    }
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    warn_if_frozen(&config);
+    let app = App::build(config.clone(), clock::from_config(config.now))
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(token) = &app.bootstrap_admin_token {
+        println!("Platform admin token (shown once, keep it safe): {token}");
+    }
+    tracing::info!(address = %app.local_addr(), store = app.state().store.kind(), "rdv serving");
+    app.run(shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+async fn project(config: Config, rebuild: Option<String>) -> Result<(), String> {
+    let store = open_store(&config).await.map_err(|e| e.to_string())?;
+    if let Some(name) = rebuild {
+        let projection = rdv_projections::by_name(&name).ok_or_else(|| {
+            let known: Vec<_> = rdv_projections::all().iter().map(|p| p.name()).collect();
+            format!("unknown projection '{name}'; known: {}", known.join(", "))
+        })?;
+        let position = Projector::new(store, projection)
+            .rebuild()
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("rebuilt {name} up to position {position}");
+        return Ok(());
+    }
+    let shutdown = CancellationToken::new();
+    let mut workers = tokio::task::JoinSet::new();
+    for projection in rdv_projections::all() {
+        workers.spawn(Projector::new(store.clone(), projection).run(shutdown.clone()));
+    }
+    shutdown_signal().await;
+    shutdown.cancel();
+    while workers.join_next().await.is_some() {}
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_logging();
+    let result = match Cli::parse().command {
+        Command::Serve(config) => serve(config).await,
+        Command::Project { config, rebuild } => project(config, rebuild).await,
+        Command::Schemas { dir, check: false } => schemas::write(&dir).map_err(|e| e.to_string()),
+        Command::Schemas { dir, check: true } => match schemas::stale(&dir).as_slice() {
+            [] => Ok(()),
+            stale => Err(format!("stale schemas (run `rdv schemas`): {stale:?}")),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "rdv failed");
+            eprintln!("rdv: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

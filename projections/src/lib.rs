@@ -1,1 +1,24 @@
-//! placeholder
+//! Read models of rdv-events, each built by a checkpointed projector from
+//! the global feed.
+//!
+//! A projector reads the feed after its checkpoint and, for each batch,
+//! writes the documents it changes and its new checkpoint in one
+//! transaction: a crash loses nothing and applies nothing twice, a restart
+//! resumes, and a rebuild starts again from position 0.
+
+pub mod directory;
+pub mod projector;
+
+pub use projector::{Projection, ProjectionError, Projector, ProjectorStatus};
+
+use std::sync::Arc;
+
+/// Every projection of the system, by name (`rdv project --rebuild NAME`).
+pub fn all() -> Vec<Arc<dyn Projection>> {
+    vec![Arc::new(directory::Directory)]
+}
+
+/// The projection called `name`, if there is one.
+pub fn by_name(name: &str) -> Option<Arc<dyn Projection>> {
+    all().into_iter().find(|p| p.name() == name)
+}

@@ -1,0 +1,173 @@
+//! Startup: `App::build(config)` is the only way to start the service;
+//! `main` and the tests both use it.
+
+use crate::{
+    config::Config,
+    routes,
+    state::{AppState, Inner},
+    tokens,
+};
+use axum::{Json, Router, http::Request, routing::get};
+use rdv_domain::{
+    Clock, Services,
+    platform::{PLATFORM_ID, Platform, PlatformCommand},
+};
+use rdv_eventstore::{CommandContext, CommandService, EventStore, StoreError, StoredResponse};
+use rdv_projections::Projector;
+use rdv_webhook_relay::{Mailer, OutboxSender};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+use tower_http::{
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("event store: {0}")]
+    Store(#[from] StoreError),
+    #[error("could not listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+    #[error("mailer: {0}")]
+    Mailer(#[from] rdv_webhook_relay::mailer::MailError),
+    #[error("{0}")]
+    Command(#[from] rdv_eventstore::CommandError),
+}
+
+/// Opens the store the configuration names: PostgreSQL when
+/// `DATABASE_URL` is set, SQLite under the data directory otherwise.
+pub async fn open_store(config: &Config) -> Result<EventStore, StoreError> {
+    match &config.database_url {
+        Some(url) => EventStore::connect_postgres(url, config.db_max_connections).await,
+        None => EventStore::open_sqlite(&config.data_dir).await,
+    }
+}
+
+/// A built, not yet running, service.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    projectors: Vec<Projector>,
+    outbox: Option<OutboxSender>,
+    /// Set when this start created the platform admin token: print it once.
+    pub bootstrap_admin_token: Option<String>,
+}
+
+impl App {
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
+        let store = open_store(&config).await?;
+        let commands = CommandService::new(store.clone(), Services::new(clock, config.invitation_ttl));
+        let bootstrap_admin_token = match config.admin_token {
+            None if store.head().await? == 0 => Some(issue_admin_token(&commands).await?),
+            _ => None,
+        };
+        let projectors: Vec<Projector> = if config.embedded_workers {
+            rdv_projections::all()
+                .into_iter()
+                .map(|p| Projector::new(store.clone(), p))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let outbox = if config.embedded_workers {
+            let mailer = Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))?;
+            Some(OutboxSender::new(store.clone(), mailer, config.mail_from.clone()))
+        } else {
+            None
+        };
+        let state = AppState::new(Inner {
+            commands,
+            store,
+            admin_token: config.admin_token.as_deref().map(tokens::hash),
+            public_url: config.public_url.clone(),
+            projectors: projectors.iter().map(|p| (p.name(), p.status())).collect(),
+        });
+        let (api, openapi) = routes::api();
+        let openapi = Arc::new(openapi);
+        let router = api
+            .route(
+                "/openapi.json",
+                get(move || std::future::ready(Json(openapi.as_ref().clone()))),
+            )
+            .with_state(state.clone())
+            .layer(RequestBodyLimitLayer::new(1024 * 1024))
+            .layer(TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                Duration::from_secs(30),
+            ))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            // Spans carry the method and path only: query strings may hold
+            // personal data (searches), so they are never logged.
+            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let request_id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+            }))
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| StartupError::Listen(config.listen.clone(), e))?;
+        Ok(Self {
+            listener,
+            router,
+            state,
+            projectors,
+            outbox,
+            bootstrap_admin_token,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `signal` completes, then stops taking requests, lets
+    /// in-flight ones finish and stops the background workers.
+    pub async fn run(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let shutdown = CancellationToken::new();
+        let mut workers = JoinSet::new();
+        for projector in self.projectors {
+            workers.spawn(projector.run(shutdown.clone()));
+        }
+        if let Some(outbox) = self.outbox {
+            workers.spawn(outbox.run(shutdown.clone()));
+        }
+        let stop = shutdown.clone();
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                signal.await;
+                stop.cancel();
+            })
+            .await;
+        shutdown.cancel();
+        while workers.join_next().await.is_some() {}
+        served
+    }
+}
+
+/// Creates the first platform admin token of an empty store.
+async fn issue_admin_token(commands: &CommandService) -> Result<String, StartupError> {
+    let token = tokens::new_admin_token();
+    let command = PlatformCommand::IssueAdminToken {
+        token_hash: tokens::hash(&token),
+    };
+    let ctx = CommandContext::new("system");
+    commands
+        .execute::<Platform, _>(&ctx, PLATFORM_ID, command, Some(0), |_, _| StoredResponse {
+            status: 201,
+            body: serde_json::Value::Null,
+        })
+        .await?;
+    Ok(token)
+}

@@ -1,0 +1,193 @@
+//! Who is calling, and what they may do.
+//!
+//! A bearer token names its owner; the owner's stream holds the digests of
+//! the tokens it accepts, so a revocation takes effect on the next request.
+//! Rights follow RDV Service Public: an organisation admin manages its
+//! organisation, a territorial admin the whole territory, the platform admin
+//! everything.
+
+use crate::{
+    error::ApiError,
+    extract::CommandHeaders,
+    state::AppState,
+    tokens::{self, Owner},
+};
+use axum::{extract::FromRequestParts, http::request::Parts};
+use rdv_domain::{
+    agent::{Agent, AgentState, AgentStatus},
+    ids::{AgentId, OrganisationId, TerritoryId},
+    platform::{PLATFORM_ID, Platform},
+    values::{Role, TerritoryRights, TokenHash},
+};
+use rdv_eventstore::{CommandContext, IdempotencyClaim};
+use uuid::Uuid;
+
+/// The authenticated caller.
+pub enum Principal {
+    PlatformAdmin {
+        token: TokenHash,
+    },
+    Agent {
+        id: AgentId,
+        state: Box<AgentState>,
+        token: TokenHash,
+    },
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
+        let digest = tokens::hash(token);
+        if state.admin_token.as_ref() == Some(&digest) {
+            return Ok(Principal::PlatformAdmin { token: digest });
+        }
+        let invalid = || ApiError::unauthorized("this token is not valid or was revoked");
+        match tokens::api_token_owner(token).ok_or_else(invalid)? {
+            Owner::PlatformAdmin => {
+                let platform: Platform = state.load(PLATFORM_ID).await?;
+                platform
+                    .admin_tokens
+                    .contains(&digest)
+                    .then_some(Principal::PlatformAdmin { token: digest })
+                    .ok_or_else(invalid)
+            }
+            Owner::Agent(id) => {
+                let agent: Agent = state.load(&id.to_string()).await?;
+                let state = agent.0.ok_or_else(invalid)?;
+                if state.status != AgentStatus::Active || !state.api_tokens.contains(&digest) {
+                    return Err(invalid());
+                }
+                Ok(Principal::Agent {
+                    id,
+                    state: Box::new(state),
+                    token: digest,
+                })
+            }
+        }
+    }
+}
+
+impl Principal {
+    /// How events record the caller: `platform-admin` or `agent:<id>`.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::PlatformAdmin { .. } => "platform-admin".into(),
+            Principal::Agent { id, .. } => format!("agent:{id}"),
+        }
+    }
+
+    /// The command context of a request, with its idempotency claim scoped
+    /// to this caller and route.
+    pub fn context(&self, headers: &CommandHeaders, route: &str, request_hash: &str) -> CommandContext {
+        let mut ctx = CommandContext::new(self.actor());
+        if let Some(id) = headers.correlation_id {
+            ctx.correlation_id = id;
+        }
+        ctx.idempotency = headers.idempotency_key.as_ref().map(|key| IdempotencyClaim {
+            scope: format!("{} {route}", self.actor()),
+            key: key.clone(),
+            request_hash: request_hash.into(),
+        });
+        ctx
+    }
+
+    fn rights_in(&self, territory: TerritoryId) -> TerritoryRights {
+        match self {
+            Principal::PlatformAdmin { .. } => TerritoryRights {
+                admin: true,
+                manage_configuration: true,
+                manage_webhooks: true,
+            },
+            Principal::Agent { state, .. } => state.territory_rights.get(&territory).copied().unwrap_or_default(),
+        }
+    }
+
+    fn role_in(&self, organisation: OrganisationId) -> Option<Role> {
+        match self {
+            Principal::PlatformAdmin { .. } => Some(Role::Admin),
+            Principal::Agent { state, .. } => state.memberships.get(&organisation).map(|m| m.role),
+        }
+    }
+
+    pub fn require_platform_admin(&self) -> Result<(), ApiError> {
+        match self {
+            Principal::PlatformAdmin { .. } => Ok(()),
+            Principal::Agent { .. } => Err(ApiError::forbidden("only the platform admin may do this")),
+        }
+    }
+
+    /// Territorial admin (or platform admin).
+    pub fn require_territory_admin(&self, territory: TerritoryId) -> Result<(), ApiError> {
+        if self.rights_in(territory).admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this needs territorial admin rights"))
+        }
+    }
+
+    /// Espace settings: territorial admin or the configuration right.
+    pub fn require_territory_configuration(&self, territory: TerritoryId) -> Result<(), ApiError> {
+        let rights = self.rights_in(territory);
+        if rights.admin || rights.manage_configuration {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "this needs the right to manage the territory's configuration",
+            ))
+        }
+    }
+
+    /// Organisation admin, or territory rights over its territory.
+    pub fn require_organisation_admin(
+        &self,
+        organisation: OrganisationId,
+        territory: TerritoryId,
+    ) -> Result<(), ApiError> {
+        if self.role_in(organisation) == Some(Role::Admin) || self.require_territory_configuration(territory).is_ok() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("this needs admin rights in the organisation"))
+        }
+    }
+
+    /// Any member of the organisation, or anyone with rights in its territory.
+    pub fn require_organisation_member(
+        &self,
+        organisation: OrganisationId,
+        territory: TerritoryId,
+    ) -> Result<(), ApiError> {
+        if self.role_in(organisation).is_some() || !self.rights_in(territory).is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("you are not a member of this organisation"))
+        }
+    }
+
+    pub fn token(&self) -> &TokenHash {
+        match self {
+            Principal::PlatformAdmin { token } | Principal::Agent { token, .. } => token,
+        }
+    }
+
+    pub fn agent_id(&self) -> Option<AgentId> {
+        match self {
+            Principal::Agent { id, .. } => Some(*id),
+            Principal::PlatformAdmin { .. } => None,
+        }
+    }
+}
+
+/// A context for calls without a logged-in caller (accepting an invitation).
+pub fn anonymous_context(actor: String, headers: &CommandHeaders) -> CommandContext {
+    let mut ctx = CommandContext::new(actor);
+    ctx.correlation_id = headers.correlation_id.unwrap_or_else(Uuid::now_v7);
+    ctx
+}

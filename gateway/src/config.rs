@@ -1,0 +1,109 @@
+//! Settings of the `rdv` process, from `--flags` or the environment.
+
+use chrono::{DateTime, Utc};
+use std::path::PathBuf;
+
+/// What `rdv serve` (and the other subcommands) need to start.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Directory of the embedded SQLite store and the e-mail outbox (.eml files).
+    #[arg(long, env = "RDV_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// PostgreSQL URL; when set, the store is PostgreSQL instead of SQLite.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Maximum PostgreSQL connections of this process.
+    #[arg(long, env = "RDV_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "RDV_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Platform admin token. When unset and the store is empty, `rdv serve`
+    /// creates one and prints it once.
+    #[arg(long, env = "RDV_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// How long an agent invitation stays valid: `7d`, `48h`, `30m` or seconds.
+    #[arg(long, env = "RDV_INVITATION_TTL", default_value = "7d", value_parser = parse_duration)]
+    pub invitation_ttl: chrono::Duration,
+    /// Base URL of the front app, used in links sent by e-mail.
+    #[arg(long, env = "RDV_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    pub public_url: String,
+    /// SMTP server for e-mails (`smtp://host:port`); without it, e-mails are
+    /// written as .eml files under `<data-dir>/outbox/`.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender address of e-mails.
+    #[arg(
+        long,
+        env = "RDV_MAIL_FROM",
+        default_value = "rdv-events <ne-pas-repondre@rdv-events.localhost>"
+    )]
+    pub mail_from: String,
+    /// Freezes the clock at this RFC 3339 instant (demos, acceptance checks).
+    #[arg(long, env = "RDV_NOW", value_parser = parse_instant)]
+    pub now: Option<DateTime<Utc>>,
+    /// Run projectors and the outbox sender inside this process (embedded
+    /// mode). Turn off for a stateless gateway beside `rdv project`.
+    #[arg(long, env = "RDV_EMBEDDED_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub embedded_workers: bool,
+}
+
+impl Config {
+    /// The embedded defaults, storing under `data_dir`: what tests start.
+    pub fn embedded(data_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            database_url: None,
+            db_max_connections: 16,
+            listen: "127.0.0.1:0".into(),
+            admin_token: None,
+            invitation_ttl: chrono::Duration::days(7),
+            public_url: "http://127.0.0.1:8080".into(),
+            smtp_url: None,
+            mail_from: "rdv-events <ne-pas-repondre@rdv-events.localhost>".into(),
+            now: None,
+            embedded_workers: true,
+        }
+    }
+}
+
+/// `7d`, `48h`, `30m`, `90s` or a number of seconds.
+pub fn parse_duration(raw: &str) -> Result<chrono::Duration, String> {
+    let raw = raw.trim();
+    let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("'{raw}' is not a duration such as 7d, 48h or 3600"))?;
+    let duration = match unit {
+        "d" => chrono::Duration::days(n),
+        "h" => chrono::Duration::hours(n),
+        "m" => chrono::Duration::minutes(n),
+        "s" | "" => chrono::Duration::seconds(n),
+        _ => return Err(format!("'{raw}': unknown unit '{unit}' (use d, h, m or s)")),
+    };
+    if duration <= chrono::Duration::zero() {
+        return Err("the duration must be positive".into());
+    }
+    Ok(duration)
+}
+
+fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("'{raw}' is not an RFC 3339 instant: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("7d").unwrap(), chrono::Duration::days(7));
+        assert_eq!(parse_duration("48h").unwrap(), chrono::Duration::hours(48));
+        assert_eq!(parse_duration("90").unwrap(), chrono::Duration::seconds(90));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("7w").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,165 @@
+//! Reading requests: JSON bodies whose every bad field is named, and the
+//! command headers (`Idempotency-Key`, `If-Match`).
+
+use crate::error::ApiError;
+use axum::{
+    extract::{FromRequest, FromRequestParts, Request},
+    http::request::Parts,
+};
+use bytes::Bytes;
+use rdv_domain::{DomainError, FieldError};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+/// A JSON body: 400 when it is not JSON, 422 naming the field when a value
+/// has the wrong type. `hash` identifies the request for idempotency.
+pub struct JsonBody<T> {
+    pub value: T,
+    pub hash: String,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::malformed(e.body_text()))?;
+        let json: serde_json::Value = if bytes.is_empty() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?
+        };
+        let value = serde_path_to_error::deserialize(json).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { "body".to_string() } else { field };
+            ApiError::invalid(vec![FieldError::new(field, e.into_inner().to_string())])
+        })?;
+        Ok(Self {
+            value,
+            hash: hex::encode(Sha256::digest(&bytes)),
+        })
+    }
+}
+
+/// Collects every field error of a form before answering, so the caller
+/// sees all its mistakes at once.
+#[derive(Default)]
+pub struct Form {
+    errors: Vec<FieldError>,
+}
+
+impl Form {
+    /// A required field, parsed; records "is required" when absent.
+    pub fn required<T>(
+        &mut self,
+        field: &str,
+        raw: Option<&str>,
+        parse: impl FnOnce(&str, &str) -> Result<T, DomainError>,
+    ) -> Option<T> {
+        match raw {
+            Some(raw) => self.check(parse(raw, field)),
+            None => {
+                self.missing(field);
+                None
+            }
+        }
+    }
+
+    /// An optional field, parsed when present.
+    pub fn optional<T>(
+        &mut self,
+        field: &str,
+        raw: Option<&str>,
+        parse: impl FnOnce(&str, &str) -> Result<T, DomainError>,
+    ) -> Option<Option<T>> {
+        match raw {
+            Some(raw) => self.check(parse(raw, field)).map(Some),
+            None => Some(None),
+        }
+    }
+
+    /// Records a required field that is absent.
+    pub fn missing(&mut self, field: &str) {
+        self.errors.push(FieldError::new(field, "is required"));
+    }
+
+    /// Keeps a parsed value, or records its errors.
+    pub fn check<T>(&mut self, result: Result<T, DomainError>) -> Option<T> {
+        result.map_err(|e| self.errors.extend(e.errors)).ok()
+    }
+
+    /// 422 with every recorded error, or the parsed value.
+    pub fn finish<T>(self, value: impl FnOnce() -> Option<T>) -> Result<T, ApiError> {
+        if !self.errors.is_empty() {
+            return Err(ApiError::invalid(self.errors));
+        }
+        value().ok_or_else(|| ApiError::invalid(vec![FieldError::new("body", "is incomplete")]))
+    }
+}
+
+/// The optional headers of a command.
+pub struct CommandHeaders {
+    pub idempotency_key: Option<String>,
+    /// The version the caller last saw (`If-Match: "3"`).
+    pub if_match: Option<i64>,
+    pub correlation_id: Option<uuid::Uuid>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let header = |name: &str| -> Result<Option<String>, ApiError> {
+            parts
+                .headers
+                .get(name)
+                .map(|v| {
+                    v.to_str()
+                        .map(|s| s.trim().to_string())
+                        .map_err(|_| ApiError::bad_request(format!("{name} is not text")))
+                })
+                .transpose()
+        };
+        let idempotency_key = header("idempotency-key")?;
+        if let Some(key) = &idempotency_key
+            && (key.is_empty() || key.len() > 255)
+        {
+            return Err(ApiError::bad_request("Idempotency-Key must hold 1 to 255 characters"));
+        }
+        let if_match = header("if-match")?
+            .map(|raw| {
+                raw.trim_start_matches("W/")
+                    .trim_matches('"')
+                    .parse::<i64>()
+                    .map_err(|_| ApiError::bad_request("If-Match must be a version such as \"3\""))
+            })
+            .transpose()?;
+        let correlation_id = header("x-correlation-id")?.and_then(|raw| raw.parse().ok());
+        Ok(Self {
+            idempotency_key,
+            if_match,
+            correlation_id,
+        })
+    }
+}
+
+/// Query parameters; a bad one is a 400 problem naming it.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let raw = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(raw)
+            .map(Query)
+            .map_err(|e| ApiError::bad_request(format!("query: {e}")))
+    }
+}
+
+/// Parses a path id; an id that cannot exist is simply not found.
+pub fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(what))
+}

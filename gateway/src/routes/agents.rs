@@ -1,0 +1,465 @@
+use super::{organisations::organisation, territories::MinPosition};
+use crate::{
+    auth::{Principal, anonymous_context},
+    error::ApiError,
+    extract::{CommandHeaders, Form, JsonBody, Query, path_id},
+    notifications,
+    reply::{CommandAnswer, CommandReply, reply},
+    state::AppState,
+    tokens,
+};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use chrono::{DateTime, Utc};
+use rdv_domain::{
+    DomainError,
+    agent::{Agent, AgentCommand, AgentEvent, AgentStatus, NewAgent},
+    agent_email::{AgentEmail, AgentEmailCommand},
+    ids::{AgentId, OrganisationId, TerritoryId},
+    organisation::OrganisationState,
+    platform::{PLATFORM_ID, Platform, PlatformCommand},
+    territory::Territory,
+    values::{Email, Role, ServiceKind, Text},
+};
+use rdv_eventstore::{CommandError, UnitOfWork};
+use rdv_projections::directory::{self, AgentStatusView, OrganisationAgentView};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeSet;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+pub struct InviteAgentRequest {
+    /// Required, except for an intervenant (who has none).
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    /// Slugs of services active in the territory, at least one.
+    services: Option<Vec<String>>,
+    /// `basic`, `admin` or `intervenant`.
+    role: Option<Role>,
+}
+
+/// The answer to an invitation, beside `{id, version, events}`.
+#[derive(Serialize, ToSchema)]
+pub struct InviteAgentAnswer {
+    agent_id: AgentId,
+    status: AgentStatusView,
+    invitation_expires_at: Option<DateTime<Utc>>,
+}
+
+fn parse_services(
+    raw: &[String],
+    territory: &rdv_domain::territory::TerritoryState,
+) -> Result<BTreeSet<ServiceKind>, DomainError> {
+    let mut services = BTreeSet::new();
+    for (i, slug) in raw.iter().enumerate() {
+        let field = format!("services[{i}]");
+        let service = ServiceKind::parse(slug, &field)?;
+        if !territory.services.contains(&service) {
+            return Err(DomainError::invalid(
+                &field,
+                format!("service {slug} is not active in this territory"),
+            ));
+        }
+        services.insert(service);
+    }
+    if services.is_empty() {
+        return Err(DomainError::invalid("services", "an agent needs at least one service"));
+    }
+    Ok(services)
+}
+
+/// Handles the invitation inside a unit of work: claims the e-mail (or finds
+/// the agent who owns it), invites or adds the role, and queues the e-mail.
+async fn invite(
+    unit: &mut UnitOfWork<'_>,
+    agent: NewAgent,
+    organisation_id: OrganisationId,
+    organisation: &OrganisationState,
+    public_url: &str,
+) -> Result<InviteAgentAnswer, CommandError> {
+    let agent_id = match &agent.email {
+        Some(email) => {
+            let stream = AgentEmail::stream_id(email);
+            let (owner, _) = unit.load::<AgentEmail>(&stream).await?;
+            let agent_id = owner.0.unwrap_or_else(AgentId::new);
+            unit.handle::<AgentEmail>(&stream, AgentEmailCommand::ClaimEmail { agent_id })
+                .await?;
+            agent_id
+        }
+        None => AgentId::new(),
+    };
+    let token = tokens::new_invitation_token(agent_id);
+    let command = AgentCommand::InviteAgent {
+        agent: agent.clone(),
+        organisation_id,
+        territory_id: organisation.territory_id,
+        invitation_token: tokens::hash(&token),
+    };
+    let events = unit.handle::<Agent>(&agent_id.to_string(), command).await?;
+    let invitation = events.iter().find_map(|e| match e {
+        AgentEvent::AgentInvited { invitation, .. } => invitation.clone(),
+        _ => None,
+    });
+    if let (Some(invitation), Some(email)) = (&invitation, &agent.email) {
+        unit.send(notifications::agent_invitation(
+            email,
+            agent.first_name.as_str(),
+            organisation.details.name.as_str(),
+            &notifications::invitation_link(public_url, &token),
+            invitation.expires_at,
+            organisation.timezone,
+        ));
+    }
+    // A known agent keeps its own status; a new one is invited unless intervenant.
+    let (status, invitation_expires_at) = match (&invitation, events.first()) {
+        (Some(i), _) => (AgentStatusView::Invited, Some(i.expires_at)),
+        (None, Some(AgentEvent::AgentInvited { .. })) => (AgentStatusView::Active, None),
+        _ => {
+            let (known, _) = unit.load::<Agent>(&agent_id.to_string()).await?;
+            match known.state()?.status {
+                AgentStatus::Invited(ref i) => (AgentStatusView::Invited, Some(i.expires_at)),
+                AgentStatus::Active => (AgentStatusView::Active, None),
+            }
+        }
+    };
+    Ok(InviteAgentAnswer {
+        agent_id,
+        status,
+        invitation_expires_at,
+    })
+}
+
+/// Invites an agent into an organisation (InviteAgent). A known e-mail only
+/// gets the new role; the invitation e-mail goes to the outbox.
+#[utoipa::path(post, path = "/v1/organisations/{id}/agents", tag = "agents", params(("id" = String, Path)),
+    request_body = InviteAgentRequest, security(("bearer" = [])),
+    responses((status = 201, body = InviteAgentAnswer, description = "also holds id, version and events"),
+              (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)))]
+pub async fn invite_agent(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<InviteAgentRequest>,
+) -> Result<CommandReply, ApiError> {
+    let (organisation_id, organisation) = organisation(&state, &id).await?;
+    principal.require_organisation_admin(organisation_id, organisation.territory_id)?;
+    let territory = state.load::<Territory>(&organisation.territory_id.to_string()).await?;
+    let territory = territory.state()?;
+    let r = body.value;
+    let mut form = Form::default();
+    let email = form.optional("email", r.email.as_deref(), Email::parse);
+    let first_name = form.required("first_name", r.first_name.as_deref(), Text::parse);
+    let last_name = form.required("last_name", r.last_name.as_deref(), Text::parse);
+    let services = match &r.services {
+        Some(raw) => form.check(parse_services(raw, territory)),
+        None => {
+            form.missing("services");
+            None
+        }
+    };
+    if r.role.is_none() {
+        form.missing("role");
+    }
+    let agent = form.finish(|| {
+        Some(NewAgent {
+            email: email?,
+            first_name: first_name?,
+            last_name: last_name?,
+            services: services?,
+            role: r.role?,
+        })
+    })?;
+    agent.check_role_and_email()?;
+    let ctx = principal.context(&headers, &format!("POST /v1/organisations/{id}/agents"), &body.hash);
+    let outcome = state
+        .commands
+        .run(
+            &ctx,
+            |unit| {
+                let (agent, organisation, public_url) = (agent.clone(), organisation.clone(), state.public_url.clone());
+                Box::pin(async move { invite(unit, agent, organisation_id, &organisation, &public_url).await })
+            },
+            reply(
+                StatusCode::CREATED,
+                "Agent",
+                |a: &InviteAgentAnswer| a.agent_id.to_string(),
+                |a| json!(a),
+            ),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// The agents of an organisation, invited or active.
+#[utoipa::path(get, path = "/v1/organisations/{id}/agents", tag = "agents", params(("id" = String, Path), MinPosition),
+    security(("bearer" = [])), responses((status = 200, body = Vec<OrganisationAgentView>)))]
+pub async fn list_agents(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<MinPosition>,
+) -> Result<Json<Vec<OrganisationAgentView>>, ApiError> {
+    let (organisation_id, organisation) = organisation(&state, &id).await?;
+    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    state.wait_for(directory::NAME, q.min_position).await?;
+    let docs = state
+        .store
+        .docs(directory::NAME, directory::ORGANISATION_AGENTS, &id)
+        .await?;
+    Ok(Json(
+        docs.into_iter()
+            .filter_map(|d| serde_json::from_value(d).ok())
+            .collect(),
+    ))
+}
+
+/// Checks the caller administers the organisation and returns its ids.
+async fn managed_agent(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    agent_id: &str,
+) -> Result<(OrganisationId, TerritoryId, AgentId, OrganisationState), ApiError> {
+    let (organisation_id, organisation) = organisation(state, id).await?;
+    principal.require_organisation_admin(organisation_id, organisation.territory_id)?;
+    let agent: AgentId = path_id(agent_id, "agent")?;
+    Ok((organisation_id, organisation.territory_id, agent, organisation))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChangeRoleRequest {
+    role: Option<Role>,
+}
+
+/// Changes an agent's role in the organisation (basic ⇄ admin).
+#[utoipa::path(patch, path = "/v1/organisations/{id}/agents/{agent_id}", tag = "agents",
+    params(("id" = String, Path), ("agent_id" = String, Path)), request_body = ChangeRoleRequest, security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn change_agent_role(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path((id, agent_id)): Path<(String, String)>,
+    body: JsonBody<ChangeRoleRequest>,
+) -> Result<CommandReply, ApiError> {
+    let (organisation_id, _, _, _) = managed_agent(&state, &principal, &id, &agent_id).await?;
+    let role = body
+        .value
+        .role
+        .ok_or_else(|| ApiError::from(DomainError::invalid("role", "is required")))?;
+    let ctx = principal.context(
+        &headers,
+        &format!("PATCH /v1/organisations/{id}/agents/{agent_id}"),
+        &body.hash,
+    );
+    let command = AgentCommand::ChangeAgentRole { organisation_id, role };
+    let outcome = state
+        .commands
+        .execute::<Agent, _>(
+            &ctx,
+            &agent_id,
+            command,
+            headers.if_match,
+            reply(StatusCode::OK, "Agent", |_| agent_id.clone(), |_| json!({})),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// Removes an agent from the organisation (RemoveAgentFromOrganisation).
+#[utoipa::path(delete, path = "/v1/organisations/{id}/agents/{agent_id}", tag = "agents",
+    params(("id" = String, Path), ("agent_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 404, body = crate::error::Problem)))]
+pub async fn remove_agent(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path((id, agent_id)): Path<(String, String)>,
+) -> Result<CommandReply, ApiError> {
+    let (organisation_id, _, _, _) = managed_agent(&state, &principal, &id, &agent_id).await?;
+    let ctx = principal.context(
+        &headers,
+        &format!("DELETE /v1/organisations/{id}/agents/{agent_id}"),
+        "",
+    );
+    let command = AgentCommand::RemoveAgentFromOrganisation { organisation_id };
+    let outcome = state
+        .commands
+        .execute::<Agent, _>(
+            &ctx,
+            &agent_id,
+            command,
+            headers.if_match,
+            reply(StatusCode::OK, "Agent", |_| agent_id.clone(), |_| json!({})),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// Sends a new invitation (new token, new validity window) to an agent who
+/// has not accepted yet; the previous link stops working.
+#[utoipa::path(post, path = "/v1/organisations/{id}/agents/{agent_id}/reinvite", tag = "agents",
+    params(("id" = String, Path), ("agent_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = InviteAgentAnswer), (status = 409, body = crate::error::Problem)))]
+pub async fn reinvite_agent(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path((id, agent_id)): Path<(String, String)>,
+) -> Result<CommandReply, ApiError> {
+    let (_, _, agent, organisation) = managed_agent(&state, &principal, &id, &agent_id).await?;
+    let ctx = principal.context(
+        &headers,
+        &format!("POST /v1/organisations/{id}/agents/{agent_id}/reinvite"),
+        "",
+    );
+    let outcome = state
+        .commands
+        .run(
+            &ctx,
+            |unit| {
+                let (organisation, public_url) = (organisation.clone(), state.public_url.clone());
+                Box::pin(async move {
+                    let token = tokens::new_invitation_token(agent);
+                    let command = AgentCommand::ReinviteAgent {
+                        token_hash: tokens::hash(&token),
+                    };
+                    let events = unit.handle::<Agent>(&agent.to_string(), command).await?;
+                    let (known, _) = unit.load::<Agent>(&agent.to_string()).await?;
+                    let known = known.state()?;
+                    let Some(AgentEvent::AgentReinvited { invitation }) = events.into_iter().next() else {
+                        return Err(DomainError::conflict("the agent is already active").into());
+                    };
+                    if let Some(email) = &known.email {
+                        unit.send(notifications::agent_invitation(
+                            email,
+                            known.first_name.as_str(),
+                            organisation.details.name.as_str(),
+                            &notifications::invitation_link(&public_url, &token),
+                            invitation.expires_at,
+                            organisation.timezone,
+                        ));
+                    }
+                    Ok(InviteAgentAnswer {
+                        agent_id: agent,
+                        status: AgentStatusView::Invited,
+                        invitation_expires_at: Some(invitation.expires_at),
+                    })
+                })
+            },
+            reply(
+                StatusCode::OK,
+                "Agent",
+                |a: &InviteAgentAnswer| a.agent_id.to_string(),
+                |a| json!(a),
+            ),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct AcceptInvitationRequest {
+    /// The token from the invitation link.
+    token: Option<String>,
+}
+
+/// The answer to an accepted invitation: the agent's API token, shown once.
+#[derive(Serialize, ToSchema)]
+pub struct AcceptInvitationAnswer {
+    agent_id: AgentId,
+    api_token: String,
+}
+
+/// Accepts an invitation (AcceptInvitation) and returns the agent's API
+/// token. An expired or already used invitation is 410. Being a one-time
+/// exchange of secrets, it ignores `Idempotency-Key`.
+#[utoipa::path(post, path = "/v1/agents/invitations/accept", tag = "agents", request_body = AcceptInvitationRequest,
+    responses((status = 200, body = AcceptInvitationAnswer), (status = 410, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)))]
+pub async fn accept_invitation(
+    State(state): State<AppState>,
+    headers: CommandHeaders,
+    body: JsonBody<AcceptInvitationRequest>,
+) -> Result<CommandReply, ApiError> {
+    let token = body
+        .value
+        .token
+        .ok_or_else(|| ApiError::from(DomainError::invalid("token", "is required")))?;
+    let invalid = || ApiError::from(DomainError::invalid("token", "this invitation token is not valid"));
+    let agent = tokens::invitation_agent(token.trim()).ok_or_else(invalid)?;
+    if state.load::<Agent>(&agent.to_string()).await?.0.is_none() {
+        return Err(invalid());
+    }
+    let api_token = tokens::new_api_token(agent);
+    let command = AgentCommand::AcceptInvitation {
+        token_hash: tokens::hash(token.trim()),
+        api_token: tokens::hash(&api_token),
+    };
+    let ctx = anonymous_context(format!("agent:{agent}"), &headers);
+    let agent_id = agent.to_string();
+    let outcome = state
+        .commands
+        .execute::<Agent, _>(
+            &ctx,
+            &agent_id,
+            command,
+            None,
+            reply(
+                StatusCode::OK,
+                "Agent",
+                |_| agent_id.clone(),
+                |_| json!({"agent_id": agent, "api_token": api_token}),
+            ),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// Revokes the token of this request: it stops working at once.
+#[utoipa::path(post, path = "/v1/auth/revoke", tag = "agents", security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 409, body = crate::error::Problem)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+) -> Result<CommandReply, ApiError> {
+    let ctx = principal.context(&headers, "POST /v1/auth/revoke", "");
+    let token_hash = principal.token().clone();
+    let outcome = match principal.agent_id() {
+        Some(agent) => {
+            let id = agent.to_string();
+            let respond = reply(StatusCode::OK, "Agent", |_| id.clone(), |_| json!({}));
+            state
+                .commands
+                .execute::<Agent, _>(&ctx, &id, AgentCommand::RevokeApiToken { token_hash }, None, respond)
+                .await
+        }
+        None => {
+            if state.admin_token.as_ref() == Some(&token_hash) {
+                return Err(
+                    DomainError::conflict("RDV_ADMIN_TOKEN is set by configuration; unset it to revoke it").into(),
+                );
+            }
+            let respond = reply(StatusCode::OK, "Platform", |_| PLATFORM_ID.into(), |_| json!({}));
+            state
+                .commands
+                .execute::<Platform, _>(
+                    &ctx,
+                    PLATFORM_ID,
+                    PlatformCommand::RevokeAdminToken { token_hash },
+                    None,
+                    respond,
+                )
+                .await
+        }
+    }?;
+    Ok(CommandReply(outcome))
+}

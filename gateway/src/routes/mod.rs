@@ -1,0 +1,72 @@
+//! The HTTP API. Every route is declared once, with its OpenAPI description,
+//! through utoipa-axum: the router and `/openapi.json` cannot drift apart.
+
+mod agents;
+mod events;
+mod organisations;
+mod system;
+mod territories;
+
+use crate::state::AppState;
+use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "rdv-events",
+        description = "Event-sourced booking backend for French public services: commands become events, \
+                       queries read projections. Errors are RFC 9457 problem+json.",
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "system", description = "Health and description of the service"),
+        (name = "territories", description = "Espaces, their services and territorial rights"),
+        (name = "organisations", description = "Organisations of a territory"),
+        (name = "agents", description = "Agent invitations, roles and tokens"),
+        (name = "events", description = "The global event feed"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// The routes and their OpenAPI document.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::health))
+        .routes(routes!(territories::create_territory))
+        .routes(routes!(territories::get_territory))
+        .routes(routes!(territories::activate_service))
+        .routes(routes!(territories::deactivate_service))
+        .routes(routes!(territories::grant_territory_rights))
+        .routes(routes!(
+            organisations::create_organisation,
+            organisations::list_organisations
+        ))
+        .routes(routes!(
+            organisations::get_organisation,
+            organisations::update_organisation
+        ))
+        .routes(routes!(agents::invite_agent, agents::list_agents))
+        .routes(routes!(agents::change_agent_role, agents::remove_agent))
+        .routes(routes!(agents::reinvite_agent))
+        .routes(routes!(agents::accept_invitation))
+        .routes(routes!(agents::revoke_token))
+        .routes(routes!(events::list_events))
+        .split_for_parts()
+}
+
+/// The OpenAPI document alone (for `/openapi.json` and `rdv schemas`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().1
+}

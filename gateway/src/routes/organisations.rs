@@ -1,0 +1,227 @@
+use super::territories::MinPosition;
+use crate::{
+    auth::Principal,
+    error::ApiError,
+    extract::{CommandHeaders, Form, JsonBody, Query, path_id},
+    reply::{CommandAnswer, CommandReply, reply},
+    state::AppState,
+};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use rdv_domain::{
+    DomainError,
+    ids::{OrganisationId, TerritoryId},
+    organisation::{Organisation, OrganisationCommand, OrganisationDetails, OrganisationPatch, OrganisationState},
+    territory::Territory,
+    values::{Email, Text, TimeZone},
+};
+use rdv_projections::directory::{self, OrganisationView};
+use serde::{Deserialize, Deserializer};
+use serde_json::json;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateOrganisationRequest {
+    name: Option<String>,
+    address: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    website: Option<String>,
+    opening_hours: Option<String>,
+    /// IANA name; the territory's when absent.
+    timezone: Option<String>,
+}
+
+/// Optional free text: trimmed, and blank means absent.
+fn free_text(raw: Option<String>) -> Option<String> {
+    raw.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// Creates an organisation in a territory.
+#[utoipa::path(post, path = "/v1/territories/{id}/organisations", tag = "organisations", params(("id" = String, Path)),
+    request_body = CreateOrganisationRequest, security(("bearer" = [])),
+    responses((status = 201, body = CommandAnswer), (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create_organisation(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<CreateOrganisationRequest>,
+) -> Result<CommandReply, ApiError> {
+    let territory_id: TerritoryId = path_id(&id, "territory")?;
+    principal.require_territory_configuration(territory_id)?;
+    let territory = state.load::<Territory>(&id).await?;
+    let territory = territory.state()?;
+    let r = body.value;
+    let mut form = Form::default();
+    let name = form.required("name", r.name.as_deref(), Text::parse);
+    let email = form.optional("email", free_text(r.email).as_deref(), Email::parse);
+    let timezone = form.optional("timezone", r.timezone.as_deref(), TimeZone::parse);
+    let command = form.finish(|| {
+        Some(OrganisationCommand::CreateOrganisation {
+            territory_id,
+            timezone: timezone?.unwrap_or(territory.timezone),
+            details: OrganisationDetails {
+                name: name?,
+                address: free_text(r.address),
+                phone: free_text(r.phone),
+                email: email?,
+                website: free_text(r.website),
+                opening_hours: free_text(r.opening_hours),
+            },
+        })
+    })?;
+    let organisation_id = OrganisationId::new().to_string();
+    let ctx = principal.context(
+        &headers,
+        &format!("POST /v1/territories/{id}/organisations"),
+        &body.hash,
+    );
+    let outcome = state
+        .commands
+        .execute::<Organisation, _>(
+            &ctx,
+            &organisation_id,
+            command,
+            None,
+            reply(
+                StatusCode::CREATED,
+                "Organisation",
+                |_| organisation_id.clone(),
+                |_| json!({}),
+            ),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// The organisations of a territory.
+#[utoipa::path(get, path = "/v1/territories/{id}/organisations", tag = "organisations", params(("id" = String, Path), MinPosition),
+    security(("bearer" = [])), responses((status = 200, body = Vec<OrganisationView>)))]
+pub async fn list_organisations(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<MinPosition>,
+) -> Result<Json<Vec<OrganisationView>>, ApiError> {
+    let territory_id: TerritoryId = path_id(&id, "territory")?;
+    principal.require_territory_configuration(territory_id)?;
+    state.wait_for(directory::NAME, q.min_position).await?;
+    let docs = state.store.docs(directory::NAME, directory::ORGANISATIONS, &id).await?;
+    Ok(Json(
+        docs.into_iter()
+            .filter_map(|d| serde_json::from_value(d).ok())
+            .collect(),
+    ))
+}
+
+/// Loads an organisation for a rights check; 404 when it does not exist.
+pub async fn organisation(state: &AppState, id: &str) -> Result<(OrganisationId, OrganisationState), ApiError> {
+    let organisation_id: OrganisationId = path_id(id, "organisation")?;
+    let organisation = state.load::<Organisation>(id).await?;
+    Ok((
+        organisation_id,
+        organisation
+            .0
+            .ok_or_else(|| ApiError::from(DomainError::not_found("organisation")))?,
+    ))
+}
+
+/// An organisation.
+#[utoipa::path(get, path = "/v1/organisations/{id}", tag = "organisations", params(("id" = String, Path), MinPosition),
+    security(("bearer" = [])), responses((status = 200, body = OrganisationView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_organisation(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<MinPosition>,
+) -> Result<Json<OrganisationView>, ApiError> {
+    let (organisation_id, organisation) = organisation(&state, &id).await?;
+    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    state.wait_for(directory::NAME, q.min_position).await?;
+    let doc = state
+        .store
+        .doc(directory::NAME, directory::ORGANISATIONS, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_ready("the organisation is not projected yet; retry with min_position"))?;
+    Ok(Json(
+        serde_json::from_value(doc).map_err(|e| ApiError::not_ready(e.to_string()))?,
+    ))
+}
+
+/// A field that may be absent (unchanged), `null` (cleared) or a value.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct UpdateOrganisationRequest {
+    name: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    address: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    website: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    opening_hours: Option<Option<String>>,
+}
+
+/// Changes an organisation; absent fields stay, `null` clears.
+#[utoipa::path(patch, path = "/v1/organisations/{id}", tag = "organisations", params(("id" = String, Path)),
+    request_body = UpdateOrganisationRequest, security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 412, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn update_organisation(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<UpdateOrganisationRequest>,
+) -> Result<CommandReply, ApiError> {
+    let (organisation_id, organisation) = organisation(&state, &id).await?;
+    principal.require_organisation_admin(organisation_id, organisation.territory_id)?;
+    let r = body.value;
+    let mut form = Form::default();
+    let name = form.optional("name", r.name.as_deref(), Text::parse);
+    let email = match r.email {
+        Some(raw) => form
+            .optional("email", free_text(raw).as_deref(), Email::parse)
+            .map(Some),
+        None => Some(None),
+    };
+    let text = |raw: Option<Option<String>>| raw.map(free_text);
+    let command = form.finish(|| {
+        Some(OrganisationCommand::UpdateOrganisation {
+            patch: OrganisationPatch {
+                name: name?,
+                address: text(r.address),
+                phone: text(r.phone),
+                email: email?,
+                website: text(r.website),
+                opening_hours: text(r.opening_hours),
+            },
+        })
+    })?;
+    let ctx = principal.context(&headers, &format!("PATCH /v1/organisations/{id}"), &body.hash);
+    let outcome = state
+        .commands
+        .execute::<Organisation, _>(
+            &ctx,
+            &id,
+            command,
+            headers.if_match,
+            reply(StatusCode::OK, "Organisation", |_| id.clone(), |_| json!({})),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}

@@ -1,0 +1,201 @@
+use crate::{
+    auth::Principal,
+    error::ApiError,
+    extract::{CommandHeaders, Form, JsonBody, Query, path_id},
+    reply::{CommandAnswer, CommandReply, reply},
+    state::AppState,
+};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use rdv_domain::{
+    agent::{Agent, AgentCommand},
+    ids::{AgentId, TerritoryId},
+    territory::{Territory, TerritoryCommand},
+    values::{DepartementNumber, ServiceKind, TerritoryRights, Text, TimeZone},
+};
+use rdv_projections::directory::{self, TerritoryView};
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateTerritoryRequest {
+    name: Option<String>,
+    /// e.g. `26`, `974`, `2A`
+    departement_number: Option<String>,
+    /// IANA name; `Europe/Paris` when absent.
+    timezone: Option<String>,
+}
+
+/// Position a query must reflect (read-your-writes): waits up to 5 s.
+#[derive(Deserialize, IntoParams)]
+pub struct MinPosition {
+    pub min_position: Option<i64>,
+}
+
+/// Creates a territory (espace). Platform admin only.
+#[utoipa::path(post, path = "/v1/territories", tag = "territories", request_body = CreateTerritoryRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = CommandAnswer), (status = 422, body = crate::error::Problem)))]
+pub async fn create_territory(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    body: JsonBody<CreateTerritoryRequest>,
+) -> Result<CommandReply, ApiError> {
+    principal.require_platform_admin()?;
+    let r = body.value;
+    let mut form = Form::default();
+    let name = form.required("name", r.name.as_deref(), Text::parse);
+    let departement = form.required(
+        "departement_number",
+        r.departement_number.as_deref(),
+        DepartementNumber::parse,
+    );
+    let timezone = form.optional("timezone", r.timezone.as_deref(), TimeZone::parse);
+    let command = form.finish(|| {
+        Some(TerritoryCommand::CreateTerritory {
+            name: name?,
+            departement_number: departement?,
+            timezone: timezone?.unwrap_or_default(),
+        })
+    })?;
+    let id = TerritoryId::new().to_string();
+    let ctx = principal.context(&headers, "POST /v1/territories", &body.hash);
+    let outcome = state
+        .commands
+        .execute::<Territory, _>(
+            &ctx,
+            &id,
+            command,
+            None,
+            reply(StatusCode::CREATED, "Territory", |_| id.clone(), |_| json!({})),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// A territory with its active services.
+#[utoipa::path(get, path = "/v1/territories/{id}", tag = "territories", params(("id" = String, Path), MinPosition),
+    security(("bearer" = [])), responses((status = 200, body = TerritoryView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_territory(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<MinPosition>,
+) -> Result<Json<TerritoryView>, ApiError> {
+    let territory: TerritoryId = path_id(&id, "territory")?;
+    principal.require_territory_configuration(territory)?;
+    state.wait_for(directory::NAME, q.min_position).await?;
+    let doc = state
+        .store
+        .doc(directory::NAME, directory::TERRITORIES, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("territory"))?;
+    Ok(Json(
+        serde_json::from_value(doc).map_err(|e| ApiError::not_ready(e.to_string()))?,
+    ))
+}
+
+async fn change_service(
+    state: AppState,
+    principal: Principal,
+    headers: CommandHeaders,
+    id: String,
+    service: String,
+    activate: bool,
+) -> Result<CommandReply, ApiError> {
+    let territory: TerritoryId = path_id(&id, "territory")?;
+    principal.require_territory_configuration(territory)?;
+    let service = ServiceKind::parse(&service, "service")?;
+    let command = if activate {
+        TerritoryCommand::ActivateService { service }
+    } else {
+        TerritoryCommand::DeactivateService { service }
+    };
+    let verb = if activate { "activate" } else { "deactivate" };
+    let ctx = principal.context(
+        &headers,
+        &format!("POST /v1/territories/{id}/services/{}/{verb}", service.slug()),
+        "",
+    );
+    let outcome = state
+        .commands
+        .execute::<Territory, _>(
+            &ctx,
+            &id,
+            command,
+            headers.if_match,
+            reply(StatusCode::OK, "Territory", |_| id.clone(), |_| json!({})),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// Offers a service of the catalogue in the territory.
+#[utoipa::path(post, path = "/v1/territories/{id}/services/{service}/activate", tag = "territories",
+    params(("id" = String, Path), ("service" = String, Path, description = "service_social, pmi, secretariat, medico_social, rsa, conseiller_numerique, mairie")),
+    security(("bearer" = [])), responses((status = 200, body = CommandAnswer), (status = 409, body = crate::error::Problem)))]
+pub async fn activate_service(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path((id, service)): Path<(String, String)>,
+) -> Result<CommandReply, ApiError> {
+    change_service(state, principal, headers, id, service, true).await
+}
+
+/// Stops offering a service in the territory.
+#[utoipa::path(post, path = "/v1/territories/{id}/services/{service}/deactivate", tag = "territories",
+    params(("id" = String, Path), ("service" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = CommandAnswer), (status = 409, body = crate::error::Problem)))]
+pub async fn deactivate_service(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path((id, service)): Path<(String, String)>,
+) -> Result<CommandReply, ApiError> {
+    change_service(state, principal, headers, id, service, false).await
+}
+
+/// Sets an agent's rights over the whole territory (territorial admin,
+/// configuration, webhooks); all false revokes them.
+#[utoipa::path(put, path = "/v1/territories/{id}/agents/{agent_id}/rights", tag = "territories",
+    params(("id" = String, Path), ("agent_id" = String, Path)), request_body = TerritoryRights,
+    security(("bearer" = [])), responses((status = 200, body = CommandAnswer), (status = 403, body = crate::error::Problem)))]
+pub async fn grant_territory_rights(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path((id, agent_id)): Path<(String, String)>,
+    body: JsonBody<TerritoryRights>,
+) -> Result<CommandReply, ApiError> {
+    let territory: TerritoryId = path_id(&id, "territory")?;
+    let agent: AgentId = path_id(&agent_id, "agent")?;
+    principal.require_territory_admin(territory)?;
+    state.load::<Territory>(&id).await?.state()?;
+    let command = AgentCommand::GrantTerritoryRights {
+        territory_id: territory,
+        rights: body.value,
+    };
+    let ctx = principal.context(
+        &headers,
+        &format!("PUT /v1/territories/{id}/agents/{agent_id}/rights"),
+        &body.hash,
+    );
+    let agent_id = agent.to_string();
+    let outcome = state
+        .commands
+        .execute::<Agent, _>(
+            &ctx,
+            &agent_id,
+            command,
+            headers.if_match,
+            reply(StatusCode::OK, "Agent", |_| agent_id.clone(), |_| json!({})),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}

@@ -1,0 +1,89 @@
+//! What every handler shares.
+
+use crate::error::ApiError;
+use rdv_domain::{Services, VersionedAggregate, values::TokenHash};
+use rdv_eventstore::{CommandService, EventStore, codec::Decoder};
+use rdv_projections::ProjectorStatus;
+use std::{collections::HashMap, sync::Arc, time::Duration};
+use tokio::sync::watch;
+
+/// How long a query with `min_position` waits for its projection.
+pub const MIN_POSITION_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub commands: CommandService,
+    pub store: EventStore,
+    /// Digest of `RDV_ADMIN_TOKEN`, when set.
+    pub admin_token: Option<TokenHash>,
+    pub public_url: String,
+    /// Progress of the projectors running in this process.
+    pub projectors: HashMap<&'static str, watch::Receiver<ProjectorStatus>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+
+    pub fn services(&self) -> &Services {
+        self.commands.services()
+    }
+
+    /// Loads an aggregate's current state straight from its stream: always
+    /// consistent, used for rights checks and lookups before a command.
+    pub async fn load<A: VersionedAggregate>(&self, id: &str) -> Result<A, ApiError> {
+        let events = self.store.load_stream(A::TYPE, id).await?;
+        Ok(Decoder::<A>::default().fold(&events)?)
+    }
+
+    /// Waits until projection `name` has applied the feed up to `min`
+    /// (read-your-writes), at most [`MIN_POSITION_WAIT`]; then 503.
+    pub async fn wait_for(&self, name: &str, min: Option<i64>) -> Result<(), ApiError> {
+        let Some(min) = min else { return Ok(()) };
+        let deadline = tokio::time::Instant::now() + MIN_POSITION_WAIT;
+        match self.projectors.get(name) {
+            Some(status) => {
+                let mut status = status.clone();
+                let reached = tokio::time::timeout_at(
+                    deadline,
+                    status.wait_for(|s| s.position() >= min || matches!(s, ProjectorStatus::Failed(..))),
+                )
+                .await;
+                match reached {
+                    Ok(Ok(s)) if s.position() >= min => Ok(()),
+                    Ok(Ok(s)) => Err(ApiError::not_ready(format!(
+                        "projection {name} stopped at position {}",
+                        s.position()
+                    ))),
+                    _ => Err(not_reached(name, min)),
+                }
+            }
+            // Another process projects: follow its checkpoint in the store.
+            None => loop {
+                if self.store.checkpoint(name).await?.0 >= min {
+                    return Ok(());
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(not_reached(name, min));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            },
+        }
+    }
+}
+
+fn not_reached(name: &str, min: i64) -> ApiError {
+    ApiError::not_ready(format!(
+        "projection {name} has not reached position {min} yet; retry shortly"
+    ))
+}

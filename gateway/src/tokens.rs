@@ -1,0 +1,74 @@
+//! Secret tokens: generated here, given out once, stored only as SHA-256
+//! digests. A token names its owner (`rdv_<agent>_<secret>`) so checking it
+//! needs no lookup table: the owner's stream holds the digests it accepts.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use rand::RngCore;
+use rdv_domain::{ids::AgentId, values::TokenHash};
+use sha2::{Digest, Sha256};
+
+const API_PREFIX: &str = "rdv_";
+const INVITATION_PREFIX: &str = "inv_";
+const ADMIN_OWNER: &str = "admin";
+
+/// Who a presented token claims to belong to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    PlatformAdmin,
+    Agent(AgentId),
+}
+
+pub fn hash(token: &str) -> TokenHash {
+    TokenHash(hex::encode(Sha256::digest(token.as_bytes())))
+}
+
+fn secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub fn new_admin_token() -> String {
+    format!("{API_PREFIX}{ADMIN_OWNER}_{}", secret())
+}
+
+pub fn new_api_token(agent: AgentId) -> String {
+    format!("{API_PREFIX}{}_{}", agent.0.simple(), secret())
+}
+
+pub fn new_invitation_token(agent: AgentId) -> String {
+    format!("{INVITATION_PREFIX}{}_{}", agent.0.simple(), secret())
+}
+
+/// The owner named by an API token, if it has our shape.
+pub fn api_token_owner(token: &str) -> Option<Owner> {
+    let (owner, _) = token.strip_prefix(API_PREFIX)?.split_once('_')?;
+    if owner == ADMIN_OWNER {
+        return Some(Owner::PlatformAdmin);
+    }
+    owner.parse().ok().map(|id| Owner::Agent(AgentId(id)))
+}
+
+/// The agent an invitation token was issued for.
+pub fn invitation_agent(token: &str) -> Option<AgentId> {
+    let (owner, _) = token.strip_prefix(INVITATION_PREFIX)?.split_once('_')?;
+    owner.parse().ok().map(AgentId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_name_their_owner_and_hash_stably() {
+        let agent = AgentId::new();
+        let api = new_api_token(agent);
+        assert_eq!(api_token_owner(&api), Some(Owner::Agent(agent)));
+        assert_eq!(api_token_owner(&new_admin_token()), Some(Owner::PlatformAdmin));
+        assert_eq!(invitation_agent(&new_invitation_token(agent)), Some(agent));
+        assert_eq!(api_token_owner("garbage"), None);
+        assert_eq!(invitation_agent(&api), None);
+        assert_eq!(hash(&api), hash(&api));
+        assert_ne!(new_api_token(agent), api);
+    }
+}

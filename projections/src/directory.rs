@@ -1,0 +1,294 @@
+//! The directory: territories, organisations and their agents, as the
+//! back-office lists them.
+
+use crate::projector::{Projection, ProjectionError};
+use chrono::{DateTime, Utc};
+use rdv_domain::{
+    agent::{Agent, AgentEvent},
+    organisation::{Organisation, OrganisationEvent},
+    territory::{Territory, TerritoryEvent},
+    values::{Role, ServiceKind, TerritoryRights},
+};
+use rdv_eventstore::{ProjectionTx, StoredEvent, codec::Decoder};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use std::collections::{BTreeMap, BTreeSet};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub const NAME: &str = "directory";
+pub const TERRITORIES: &str = "territories";
+pub const ORGANISATIONS: &str = "organisations";
+pub const AGENTS: &str = "agents";
+pub const ORGANISATION_AGENTS: &str = "organisation_agents";
+/// The parent under which every territory is listed.
+pub const ALL: &str = "all";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TerritoryView {
+    pub id: Uuid,
+    pub name: String,
+    pub departement_number: String,
+    pub timezone: String,
+    pub services: BTreeSet<ServiceKind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrganisationView {
+    pub id: Uuid,
+    pub territory_id: Uuid,
+    pub name: String,
+    pub timezone: String,
+    pub address: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub website: Option<String>,
+    pub opening_hours: Option<String>,
+}
+
+/// `invited` until the invitation is accepted; intervenants are `active`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentStatusView {
+    Invited,
+    Active,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AgentView {
+    pub id: Uuid,
+    pub email: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub services: BTreeSet<ServiceKind>,
+    pub status: AgentStatusView,
+    pub invitation_expires_at: Option<DateTime<Utc>>,
+    /// Role per organisation id.
+    pub roles: BTreeMap<Uuid, Role>,
+    pub territory_rights: BTreeMap<Uuid, TerritoryRights>,
+}
+
+/// One agent as listed in one organisation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct OrganisationAgentView {
+    pub agent_id: Uuid,
+    pub organisation_id: Uuid,
+    pub email: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    pub services: BTreeSet<ServiceKind>,
+    pub role: Role,
+    pub status: AgentStatusView,
+    pub invitation_expires_at: Option<DateTime<Utc>>,
+}
+
+/// The directory projection.
+pub struct Directory;
+
+#[async_trait::async_trait]
+impl Projection for Directory {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
+        match event.aggregate_type.as_str() {
+            "Territory" => territory(tx, event, Decoder::<Territory>::default().decode(event)?).await,
+            "Organisation" => organisation(tx, event, Decoder::<Organisation>::default().decode(event)?).await,
+            "Agent" => agent(tx, event, Decoder::<Agent>::default().decode(event)?).await,
+            _ => Ok(()),
+        }
+    }
+}
+
+async fn load<T: DeserializeOwned>(
+    tx: &mut ProjectionTx,
+    collection: &str,
+    id: &str,
+    event: &StoredEvent,
+) -> Result<T, ProjectionError> {
+    let doc = tx
+        .get(NAME, collection, id)
+        .await?
+        .ok_or_else(|| ProjectionError::event(event, format!("no {collection} document {id}")))?;
+    serde_json::from_value(doc).map_err(|e| ProjectionError::event(event, e))
+}
+
+async fn save<T: Serialize>(
+    tx: &mut ProjectionTx,
+    collection: &str,
+    id: &str,
+    parent: Option<&str>,
+    doc: &T,
+    event: &StoredEvent,
+) -> Result<(), ProjectionError> {
+    let value = serde_json::to_value(doc).map_err(|e| ProjectionError::event(event, e))?;
+    Ok(tx.put(NAME, collection, id, parent, &value).await?)
+}
+
+fn uuid_of(event: &StoredEvent) -> Result<Uuid, ProjectionError> {
+    event.aggregate_id.parse().map_err(|e| ProjectionError::event(event, e))
+}
+
+async fn territory(tx: &mut ProjectionTx, event: &StoredEvent, payload: TerritoryEvent) -> Result<(), ProjectionError> {
+    let id = &event.aggregate_id;
+    let view = match payload {
+        TerritoryEvent::TerritoryCreated {
+            name,
+            departement_number,
+            timezone,
+        } => TerritoryView {
+            id: uuid_of(event)?,
+            name: name.to_string(),
+            departement_number: departement_number.as_str().into(),
+            timezone: timezone.0.name().into(),
+            services: BTreeSet::new(),
+        },
+        TerritoryEvent::ServiceActivated { service } => {
+            let mut view: TerritoryView = load(tx, TERRITORIES, id, event).await?;
+            view.services.insert(service);
+            view
+        }
+        TerritoryEvent::ServiceDeactivated { service } => {
+            let mut view: TerritoryView = load(tx, TERRITORIES, id, event).await?;
+            view.services.remove(&service);
+            view
+        }
+    };
+    save(tx, TERRITORIES, id, Some(ALL), &view, event).await
+}
+
+async fn organisation(
+    tx: &mut ProjectionTx,
+    event: &StoredEvent,
+    payload: OrganisationEvent,
+) -> Result<(), ProjectionError> {
+    let id = &event.aggregate_id;
+    let view = match payload {
+        OrganisationEvent::OrganisationCreated {
+            territory_id,
+            timezone,
+            details,
+        } => OrganisationView {
+            id: uuid_of(event)?,
+            territory_id: territory_id.0,
+            name: details.name.to_string(),
+            timezone: timezone.0.name().into(),
+            address: details.address,
+            phone: details.phone,
+            email: details.email.map(|e| e.to_string()),
+            website: details.website,
+            opening_hours: details.opening_hours,
+        },
+        OrganisationEvent::OrganisationUpdated { changes } => {
+            let mut view: OrganisationView = load(tx, ORGANISATIONS, id, event).await?;
+            if let Some(name) = changes.name {
+                view.name = name.to_string();
+            }
+            if let Some(address) = changes.address {
+                view.address = address;
+            }
+            if let Some(phone) = changes.phone {
+                view.phone = phone;
+            }
+            if let Some(email) = changes.email {
+                view.email = email.map(|e| e.to_string());
+            }
+            if let Some(website) = changes.website {
+                view.website = website;
+            }
+            if let Some(opening_hours) = changes.opening_hours {
+                view.opening_hours = opening_hours;
+            }
+            view
+        }
+    };
+    let parent = view.territory_id.to_string();
+    save(tx, ORGANISATIONS, id, Some(&parent), &view, event).await
+}
+
+async fn agent(tx: &mut ProjectionTx, event: &StoredEvent, payload: AgentEvent) -> Result<(), ProjectionError> {
+    let id = &event.aggregate_id;
+    let mut removed_from = None;
+    let view = match payload {
+        AgentEvent::AgentInvited {
+            agent,
+            organisation_id,
+            invitation,
+            ..
+        } => AgentView {
+            id: uuid_of(event)?,
+            email: agent.email.map(|e| e.to_string()),
+            first_name: agent.first_name.to_string(),
+            last_name: agent.last_name.to_string(),
+            services: agent.services,
+            status: if invitation.is_some() {
+                AgentStatusView::Invited
+            } else {
+                AgentStatusView::Active
+            },
+            invitation_expires_at: invitation.map(|i| i.expires_at),
+            roles: [(organisation_id.0, agent.role)].into(),
+            territory_rights: BTreeMap::new(),
+        },
+        other => {
+            let mut view: AgentView = load(tx, AGENTS, id, event).await?;
+            match other {
+                AgentEvent::AgentInvited { .. } => {}
+                AgentEvent::AgentAddedToOrganisation {
+                    organisation_id, role, ..
+                }
+                | AgentEvent::AgentRoleChanged { organisation_id, role } => {
+                    view.roles.insert(organisation_id.0, role);
+                }
+                AgentEvent::InvitationAccepted => {
+                    view.status = AgentStatusView::Active;
+                    view.invitation_expires_at = None;
+                }
+                AgentEvent::AgentReinvited { invitation } => view.invitation_expires_at = Some(invitation.expires_at),
+                AgentEvent::TerritoryRightsGranted { territory_id, rights } => {
+                    if rights.is_empty() {
+                        view.territory_rights.remove(&territory_id.0);
+                    } else {
+                        view.territory_rights.insert(territory_id.0, rights);
+                    }
+                }
+                AgentEvent::AgentRemovedFromOrganisation { organisation_id } => {
+                    view.roles.remove(&organisation_id.0);
+                    removed_from = Some(organisation_id.0);
+                }
+                // Tokens are secrets: they never reach a read model.
+                AgentEvent::ApiTokenIssued { .. } | AgentEvent::ApiTokenRevoked { .. } => return Ok(()),
+            }
+            view
+        }
+    };
+    save(tx, AGENTS, id, None, &view, event).await?;
+    if let Some(organisation_id) = removed_from {
+        tx.delete(NAME, ORGANISATION_AGENTS, &format!("{organisation_id}:{id}"))
+            .await?;
+    }
+    for (organisation_id, role) in &view.roles {
+        let listed = OrganisationAgentView {
+            agent_id: view.id,
+            organisation_id: *organisation_id,
+            email: view.email.clone(),
+            first_name: view.first_name.clone(),
+            last_name: view.last_name.clone(),
+            services: view.services.clone(),
+            role: *role,
+            status: view.status,
+            invitation_expires_at: view.invitation_expires_at,
+        };
+        let parent = organisation_id.to_string();
+        save(
+            tx,
+            ORGANISATION_AGENTS,
+            &format!("{organisation_id}:{id}"),
+            Some(&parent),
+            &listed,
+            event,
+        )
+        .await?;
+    }
+    Ok(())
+}
