@@ -128,6 +128,16 @@ impl DepartementNumber {
     }
 }
 
+/// Deserializes a field that may be absent (`None`: leave it), `null`
+/// (`Some(None)`: clear it) or a value, which plain serde cannot tell apart.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
 /// A SHA-256 digest (hex) of a secret token; the secret itself is never stored.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]

@@ -3,7 +3,7 @@
 use lettre::{
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{
-        Mailbox, SinglePart,
+        Body, Mailbox, SinglePart,
         header::{ContentTransferEncoding, ContentType},
     },
     transport::smtp::authentication::Credentials,
@@ -33,6 +33,17 @@ impl MailError {
     /// Whether trying again later may help.
     pub fn is_transient(&self) -> bool {
         !matches!(self, MailError::Invalid(_))
+    }
+}
+
+/// 8bit (CRLF lines of at most 998 bytes, RFC 5322) keeps the text and its
+/// links readable in `.eml` files; longer lines fall back to lettre's choice.
+fn readable_body(text: &str) -> Body {
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    if crlf.split("\r\n").all(|line| line.len() <= 998) && !crlf.contains('\0') {
+        Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit)
+    } else {
+        Body::new(crlf)
     }
 }
 
@@ -72,12 +83,10 @@ impl Mailer {
             .from(parse(from)?)
             .to(parse(&email.to)?)
             .subject(email.subject.clone())
-            // 8bit keeps the text (and its link) readable in .eml files.
             .singlepart(
                 SinglePart::builder()
                     .header(ContentType::TEXT_PLAIN)
-                    .header(ContentTransferEncoding::EightBit)
-                    .body(email.text.clone()),
+                    .body(readable_body(&email.text)),
             )
             .map_err(|e| MailError::Invalid(e.to_string()))?;
         match self {

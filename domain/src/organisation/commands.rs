@@ -1,6 +1,6 @@
 use crate::{
     ids::TerritoryId,
-    values::{Email, Text, TimeZone},
+    values::{Email, Text, TimeZone, present},
 };
 use serde::{Deserialize, Serialize};
 
@@ -22,15 +22,15 @@ pub struct OrganisationDetails {
 pub struct OrganisationPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub address: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub phone: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub email: Option<Option<Email>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub website: Option<Option<String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub opening_hours: Option<Option<String>>,
 }
 

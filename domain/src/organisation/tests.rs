@@ -91,3 +91,19 @@ async fn updating_a_missing_organisation_is_not_found() {
         .await
         .then_expect_error(DomainError::not_found("organisation"));
 }
+
+#[test]
+fn a_cleared_field_survives_the_round_trip_through_json() {
+    let event = OrganisationEvent::OrganisationUpdated {
+        changes: OrganisationPatch {
+            phone: Some(None),
+            ..Default::default()
+        },
+    };
+    let json = serde_json::to_value(&event).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"OrganisationUpdated": {"changes": {"phone": null}}})
+    );
+    assert_eq!(serde_json::from_value::<OrganisationEvent>(json).unwrap(), event);
+}

@@ -19,7 +19,7 @@ use rdv_domain::{
     values::{Email, Text, TimeZone},
 };
 use rdv_projections::directory::{self, OrganisationView};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
@@ -152,27 +152,22 @@ pub async fn get_organisation(
     ))
 }
 
-/// A field that may be absent (unchanged), `null` (cleared) or a value.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateOrganisationRequest {
     name: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "rdv_domain::values::present")]
     #[schema(value_type = Option<String>)]
     address: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "rdv_domain::values::present")]
     #[schema(value_type = Option<String>)]
     phone: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "rdv_domain::values::present")]
     #[schema(value_type = Option<String>)]
     email: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "rdv_domain::values::present")]
     #[schema(value_type = Option<String>)]
     website: Option<Option<String>>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "rdv_domain::values::present")]
     #[schema(value_type = Option<String>)]
     opening_hours: Option<Option<String>>,
 }

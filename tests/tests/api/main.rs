@@ -1,0 +1,9 @@
+//! HTTP tests: the real app on port 0, one store per test.
+
+mod helpers;
+
+mod auth;
+mod contract;
+mod errors;
+mod flow;
+mod idempotency;
