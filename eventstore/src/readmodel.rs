@@ -76,6 +76,22 @@ impl ProjectionTx {
         Ok(docs.into_iter().map(|Json(v)| v).collect())
     }
 
+    /// Takes the projector's lock for this transaction and returns its
+    /// checkpoint. Two processes running the same projector then take turns
+    /// instead of applying a batch twice or moving the checkpoint backwards.
+    /// (SQLite has a single writer: the transaction is the lock.)
+    pub async fn lock_checkpoint(&mut self, name: &str) -> Result<i64, StoreError> {
+        if let ProjectionTx::Postgres(tx) = self {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('projector:' || $1, 0))")
+                .bind(name)
+                .execute(&mut **tx)
+                .await?;
+        }
+        let sql = "SELECT position FROM projection_checkpoints WHERE name = $1";
+        let position: Option<i64> = scalar!(self, sql, [name], fetch_optional)?;
+        Ok(position.unwrap_or(0))
+    }
+
     /// Moves the projector's checkpoint and clears any previous error.
     pub async fn set_checkpoint(&mut self, name: &str, position: i64) -> Result<(), StoreError> {
         let sql = "INSERT INTO projection_checkpoints (name, position, error, updated_at) VALUES ($1, $2, NULL, $3) \

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use rdv_gateway::{App, Config, app::open_store, clock, schemas};
 use rdv_projections::Projector;
+use rdv_webhook_relay::{Mailer, OutboxSender};
 use std::{path::PathBuf, process::ExitCode};
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +30,8 @@ enum Command {
         #[arg(long, value_name = "NAME")]
         rebuild: Option<String>,
     },
+    /// Send what the outbox holds (e-mails now, webhooks next).
+    Relay(Config),
     /// Write the JSON Schemas and openapi.json (or check they are current).
     Schemas {
         #[arg(long, default_value = "schemas")]
@@ -114,12 +117,23 @@ async fn project(config: Config, rebuild: Option<String>) -> Result<(), String> 
     Ok(())
 }
 
+async fn relay(config: Config) -> Result<(), String> {
+    let store = open_store(&config).await.map_err(|e| e.to_string())?;
+    let mailer = Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox")).map_err(|e| e.to_string())?;
+    let shutdown = CancellationToken::new();
+    let sender = tokio::spawn(OutboxSender::new(store, mailer, config.mail_from).run(shutdown.clone()));
+    shutdown_signal().await;
+    shutdown.cancel();
+    sender.await.map_err(|e| e.to_string())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
     let result = match Cli::parse().command {
         Command::Serve(config) => serve(config).await,
         Command::Project { config, rebuild } => project(config, rebuild).await,
+        Command::Relay(config) => relay(config).await,
         Command::Schemas { dir, check: false } => schemas::write(&dir).map_err(|e| e.to_string()),
         Command::Schemas { dir, check: true } => match schemas::stale(&dir).as_slice() {
             [] => Ok(()),

@@ -91,21 +91,20 @@ impl Projector {
     /// the new checkpoint.
     pub async fn catch_up(&self) -> Result<i64, ProjectionError> {
         let name = self.projection.name();
-        let (mut checkpoint, _) = self.store.checkpoint(name).await?;
         loop {
+            let mut tx = self.store.begin_projection().await?;
+            let checkpoint = tx.lock_checkpoint(name).await?;
             let batch = self.store.read_feed(checkpoint, BATCH).await?;
             let Some(last) = batch.last().map(|e| e.position) else {
                 self.status.send_replace(ProjectorStatus::Running(checkpoint));
                 return Ok(checkpoint);
             };
-            let mut tx = self.store.begin_projection().await?;
             for event in &batch {
                 self.projection.apply(&mut tx, event).await?;
             }
             tx.set_checkpoint(name, last).await?;
             tx.commit().await?;
-            checkpoint = last;
-            self.status.send_replace(ProjectorStatus::Running(checkpoint));
+            self.status.send_replace(ProjectorStatus::Running(last));
         }
     }
 

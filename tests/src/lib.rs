@@ -37,6 +37,7 @@ pub async fn sqlite_store() -> TestStore {
 /// A fresh database URL on the test server, or `None` (with a loud warning)
 /// when no server answers and services are not required.
 pub async fn postgres_database_url(prefix: &str) -> Option<String> {
+    drop_stale_databases().await;
     let name = rdv_eventstore::postgres::unique_database_name(prefix);
     match PostgresBackend::create_database(&postgres_base_url(), &name).await {
         Ok(url) => Some(url),
@@ -68,4 +69,33 @@ pub async fn all_stores() -> Vec<TestStore> {
     let mut stores = vec![sqlite_store().await];
     stores.extend(postgres_store().await);
     stores
+}
+
+/// Test databases are named `<prefix>_<uuid v7>`; those created more than an
+/// hour ago belong to finished runs and are dropped, so the server does not
+/// fill up across runs.
+async fn drop_stale_databases() {
+    use sqlx::Connection;
+    let Ok(mut admin) = sqlx::PgConnection::connect(&postgres_base_url()).await else {
+        return;
+    };
+    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'rdv\\_%'")
+        .fetch_all(&mut admin)
+        .await
+        .unwrap_or_default();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for name in names {
+        let Some(uuid) = name.rsplit('_').next().and_then(|s| uuid::Uuid::parse_str(s).ok()) else {
+            continue;
+        };
+        let created = uuid.get_timestamp().map(|t| {
+            let (secs, nanos) = t.to_unix();
+            std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos)
+        });
+        if created.is_some_and(|c| c < hour_ago) {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut admin)
+                .await;
+        }
+    }
 }
