@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use futures::future::BoxFuture;
 use rdv_domain::{DomainError, Services, VersionedAggregate};
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 use uuid::Uuid;
 
 /// How many times a unit of work runs before a conflict is reported.
@@ -145,6 +145,8 @@ impl CommandService {
                 service: self,
                 ctx,
                 loaded: Vec::new(),
+                attempt,
+                cache: HashMap::new(),
                 request: AppendRequest::default(),
             };
             let value = work(&mut unit).await?;
@@ -231,6 +233,10 @@ pub struct UnitOfWork<'s> {
     ctx: &'s CommandContext,
     /// (type, id, version) of every stream handled, in order.
     loaded: Vec<(String, String, i64)>,
+    /// 1 on the first run of the unit, 2 on its first retry, and so on.
+    attempt: u32,
+    /// Streams read in this unit, by (type, id).
+    cache: HashMap<(String, String), std::sync::Arc<Vec<StoredEvent>>>,
     request: AppendRequest,
 }
 
@@ -243,11 +249,18 @@ impl UnitOfWork<'_> {
         &self.service.services
     }
 
-    /// Loads an aggregate and its version without guarding it: use it to
-    /// read settings a command depends on, not to change them.
-    pub async fn load<A: VersionedAggregate>(&self, id: &str) -> Result<(A, i64), CommandError> {
-        let events = self.service.store.load_stream(A::TYPE, id).await?;
-        let aggregate = codec::Decoder::<A>::default().fold(&events)?;
+    /// Loads an aggregate and its version as stored (without this unit's
+    /// pending events). Loading alone does not guard the stream: use it to
+    /// read what a command depends on; a stream read twice in one unit is
+    /// fetched once.
+    pub async fn load<A: VersionedAggregate>(&mut self, id: &str) -> Result<(A, i64), CommandError> {
+        let key = (A::TYPE.to_string(), id.to_string());
+        if !self.cache.contains_key(&key) {
+            let events = self.service.store.load_stream(A::TYPE, id).await?;
+            self.cache.insert(key.clone(), events);
+        }
+        let events = &self.cache[&key];
+        let aggregate = codec::Decoder::<A>::default().fold(events)?;
         Ok((aggregate, events.last().map_or(0, |e| e.sequence)))
     }
 
@@ -314,6 +327,24 @@ impl UnitOfWork<'_> {
             });
         }
         Ok(events)
+    }
+
+    /// Declares that a stream was just given a fresh id (UUIDv7) and so has
+    /// no events: handling a command on it then needs no read. The append
+    /// still checks it, so a wrong claim is a conflict, not a corruption.
+    pub fn new_stream<A: VersionedAggregate>(&mut self, id: &str) {
+        self.cache
+            .insert((A::TYPE.to_string(), id.to_string()), std::sync::Arc::new(Vec::new()));
+    }
+
+    /// On the first run only, presumes a stream is still empty without
+    /// reading it (an e-mail never invited before, say). If it was not, the
+    /// append conflicts and the retry reads it: one read saved in the common
+    /// case, one retry paid in the rare one.
+    pub fn presume_new<A: VersionedAggregate>(&mut self, id: &str) {
+        if self.attempt == 1 {
+            self.new_stream::<A>(id);
+        }
     }
 
     /// Queues a message, written with the events and sent after commit.

@@ -18,6 +18,7 @@ pub mod readmodel;
 mod rows;
 pub mod sqlite;
 pub mod store;
+mod stream_cache;
 
 pub use command::{CommandContext, CommandError, CommandOutcome, CommandService, CommitSummary, UnitOfWork};
 pub use error::StoreError;

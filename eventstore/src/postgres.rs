@@ -5,6 +5,7 @@ use crate::{
     error::{StoreError, is_unique_violation},
     model::*,
     rows::EventRow,
+    stream_cache::StreamVersionAt,
 };
 use sqlx::{PgPool, Postgres, Transaction, postgres::PgPoolOptions, types::Json};
 use std::time::Duration;
@@ -61,6 +62,18 @@ impl PostgresBackend {
         rows.into_iter().map(EventRow::into_event).collect()
     }
 
+    pub(crate) async fn read_versions(&self, after: i64, limit: i64) -> Result<Vec<StreamVersionAt>, StoreError> {
+        let sql = format!(
+            "SELECT global_position, aggregate_type, aggregate_id, sequence FROM events \
+             WHERE global_position > $1 AND global_position < {SAFE_BOUND} ORDER BY global_position LIMIT $2"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
     pub async fn head(&self) -> Result<i64, StoreError> {
         let sql = format!("SELECT MAX(global_position) FROM events WHERE global_position < {SAFE_BOUND}");
         let head: Option<i64> = sqlx::query_scalar(&sql).fetch_one(&self.pool).await?;
@@ -73,88 +86,8 @@ impl PostgresBackend {
         &self,
         request: &AppendRequest,
     ) -> Result<(Transaction<'static, Postgres>, Vec<CommittedEvent>), StoreError> {
-        let total: usize = request.streams.iter().map(|s| s.events.len()).sum();
-        if total >= MAX_EVENTS_PER_APPEND {
-            return Err(StoreError::Corrupt(format!(
-                "{total} events in one append; the limit is {MAX_EVENTS_PER_APPEND}"
-            )));
-        }
         let mut tx = self.pool.begin().await?;
-        let mut committed = Vec::with_capacity(total);
-        let mut index: i64 = 0;
-        for stream in &request.streams {
-            if stream.events.is_empty() {
-                continue;
-            }
-            let n = stream.events.len();
-            let mut sequences = Vec::with_capacity(n);
-            let mut offsets = Vec::with_capacity(n);
-            let (mut types, mut versions, mut payloads, mut metadata, mut ids, mut times) =
-                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-            for (i, event) in stream.events.iter().enumerate() {
-                sequences.push(stream.expected_version + i as i64 + 1);
-                offsets.push(index);
-                index += 1;
-                types.push(event.event_type.clone());
-                versions.push(event.event_version.clone());
-                payloads.push(Json(event.payload.clone()));
-                metadata.push(Json(
-                    serde_json::to_value(&event.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                ));
-                ids.push(event.metadata.event_id);
-                times.push(event.metadata.occurred_at);
-            }
-            // pg_current_xact_id() assigns the transaction id before any
-            // position is computed from it.
-            let positions: Vec<i64> = sqlx::query_scalar(
-                "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, metadata, event_id, occurred_at) \
-                 SELECT (pg_current_xact_id()::text::bigint << 16) + e.offset_in_tx, $1, $2, e.sequence, \
-                        e.event_type, e.event_version, e.payload, e.metadata, e.event_id, e.occurred_at \
-                 FROM UNNEST($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::jsonb[], $8::jsonb[], \
-                             $9::uuid[], $10::timestamptz[]) \
-                      AS e(offset_in_tx, sequence, event_type, event_version, payload, metadata, event_id, occurred_at) \
-                 ORDER BY e.offset_in_tx \
-                 RETURNING global_position",
-            )
-            .bind(&stream.aggregate_type)
-            .bind(&stream.aggregate_id)
-            .bind(&offsets)
-            .bind(&sequences)
-            .bind(&types)
-            .bind(&versions)
-            .bind(&payloads)
-            .bind(&metadata)
-            .bind(&ids)
-            .bind(&times)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Conflict {
-                        aggregate_type: stream.aggregate_type.clone(),
-                        aggregate_id: stream.aggregate_id.clone(),
-                    }
-                } else {
-                    e.into()
-                }
-            })?;
-            let mut positions = positions;
-            positions.sort_unstable();
-            for ((event, sequence), position) in stream.events.iter().zip(sequences).zip(positions) {
-                committed.push(CommittedEvent::of(stream, event, sequence, position));
-            }
-        }
-        let now = chrono::Utc::now();
-        for message in &request.outbox {
-            sqlx::query("INSERT INTO outbox (id, kind, payload, created_at, available_at) VALUES ($1, $2, $3, $4, $4)")
-                .bind(message.id)
-                .bind(&message.kind)
-                .bind(Json(&message.payload))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let committed = insert(&mut *tx, request).await?;
         Ok((tx, committed))
     }
 
@@ -163,28 +96,31 @@ impl PostgresBackend {
         request: &AppendRequest,
         idempotency: Option<(&IdempotencyClaim, &crate::Responder<'_>)>,
     ) -> Result<Vec<CommittedEvent>, StoreError> {
+        let Some((claim, respond)) = idempotency else {
+            // One statement is one transaction: a single round trip.
+            let mut conn = self.pool.acquire().await?;
+            return insert(&mut *conn, request).await;
+        };
         let (mut tx, committed) = self.begin_append(request).await?;
-        if let Some((claim, respond)) = idempotency {
-            let response = respond(&committed);
-            sqlx::query(
-                "INSERT INTO idempotency (scope, key, request_hash, status, response, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, now())",
-            )
-            .bind(&claim.scope)
-            .bind(&claim.key)
-            .bind(&claim.request_hash)
-            .bind(response.status as i32)
-            .bind(Json(&response.body))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::IdempotencyRace
-                } else {
-                    e.into()
-                }
-            })?;
-        }
+        let response = respond(&committed);
+        sqlx::query(
+            "INSERT INTO idempotency (scope, key, request_hash, status, response, created_at) \
+             VALUES ($1, $2, $3, $4, $5, now())",
+        )
+        .bind(&claim.scope)
+        .bind(&claim.key)
+        .bind(&claim.request_hash)
+        .bind(response.status as i32)
+        .bind(Json(&response.body))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::IdempotencyRace
+            } else {
+                e.into()
+            }
+        })?;
         tx.commit().await?;
         Ok(committed)
     }
@@ -223,4 +159,115 @@ impl PostgresBackend {
 /// A database name for a test, unique per run.
 pub fn unique_database_name(prefix: &str) -> String {
     format!("{prefix}_{}", Uuid::now_v7().simple())
+}
+
+/// Inserts every event and outbox message of a request in one statement.
+/// `pg_current_xact_id()` assigns the transaction id before any position is
+/// computed from it; a stream moved on by another writer violates the
+/// (aggregate_type, aggregate_id, sequence) key and becomes a conflict.
+async fn insert(conn: &mut sqlx::PgConnection, request: &AppendRequest) -> Result<Vec<CommittedEvent>, StoreError> {
+    let total: usize = request.streams.iter().map(|s| s.events.len()).sum();
+    if total >= MAX_EVENTS_PER_APPEND {
+        return Err(StoreError::Corrupt(format!(
+            "{total} events in one append; the limit is {MAX_EVENTS_PER_APPEND}"
+        )));
+    }
+    let mut rows = Rows::default();
+    for stream in &request.streams {
+        for (i, event) in stream.events.iter().enumerate() {
+            rows.push(stream, event, stream.expected_version + i as i64 + 1)?;
+        }
+    }
+    let returned: Vec<(i64, Uuid)> = sqlx::query_as(
+        "WITH appended AS ( \
+           INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                               payload, metadata, event_id, occurred_at) \
+           SELECT (pg_current_xact_id()::text::bigint << 16) + e.ord, e.aggregate_type, e.aggregate_id, e.sequence, \
+                  e.event_type, e.event_version, e.payload, e.metadata, e.event_id, e.occurred_at \
+           FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], \
+                       $8::uuid[], $9::timestamptz[]) WITH ORDINALITY \
+                AS e(aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, event_id, \
+                     occurred_at, ord) \
+           RETURNING global_position, event_id), \
+         queued AS ( \
+           INSERT INTO outbox (id, kind, payload, created_at, available_at) \
+           SELECT o.id, o.kind, o.payload, now(), now() FROM UNNEST($10::uuid[], $11::text[], $12::jsonb[]) AS o(id, kind, payload)) \
+         SELECT global_position, event_id FROM appended",
+    )
+    .bind(&rows.aggregate_types)
+    .bind(&rows.aggregate_ids)
+    .bind(&rows.sequences)
+    .bind(&rows.event_types)
+    .bind(&rows.event_versions)
+    .bind(&rows.payloads)
+    .bind(&rows.metadata)
+    .bind(&rows.event_ids)
+    .bind(&rows.occurred_at)
+    .bind(request.outbox.iter().map(|m| m.id).collect::<Vec<_>>())
+    .bind(request.outbox.iter().map(|m| m.kind.clone()).collect::<Vec<_>>())
+    .bind(request.outbox.iter().map(|m| Json(&m.payload)).collect::<Vec<_>>())
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            let stream = request.streams.first();
+            StoreError::Conflict {
+                aggregate_type: stream.map(|s| s.aggregate_type.clone()).unwrap_or_default(),
+                aggregate_id: stream.map(|s| s.aggregate_id.clone()).unwrap_or_default(),
+            }
+        } else {
+            e.into()
+        }
+    })?;
+    let positions: std::collections::HashMap<Uuid, i64> = returned.into_iter().map(|(p, id)| (id, p)).collect();
+    let mut committed = Vec::with_capacity(total);
+    for stream in &request.streams {
+        for (i, event) in stream.events.iter().enumerate() {
+            let position = positions.get(&event.metadata.event_id).copied().ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "event {} was not returned by its insert",
+                    event.metadata.event_id
+                ))
+            })?;
+            committed.push(CommittedEvent::of(
+                stream,
+                event,
+                stream.expected_version + i as i64 + 1,
+                position,
+            ));
+        }
+    }
+    committed.sort_by_key(|e| e.position);
+    Ok(committed)
+}
+
+/// Column arrays for one UNNEST insert.
+#[derive(Default)]
+struct Rows {
+    aggregate_types: Vec<String>,
+    aggregate_ids: Vec<String>,
+    sequences: Vec<i64>,
+    event_types: Vec<String>,
+    event_versions: Vec<String>,
+    payloads: Vec<Json<serde_json::Value>>,
+    metadata: Vec<Json<serde_json::Value>>,
+    event_ids: Vec<Uuid>,
+    occurred_at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Rows {
+    fn push(&mut self, stream: &StreamAppend, event: &NewEvent, sequence: i64) -> Result<(), StoreError> {
+        self.aggregate_types.push(stream.aggregate_type.clone());
+        self.aggregate_ids.push(stream.aggregate_id.clone());
+        self.sequences.push(sequence);
+        self.event_types.push(event.event_type.clone());
+        self.event_versions.push(event.event_version.clone());
+        self.payloads.push(Json(event.payload.clone()));
+        self.metadata.push(Json(
+            serde_json::to_value(&event.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        ));
+        self.event_ids.push(event.metadata.event_id);
+        self.occurred_at.push(event.metadata.occurred_at);
+        Ok(())
+    }
 }

@@ -5,6 +5,7 @@ use crate::{
     error::{StoreError, is_unique_violation},
     model::*,
     rows::{EventRow, timestamp},
+    stream_cache::StreamVersionAt,
 };
 use sqlx::{
     Sqlite, SqlitePool, Transaction,
@@ -73,6 +74,17 @@ impl SqliteBackend {
             .fetch_all(&self.reader)
             .await?;
         rows.into_iter().map(EventRow::into_event).collect()
+    }
+
+    pub(crate) async fn read_versions(&self, after: i64, limit: i64) -> Result<Vec<StreamVersionAt>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT global_position, aggregate_type, aggregate_id, sequence FROM events \
+             WHERE global_position > ? ORDER BY global_position LIMIT ?",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?)
     }
 
     pub async fn head(&self) -> Result<i64, StoreError> {

@@ -7,6 +7,7 @@ use crate::{
     readmodel::ProjectionTx,
     rows::timestamp,
     sqlite::{SqliteBackend, sqlite_sql},
+    stream_cache::StreamCache,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -40,6 +41,7 @@ macro_rules! on_backend {
 pub struct EventStore {
     backend: Backend,
     appended: Arc<watch::Sender<i64>>,
+    cache: Arc<StreamCache>,
 }
 
 impl EventStore {
@@ -59,6 +61,7 @@ impl EventStore {
         Self {
             backend,
             appended: Arc::new(watch::channel(0).0),
+            cache: Arc::default(),
         }
     }
 
@@ -78,8 +81,51 @@ impl EventStore {
         }
     }
 
-    pub async fn load_stream(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
-        on_backend!(self, b => b.load_stream(aggregate_type, aggregate_id).await)
+    /// The events of one stream in order, from the cache when it has them.
+    pub async fn load_stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Arc<Vec<StoredEvent>>, StoreError> {
+        if let Some(events) = self.cache.get(aggregate_type, aggregate_id) {
+            return Ok(events);
+        }
+        let events = Arc::new(on_backend!(self, b => b.load_stream(aggregate_type, aggregate_id).await)?);
+        self.cache.offer(aggregate_type, aggregate_id, events.clone());
+        Ok(events)
+    }
+
+    /// Keeps the stream cache in step with appends made by other processes
+    /// until `shutdown`: a gateway runs this beside its command service.
+    pub async fn follow_feed(&self, shutdown: tokio_util::sync::CancellationToken) {
+        let mut position = match self.head().await {
+            Ok(head) => head,
+            Err(error) => {
+                tracing::error!(%error, "stream cache cannot read the feed; caching stays off");
+                return;
+            }
+        };
+        self.cache.enable();
+        // This process's own appends are written through; the feed is only
+        // polled for other processes' appends.
+        loop {
+            match on_backend!(self, b => b.read_versions(position, 1000).await) {
+                Ok(versions) if !versions.is_empty() => {
+                    self.cache.observe(&versions);
+                    position = versions.last().map_or(position, |v| v.position);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "stream cache could not read the feed"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    self.cache.disable();
+                    return;
+                }
+                _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {}
+            }
+        }
     }
 
     /// Events after `after` in feed order, at most `limit`, never skipping
@@ -100,7 +146,14 @@ impl EventStore {
         request: &AppendRequest,
         idempotency: Option<(&IdempotencyClaim, &Responder<'_>)>,
     ) -> Result<Vec<CommittedEvent>, StoreError> {
-        let committed = on_backend!(self, b => b.append(request, idempotency).await)?;
+        let committed = match on_backend!(self, b => b.append(request, idempotency).await) {
+            Ok(committed) => committed,
+            Err(error) => {
+                self.cache.evict_all(request);
+                return Err(error);
+            }
+        };
+        self.cache.appended(request, &committed);
         if let Some(last) = committed.last() {
             self.appended.send_replace(last.position);
         }

@@ -7,7 +7,7 @@ use crate::{
     state::{AppState, Inner},
     tokens,
 };
-use axum::{Json, Router, http::Request, routing::get};
+use axum::{Json, Router, http::Request, routing::get, serve::ListenerExt};
 use rdv_domain::{
     Clock, Services,
     platform::{PLATFORM_ID, Platform, PlatformCommand},
@@ -137,6 +137,9 @@ impl App {
     pub async fn run(self, signal: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let shutdown = CancellationToken::new();
         let mut workers = JoinSet::new();
+        let store = self.state.store.clone();
+        let follow = shutdown.clone();
+        workers.spawn(async move { store.follow_feed(follow).await });
         for projector in self.projectors {
             workers.spawn(projector.run(shutdown.clone()));
         }
@@ -144,7 +147,13 @@ impl App {
             workers.spawn(outbox.run(shutdown.clone()));
         }
         let stop = shutdown.clone();
-        let served = axum::serve(self.listener, self.router)
+        // Answers are small and written at once: send them without Nagle's delay.
+        let listener = self.listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, self.router)
             .with_graceful_shutdown(async move {
                 signal.await;
                 stop.cancel();

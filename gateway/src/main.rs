@@ -7,6 +7,11 @@ use rdv_webhook_relay::{Mailer, OutboxSender};
 use std::{path::PathBuf, process::ExitCode};
 use tokio_util::sync::CancellationToken;
 
+/// mimalloc: allocation-heavy JSON and HTTP work runs measurably faster than
+/// with the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rdv",

@@ -64,6 +64,32 @@ pub async fn postgres_store() -> Option<TestStore> {
     })
 }
 
+/// Two handles on one store, as two processes would have: SQLite always,
+/// PostgreSQL when available.
+pub async fn store_pairs() -> Vec<(TestStore, EventStore)> {
+    let sqlite = sqlite_store().await;
+    let dir = sqlite.dir.clone().expect("a SQLite store has a directory");
+    let second = EventStore::open_sqlite(dir.path()).await.expect("second SQLite handle");
+    let mut pairs = vec![(sqlite, second)];
+    if let Some(url) = postgres_database_url("rdv_test").await {
+        let first = EventStore::connect_postgres(&url, 10)
+            .await
+            .expect("connect PostgreSQL store");
+        let second = EventStore::connect_postgres(&url, 10)
+            .await
+            .expect("second PostgreSQL handle");
+        pairs.push((
+            TestStore {
+                name: "postgres",
+                store: first,
+                dir: None,
+            },
+            second,
+        ));
+    }
+    pairs
+}
+
 /// SQLite always, PostgreSQL when available: the shared suite runs on each.
 pub async fn all_stores() -> Vec<TestStore> {
     let mut stores = vec![sqlite_store().await];

@@ -91,7 +91,7 @@ async fn appended_events_come_back_in_their_stream_and_in_the_feed_with_metadata
         );
         assert_eq!(stream[0].position, out.events[0].position);
         let feed = s.store.read_feed(0, 100).await.unwrap();
-        assert_eq!(feed, stream, "{}", s.name);
+        assert_eq!(feed, *stream, "{}", s.name);
         assert!(feed[0].position < feed[1].position);
         assert_eq!(s.store.head().await.unwrap(), feed[1].position);
         assert!(s.store.read_feed(feed[1].position, 100).await.unwrap().is_empty());
@@ -398,5 +398,63 @@ async fn projection_documents_and_checkpoint_commit_together() {
         s.store.reset_projection("p").await.unwrap();
         assert_eq!(s.store.checkpoint("p").await.unwrap(), (0, None));
         assert!(s.store.docs("p", "orgs", "t1").await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_cached_stream_catches_up_with_another_process_and_writes_stay_safe() {
+    for (s, other) in rdv_tests::store_pairs().await {
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let follower = tokio::spawn({
+            let store = s.store.clone();
+            let shutdown = shutdown.clone();
+            async move { store.follow_feed(shutdown).await }
+        });
+        // Let the follower start (it reads the head first).
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let ours = CommandService::new(s.store.clone(), services());
+        let theirs = CommandService::new(other.clone(), services());
+        let ctx = CommandContext::new("platform-admin");
+        let ok = |_: &(), _: &CommitSummary<'_>| StoredResponse {
+            status: 200,
+            body: json!({}),
+        };
+        ours.execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("a"), None, ok)
+            .await
+            .unwrap();
+        assert_eq!(s.store.load_stream("Platform", PLATFORM_ID).await.unwrap().len(), 1);
+
+        // Another process appends; our cached copy is now behind...
+        theirs
+            .execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("b"), None, ok)
+            .await
+            .unwrap();
+        // ...yet a write from here lands on top of it (conflict, evict, retry).
+        ours.execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("c"), None, ok)
+            .await
+            .unwrap();
+        assert_eq!(
+            other.load_stream("Platform", PLATFORM_ID).await.unwrap().len(),
+            3,
+            "{}",
+            s.name
+        );
+
+        // And the follower brings reads up to date within a poll or two.
+        theirs
+            .execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("d"), None, ok)
+            .await
+            .unwrap();
+        let mut seen = 0;
+        for _ in 0..100 {
+            seen = s.store.load_stream("Platform", PLATFORM_ID).await.unwrap().len();
+            if seen == 4 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(seen, 4, "{}: the cache followed the other process's append", s.name);
+        shutdown.cancel();
+        follower.await.unwrap();
     }
 }

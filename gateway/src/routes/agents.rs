@@ -73,6 +73,13 @@ fn parse_services(
     Ok(services)
 }
 
+/// A new agent id, whose stream the unit knows to be empty.
+fn fresh_agent(unit: &mut UnitOfWork<'_>) -> AgentId {
+    let id = AgentId::new();
+    unit.new_stream::<Agent>(&id.to_string());
+    id
+}
+
 /// Handles the invitation inside a unit of work: claims the e-mail (or finds
 /// the agent who owns it), invites or adds the role, and queues the e-mail.
 async fn invite(
@@ -85,13 +92,14 @@ async fn invite(
     let agent_id = match &agent.email {
         Some(email) => {
             let stream = AgentEmail::stream_id(email);
+            unit.presume_new::<AgentEmail>(&stream);
             let (owner, _) = unit.load::<AgentEmail>(&stream).await?;
-            let agent_id = owner.0.unwrap_or_else(AgentId::new);
+            let agent_id = owner.0.unwrap_or_else(|| fresh_agent(unit));
             unit.handle::<AgentEmail>(&stream, AgentEmailCommand::ClaimEmail { agent_id })
                 .await?;
             agent_id
         }
-        None => AgentId::new(),
+        None => fresh_agent(unit),
     };
     let token = tokens::new_invitation_token(agent_id);
     let command = AgentCommand::InviteAgent {
