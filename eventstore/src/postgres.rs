@@ -87,7 +87,7 @@ impl PostgresBackend {
         request: &AppendRequest,
     ) -> Result<(Transaction<'static, Postgres>, Vec<CommittedEvent>), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let committed = insert(&mut *tx, request).await?;
+        let committed = insert(&mut tx, request).await?;
         Ok((tx, committed))
     }
 
@@ -99,7 +99,7 @@ impl PostgresBackend {
         let Some((claim, respond)) = idempotency else {
             // One statement is one transaction: a single round trip.
             let mut conn = self.pool.acquire().await?;
-            return insert(&mut *conn, request).await;
+            return insert(&mut conn, request).await;
         };
         let (mut tx, committed) = self.begin_append(request).await?;
         let response = respond(&committed);
