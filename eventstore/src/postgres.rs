@@ -125,22 +125,6 @@ impl PostgresBackend {
         Ok(committed)
     }
 
-    pub async fn idempotency(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let row: Option<(String, i32, Json<serde_json::Value>)> =
-            sqlx::query_as("SELECT request_hash, status, response FROM idempotency WHERE scope = $1 AND key = $2")
-                .bind(scope)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(request_hash, status, Json(body))| IdempotencyRecord {
-            request_hash,
-            response: StoredResponse {
-                status: status as u16,
-                body,
-            },
-        }))
-    }
-
     /// A fresh, empty database for one test: created from `base_url`'s server.
     pub async fn create_database(base_url: &str, name: &str) -> Result<String, StoreError> {
         let admin = PgPoolOptions::new().max_connections(1).connect(base_url).await?;

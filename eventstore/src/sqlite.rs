@@ -155,22 +155,6 @@ impl SqliteBackend {
         tx.commit().await?;
         Ok(committed)
     }
-
-    pub async fn idempotency(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        let row: Option<(String, i64, Json<serde_json::Value>)> =
-            sqlx::query_as("SELECT request_hash, status, response FROM idempotency WHERE scope = ? AND key = ?")
-                .bind(scope)
-                .bind(key)
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(row.map(|(request_hash, status, Json(body))| IdempotencyRecord {
-            request_hash,
-            response: StoredResponse {
-                status: status as u16,
-                body,
-            },
-        }))
-    }
 }
 
 fn conflict_or(err: sqlx::Error, stream: &StreamAppend) -> StoreError {

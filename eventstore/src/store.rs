@@ -167,7 +167,30 @@ impl EventStore {
 
     /// The first answer given under an idempotency key, if any.
     pub async fn idempotency(&self, scope: &str, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        on_backend!(self, b => b.idempotency(scope, key).await)
+        let sql = "SELECT request_hash, status, response FROM idempotency WHERE scope = $1 AND key = $2";
+        let row: Option<(String, i32, Json<Value>)> = match &self.backend {
+            Backend::Sqlite(b) => {
+                sqlx::query_as(&sqlite_sql(sql))
+                    .bind(scope)
+                    .bind(key)
+                    .fetch_optional(&b.reader)
+                    .await?
+            }
+            Backend::Postgres(b) => {
+                sqlx::query_as(sql)
+                    .bind(scope)
+                    .bind(key)
+                    .fetch_optional(&b.pool)
+                    .await?
+            }
+        };
+        Ok(row.map(|(request_hash, status, Json(body))| IdempotencyRecord {
+            request_hash,
+            response: StoredResponse {
+                status: status as u16,
+                body,
+            },
+        }))
     }
 
     // ----- outbox -----

@@ -1,8 +1,12 @@
 //! What every handler shares.
 
-use crate::error::ApiError;
-use rdv_domain::{Services, VersionedAggregate, values::TokenHash};
-use rdv_eventstore::{CommandService, EventStore, codec::Decoder};
+use crate::{
+    error::ApiError,
+    reply::{CommandReply, reply},
+};
+use axum::http::StatusCode;
+use rdv_domain::{DomainError, Services, VersionedAggregate, values::TokenHash};
+use rdv_eventstore::{CommandContext, CommandService, EventStore, codec::Decoder};
 use rdv_projections::ProjectorStatus;
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::sync::watch;
@@ -44,6 +48,27 @@ impl AppState {
     pub async fn load<A: VersionedAggregate>(&self, id: &str) -> Result<A, ApiError> {
         let events = self.store.load_stream(A::TYPE, id).await?;
         Ok(Decoder::<A>::default().fold(&events)?)
+    }
+
+    /// Runs one command on one aggregate and answers `{id, version, events}`.
+    pub async fn command<A>(
+        &self,
+        ctx: &CommandContext,
+        id: &str,
+        command: A::Command,
+        if_match: Option<i64>,
+        status: StatusCode,
+    ) -> Result<CommandReply, ApiError>
+    where
+        A: VersionedAggregate<Error = DomainError, Services = Services>,
+        A::Command: Clone + Send + Sync + 'static,
+    {
+        let respond = reply(status, A::TYPE, |_| id.to_string(), |_| serde_json::json!({}));
+        Ok(CommandReply(
+            self.commands
+                .execute::<A, _>(ctx, id, command, if_match, respond)
+                .await?,
+        ))
     }
 
     /// Waits until projection `name` has applied the feed up to `min`

@@ -268,17 +268,9 @@ pub async fn change_agent_role(
         &body.hash,
     );
     let command = AgentCommand::ChangeAgentRole { organisation_id, role };
-    let outcome = state
-        .commands
-        .execute::<Agent, _>(
-            &ctx,
-            &agent_id,
-            command,
-            headers.if_match,
-            reply(StatusCode::OK, "Agent", |_| agent_id.clone(), |_| json!({})),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    state
+        .command::<Agent>(&ctx, &agent_id, command, headers.if_match, StatusCode::OK)
+        .await
 }
 
 /// Removes an agent from the organisation (RemoveAgentFromOrganisation).
@@ -298,17 +290,9 @@ pub async fn remove_agent(
         "",
     );
     let command = AgentCommand::RemoveAgentFromOrganisation { organisation_id };
-    let outcome = state
-        .commands
-        .execute::<Agent, _>(
-            &ctx,
-            &agent_id,
-            command,
-            headers.if_match,
-            reply(StatusCode::OK, "Agent", |_| agent_id.clone(), |_| json!({})),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    state
+        .command::<Agent>(&ctx, &agent_id, command, headers.if_match, StatusCode::OK)
+        .await
 }
 
 /// Sends a new invitation (new token, new validity window) to an agent who
@@ -441,33 +425,21 @@ pub async fn revoke_token(
 ) -> Result<CommandReply, ApiError> {
     let ctx = principal.context(&headers, "POST /v1/auth/revoke", "");
     let token_hash = principal.token().clone();
-    let outcome = match principal.agent_id() {
+    match principal.agent_id() {
         Some(agent) => {
-            let id = agent.to_string();
-            let respond = reply(StatusCode::OK, "Agent", |_| id.clone(), |_| json!({}));
+            let command = AgentCommand::RevokeApiToken { token_hash };
             state
-                .commands
-                .execute::<Agent, _>(&ctx, &id, AgentCommand::RevokeApiToken { token_hash }, None, respond)
+                .command::<Agent>(&ctx, &agent.to_string(), command, None, StatusCode::OK)
                 .await
+        }
+        None if state.admin_token.as_ref() == Some(&token_hash) => {
+            Err(DomainError::conflict("RDV_ADMIN_TOKEN is set by configuration; unset it to revoke it").into())
         }
         None => {
-            if state.admin_token.as_ref() == Some(&token_hash) {
-                return Err(
-                    DomainError::conflict("RDV_ADMIN_TOKEN is set by configuration; unset it to revoke it").into(),
-                );
-            }
-            let respond = reply(StatusCode::OK, "Platform", |_| PLATFORM_ID.into(), |_| json!({}));
+            let command = PlatformCommand::RevokeAdminToken { token_hash };
             state
-                .commands
-                .execute::<Platform, _>(
-                    &ctx,
-                    PLATFORM_ID,
-                    PlatformCommand::RevokeAdminToken { token_hash },
-                    None,
-                    respond,
-                )
+                .command::<Platform>(&ctx, PLATFORM_ID, command, None, StatusCode::OK)
                 .await
         }
-    }?;
-    Ok(CommandReply(outcome))
+    }
 }

@@ -208,15 +208,7 @@ pub async fn update_organisation(
         })
     })?;
     let ctx = principal.context(&headers, &format!("PATCH /v1/organisations/{id}"), &body.hash);
-    let outcome = state
-        .commands
-        .execute::<Organisation, _>(
-            &ctx,
-            &id,
-            command,
-            headers.if_match,
-            reply(StatusCode::OK, "Organisation", |_| id.clone(), |_| json!({})),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    state
+        .command::<Organisation>(&ctx, &id, command, headers.if_match, StatusCode::OK)
+        .await
 }

@@ -2,7 +2,7 @@ use crate::{
     auth::Principal,
     error::ApiError,
     extract::{CommandHeaders, Form, JsonBody, Query, path_id},
-    reply::{CommandAnswer, CommandReply, reply},
+    reply::{CommandAnswer, CommandReply},
     state::AppState,
 };
 use axum::{
@@ -18,7 +18,6 @@ use rdv_domain::{
 };
 use rdv_projections::directory::{self, TerritoryView};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 #[derive(Deserialize, ToSchema)]
@@ -65,17 +64,9 @@ pub async fn create_territory(
     })?;
     let id = TerritoryId::new().to_string();
     let ctx = principal.context(&headers, "POST /v1/territories", &body.hash);
-    let outcome = state
-        .commands
-        .execute::<Territory, _>(
-            &ctx,
-            &id,
-            command,
-            None,
-            reply(StatusCode::CREATED, "Territory", |_| id.clone(), |_| json!({})),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    state
+        .command::<Territory>(&ctx, &id, command, None, StatusCode::CREATED)
+        .await
 }
 
 /// A territory with its active services.
@@ -122,17 +113,9 @@ async fn change_service(
         &format!("POST /v1/territories/{id}/services/{}/{verb}", service.slug()),
         "",
     );
-    let outcome = state
-        .commands
-        .execute::<Territory, _>(
-            &ctx,
-            &id,
-            command,
-            headers.if_match,
-            reply(StatusCode::OK, "Territory", |_| id.clone(), |_| json!({})),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    state
+        .command::<Territory>(&ctx, &id, command, headers.if_match, StatusCode::OK)
+        .await
 }
 
 /// Offers a service of the catalogue in the territory.
@@ -187,15 +170,7 @@ pub async fn grant_territory_rights(
         &body.hash,
     );
     let agent_id = agent.to_string();
-    let outcome = state
-        .commands
-        .execute::<Agent, _>(
-            &ctx,
-            &agent_id,
-            command,
-            headers.if_match,
-            reply(StatusCode::OK, "Agent", |_| agent_id.clone(), |_| json!({})),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    state
+        .command::<Agent>(&ctx, &agent_id, command, headers.if_match, StatusCode::OK)
+        .await
 }

@@ -30,15 +30,7 @@ async fn whole_flow(app: TestApp) {
         .await;
     assert_eq!(listed.body[0]["status"], "invited", "{}", listed.body);
 
-    let accepted = app
-        .request(
-            Method::POST,
-            "/v1/agents/invitations/accept",
-            None,
-            Some(json!({"token": invitation})),
-            &[],
-        )
-        .await;
+    let accepted = app.accept(&invitation).await;
     assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
     assert_eq!(accepted.body["agent_id"], agent.as_str());
     let api_token = accepted.body["api_token"].as_str().unwrap().to_string();
@@ -61,29 +53,13 @@ async fn whole_flow(app: TestApp) {
     assert_eq!(own.status, StatusCode::OK);
     assert_eq!(own.body["name"], "CMS Valence");
     assert_eq!(own.body["territory_id"], territory.as_str());
-    let reused = app
-        .request(
-            Method::POST,
-            "/v1/agents/invitations/accept",
-            None,
-            Some(json!({"token": invitation})),
-            &[],
-        )
-        .await;
+    let reused = app.accept(&invitation).await;
     assert_eq!(reused.status, StatusCode::GONE, "{}", reused.body);
 
     // The new admin invites a colleague, whose invitation expires.
     let (_, late) = app.invite(&api_token, &organisation, "paul@cms.fr", "basic").await;
     app.clock.advance(chrono::Duration::days(7));
-    let expired = app
-        .request(
-            Method::POST,
-            "/v1/agents/invitations/accept",
-            None,
-            Some(json!({"token": late})),
-            &[],
-        )
-        .await;
+    let expired = app.accept(&late).await;
     assert_eq!(expired.status, StatusCode::GONE, "{}", expired.body);
     assert_eq!(expired.headers["content-type"], "application/problem+json");
     assert!(expired.body["detail"].as_str().unwrap().contains("expired"));
@@ -195,25 +171,9 @@ async fn reinviting_sends_a_new_link_and_the_old_one_stops_working() {
     assert_eq!(reinvited.body["invitation_expires_at"], "2026-01-22T09:00:00Z");
     let second = invitation_token(&app.wait_for_eml(2).await);
     assert_ne!(first, second);
-    let old = app
-        .request(
-            Method::POST,
-            "/v1/agents/invitations/accept",
-            None,
-            Some(json!({"token": first})),
-            &[],
-        )
-        .await;
+    let old = app.accept(&first).await;
     assert_eq!(old.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", old.body);
     assert_eq!(old.fields(), vec!["token"]);
-    let new = app
-        .request(
-            Method::POST,
-            "/v1/agents/invitations/accept",
-            None,
-            Some(json!({"token": second})),
-            &[],
-        )
-        .await;
+    let new = app.accept(&second).await;
     assert_eq!(new.status, StatusCode::OK, "{}", new.body);
 }

@@ -212,18 +212,22 @@ impl TestApp {
         (agent, invitation_token(&eml))
     }
 
+    /// Accepts an invitation (no login needed).
+    pub async fn accept(&self, token: &str) -> Reply {
+        self.request(
+            Method::POST,
+            "/v1/agents/invitations/accept",
+            None,
+            Some(json!({"token": token})),
+            &[],
+        )
+        .await
+    }
+
     /// Invites, accepts, and returns (agent id, API token).
     pub async fn active_agent(&self, organisation: &str, email: &str, role: &str) -> (String, String) {
         let (agent, invitation) = self.invite(&self.admin_token, organisation, email, role).await;
-        let accepted = self
-            .request(
-                Method::POST,
-                "/v1/agents/invitations/accept",
-                None,
-                Some(json!({"token": invitation})),
-                &[],
-            )
-            .await;
+        let accepted = self.accept(&invitation).await;
         assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
         (agent, accepted.body["api_token"].as_str().unwrap().to_string())
     }
