@@ -56,3 +56,11 @@ id_type!(
     /// An agent, who may belong to several organisations.
     AgentId
 );
+id_type!(
+    /// A motif (the reason of an RDV), defined for a territory.
+    MotifId
+);
+id_type!(
+    /// A lieu (place) of an organisation.
+    LieuId
+);

@@ -1,7 +1,8 @@
+use super::settings::{RdvFieldSettings, UsagerFieldSettings, WaitingRoomSettings};
 use crate::values::{DepartementNumber, ServiceKind, Text, TimeZone};
 use serde::{Deserialize, Serialize};
 
-/// Commands on a territory.
+/// Commands on a territory (the espace and its settings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum TerritoryCommand {
     /// Create the espace with its name, département and time zone.
@@ -11,7 +12,20 @@ pub enum TerritoryCommand {
         timezone: TimeZone,
     },
     /// Offer a service of the catalogue in this territory.
-    ActivateService { service: ServiceKind },
+    ActivateService {
+        service: ServiceKind,
+    },
     /// Stop offering a service; existing agents keep it.
-    DeactivateService { service: ServiceKind },
+    DeactivateService {
+        service: ServiceKind,
+    },
+    ConfigureUsagerFields {
+        settings: UsagerFieldSettings,
+    },
+    ConfigureRdvFields {
+        settings: RdvFieldSettings,
+    },
+    ConfigureWaitingRoom {
+        settings: WaitingRoomSettings,
+    },
 }

@@ -1,3 +1,4 @@
+use super::settings::{RdvFieldSettings, UsagerFieldSettings, WaitingRoomSettings};
 use crate::values::{DepartementNumber, ServiceKind, Text, TimeZone};
 use cqrs_es::persist::SemanticVersionEventUpcaster;
 use serde::{Deserialize, Serialize};
@@ -18,12 +19,24 @@ pub enum TerritoryEvent {
     ServiceDeactivated {
         service: ServiceKind,
     },
+    UsagerFieldsConfigured {
+        settings: UsagerFieldSettings,
+    },
+    RdvFieldsConfigured {
+        settings: RdvFieldSettings,
+    },
+    WaitingRoomConfigured {
+        settings: WaitingRoomSettings,
+    },
 }
 
 crate::versioned_events!(TerritoryEvent {
     TerritoryCreated => "2.0",
     ServiceActivated => "1.0",
     ServiceDeactivated => "1.0",
+    UsagerFieldsConfigured => "1.0",
+    RdvFieldsConfigured => "1.0",
+    WaitingRoomConfigured => "1.0",
 });
 
 /// `TerritoryCreated` 1.0 stored `departement` and no time zone; every

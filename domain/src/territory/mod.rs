@@ -1,14 +1,16 @@
-//! The territory ("espace"): its identity, time zone and the services it
-//! offers. RDV Service Public: a territory is usually a département and holds
-//! organisations, services and settings.
+//! The territory ("espace"): its identity, time zone, the services it
+//! offers and its settings. RDV Service Public: a territory is usually a
+//! département and holds organisations, services and settings.
 
 mod commands;
 mod events;
+mod settings;
 #[cfg(test)]
 mod tests;
 
 pub use commands::TerritoryCommand;
 pub use events::TerritoryEvent;
+pub use settings::*;
 
 use crate::{
     DomainError, Services, VersionedAggregate,
@@ -29,11 +31,22 @@ pub struct TerritoryState {
     pub departement_number: DepartementNumber,
     pub timezone: TimeZone,
     pub services: BTreeSet<ServiceKind>,
+    pub settings: EspaceSettings,
 }
 
 impl Territory {
     pub fn state(&self) -> Result<&TerritoryState, DomainError> {
         self.0.as_ref().ok_or_else(|| DomainError::not_found("territory"))
+    }
+
+    /// The event a settings change makes, or none when nothing changes.
+    fn settings_change<T: PartialEq>(
+        &self,
+        current: impl Fn(&EspaceSettings) -> &T,
+        new: T,
+        event: impl Fn(T) -> TerritoryEvent,
+    ) -> Result<Option<TerritoryEvent>, DomainError> {
+        Ok((*current(&self.state()?.settings) != new).then(|| event(new)))
     }
 }
 
@@ -59,11 +72,11 @@ impl Aggregate for Territory {
                 if self.0.is_some() {
                     return Err(DomainError::conflict("territory already exists"));
                 }
-                TerritoryEvent::TerritoryCreated {
+                Some(TerritoryEvent::TerritoryCreated {
                     name,
                     departement_number,
                     timezone,
-                }
+                })
             }
             TerritoryCommand::ActivateService { service } => {
                 if self.state()?.services.contains(&service) {
@@ -72,7 +85,7 @@ impl Aggregate for Territory {
                         service.slug()
                     )));
                 }
-                TerritoryEvent::ServiceActivated { service }
+                Some(TerritoryEvent::ServiceActivated { service })
             }
             TerritoryCommand::DeactivateService { service } => {
                 if !self.state()?.services.contains(&service) {
@@ -81,37 +94,61 @@ impl Aggregate for Territory {
                         service.slug()
                     )));
                 }
-                TerritoryEvent::ServiceDeactivated { service }
+                Some(TerritoryEvent::ServiceDeactivated { service })
             }
+            TerritoryCommand::ConfigureUsagerFields { settings } => {
+                settings.validate()?;
+                self.settings_change(
+                    |s| &s.usager_fields,
+                    settings,
+                    |settings| TerritoryEvent::UsagerFieldsConfigured { settings },
+                )?
+            }
+            TerritoryCommand::ConfigureRdvFields { settings } => self.settings_change(
+                |s| &s.rdv_fields,
+                settings,
+                |settings| TerritoryEvent::RdvFieldsConfigured { settings },
+            )?,
+            TerritoryCommand::ConfigureWaitingRoom { settings } => self.settings_change(
+                |s| &s.waiting_room,
+                settings,
+                |settings| TerritoryEvent::WaitingRoomConfigured { settings },
+            )?,
         };
-        sink.write(event, self).await;
+        if let Some(event) = event {
+            sink.write(event, self).await;
+        }
         Ok(())
     }
 
     fn apply(&mut self, event: TerritoryEvent) {
-        match event {
-            TerritoryEvent::TerritoryCreated {
+        if let TerritoryEvent::TerritoryCreated {
+            name,
+            departement_number,
+            timezone,
+        } = event
+        {
+            self.0 = Some(TerritoryState {
                 name,
                 departement_number,
                 timezone,
-            } => {
-                self.0 = Some(TerritoryState {
-                    name,
-                    departement_number,
-                    timezone,
-                    services: BTreeSet::new(),
-                });
-            }
+                services: BTreeSet::new(),
+                settings: EspaceSettings::default(),
+            });
+            return;
+        }
+        let Some(state) = &mut self.0 else { return };
+        match event {
+            TerritoryEvent::TerritoryCreated { .. } => {}
             TerritoryEvent::ServiceActivated { service } => {
-                if let Some(s) = &mut self.0 {
-                    s.services.insert(service);
-                }
+                state.services.insert(service);
             }
             TerritoryEvent::ServiceDeactivated { service } => {
-                if let Some(s) = &mut self.0 {
-                    s.services.remove(&service);
-                }
+                state.services.remove(&service);
             }
+            TerritoryEvent::UsagerFieldsConfigured { settings } => state.settings.usager_fields = settings,
+            TerritoryEvent::RdvFieldsConfigured { settings } => state.settings.rdv_fields = settings,
+            TerritoryEvent::WaitingRoomConfigured { settings } => state.settings.waiting_room = settings,
         }
     }
 }
