@@ -6,9 +6,23 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// An e-mail address, trimmed and lower-cased: `local@domain.tld`.
+/// Deserializing parses too, so no JSON can smuggle in a bad one.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Email(String);
+
+impl TryFrom<String> for Email {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Email::parse(&raw, "email").map_err(|e| e.message)
+    }
+}
+
+impl From<Email> for String {
+    fn from(email: Email) -> String {
+        email.0
+    }
+}
 
 impl Email {
     /// Parses an address; `field` names the input in the error.
@@ -49,8 +63,21 @@ impl fmt::Display for Email {
 
 /// Required free text (names, titles): trimmed, not empty, at most 200 chars.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Text(String);
+
+impl TryFrom<String> for Text {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Text::parse(&raw, "text").map_err(|e| e.message)
+    }
+}
+
+impl From<Text> for String {
+    fn from(text: Text) -> String {
+        text.0
+    }
+}
 
 impl Text {
     pub const MAX_LEN: usize = 200;

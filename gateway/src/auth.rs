@@ -171,6 +171,20 @@ impl Principal {
         }
     }
 
+    /// Whether the caller has any footing in the territory. Callers without
+    /// it get 404 for the territory's records: they learn nothing of them.
+    pub fn require_territory_visibility(&self, territory: TerritoryId, what: &str) -> Result<(), ApiError> {
+        let member = match self {
+            Principal::PlatformAdmin { .. } => true,
+            Principal::Agent { state, .. } => state.memberships.values().any(|m| m.territory_id == territory),
+        };
+        if member || !self.rights_in(territory).is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::not_found(what))
+        }
+    }
+
     pub fn token(&self) -> &TokenHash {
         match self {
             Principal::PlatformAdmin { token } | Principal::Agent { token, .. } => token,

@@ -31,16 +31,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?
         };
-        let value = serde_path_to_error::deserialize(json).map_err(|e| {
-            let field = e.path().to_string();
-            let field = if field == "." { "body".to_string() } else { field };
-            ApiError::invalid(vec![FieldError::new(field, e.into_inner().to_string())])
-        })?;
+        let value = Self::parse_value(json)?;
         Ok(Self {
             value,
             hash: hex::encode(Sha256::digest(&bytes)),
         })
     }
+}
+
+impl<T: DeserializeOwned> JsonBody<T> {
+    /// Reads a value built from the request (a merged patch, say) with the
+    /// same field-naming errors as a body.
+    pub fn parse_value(json: serde_json::Value) -> Result<T, ApiError> {
+        serde_path_to_error::deserialize(json).map_err(|e| {
+            let path = e.path().to_string();
+            ApiError::invalid(vec![field_error(&path, e.into_inner().to_string())])
+        })
+    }
+}
+
+/// Names the field of a serde error: its path, or for a missing field the
+/// path of the missing field itself.
+fn field_error(path: &str, message: String) -> FieldError {
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next());
+    let field = match (path, missing) {
+        (".", Some(name)) => name.to_string(),
+        (_, Some(name)) => format!("{path}.{name}"),
+        (".", None) => "body".to_string(),
+        _ => path.to_string(),
+    };
+    let message = if missing.is_some() {
+        "is required".to_string()
+    } else {
+        message
+    };
+    FieldError::new(field, message)
 }
 
 /// Collects every field error of a form before answering, so the caller

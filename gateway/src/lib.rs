@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod history;
 pub mod notifications;
 pub mod reply;
 pub mod routes;

@@ -1,7 +1,7 @@
 //! The checked-in contract: JSON Schemas of every command and event, and
 //! `openapi.json`. `rdv schemas` writes them; a test fails when they are stale.
 
-use rdv_domain::{agent, agent_email, organisation, platform, territory};
+use rdv_domain::{agent, agent_email, lieu, motif, motif_key, organisation, platform, territory};
 use schemars::{JsonSchema, schema_for};
 use std::path::{Path, PathBuf};
 
@@ -40,6 +40,13 @@ pub fn generated() -> Vec<(PathBuf, String)> {
             schema::<platform::PlatformCommand>(),
             schema::<platform::PlatformEvent>(),
         ),
+        ("Motif", schema::<motif::MotifCommand>(), schema::<motif::MotifEvent>()),
+        (
+            "MotifKey",
+            schema::<motif_key::MotifKeyCommand>(),
+            schema::<motif_key::MotifKeyEvent>(),
+        ),
+        ("Lieu", schema::<lieu::LieuCommand>(), schema::<lieu::LieuEvent>()),
     ];
     for (aggregate, commands, events) in pairs {
         files.push((PathBuf::from(format!("commands/{aggregate}.json")), commands));

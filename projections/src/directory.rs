@@ -1,7 +1,10 @@
 //! The directory: territories, organisations and their agents, as the
 //! back-office lists them.
 
-use crate::projector::{Projection, ProjectionError};
+use crate::{
+    documents::Documents,
+    projector::{Projection, ProjectionError},
+};
 use chrono::{DateTime, Utc};
 use rdv_domain::{
     agent::{Agent, AgentEvent},
@@ -10,7 +13,7 @@ use rdv_domain::{
     values::{Role, ServiceKind, TerritoryRights},
 };
 use rdv_eventstore::{ProjectionTx, StoredEvent, codec::Decoder};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -81,6 +84,14 @@ pub struct OrganisationAgentView {
     pub invitation_expires_at: Option<DateTime<Utc>>,
 }
 
+fn docs<'a>(tx: &'a mut ProjectionTx, event: &'a StoredEvent) -> Documents<'a> {
+    Documents {
+        tx,
+        projection: NAME,
+        event,
+    }
+}
+
 /// The directory projection.
 pub struct Directory;
 
@@ -92,84 +103,57 @@ impl Projection for Directory {
 
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
         match event.aggregate_type.as_str() {
-            "Territory" => territory(tx, event, Decoder::<Territory>::default().decode(event)?).await,
-            "Organisation" => organisation(tx, event, Decoder::<Organisation>::default().decode(event)?).await,
-            "Agent" => agent(tx, event, Decoder::<Agent>::default().decode(event)?).await,
+            "Territory" => territory(&mut docs(tx, event), Decoder::<Territory>::default().decode(event)?).await,
+            "Organisation" => {
+                organisation(&mut docs(tx, event), Decoder::<Organisation>::default().decode(event)?).await
+            }
+            "Agent" => agent(&mut docs(tx, event), Decoder::<Agent>::default().decode(event)?).await,
             _ => Ok(()),
         }
     }
 }
 
-async fn load<T: DeserializeOwned>(
-    tx: &mut ProjectionTx,
-    collection: &str,
-    id: &str,
-    event: &StoredEvent,
-) -> Result<T, ProjectionError> {
-    let doc = tx
-        .get(NAME, collection, id)
-        .await?
-        .ok_or_else(|| ProjectionError::event(event, format!("no {collection} document {id}")))?;
-    serde_json::from_value(doc).map_err(|e| ProjectionError::event(event, e))
-}
-
-async fn save<T: Serialize>(
-    tx: &mut ProjectionTx,
-    collection: &str,
-    id: &str,
-    parent: Option<&str>,
-    doc: &T,
-    event: &StoredEvent,
-) -> Result<(), ProjectionError> {
-    let value = serde_json::to_value(doc).map_err(|e| ProjectionError::event(event, e))?;
-    Ok(tx.put(NAME, collection, id, parent, &value).await?)
-}
-
-fn uuid_of(event: &StoredEvent) -> Result<Uuid, ProjectionError> {
-    event.aggregate_id.parse().map_err(|e| ProjectionError::event(event, e))
-}
-
-async fn territory(tx: &mut ProjectionTx, event: &StoredEvent, payload: TerritoryEvent) -> Result<(), ProjectionError> {
-    let id = &event.aggregate_id;
+async fn territory(docs: &mut Documents<'_>, payload: TerritoryEvent) -> Result<(), ProjectionError> {
+    let id = &docs.event.aggregate_id.clone();
     let view = match payload {
         TerritoryEvent::TerritoryCreated {
             name,
             departement_number,
             timezone,
         } => TerritoryView {
-            id: uuid_of(event)?,
+            id: docs.aggregate_uuid()?,
             name: name.to_string(),
             departement_number: departement_number.as_str().into(),
             timezone: timezone.0.name().into(),
             services: BTreeSet::new(),
         },
         TerritoryEvent::ServiceActivated { service } => {
-            let mut view: TerritoryView = load(tx, TERRITORIES, id, event).await?;
+            let mut view: TerritoryView = docs.load(TERRITORIES, id).await?;
             view.services.insert(service);
             view
         }
         TerritoryEvent::ServiceDeactivated { service } => {
-            let mut view: TerritoryView = load(tx, TERRITORIES, id, event).await?;
+            let mut view: TerritoryView = docs.load(TERRITORIES, id).await?;
             view.services.remove(&service);
             view
         }
+        // Settings are the configuration projection's.
+        TerritoryEvent::UsagerFieldsConfigured { .. }
+        | TerritoryEvent::RdvFieldsConfigured { .. }
+        | TerritoryEvent::WaitingRoomConfigured { .. } => return Ok(()),
     };
-    save(tx, TERRITORIES, id, Some(ALL), &view, event).await
+    docs.save(TERRITORIES, id, Some(ALL), &view).await
 }
 
-async fn organisation(
-    tx: &mut ProjectionTx,
-    event: &StoredEvent,
-    payload: OrganisationEvent,
-) -> Result<(), ProjectionError> {
-    let id = &event.aggregate_id;
+async fn organisation(docs: &mut Documents<'_>, payload: OrganisationEvent) -> Result<(), ProjectionError> {
+    let id = &docs.event.aggregate_id.clone();
     let view = match payload {
         OrganisationEvent::OrganisationCreated {
             territory_id,
             timezone,
             details,
         } => OrganisationView {
-            id: uuid_of(event)?,
+            id: docs.aggregate_uuid()?,
             territory_id: territory_id.0,
             name: details.name.to_string(),
             timezone: timezone.0.name().into(),
@@ -180,7 +164,7 @@ async fn organisation(
             opening_hours: details.opening_hours,
         },
         OrganisationEvent::OrganisationUpdated { changes } => {
-            let mut view: OrganisationView = load(tx, ORGANISATIONS, id, event).await?;
+            let mut view: OrganisationView = docs.load(ORGANISATIONS, id).await?;
             if let Some(name) = changes.name {
                 view.name = name.to_string();
             }
@@ -203,11 +187,11 @@ async fn organisation(
         }
     };
     let parent = view.territory_id.to_string();
-    save(tx, ORGANISATIONS, id, Some(&parent), &view, event).await
+    docs.save(ORGANISATIONS, id, Some(&parent), &view).await
 }
 
-async fn agent(tx: &mut ProjectionTx, event: &StoredEvent, payload: AgentEvent) -> Result<(), ProjectionError> {
-    let id = &event.aggregate_id;
+async fn agent(docs: &mut Documents<'_>, payload: AgentEvent) -> Result<(), ProjectionError> {
+    let id = &docs.event.aggregate_id.clone();
     let mut removed_from = None;
     let view = match payload {
         AgentEvent::AgentInvited {
@@ -216,7 +200,7 @@ async fn agent(tx: &mut ProjectionTx, event: &StoredEvent, payload: AgentEvent) 
             invitation,
             ..
         } => AgentView {
-            id: uuid_of(event)?,
+            id: docs.aggregate_uuid()?,
             email: agent.email.map(|e| e.to_string()),
             first_name: agent.first_name.to_string(),
             last_name: agent.last_name.to_string(),
@@ -231,7 +215,7 @@ async fn agent(tx: &mut ProjectionTx, event: &StoredEvent, payload: AgentEvent) 
             territory_rights: BTreeMap::new(),
         },
         other => {
-            let mut view: AgentView = load(tx, AGENTS, id, event).await?;
+            let mut view: AgentView = docs.load(AGENTS, id).await?;
             match other {
                 AgentEvent::AgentInvited { .. } => {}
                 AgentEvent::AgentAddedToOrganisation {
@@ -262,9 +246,9 @@ async fn agent(tx: &mut ProjectionTx, event: &StoredEvent, payload: AgentEvent) 
             view
         }
     };
-    save(tx, AGENTS, id, None, &view, event).await?;
+    docs.save(AGENTS, id, None, &view).await?;
     if let Some(organisation_id) = removed_from {
-        tx.delete(NAME, ORGANISATION_AGENTS, &format!("{organisation_id}:{id}"))
+        docs.delete(ORGANISATION_AGENTS, &format!("{organisation_id}:{id}"))
             .await?;
     }
     for (organisation_id, role) in &view.roles {
@@ -280,13 +264,11 @@ async fn agent(tx: &mut ProjectionTx, event: &StoredEvent, payload: AgentEvent) 
             invitation_expires_at: view.invitation_expires_at,
         };
         let parent = organisation_id.to_string();
-        save(
-            tx,
+        docs.save(
             ORGANISATION_AGENTS,
             &format!("{organisation_id}:{id}"),
             Some(&parent),
             &listed,
-            event,
         )
         .await?;
     }

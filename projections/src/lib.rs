@@ -6,7 +6,9 @@
 //! transaction: a crash loses nothing and applies nothing twice, a restart
 //! resumes, and a rebuild starts again from position 0.
 
+pub mod configuration;
 pub mod directory;
+mod documents;
 pub mod projector;
 
 pub use projector::{Projection, ProjectionError, Projector, ProjectorStatus};
@@ -15,7 +17,7 @@ use std::sync::Arc;
 
 /// Every projection of the system, by name (`rdv project --rebuild NAME`).
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(directory::Directory)]
+    vec![Arc::new(directory::Directory), Arc::new(configuration::Configuration)]
 }
 
 /// The projection called `name`, if there is one.

@@ -123,7 +123,9 @@ pub struct MotifInstructions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, ToSchema)]
 pub struct MotifConfig {
     pub informations: MotifInformations,
+    #[serde(default)]
     pub booking: MotifBooking,
+    #[serde(default)]
     pub instructions: MotifInstructions,
     /// Organisations of the territory where the motif is enabled.
     pub organisation_ids: BTreeSet<OrganisationId>,

@@ -46,7 +46,7 @@ pub enum MotifCommand {
     /// Creates the motif, or replaces its whole configuration.
     ConfigureMotif {
         territory_id: TerritoryId,
-        config: MotifConfig,
+        config: Box<MotifConfig>,
         /// The territory's active services, read by the caller.
         active_services: BTreeSet<ServiceKind>,
     },
@@ -82,6 +82,19 @@ crate::versioned_events!(MotifEvent {
 });
 
 impl Motif {
+    /// The motif after `events` (which its own `handle` produced).
+    pub fn after(mut self, events: Vec<MotifEvent>) -> Self {
+        for event in events {
+            self.apply(event);
+        }
+        self
+    }
+
+    /// The uniqueness keys it holds (none before creation or once archived).
+    pub fn held_keys(&self) -> BTreeSet<String> {
+        self.0.as_ref().map(MotifState::held_keys).unwrap_or_default()
+    }
+
     pub fn state(&self) -> Result<&MotifState, DomainError> {
         self.0.as_ref().ok_or_else(|| DomainError::not_found("motif"))
     }
@@ -107,6 +120,7 @@ impl Aggregate for Motif {
                 active_services,
             } => {
                 config.validate(&active_services)?;
+                let config = *config;
                 match &self.0 {
                     None => MotifEvent::MotifCreated { territory_id, config },
                     Some(state) if state.territory_id != territory_id => {

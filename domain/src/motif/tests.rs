@@ -41,7 +41,7 @@ fn config() -> MotifConfig {
 fn configure(config: MotifConfig) -> MotifCommand {
     MotifCommand::ConfigureMotif {
         territory_id: TerritoryId::default(),
-        config,
+        config: Box::new(config),
         active_services: active(),
     }
 }

@@ -3,7 +3,10 @@
 
 mod agents;
 mod events;
+mod lieux;
+mod motifs;
 mod organisations;
+mod settings;
 mod system;
 mod territories;
 
@@ -26,6 +29,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "organisations", description = "Organisations of a territory"),
         (name = "agents", description = "Agent invitations, roles and tokens"),
         (name = "events", description = "The global event feed"),
+        (name = "motifs", description = "Motifs: informations, online booking, instructions"),
+        (name = "lieux", description = "Places where organisations receive usagers"),
+        (name = "settings", description = "Espace settings: usager fields, RDV fields, waiting room"),
     )
 )]
 struct ApiDoc;
@@ -63,6 +69,24 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::accept_invitation))
         .routes(routes!(agents::revoke_token))
         .routes(routes!(events::list_events))
+        .routes(routes!(motifs::create_motif))
+        .routes(routes!(motifs::get_motif, motifs::update_motif))
+        .routes(routes!(motifs::archive_motif))
+        .routes(routes!(motifs::restore_motif))
+        .routes(routes!(motifs::enable_motif))
+        .routes(routes!(motifs::disable_motif))
+        .routes(routes!(motifs::list_motifs))
+        .routes(routes!(motifs::motif_history))
+        .routes(routes!(lieux::create_lieu, lieux::list_lieux))
+        .routes(routes!(lieux::update_lieu))
+        .routes(routes!(lieux::disable_lieu))
+        .routes(routes!(lieux::enable_lieu))
+        .routes(routes!(lieux::lieu_history))
+        .routes(routes!(settings::get_settings))
+        .routes(routes!(settings::put_usager_fields))
+        .routes(routes!(settings::put_rdv_fields))
+        .routes(routes!(settings::put_waiting_room))
+        .routes(routes!(settings::settings_history))
         .split_for_parts()
 }
 

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod configuration;
 mod contract;
 mod errors;
 mod flow;

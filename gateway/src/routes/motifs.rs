@@ -1,0 +1,357 @@
+use super::{organisations::organisation, territories::MinPosition};
+use crate::{
+    auth::Principal,
+    error::ApiError,
+    extract::{CommandHeaders, JsonBody, Query, path_id},
+    history::{self, HistoryEntry},
+    reply::{CommandAnswer, CommandReply, reply},
+    state::AppState,
+};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use rdv_domain::{
+    DomainError, FieldError,
+    ids::{MotifId, TerritoryId},
+    motif::{LocationType, Motif, MotifCommand, MotifConfig, MotifState},
+    motif_key::{MotifKey, MotifKeyCommand},
+    organisation::Organisation,
+    territory::Territory,
+    values::ServiceKind,
+};
+use rdv_eventstore::{CommandError, UnitOfWork};
+use rdv_projections::configuration::{self, MotifView};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use utoipa::IntoParams;
+
+/// Runs a motif command and keeps its uniqueness keys in step: claims the
+/// keys it now needs, releases those it no longer holds, in one append.
+async fn change_motif(
+    unit: &mut UnitOfWork<'_>,
+    motif_id: MotifId,
+    command: MotifCommand,
+    if_match: Option<i64>,
+) -> Result<(), CommandError> {
+    let id = motif_id.to_string();
+    let (motif, _) = unit.load::<Motif>(&id).await?;
+    let before = motif.held_keys();
+    let events = unit.handle_expecting::<Motif>(&id, command, if_match).await?;
+    let after = motif.after(events).held_keys();
+    for key in after.difference(&before) {
+        unit.handle::<MotifKey>(&MotifKey::stream_id(key), MotifKeyCommand::Claim { motif_id })
+            .await?;
+    }
+    for key in before.difference(&after) {
+        unit.handle::<MotifKey>(&MotifKey::stream_id(key), MotifKeyCommand::Release { motif_id })
+            .await?;
+    }
+    Ok(())
+}
+
+async fn run_motif_command(
+    state: &AppState,
+    ctx: &rdv_eventstore::CommandContext,
+    motif_id: MotifId,
+    command: MotifCommand,
+    if_match: Option<i64>,
+    status: StatusCode,
+) -> Result<CommandReply, ApiError> {
+    let id = motif_id.to_string();
+    let outcome = state
+        .commands
+        .run(
+            ctx,
+            |unit| {
+                let command = command.clone();
+                Box::pin(async move { change_motif(unit, motif_id, command, if_match).await })
+            },
+            reply(status, "Motif", |_| id.clone(), |_| json!({})),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// Checks a configuration against its territory and builds the command.
+async fn configure_command(
+    state: &AppState,
+    territory_id: TerritoryId,
+    config: MotifConfig,
+) -> Result<MotifCommand, ApiError> {
+    let territory = state.load::<Territory>(&territory_id.to_string()).await?;
+    let territory = territory.state()?;
+    let mut errors = Vec::new();
+    for (i, organisation_id) in config.organisation_ids.iter().enumerate() {
+        let organisation = state.load::<Organisation>(&organisation_id.to_string()).await?;
+        if organisation.0.is_none_or(|o| o.territory_id != territory_id) {
+            errors.push(FieldError::new(
+                format!("organisation_ids[{i}]"),
+                "no such organisation in this territory",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::invalid_fields(errors).into());
+    }
+    Ok(MotifCommand::ConfigureMotif {
+        territory_id,
+        config: Box::new(config),
+        active_services: territory.services.clone(),
+    })
+}
+
+/// Creates a motif of the territory (its three tabs and the organisations
+/// where it is enabled). Territorial configuration right.
+#[utoipa::path(post, path = "/v1/territories/{id}/motifs", tag = "motifs", params(("id" = String, Path)),
+    request_body = MotifConfig, security(("bearer" = [])),
+    responses((status = 201, body = CommandAnswer), (status = 403, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn create_motif(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<MotifConfig>,
+) -> Result<CommandReply, ApiError> {
+    let territory_id: TerritoryId = path_id(&id, "territory")?;
+    principal.require_territory_visibility(territory_id, "territory")?;
+    principal.require_territory_configuration(territory_id)?;
+    let command = configure_command(&state, territory_id, body.value).await?;
+    let ctx = principal.context(&headers, &format!("POST /v1/territories/{id}/motifs"), &body.hash);
+    run_motif_command(&state, &ctx, MotifId::new(), command, None, StatusCode::CREATED).await
+}
+
+/// The motif, after checking the caller may see its territory (404 otherwise).
+async fn visible_motif(state: &AppState, principal: &Principal, id: &str) -> Result<(MotifId, MotifState), ApiError> {
+    let motif_id: MotifId = path_id(id, "motif")?;
+    let motif = state
+        .load::<Motif>(id)
+        .await?
+        .0
+        .ok_or_else(|| ApiError::not_found("motif"))?;
+    principal.require_territory_visibility(motif.territory_id, "motif")?;
+    Ok((motif_id, motif))
+}
+
+/// Changes a motif: the body is a JSON merge patch (RFC 7396) of its
+/// configuration, e.g. `{"booking": {"bookable_by": "everyone"}}`.
+#[utoipa::path(patch, path = "/v1/motifs/{id}", tag = "motifs", params(("id" = String, Path)),
+    request_body(content = Object, description = "JSON merge patch of the motif's configuration"), security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 404, body = crate::error::Problem), (status = 412, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)))]
+pub async fn update_motif(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<Value>,
+) -> Result<CommandReply, ApiError> {
+    let (motif_id, motif) = visible_motif(&state, &principal, &id).await?;
+    principal.require_territory_configuration(motif.territory_id)?;
+    let mut merged = serde_json::to_value(&motif.config).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    merge_patch(&mut merged, body.value);
+    let config: MotifConfig = JsonBody::<MotifConfig>::parse_value(merged)?;
+    let command = configure_command(&state, motif.territory_id, config).await?;
+    let ctx = principal.context(&headers, &format!("PATCH /v1/motifs/{id}"), &body.hash);
+    run_motif_command(&state, &ctx, motif_id, command, headers.if_match, StatusCode::OK).await
+}
+
+/// RFC 7396: objects merge key by key, `null` removes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: Value) {
+    match patch {
+        Value::Object(patch) => {
+            if !target.is_object() {
+                *target = Value::Object(Default::default());
+            }
+            if let Value::Object(target) = target {
+                for (key, value) in patch {
+                    if value.is_null() {
+                        target.remove(&key);
+                    } else {
+                        merge_patch(target.entry(key).or_insert(Value::Null), value);
+                    }
+                }
+            }
+        }
+        other => *target = other,
+    }
+}
+
+async fn archive_or_restore(
+    state: AppState,
+    principal: Principal,
+    headers: CommandHeaders,
+    id: String,
+    archive: bool,
+) -> Result<CommandReply, ApiError> {
+    let (motif_id, motif) = visible_motif(&state, &principal, &id).await?;
+    principal.require_territory_configuration(motif.territory_id)?;
+    let (command, verb) = if archive {
+        (MotifCommand::ArchiveMotif, "archive")
+    } else {
+        (MotifCommand::RestoreMotif, "restore")
+    };
+    let ctx = principal.context(&headers, &format!("POST /v1/motifs/{id}/{verb}"), "");
+    run_motif_command(&state, &ctx, motif_id, command, headers.if_match, StatusCode::OK).await
+}
+
+/// Archives a motif: no longer offered, kept for history; its name is free again.
+#[utoipa::path(post, path = "/v1/motifs/{id}/archive", tag = "motifs", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 409, body = crate::error::Problem)))]
+pub async fn archive_motif(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+) -> Result<CommandReply, ApiError> {
+    archive_or_restore(state, principal, headers, id, true).await
+}
+
+/// Restores an archived motif (422 if another motif took its name meanwhile).
+#[utoipa::path(post, path = "/v1/motifs/{id}/restore", tag = "motifs", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn restore_motif(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+) -> Result<CommandReply, ApiError> {
+    archive_or_restore(state, principal, headers, id, false).await
+}
+
+async fn set_enabled(
+    state: AppState,
+    principal: Principal,
+    headers: CommandHeaders,
+    (organisation_path, motif): (String, String),
+    enabled: bool,
+) -> Result<CommandReply, ApiError> {
+    let (organisation_id, org) = organisation(&state, &organisation_path).await?;
+    principal.require_organisation_admin(organisation_id, org.territory_id)?;
+    let (motif_id, state_of_motif) = visible_motif(&state, &principal, &motif).await?;
+    if state_of_motif.territory_id != org.territory_id {
+        return Err(ApiError::not_found("motif"));
+    }
+    let verb = if enabled { "enable" } else { "disable" };
+    let ctx = principal.context(
+        &headers,
+        &format!("POST /v1/organisations/{organisation_path}/motifs/{motif}/{verb}"),
+        "",
+    );
+    let command = MotifCommand::SetEnabledInOrganisation {
+        organisation_id,
+        enabled,
+    };
+    run_motif_command(&state, &ctx, motif_id, command, headers.if_match, StatusCode::OK).await
+}
+
+/// Enables a territory motif in this organisation (organisation admin).
+#[utoipa::path(post, path = "/v1/organisations/{id}/motifs/{motif_id}/enable", tag = "motifs",
+    params(("id" = String, Path), ("motif_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 422, body = crate::error::Problem)))]
+pub async fn enable_motif(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(ids): Path<(String, String)>,
+) -> Result<CommandReply, ApiError> {
+    set_enabled(state, principal, headers, ids, true).await
+}
+
+/// Disables a motif in this organisation (organisation admin).
+#[utoipa::path(post, path = "/v1/organisations/{id}/motifs/{motif_id}/disable", tag = "motifs",
+    params(("id" = String, Path), ("motif_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 422, body = crate::error::Problem)))]
+pub async fn disable_motif(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(ids): Path<(String, String)>,
+) -> Result<CommandReply, ApiError> {
+    set_enabled(state, principal, headers, ids, false).await
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct MotifFilters {
+    /// `true`: only motifs not archived; `false`: only archived ones.
+    active: Option<bool>,
+    /// `true`: only motifs usagers may book online (everyone or invited usagers).
+    bookable_publicly: Option<bool>,
+    service_id: Option<ServiceKind>,
+    location_type: Option<LocationType>,
+    min_position: Option<i64>,
+}
+
+/// The motifs enabled in an organisation, filtered.
+#[utoipa::path(get, path = "/v1/organisations/{id}/motifs", tag = "motifs", params(("id" = String, Path), MotifFilters),
+    security(("bearer" = [])), responses((status = 200, body = Vec<MotifView>)))]
+pub async fn list_motifs(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<MotifFilters>,
+) -> Result<Json<Vec<MotifView>>, ApiError> {
+    let (organisation_id, organisation) = organisation(&state, &id).await?;
+    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    state.wait_for(configuration::NAME, q.min_position).await?;
+    let docs = state
+        .store
+        .docs(configuration::NAME, configuration::ORGANISATION_MOTIFS, &id)
+        .await?;
+    let mut motifs: Vec<MotifView> = docs
+        .into_iter()
+        .filter_map(|d| serde_json::from_value(d).ok())
+        .collect();
+    motifs.retain(|m| {
+        let info = &m.config.informations;
+        q.active.is_none_or(|active| active != m.archived)
+            && q.bookable_publicly
+                .is_none_or(|public| public == m.config.booking.bookable_by.is_public())
+            && q.service_id.is_none_or(|s| s == info.service)
+            && q.location_type.is_none_or(|l| l == info.location_type)
+    });
+    motifs.sort_by(|a, b| {
+        a.config
+            .informations
+            .name
+            .cmp(&b.config.informations.name)
+            .then(a.id.cmp(&b.id))
+    });
+    Ok(Json(motifs))
+}
+
+/// A motif with its whole configuration.
+#[utoipa::path(get, path = "/v1/motifs/{id}", tag = "motifs", params(("id" = String, Path), MinPosition),
+    security(("bearer" = [])), responses((status = 200, body = MotifView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_motif(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<MinPosition>,
+) -> Result<Json<MotifView>, ApiError> {
+    visible_motif(&state, &principal, &id).await?;
+    state.wait_for(configuration::NAME, q.min_position).await?;
+    let doc = state.store.doc(configuration::NAME, configuration::MOTIFS, &id).await?;
+    let doc = doc.ok_or_else(|| ApiError::not_ready("the motif is not projected yet; retry with min_position"))?;
+    Ok(Json(
+        serde_json::from_value(doc).map_err(|e| ApiError::not_ready(e.to_string()))?,
+    ))
+}
+
+/// Every change of a motif: who, when, which fields (territorial configuration right).
+#[utoipa::path(get, path = "/v1/motifs/{id}/history", tag = "motifs", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = Vec<HistoryEntry>), (status = 404, body = crate::error::Problem)))]
+pub async fn motif_history(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    let (_, motif) = visible_motif(&state, &principal, &id).await?;
+    principal.require_territory_configuration(motif.territory_id)?;
+    let events = state.store.load_stream("Motif", &id).await?;
+    Ok(Json(history::of::<Motif>(&events, |m| {
+        m.0.as_ref()
+            .map_or(Value::Null, |s| json!({"archived": s.archived, "config": s.config}))
+    })?))
+}

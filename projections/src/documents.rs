@@ -1,0 +1,59 @@
+//! Typed access to one projection's documents while it applies one event,
+//! so every error names the event that caused it.
+
+use crate::projector::ProjectionError;
+use rdv_eventstore::{ProjectionTx, StoredEvent};
+use serde::{Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+pub(crate) struct Documents<'a> {
+    pub(crate) tx: &'a mut ProjectionTx,
+    pub(crate) projection: &'static str,
+    pub(crate) event: &'a StoredEvent,
+}
+
+impl Documents<'_> {
+    /// A document that may not exist yet.
+    pub(crate) async fn find<T: DeserializeOwned>(
+        &mut self,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<T>, ProjectionError> {
+        match self.tx.get(self.projection, collection, id).await? {
+            Some(doc) => serde_json::from_value(doc)
+                .map(Some)
+                .map_err(|e| ProjectionError::event(self.event, e)),
+            None => Ok(None),
+        }
+    }
+
+    /// A document an earlier event must have written.
+    pub(crate) async fn load<T: DeserializeOwned>(&mut self, collection: &str, id: &str) -> Result<T, ProjectionError> {
+        self.find(collection, id)
+            .await?
+            .ok_or_else(|| ProjectionError::event(self.event, format!("no {collection} document {id}")))
+    }
+
+    pub(crate) async fn save<T: Serialize>(
+        &mut self,
+        collection: &str,
+        id: &str,
+        parent: Option<&str>,
+        doc: &T,
+    ) -> Result<(), ProjectionError> {
+        let value = serde_json::to_value(doc).map_err(|e| ProjectionError::event(self.event, e))?;
+        Ok(self.tx.put(self.projection, collection, id, parent, &value).await?)
+    }
+
+    pub(crate) async fn delete(&mut self, collection: &str, id: &str) -> Result<(), ProjectionError> {
+        Ok(self.tx.delete(self.projection, collection, id).await?)
+    }
+
+    /// The event's aggregate id as a UUID.
+    pub(crate) fn aggregate_uuid(&self) -> Result<Uuid, ProjectionError> {
+        self.event
+            .aggregate_id
+            .parse()
+            .map_err(|e| ProjectionError::event(self.event, e))
+    }
+}
