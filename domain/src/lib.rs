@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod agent_email;
+pub mod availability;
 pub mod error;
 pub mod ids;
 pub mod lieu;
