@@ -64,3 +64,11 @@ id_type!(
     /// A lieu (place) of an organisation.
     LieuId
 );
+id_type!(
+    /// A plage d'ouverture (opening hours of an agent).
+    PlageId
+);
+id_type!(
+    /// An agent's absence.
+    AbsenceId
+);

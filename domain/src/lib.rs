@@ -5,6 +5,7 @@
 //! through [`Services`], so every aggregate can be tested as
 //! given(events) / when(command) / then(events or error).
 
+pub mod agenda;
 pub mod agent;
 pub mod agent_email;
 pub mod availability;
