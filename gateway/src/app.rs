@@ -19,6 +19,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tower_http::{
+    catch_panic::CatchPanicLayer,
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
@@ -94,6 +95,11 @@ impl App {
                 get(move || std::future::ready(Json(openapi.as_ref().clone()))),
             )
             .with_state(state.clone())
+            .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+                // A bug, not bad input: answer 500 rather than drop the connection.
+                tracing::error!("a request handler panicked");
+                axum::response::IntoResponse::into_response(crate::error::ApiError::internal_error())
+            }))
             .layer(RequestBodyLimitLayer::new(1024 * 1024))
             .layer(TimeoutLayer::with_status_code(
                 axum::http::StatusCode::REQUEST_TIMEOUT,

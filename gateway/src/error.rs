@@ -92,6 +92,15 @@ impl ApiError {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", detail)
     }
 
+    /// A failure of ours, without details for the caller.
+    pub fn internal_error() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "an internal error occurred",
+        )
+    }
+
     fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
         Self::new(

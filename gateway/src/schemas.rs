@@ -1,7 +1,7 @@
 //! The checked-in contract: JSON Schemas of every command and event, and
 //! `openapi.json`. `rdv schemas` writes them; a test fails when they are stale.
 
-use rdv_domain::{agent, agent_email, lieu, motif, motif_key, organisation, platform, territory};
+use rdv_domain::{agenda, agent, agent_email, lieu, motif, motif_key, organisation, platform, territory};
 use schemars::{JsonSchema, schema_for};
 use std::path::{Path, PathBuf};
 
@@ -47,6 +47,11 @@ pub fn generated() -> Vec<(PathBuf, String)> {
             schema::<motif_key::MotifKeyEvent>(),
         ),
         ("Lieu", schema::<lieu::LieuCommand>(), schema::<lieu::LieuEvent>()),
+        (
+            "AgentAgenda",
+            schema::<agenda::AgentAgendaCommand>(),
+            schema::<agenda::AgentAgendaEvent>(),
+        ),
     ];
     for (aggregate, commands, events) in pairs {
         files.push((PathBuf::from(format!("commands/{aggregate}.json")), commands));

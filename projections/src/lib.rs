@@ -6,6 +6,7 @@
 //! transaction: a crash loses nothing and applies nothing twice, a restart
 //! resumes, and a rebuild starts again from position 0.
 
+pub mod availability;
 pub mod configuration;
 pub mod directory;
 mod documents;
@@ -17,7 +18,11 @@ use std::sync::Arc;
 
 /// Every projection of the system, by name (`rdv project --rebuild NAME`).
 pub fn all() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(directory::Directory), Arc::new(configuration::Configuration)]
+    vec![
+        Arc::new(directory::Directory),
+        Arc::new(configuration::Configuration),
+        Arc::new(availability::Availability),
+    ]
 }
 
 /// The projection called `name`, if there is one.

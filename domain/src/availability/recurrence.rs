@@ -74,6 +74,9 @@ pub enum Recurrence {
 
 /// Search no further than this many occurrences, whatever the recurrence.
 const MAX_OCCURRENCES: usize = 5_000;
+/// Nor further than this many weeks or months from the first day (a
+/// century), so no recurrence, even an invalid one, runs away.
+const MAX_PERIODS: u32 = 1_300;
 
 impl Recurrence {
     /// Checks the recurrence against its first day; names the bad field.
@@ -134,7 +137,7 @@ impl Recurrence {
             Recurrence::Week { interval, days, .. } => {
                 let monday = first_day - Duration::days(first_day.weekday().num_days_from_monday().into());
                 let step = i64::from(*interval) * 7;
-                Box::new((0..).flat_map(move |week: i64| {
+                Box::new((0..i64::from(MAX_PERIODS) * 4).flat_map(move |week: i64| {
                     let week_start = monday + Duration::days(week * step);
                     days.iter()
                         .map(move |d| week_start + Duration::days(d.days_from_monday()))
@@ -142,7 +145,7 @@ impl Recurrence {
             }
             Recurrence::MonthDay { interval, .. } => {
                 let interval = *interval;
-                Box::new((0..).filter_map(move |k: u32| {
+                Box::new((0..MAX_PERIODS).filter_map(move |k: u32| {
                     let (year, month) = add_months(first_day, k * interval);
                     NaiveDate::from_ymd_opt(year, month, first_day.day())
                 }))
@@ -150,7 +153,7 @@ impl Recurrence {
             Recurrence::MonthWeekday { interval, .. } => {
                 let interval = *interval;
                 let rank = (first_day.day() - 1) / 7;
-                Box::new((0..).filter_map(move |k: u32| {
+                Box::new((0..MAX_PERIODS).filter_map(move |k: u32| {
                     let (year, month) = add_months(first_day, k * interval);
                     let first = NaiveDate::from_ymd_opt(year, month, 1)?;
                     let offset =
@@ -280,6 +283,28 @@ mod tests {
         assert_eq!(
             r.days_between(d("2026-01-29"), d("2026-01-01"), d("2026-06-30")),
             [d("2026-01-29"), d("2026-04-30")]
+        );
+    }
+
+    #[test]
+    fn an_invalid_recurrence_ends_rather_than_runs_away() {
+        let none = Recurrence::Week {
+            interval: 1,
+            days: BTreeSet::new(),
+            end: RecurrenceEnd::Never,
+        };
+        assert!(
+            none.days_between(d("2026-01-01"), d("2026-01-01"), d("2026-12-31"))
+                .is_empty()
+        );
+        let huge = Recurrence::MonthDay {
+            interval: 52,
+            end: RecurrenceEnd::Never,
+        };
+        assert!(
+            huge.days_between(d("2026-01-01"), d("2026-01-01"), d("9999-12-31"))
+                .len()
+                <= 1_300
         );
     }
 

@@ -1,12 +1,14 @@
 //! The HTTP API. Every route is declared once, with its OpenAPI description,
 //! through utoipa-axum: the router and `/openapi.json` cannot drift apart.
 
+mod agenda;
 mod agents;
 mod events;
 mod lieux;
 mod motifs;
 mod organisations;
 mod settings;
+mod slots;
 mod system;
 mod territories;
 
@@ -32,6 +34,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "motifs", description = "Motifs: informations, online booking, instructions"),
         (name = "lieux", description = "Places where organisations receive usagers"),
         (name = "settings", description = "Espace settings: usager fields, RDV fields, waiting room"),
+        (name = "agenda", description = "Plages d'ouverture, absences and the agent's agenda"),
+        (name = "slots", description = "Free slots (créneaux) for agents and usagers"),
     )
 )]
 struct ApiDoc;
@@ -87,6 +91,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(settings::put_rdv_fields))
         .routes(routes!(settings::put_waiting_room))
         .routes(routes!(settings::settings_history))
+        .routes(routes!(agenda::create_plage))
+        .routes(routes!(agenda::update_plage, agenda::delete_plage))
+        .routes(routes!(agenda::create_absence))
+        .routes(routes!(agenda::update_absence, agenda::delete_absence))
+        .routes(routes!(slots::agent_slots))
+        .routes(routes!(slots::public_slots))
+        .routes(routes!(slots::next_availability))
+        .routes(routes!(slots::agenda))
+        .routes(routes!(slots::agenda_ics))
         .split_for_parts()
 }
 

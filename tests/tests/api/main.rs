@@ -8,3 +8,4 @@ mod contract;
 mod errors;
 mod flow;
 mod idempotency;
+mod slots;
