@@ -12,9 +12,10 @@ use rdv_domain::{
         recurrence::local_instant,
         slots::{self, Interval, Opening, Slot},
     },
-    ids::{AgentId, LieuId, MotifId},
-    motif::MotifState,
-    organisation::OrganisationState,
+    ids::{AgentId, LieuId, MotifId, OrganisationId},
+    motif::{Motif, MotifState},
+    organisation::{Organisation, OrganisationState},
+    territory::Territory,
     values::TimeZone,
 };
 use rdv_projections::availability::{self, AbsenceView, PlageView};
@@ -63,13 +64,13 @@ pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// What one search looks for.
-pub struct SlotSearch<'a> {
-    pub organisation_id: &'a str,
-    pub organisation: &'a OrganisationState,
-    pub departement: &'a str,
-    pub motif_id: MotifId,
-    pub motif: &'a MotifState,
+/// What one search looks for: an organisation's motif, over local days.
+pub struct SlotSearch {
+    pub organisation_id: OrganisationId,
+    pub organisation: OrganisationState,
+    departement: String,
+    motif_id: MotifId,
+    pub motif: MotifState,
     pub lieu_id: Option<LieuId>,
     pub agent_id: Option<AgentId>,
     /// Local days, inclusive.
@@ -81,16 +82,75 @@ pub struct SlotSearch<'a> {
     pub latest: Option<DateTime<Utc>>,
 }
 
+impl SlotSearch {
+    /// Loads the organisation (404), lets `authorize` check the caller, loads
+    /// the motif (422 unless enabled there and not archived) and waits for
+    /// the availability projection to reach `min_position`. The range starts
+    /// today (local) for a week; callers narrow it.
+    pub async fn prepare(
+        state: &AppState,
+        organisation_path: &str,
+        authorize: impl FnOnce(OrganisationId, &OrganisationState) -> Result<(), ApiError>,
+        motif_id: MotifId,
+        min_position: Option<i64>,
+    ) -> Result<Self, ApiError> {
+        let organisation_id: OrganisationId = crate::extract::path_id(organisation_path, "organisation")?;
+        let organisation = state
+            .load::<Organisation>(organisation_path)
+            .await?
+            .0
+            .ok_or_else(|| ApiError::not_found("organisation"))?;
+        authorize(organisation_id, &organisation)?;
+        let motif = match state.load::<Motif>(&motif_id.to_string()).await?.0 {
+            Some(m) if !m.archived && m.config.organisation_ids.contains(&organisation_id) => m,
+            _ => return Err(DomainError::invalid("motif_id", "no such motif enabled in this organisation").into()),
+        };
+        let territory = state.load::<Territory>(&organisation.territory_id.to_string()).await?;
+        let departement = territory.state()?.departement_number.as_str().to_string();
+        state.wait_for(availability::NAME, min_position).await?;
+        let now = state.services().now();
+        let today = now.with_timezone(&organisation.timezone.0).date_naive();
+        Ok(Self {
+            organisation_id,
+            organisation,
+            departement,
+            motif_id,
+            motif,
+            lieu_id: None,
+            agent_id: None,
+            from: today,
+            to: today + Duration::days(6),
+            earliest: now,
+            latest: None,
+        })
+    }
+
+    /// Sets the local days searched (defaults: from as it is, to six days
+    /// later), checking the range.
+    pub fn days(mut self, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Self, ApiError> {
+        self.from = from.unwrap_or(self.from);
+        self.to = to.unwrap_or(self.from + Duration::days(6));
+        check_range(self.from, self.to)?;
+        Ok(self)
+    }
+
+    pub fn zone(&self) -> Tz {
+        self.organisation.timezone.0
+    }
+}
+
 fn midnight(zone: TimeZone, day: NaiveDate) -> DateTime<Utc> {
     local_instant(zone, day, NaiveTime::MIN)
 }
 
 /// The slots of a search, sorted, one per (start, agent).
-pub async fn search(state: &AppState, q: &SlotSearch<'_>, now: DateTime<Utc>) -> Result<Vec<Slot>, ApiError> {
+pub async fn search(state: &AppState, q: &SlotSearch) -> Result<Vec<Slot>, ApiError> {
+    let now = state.services().now();
     let zone = q.organisation.timezone;
+    let organisation = q.organisation_id.to_string();
     let docs = state
         .store
-        .docs(availability::NAME, availability::PLAGES, q.organisation_id)
+        .docs(availability::NAME, availability::PLAGES, &organisation)
         .await?;
     let plages: Vec<PlageView> = docs
         .into_iter()
@@ -119,7 +179,7 @@ pub async fn search(state: &AppState, q: &SlotSearch<'_>, now: DateTime<Utc>) ->
         .from
         .iter_days()
         .take_while(|d| *d <= q.to)
-        .filter(|d| is_public_holiday(*d, q.departement))
+        .filter(|d| is_public_holiday(*d, &q.departement))
         .map(|d| Interval::new(midnight(zone, d), midnight(zone, d + Duration::days(1))))
         .collect();
     let mut busy: HashMap<AgentId, Vec<Interval>> = HashMap::new();

@@ -1,4 +1,3 @@
-use super::organisations::organisation;
 use crate::{
     auth::Principal,
     availability::{self as engine, SlotSearch, SlotView, check_range},
@@ -17,9 +16,8 @@ use rdv_domain::{
     DomainError,
     agenda::AgentAgenda,
     ids::{AgentId, LieuId, MotifId, OrganisationId},
-    motif::{Motif, MotifState, Visibility},
+    motif::{BookableBy, Visibility},
     organisation::OrganisationState,
-    territory::Territory,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -37,23 +35,6 @@ pub struct SlotQuery {
     to: Option<NaiveDate>,
 }
 
-/// The motif of a search, enabled in the organisation and not archived.
-async fn searchable_motif(
-    state: &AppState,
-    organisation_id: OrganisationId,
-    motif_id: MotifId,
-) -> Result<MotifState, ApiError> {
-    match state.load::<Motif>(&motif_id.to_string()).await?.0 {
-        Some(m) if !m.archived && m.config.organisation_ids.contains(&organisation_id) => Ok(m),
-        _ => Err(DomainError::invalid("motif_id", "no such motif enabled in this organisation").into()),
-    }
-}
-
-async fn departement(state: &AppState, organisation: &OrganisationState) -> Result<String, ApiError> {
-    let territory = state.load::<Territory>(&organisation.territory_id.to_string()).await?;
-    Ok(territory.state()?.departement_number.as_str().to_string())
-}
-
 /// Free slots of a motif in an organisation, for agents: no booking delays,
 /// starts from now, one slot per (start, agent), sorted.
 #[utoipa::path(get, path = "/v1/organisations/{id}/slots", tag = "slots", params(("id" = String, Path), SlotQuery),
@@ -64,33 +45,14 @@ pub async fn agent_slots(
     Path(id): Path<String>,
     Query(q): Query<SlotQuery>,
 ) -> Result<Json<Vec<SlotView>>, ApiError> {
-    let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
-    let motif = searchable_motif(&state, organisation_id, q.motif_id).await?;
-    state
-        .wait_for(rdv_projections::availability::NAME, q.min_position)
-        .await?;
-    let now = state.services().now();
-    let zone = organisation.timezone;
-    let from = q.from.unwrap_or_else(|| now.with_timezone(&zone.0).date_naive());
-    let to = q.to.unwrap_or(from + Duration::days(6));
-    check_range(from, to)?;
-    let departement = departement(&state, &organisation).await?;
-    let search = SlotSearch {
-        organisation_id: &id,
-        organisation: &organisation,
-        departement: &departement,
-        motif_id: q.motif_id,
-        motif: &motif,
-        lieu_id: q.lieu_id,
-        agent_id: q.agent_id,
-        from,
-        to,
-        earliest: now,
-        latest: None,
-    };
-    let slots = engine::search(&state, &search, now).await?;
-    Ok(Json(slots.iter().map(|s| SlotView::new(s, zone.0)).collect()))
+    let authorize = |o, org: &OrganisationState| principal.require_organisation_member(o, org.territory_id);
+    let mut search = SlotSearch::prepare(&state, &id, authorize, q.motif_id, q.min_position)
+        .await?
+        .days(q.from, q.to)?;
+    search.lieu_id = q.lieu_id;
+    search.agent_id = q.agent_id;
+    let slots = engine::search(&state, &search).await?;
+    Ok(Json(slots.iter().map(|s| SlotView::new(s, search.zone())).collect()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -113,42 +75,24 @@ pub async fn public_slots(
     State(state): State<AppState>,
     Query(q): Query<PublicSlotQuery>,
 ) -> Result<Json<Vec<SlotView>>, ApiError> {
-    let organisation_path = q.organisation_id.to_string();
-    let (organisation_id, organisation) = organisation(&state, &organisation_path).await?;
-    let motif = searchable_motif(&state, organisation_id, q.motif_id).await?;
-    state
-        .wait_for(rdv_projections::availability::NAME, q.min_position)
-        .await?;
-    let booking = &motif.config.booking;
-    if booking.bookable_by != rdv_domain::motif::BookableBy::Everyone
-        || motif.config.informations.visibility == Visibility::Invisible
-    {
+    let organisation = q.organisation_id.to_string();
+    let mut search = SlotSearch::prepare(&state, &organisation, |_, _| Ok(()), q.motif_id, q.min_position).await?;
+    let (booking, visibility) = (
+        search.motif.config.booking.clone(),
+        search.motif.config.informations.visibility,
+    );
+    if booking.bookable_by != BookableBy::Everyone || visibility == Visibility::Invisible {
         return Err(DomainError::invalid("motif_id", "this motif is not bookable online without an invitation").into());
     }
-    let now = state.services().now();
-    let zone = organisation.timezone;
-    let earliest = now + Duration::minutes(booking.min_booking_delay_in_min.into());
-    let latest = now + Duration::minutes(booking.max_booking_delay_in_min.into());
-    let from = q.from.unwrap_or_else(|| earliest.with_timezone(&zone.0).date_naive());
-    let to = q.to.unwrap_or(from + Duration::days(6));
-    check_range(from, to)?;
-    let departement = departement(&state, &organisation).await?;
-    let search = SlotSearch {
-        organisation_id: &organisation_path,
-        organisation: &organisation,
-        departement: &departement,
-        motif_id: q.motif_id,
-        motif: &motif,
-        lieu_id: q.lieu_id,
-        agent_id: None,
-        from,
-        to,
-        earliest,
-        latest: Some(latest),
-    };
-    let mut slots = engine::search(&state, &search, now).await?;
+    search.lieu_id = q.lieu_id;
+    let now = search.earliest;
+    search.earliest = now + Duration::minutes(booking.min_booking_delay_in_min.into());
+    search.latest = Some(now + Duration::minutes(booking.max_booking_delay_in_min.into()));
+    search.from = search.earliest.with_timezone(&search.zone()).date_naive();
+    let search = search.days(q.from, q.to)?;
+    let mut slots = engine::search(&state, &search).await?;
     slots.dedup_by(|a, b| a.starts_at == b.starts_at);
-    Ok(Json(slots.iter().map(|s| SlotView::new(s, zone.0)).collect()))
+    Ok(Json(slots.iter().map(|s| SlotView::new(s, search.zone())).collect()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -177,37 +121,20 @@ pub async fn next_availability(
     Path(id): Path<String>,
     Query(q): Query<NextAvailabilityQuery>,
 ) -> Result<Json<NextAvailability>, ApiError> {
-    let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
-    let motif = searchable_motif(&state, organisation_id, q.motif_id).await?;
-    state
-        .wait_for(rdv_projections::availability::NAME, q.min_position)
-        .await?;
-    let now = state.services().now();
-    let zone = organisation.timezone;
-    let start = q.from.unwrap_or_else(|| now.with_timezone(&zone.0).date_naive());
-    let departement = departement(&state, &organisation).await?;
-    let mut from = start;
-    while (from - start).num_days() < engine::MAX_RANGE_DAYS {
-        let search = SlotSearch {
-            organisation_id: &id,
-            organisation: &organisation,
-            departement: &departement,
-            motif_id: q.motif_id,
-            motif: &motif,
-            lieu_id: q.lieu_id,
-            agent_id: None,
-            from,
-            to: from + Duration::days(6),
-            earliest: now,
-            latest: None,
-        };
-        if let Some(first) = engine::search(&state, &search, now).await?.first() {
+    let authorize = |o, org: &OrganisationState| principal.require_organisation_member(o, org.territory_id);
+    let mut search = SlotSearch::prepare(&state, &id, authorize, q.motif_id, q.min_position)
+        .await?
+        .days(q.from, None)?;
+    search.lieu_id = q.lieu_id;
+    let start = search.from;
+    while (search.from - start).num_days() < engine::MAX_RANGE_DAYS {
+        if let Some(first) = engine::search(&state, &search).await?.first() {
             return Ok(Json(NextAvailability {
-                slot: Some(SlotView::new(first, zone.0)),
+                slot: Some(SlotView::new(first, search.zone())),
             }));
         }
-        from += Duration::days(7);
+        search.from += Duration::days(7);
+        search.to = search.from + Duration::days(6);
     }
     Ok(Json(NextAvailability { slot: None }))
 }
