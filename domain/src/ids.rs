@@ -72,3 +72,11 @@ id_type!(
     /// An agent's absence.
     AbsenceId
 );
+id_type!(
+    /// An usager (a person who takes appointments).
+    UsagerId
+);
+id_type!(
+    /// A rendez-vous.
+    RdvId
+);

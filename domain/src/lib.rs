@@ -7,6 +7,7 @@
 
 pub mod agenda;
 pub mod agent;
+pub mod agent_day;
 pub mod agent_email;
 pub mod availability;
 pub mod error;
@@ -16,8 +17,10 @@ pub mod motif;
 pub mod motif_key;
 pub mod organisation;
 pub mod platform;
+pub mod rdv;
 pub mod services;
 pub mod territory;
+pub mod usager;
 pub mod values;
 
 pub use error::{DomainError, ErrorKind, FieldError};

@@ -1,0 +1,210 @@
+//! A rendez-vous between agents and usagers. RDV Service Public's rules:
+//! statuses `unknown`, `seen`, `excused` (cancelled by the usager), `revoked`
+//! (cancelled by the service), `noshow`; an usager may cancel more than 4 h
+//! ahead when the motif allows it; `cancelled_at` is set on cancellation.
+//! Reserving the agents' time is [`crate::agent_day`]'s job, in the same
+//! transaction.
+
+#[cfg(test)]
+mod tests;
+
+use crate::{
+    DomainError, Services, VersionedAggregate,
+    ids::{AgentId, LieuId, MotifId, OrganisationId, UsagerId},
+    values::TokenHash,
+};
+use chrono::{DateTime, Duration, Utc};
+use cqrs_es::{Aggregate, event_sink::EventSink};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use utoipa::ToSchema;
+
+/// How long the usager's participation link stays valid (12 weeks, as RDV
+/// Service Public's participation tokens).
+pub fn participation_token_ttl() -> Duration {
+    Duration::weeks(12)
+}
+
+/// An usager may cancel only this long before the start.
+pub fn usager_cancellation_notice() -> Duration {
+    Duration::hours(4)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RdvStatus {
+    Unknown,
+    Seen,
+    Excused,
+    Revoked,
+    Noshow,
+}
+
+impl RdvStatus {
+    /// Excused and revoked RDVs free the agents' time.
+    pub fn is_cancelled(self) -> bool {
+        matches!(self, RdvStatus::Excused | RdvStatus::Revoked)
+    }
+}
+
+/// Who booked or cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Actor {
+    Agent { agent_id: AgentId },
+    Usager,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Booking {
+    pub organisation_id: OrganisationId,
+    pub motif_id: MotifId,
+    pub lieu_id: Option<LieuId>,
+    pub agent_ids: BTreeSet<AgentId>,
+    pub usager_ids: BTreeSet<UsagerId>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+    /// Internal "Contexte" note; never shown to usagers.
+    pub context: Option<String>,
+    pub created_by: Actor,
+    /// Digest of the usager's magic link, and its deadline.
+    pub participation_token: Option<(TokenHash, DateTime<Utc>)>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Rdv(pub Option<RdvState>);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RdvState {
+    pub booking: Booking,
+    pub status: RdvStatus,
+    pub cancelled_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum RdvCommand {
+    BookRdv {
+        booking: Box<Booking>,
+    },
+    /// `usager_may_cancel` is the motif's setting, read by the caller.
+    CancelRdv {
+        by: Actor,
+        status: RdvStatus,
+        usager_may_cancel: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum RdvEvent {
+    RdvBooked {
+        booking: Box<Booking>,
+    },
+    RdvCancelled {
+        status: RdvStatus,
+        by: Actor,
+        cancelled_at: DateTime<Utc>,
+    },
+}
+
+crate::versioned_events!(RdvEvent {
+    RdvBooked => "1.0",
+    RdvCancelled => "1.0",
+});
+
+impl Rdv {
+    pub fn state(&self) -> Result<&RdvState, DomainError> {
+        self.0.as_ref().ok_or_else(|| DomainError::not_found("rdv"))
+    }
+
+    fn decide(&self, command: RdvCommand, now: DateTime<Utc>) -> Result<RdvEvent, DomainError> {
+        match command {
+            RdvCommand::BookRdv { booking } => {
+                if self.0.is_some() {
+                    return Err(DomainError::conflict("rdv already exists"));
+                }
+                if booking.ends_at <= booking.starts_at {
+                    return Err(DomainError::invalid("ends_at", "the RDV must end after it starts"));
+                }
+                if booking.starts_at > now + Duration::days(5 * 366) {
+                    return Err(DomainError::invalid("starts_at", "must be less than five years ahead"));
+                }
+                if booking.agent_ids.is_empty() {
+                    return Err(DomainError::invalid("agent_ids", "an RDV needs at least one agent"));
+                }
+                if booking.usager_ids.is_empty() {
+                    return Err(DomainError::invalid("usager_ids", "an individual RDV needs an usager"));
+                }
+                Ok(RdvEvent::RdvBooked { booking })
+            }
+            RdvCommand::CancelRdv {
+                by,
+                status,
+                usager_may_cancel,
+            } => {
+                let state = self.state()?;
+                if state.status.is_cancelled() {
+                    return Err(DomainError::conflict("the RDV is already cancelled"));
+                }
+                match by {
+                    Actor::Usager => {
+                        if !usager_may_cancel {
+                            return Err(DomainError::forbidden("this motif does not let usagers cancel online"));
+                        }
+                        if state.booking.starts_at - now <= usager_cancellation_notice() {
+                            return Err(DomainError::conflict(
+                                "an RDV can be cancelled online only more than 4 hours ahead",
+                            ));
+                        }
+                        Ok(RdvEvent::RdvCancelled {
+                            status: RdvStatus::Excused,
+                            by,
+                            cancelled_at: now,
+                        })
+                    }
+                    Actor::Agent { .. } if status.is_cancelled() => Ok(RdvEvent::RdvCancelled {
+                        status,
+                        by,
+                        cancelled_at: now,
+                    }),
+                    Actor::Agent { .. } => Err(DomainError::invalid("status", "a cancellation is excused or revoked")),
+                }
+            }
+        }
+    }
+}
+
+impl Aggregate for Rdv {
+    const TYPE: &'static str = "Rdv";
+    type Command = RdvCommand;
+    type Event = RdvEvent;
+    type Error = DomainError;
+    type Services = Services;
+
+    async fn handle(&mut self, command: RdvCommand, svc: &Services, sink: &EventSink<Self>) -> Result<(), DomainError> {
+        let event = self.decide(command, svc.now())?;
+        sink.write(event, self).await;
+        Ok(())
+    }
+
+    fn apply(&mut self, event: RdvEvent) {
+        match event {
+            RdvEvent::RdvBooked { booking } => {
+                self.0 = Some(RdvState {
+                    booking: *booking,
+                    status: RdvStatus::Unknown,
+                    cancelled_at: None,
+                });
+            }
+            RdvEvent::RdvCancelled {
+                status, cancelled_at, ..
+            } => {
+                if let Some(state) = &mut self.0 {
+                    state.status = status;
+                    state.cancelled_at = Some(cancelled_at);
+                }
+            }
+        }
+    }
+}
+
+impl VersionedAggregate for Rdv {}
