@@ -18,7 +18,7 @@ use rdv_domain::{
     territory::Territory,
     values::TimeZone,
 };
-use rdv_projections::availability::{self, AbsenceView, PlageView};
+use rdv_projections::availability::{self, AbsenceView, BusyView, PlageView};
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use utoipa::ToSchema;
@@ -195,6 +195,14 @@ pub async fn search(state: &AppState, q: &SlotSearch) -> Result<Vec<Slot>, ApiEr
         {
             times.extend(absence.absence.occurrences(q.from, q.to));
         }
+        let reserved = state
+            .store
+            .docs(availability::NAME, availability::BUSY, &agent.to_string())
+            .await?;
+        let reserved = reserved
+            .into_iter()
+            .filter_map(|d| serde_json::from_value::<BusyView>(d).ok());
+        times.extend(reserved.map(|b| Interval::new(b.starts_at, b.ends_at)));
         busy.insert(agent, times);
     }
     let duration = Duration::minutes(q.motif.config.informations.default_duration_in_min.into());

@@ -21,6 +21,10 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// Extension members (RFC 9457 §3.2), e.g. `next_slots` on a taken slot.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -36,6 +40,7 @@ pub struct ApiError {
     slug: &'static str,
     detail: String,
     errors: Vec<FieldError>,
+    extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -45,7 +50,14 @@ impl ApiError {
             slug,
             detail: detail.into(),
             errors: Vec::new(),
+            extensions: Default::default(),
         }
+    }
+
+    /// Adds an extension member to the problem body.
+    pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
+        self.extensions.insert(key.into(), value);
+        self
     }
 
     pub fn status(&self) -> StatusCode {
@@ -186,6 +198,7 @@ impl IntoResponse for ApiError {
                     message: e.message,
                 })
                 .collect(),
+            extensions: self.extensions,
         };
         let mut response = (self.status, axum::Json(problem)).into_response();
         response.headers_mut().insert(

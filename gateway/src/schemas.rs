@@ -1,7 +1,9 @@
 //! The checked-in contract: JSON Schemas of every command and event, and
 //! `openapi.json`. `rdv schemas` writes them; a test fails when they are stale.
 
-use rdv_domain::{agenda, agent, agent_email, lieu, motif, motif_key, organisation, platform, territory};
+use rdv_domain::{
+    agenda, agent, agent_day, agent_email, lieu, motif, motif_key, organisation, platform, rdv, territory, usager,
+};
 use schemars::{JsonSchema, schema_for};
 use std::path::{Path, PathBuf};
 
@@ -51,6 +53,17 @@ pub fn generated() -> Vec<(PathBuf, String)> {
             "AgentAgenda",
             schema::<agenda::AgentAgendaCommand>(),
             schema::<agenda::AgentAgendaEvent>(),
+        ),
+        (
+            "AgentDay",
+            schema::<agent_day::AgentDayCommand>(),
+            schema::<agent_day::AgentDayEvent>(),
+        ),
+        ("Rdv", schema::<rdv::RdvCommand>(), schema::<rdv::RdvEvent>()),
+        (
+            "Usager",
+            schema::<usager::UsagerCommand>(),
+            schema::<usager::UsagerEvent>(),
         ),
     ];
     for (aggregate, commands, events) in pairs {

@@ -40,6 +40,19 @@ pub fn new_invitation_token(agent: AgentId) -> String {
     format!("{INVITATION_PREFIX}{}_{}", agent.0.simple(), secret())
 }
 
+const PARTICIPATION_PREFIX: &str = "rdvp_";
+
+/// The usager's magic link to one RDV (see, cancel).
+pub fn new_participation_token(rdv: rdv_domain::ids::RdvId) -> String {
+    format!("{PARTICIPATION_PREFIX}{}_{}", rdv.0.simple(), secret())
+}
+
+/// The RDV a participation token was issued for.
+pub fn participation_rdv(token: &str) -> Option<rdv_domain::ids::RdvId> {
+    let (owner, _) = token.strip_prefix(PARTICIPATION_PREFIX)?.split_once('_')?;
+    owner.parse().ok().map(rdv_domain::ids::RdvId)
+}
+
 /// The owner named by an API token, if it has our shape.
 pub fn api_token_owner(token: &str) -> Option<Owner> {
     let (owner, _) = token.strip_prefix(API_PREFIX)?.split_once('_')?;

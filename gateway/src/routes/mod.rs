@@ -7,6 +7,7 @@ mod events;
 mod lieux;
 mod motifs;
 mod organisations;
+mod rdvs;
 mod settings;
 mod slots;
 mod system;
@@ -36,6 +37,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "settings", description = "Espace settings: usager fields, RDV fields, waiting room"),
         (name = "agenda", description = "Plages d'ouverture, absences and the agent's agenda"),
         (name = "slots", description = "Free slots (créneaux) for agents and usagers"),
+        (name = "rdvs", description = "Usagers, booking and cancelling RDVs"),
     )
 )]
 struct ApiDoc;
@@ -100,6 +102,12 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(slots::next_availability))
         .routes(routes!(slots::agenda))
         .routes(routes!(slots::agenda_ics))
+        .routes(routes!(rdvs::create_usager))
+        .routes(routes!(rdvs::book_rdv))
+        .routes(routes!(rdvs::public_book))
+        .routes(routes!(rdvs::get_rdv))
+        .routes(routes!(rdvs::cancel_rdv))
+        .routes(routes!(rdvs::public_cancel))
         .split_for_parts()
 }
 

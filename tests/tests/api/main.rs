@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod booking;
 mod configuration;
 mod contract;
 mod errors;

@@ -4,17 +4,17 @@ use crate::helpers::*;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-struct Setup {
-    organisation: String,
-    motif: String,
-    lieu: String,
-    agent: String,
-    token: String,
+pub(crate) struct Setup {
+    pub organisation: String,
+    pub motif: String,
+    pub lieu: String,
+    pub agent: String,
+    pub token: String,
 }
 
 /// A territory, an organisation in `zone`, a 60-minute motif bookable by
 /// everyone (min delay 60 min), a lieu and an active agent.
-async fn setup(app: &TestApp, departement: &str, zone: &str) -> Setup {
+pub(crate) async fn setup(app: &TestApp, departement: &str, zone: &str) -> Setup {
     let admin = &app.admin_token;
     let territory = app
         .post(
@@ -71,7 +71,7 @@ async fn setup(app: &TestApp, departement: &str, zone: &str) -> Setup {
     }
 }
 
-fn plage(s: &Setup, first_day: &str, start: &str, end: &str, days: &[&str]) -> Value {
+pub(crate) fn plage(s: &Setup, first_day: &str, start: &str, end: &str, days: &[&str]) -> Value {
     json!({
         "organisation_id": s.organisation, "lieu_id": s.lieu, "motif_ids": [s.motif],
         "first_day": first_day, "start_time": start, "end_time": end,
@@ -79,7 +79,7 @@ fn plage(s: &Setup, first_day: &str, start: &str, end: &str, days: &[&str]) -> V
     })
 }
 
-fn starts(reply: &Reply) -> Vec<String> {
+pub(crate) fn starts(reply: &Reply) -> Vec<String> {
     reply
         .body
         .as_array()

@@ -1,0 +1,583 @@
+use crate::{
+    auth::Principal,
+    availability::{self as engine, SlotSearch, SlotView},
+    error::ApiError,
+    extract::{CommandHeaders, Form, JsonBody, path_id},
+    reply::{CommandAnswer, CommandReply, reply},
+    state::AppState,
+    tokens,
+};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+use rdv_domain::{
+    DomainError, ErrorKind, FieldError,
+    agent::Agent,
+    agent_day::{AgentDay, AgentDayCommand},
+    availability::slots::{Interval, Slot},
+    ids::{AgentId, LieuId, MotifId, OrganisationId, RdvId, UsagerId},
+    motif::{BookableBy, Visibility},
+    organisation::OrganisationState,
+    rdv::{Actor, Booking, Rdv, RdvCommand, RdvState, RdvStatus, participation_token_ttl},
+    usager::{Usager, UsagerCommand, UsagerProfile},
+    values::{Email, Text},
+};
+use rdv_eventstore::{CommandError, UnitOfWork};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use utoipa::ToSchema;
+
+/// An usager's identity and contact, as forms send it.
+#[derive(Deserialize, ToSchema)]
+pub struct UsagerFields {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    birth_date: Option<NaiveDate>,
+}
+
+impl UsagerFields {
+    /// Parses the fields (`prefix` names them in errors, e.g. `usager.`).
+    fn parse(self, prefix: &str) -> Result<UsagerProfile, ApiError> {
+        let mut form = Form::default();
+        let first_name = form.required(&format!("{prefix}first_name"), self.first_name.as_deref(), Text::parse);
+        let last_name = form.required(&format!("{prefix}last_name"), self.last_name.as_deref(), Text::parse);
+        let email = form.optional(&format!("{prefix}email"), self.email.as_deref(), Email::parse);
+        let phone = self.phone.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+        form.finish(|| {
+            Some(UsagerProfile {
+                first_name: first_name?,
+                last_name: last_name?,
+                email: email?,
+                phone,
+                birth_date: self.birth_date,
+            })
+        })
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateUsagerRequest {
+    organisation_ids: BTreeSet<OrganisationId>,
+    #[serde(flatten)]
+    fields: UsagerFields,
+}
+
+/// Creates an usager in organisations the agent works in.
+#[utoipa::path(post, path = "/v1/usagers", tag = "rdvs", request_body = CreateUsagerRequest, security(("bearer" = [])),
+    responses((status = 201, body = CommandAnswer), (status = 422, body = crate::error::Problem)))]
+pub async fn create_usager(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    body: JsonBody<CreateUsagerRequest>,
+) -> Result<CommandReply, ApiError> {
+    let r = body.value;
+    for organisation_id in &r.organisation_ids {
+        let organisation = super::organisations::organisation(&state, &organisation_id.to_string()).await?;
+        principal.require_organisation_member(organisation.0, organisation.1.territory_id)?;
+    }
+    let profile = r.fields.parse("")?;
+    let command = UsagerCommand::CreateUsager {
+        organisation_ids: r.organisation_ids,
+        profile,
+    };
+    let ctx = principal.context(&headers, "POST /v1/usagers", &body.hash);
+    state
+        .command::<Usager>(&ctx, &UsagerId::new().to_string(), command, None, StatusCode::CREATED)
+        .await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct BookRdvRequest {
+    organisation_id: OrganisationId,
+    motif_id: MotifId,
+    lieu_id: Option<LieuId>,
+    agent_ids: BTreeSet<AgentId>,
+    usager_ids: BTreeSet<UsagerId>,
+    /// RFC 3339.
+    #[schema(value_type = String)]
+    starts_at: DateTime<FixedOffset>,
+    /// Defaults to the motif's duration.
+    duration_in_min: Option<u32>,
+    /// Internal "Contexte" note.
+    context: Option<String>,
+}
+
+/// Reserves each agent's time on the RDV's local day; returns a warning per
+/// overlapping RDV (agents may double-book, usagers may not).
+async fn reserve(
+    unit: &mut UnitOfWork<'_>,
+    rdv_id: RdvId,
+    agents: &BTreeSet<AgentId>,
+    interval: Interval,
+    organisation: &OrganisationState,
+    exclusive: bool,
+) -> Result<Vec<Value>, CommandError> {
+    let day = interval.start.with_timezone(&organisation.timezone.0).date_naive();
+    let mut warnings = Vec::new();
+    for agent in agents {
+        let stream = AgentDay::stream_id(*agent, day);
+        let (agent_day, _) = unit.load::<AgentDay>(&stream).await?;
+        for other in agent_day.overlapping(rdv_id, interval) {
+            warnings.push(json!({"code": "overlapping_rdv", "agent_id": agent, "rdv_id": other, "message": "the agent has another RDV at this time"}));
+        }
+        let command = AgentDayCommand::ReserveTime {
+            rdv_id,
+            starts_at: interval.start,
+            ends_at: interval.end,
+            exclusive,
+        };
+        unit.handle::<AgentDay>(&stream, command).await?;
+    }
+    Ok(warnings)
+}
+
+/// Books an RDV as an agent: any time, any agent of the organisation.
+/// Overlaps and a start in the past are warnings, as in RDV Service Public.
+#[utoipa::path(post, path = "/v1/rdvs", tag = "rdvs", request_body = BookRdvRequest, security(("bearer" = [])),
+    responses((status = 201, body = CommandAnswer, description = "also holds warnings"), (status = 422, body = crate::error::Problem)))]
+pub async fn book_rdv(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    body: JsonBody<BookRdvRequest>,
+) -> Result<CommandReply, ApiError> {
+    let r = body.value;
+    let organisation_path = r.organisation_id.to_string();
+    let authorize = |o, org: &OrganisationState| principal.require_organisation_member(o, org.territory_id);
+    let search = SlotSearch::prepare(&state, &organisation_path, authorize, r.motif_id, None).await?;
+    let mut errors = Vec::new();
+    for (i, agent) in r.agent_ids.iter().enumerate() {
+        let member = state
+            .load::<Agent>(&agent.to_string())
+            .await?
+            .0
+            .is_some_and(|a| a.memberships.contains_key(&r.organisation_id));
+        if !member {
+            errors.push(FieldError::new(
+                format!("agent_ids[{i}]"),
+                "no such agent in this organisation",
+            ));
+        }
+    }
+    for (i, usager) in r.usager_ids.iter().enumerate() {
+        let member = state
+            .load::<Usager>(&usager.to_string())
+            .await?
+            .0
+            .is_some_and(|u| u.organisation_ids.contains(&r.organisation_id));
+        if !member {
+            errors.push(FieldError::new(
+                format!("usager_ids[{i}]"),
+                "no such usager in this organisation",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::invalid_fields(errors).into());
+    }
+    let starts_at = r.starts_at.with_timezone(&Utc);
+    let minutes = r
+        .duration_in_min
+        .unwrap_or(search.motif.config.informations.default_duration_in_min);
+    let interval = Interval::new(starts_at, starts_at + Duration::minutes(minutes.into()));
+    let booking = Booking {
+        organisation_id: r.organisation_id,
+        motif_id: r.motif_id,
+        lieu_id: r.lieu_id,
+        agent_ids: r.agent_ids.clone(),
+        usager_ids: r.usager_ids,
+        starts_at: interval.start,
+        ends_at: interval.end,
+        context: r.context.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+        created_by: Actor::Agent {
+            agent_id: principal.agent_id().unwrap_or_default(),
+        },
+        participation_token: None,
+    };
+    let rdv_id = RdvId::new();
+    let ctx = principal.context(&headers, "POST /v1/rdvs", &body.hash);
+    let organisation = search.organisation.clone();
+    let outcome = state
+        .commands
+        .run(
+            &ctx,
+            |unit| {
+                let (booking, organisation) = (booking.clone(), organisation.clone());
+                Box::pin(async move {
+                    unit.new_stream::<Rdv>(&rdv_id.to_string());
+                    let agents = booking.agent_ids.clone();
+                    unit.handle::<Rdv>(
+                        &rdv_id.to_string(),
+                        RdvCommand::BookRdv {
+                            booking: Box::new(booking),
+                        },
+                    )
+                    .await?;
+                    let mut warnings = reserve(unit, rdv_id, &agents, interval, &organisation, false).await?;
+                    if interval.start < unit.now() {
+                        warnings.push(json!({"code": "start_in_the_past", "message": "the RDV starts in the past"}));
+                    }
+                    Ok::<_, CommandError>(warnings)
+                })
+            },
+            reply(
+                StatusCode::CREATED,
+                "Rdv",
+                |_| rdv_id.to_string(),
+                |warnings: &Vec<Value>| json!({"warnings": warnings}),
+            ),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PublicBookingRequest {
+    organisation_id: OrganisationId,
+    motif_id: MotifId,
+    lieu_id: Option<LieuId>,
+    /// RFC 3339; must be a slot the search offers now.
+    #[schema(value_type = String)]
+    starts_at: DateTime<FixedOffset>,
+    usager: UsagerFields,
+}
+
+/// What an usager gets back: the RDV and its magic link token (12 weeks).
+#[derive(Serialize, ToSchema)]
+pub struct PublicBookingAnswer {
+    rdv_id: RdvId,
+    usager_id: UsagerId,
+    agent_id: AgentId,
+    participation_token: String,
+}
+
+/// Up to five slots the usager could book instead, from the requested day.
+async fn next_slots(state: &AppState, search: &mut SlotSearch, day: NaiveDate) -> Result<Vec<SlotView>, ApiError> {
+    search.from = day;
+    search.to = day + Duration::days(13);
+    let mut slots = engine::search(state, search).await?;
+    slots.dedup_by(|a, b| a.starts_at == b.starts_at);
+    Ok(slots.iter().take(5).map(|s| SlotView::new(s, search.zone())).collect())
+}
+
+/// Books an offered slot as an usager (no login). The agent is chosen among
+/// those free at that time: the one with the fewest RDVs that day, then the
+/// lowest id. A slot taken meanwhile is 409 with `next_slots`. Never two
+/// RDVs on one agent's time: the agent's day is reserved in the same
+/// transaction as the RDV is created.
+#[utoipa::path(post, path = "/v1/public/rdvs", tag = "rdvs", request_body = PublicBookingRequest,
+    responses((status = 201, body = PublicBookingAnswer), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn public_book(
+    State(state): State<AppState>,
+    headers: CommandHeaders,
+    body: JsonBody<PublicBookingRequest>,
+) -> Result<CommandReply, ApiError> {
+    let r = body.value;
+    let profile = r.usager.parse("usager.")?;
+    let organisation_path = r.organisation_id.to_string();
+    let mut search = SlotSearch::prepare(&state, &organisation_path, |_, _| Ok(()), r.motif_id, None).await?;
+    let booking_rules = search.motif.config.booking.clone();
+    if booking_rules.bookable_by != BookableBy::Everyone
+        || search.motif.config.informations.visibility == Visibility::Invisible
+    {
+        return Err(DomainError::invalid("motif_id", "this motif is not bookable online without an invitation").into());
+    }
+    let now = state.services().now();
+    search.lieu_id = r.lieu_id;
+    search.earliest = now + Duration::minutes(booking_rules.min_booking_delay_in_min.into());
+    search.latest = Some(now + Duration::minutes(booking_rules.max_booking_delay_in_min.into()));
+    let starts_at = r.starts_at.with_timezone(&Utc);
+    let day = starts_at.with_timezone(&search.zone()).date_naive();
+    search.from = day;
+    search.to = day;
+    let offered: Vec<Slot> = engine::search(&state, &search)
+        .await?
+        .into_iter()
+        .filter(|s| s.starts_at == starts_at)
+        .collect();
+    let Some(first) = offered.first().copied() else {
+        let next = next_slots(&state, &mut search, day).await?;
+        return Err(ApiError::from(DomainError::conflict("this slot is not offered")).with("next_slots", json!(next)));
+    };
+    let candidates: Vec<AgentId> = offered.iter().map(|s| s.agent).collect();
+    let interval = Interval::new(first.starts_at, first.ends_at);
+    let (rdv_id, usager_id) = (RdvId::new(), UsagerId::new());
+    let token = tokens::new_participation_token(rdv_id);
+    let token_hash = tokens::hash(&token);
+    let organisation = search.organisation.clone();
+    let ctx = {
+        let mut ctx = crate::auth::anonymous_context(format!("usager:{usager_id}"), &headers);
+        ctx.idempotency = None;
+        ctx
+    };
+    let outcome = state
+        .commands
+        .run(
+            &ctx,
+            |unit| {
+                let (candidates, organisation, profile, token, token_hash) = (
+                    candidates.clone(),
+                    organisation.clone(),
+                    profile.clone(),
+                    token.clone(),
+                    token_hash.clone(),
+                );
+                let (motif_id, lieu_id, organisation_id) = (r.motif_id, first.lieu, r.organisation_id);
+                Box::pin(async move {
+                    let day = interval.start.with_timezone(&organisation.timezone.0).date_naive();
+                    let mut free = Vec::new();
+                    for agent in candidates {
+                        let (agent_day, _) = unit.load::<AgentDay>(&AgentDay::stream_id(agent, day)).await?;
+                        if agent_day.overlapping(rdv_id, interval).is_empty() {
+                            free.push((agent_day.reservations.len(), agent));
+                        }
+                    }
+                    free.sort();
+                    let Some((_, agent)) = free.first().copied() else {
+                        return Err(DomainError::conflict("this slot was just taken").into());
+                    };
+                    unit.new_stream::<Usager>(&usager_id.to_string());
+                    let create = UsagerCommand::CreateUsager {
+                        organisation_ids: [organisation_id].into(),
+                        profile,
+                    };
+                    unit.handle::<Usager>(&usager_id.to_string(), create).await?;
+                    let booking = Booking {
+                        organisation_id,
+                        motif_id,
+                        lieu_id,
+                        agent_ids: [agent].into(),
+                        usager_ids: [usager_id].into(),
+                        starts_at: interval.start,
+                        ends_at: interval.end,
+                        context: None,
+                        created_by: Actor::Usager,
+                        participation_token: Some((token_hash, unit.now() + participation_token_ttl())),
+                    };
+                    unit.new_stream::<Rdv>(&rdv_id.to_string());
+                    unit.handle::<Rdv>(
+                        &rdv_id.to_string(),
+                        RdvCommand::BookRdv {
+                            booking: Box::new(booking),
+                        },
+                    )
+                    .await?;
+                    reserve(unit, rdv_id, &[agent].into(), interval, &organisation, true).await?;
+                    Ok::<_, CommandError>(PublicBookingAnswer {
+                        rdv_id,
+                        usager_id,
+                        agent_id: agent,
+                        participation_token: token,
+                    })
+                })
+            },
+            reply(
+                StatusCode::CREATED,
+                "Rdv",
+                |a: &PublicBookingAnswer| a.rdv_id.to_string(),
+                |a| json!(a),
+            ),
+        )
+        .await;
+    match outcome {
+        Ok(outcome) => Ok(CommandReply(outcome)),
+        Err(CommandError::Domain(e)) if e.kind == ErrorKind::Conflict => {
+            let next = next_slots(&state, &mut search, day).await?;
+            Err(ApiError::from(e).with("next_slots", json!(next)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An RDV as agents see it.
+#[derive(Serialize, ToSchema)]
+pub struct RdvView {
+    id: RdvId,
+    organisation_id: OrganisationId,
+    motif_id: MotifId,
+    lieu_id: Option<LieuId>,
+    agent_ids: BTreeSet<AgentId>,
+    usager_ids: BTreeSet<UsagerId>,
+    starts_at: DateTime<Utc>,
+    ends_at: DateTime<Utc>,
+    duration_in_min: i64,
+    status: RdvStatus,
+    cancelled_at: Option<DateTime<Utc>>,
+    context: Option<String>,
+    created_by: Actor,
+}
+
+impl RdvView {
+    fn new(id: RdvId, rdv: RdvState) -> Self {
+        let b = rdv.booking;
+        Self {
+            id,
+            organisation_id: b.organisation_id,
+            motif_id: b.motif_id,
+            lieu_id: b.lieu_id,
+            agent_ids: b.agent_ids,
+            usager_ids: b.usager_ids,
+            duration_in_min: (b.ends_at - b.starts_at).num_minutes(),
+            starts_at: b.starts_at,
+            ends_at: b.ends_at,
+            status: rdv.status,
+            cancelled_at: rdv.cancelled_at,
+            context: b.context,
+            created_by: b.created_by,
+        }
+    }
+}
+
+/// The RDV, after checking the caller works in its organisation.
+async fn agent_rdv(state: &AppState, principal: &Principal, id: &str) -> Result<(RdvId, RdvState), ApiError> {
+    let rdv_id: RdvId = path_id(id, "rdv")?;
+    let rdv = state
+        .load::<Rdv>(id)
+        .await?
+        .0
+        .ok_or_else(|| ApiError::not_found("rdv"))?;
+    let organisation = super::organisations::organisation(state, &rdv.booking.organisation_id.to_string()).await?;
+    principal.require_territory_visibility(organisation.1.territory_id, "rdv")?;
+    principal.require_organisation_member(organisation.0, organisation.1.territory_id)?;
+    Ok((rdv_id, rdv))
+}
+
+/// An RDV.
+#[utoipa::path(get, path = "/v1/rdvs/{id}", tag = "rdvs", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = RdvView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_rdv(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<RdvView>, ApiError> {
+    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
+    Ok(Json(RdvView::new(rdv_id, rdv)))
+}
+
+/// Cancels the RDV and frees its agents' time, in one transaction.
+async fn cancel(
+    state: &AppState,
+    ctx: &rdv_eventstore::CommandContext,
+    rdv_id: RdvId,
+    rdv: &RdvState,
+    by: Actor,
+    status: RdvStatus,
+) -> Result<CommandReply, ApiError> {
+    let motif = state
+        .load::<rdv_domain::motif::Motif>(&rdv.booking.motif_id.to_string())
+        .await?;
+    let usager_may_cancel = motif.0.is_some_and(|m| m.config.booking.usager_can_cancel);
+    let organisation = state
+        .load::<rdv_domain::organisation::Organisation>(&rdv.booking.organisation_id.to_string())
+        .await?;
+    let zone = organisation.state()?.timezone;
+    let day = rdv.booking.starts_at.with_timezone(&zone.0).date_naive();
+    let agents = rdv.booking.agent_ids.clone();
+    let id = rdv_id.to_string();
+    let outcome = state
+        .commands
+        .run(
+            ctx,
+            |unit| {
+                let (id, agents) = (id.clone(), agents.clone());
+                Box::pin(async move {
+                    unit.handle::<Rdv>(
+                        &id,
+                        RdvCommand::CancelRdv {
+                            by,
+                            status,
+                            usager_may_cancel,
+                        },
+                    )
+                    .await?;
+                    for agent in agents {
+                        unit.handle::<AgentDay>(
+                            &AgentDay::stream_id(agent, day),
+                            AgentDayCommand::ReleaseTime { rdv_id },
+                        )
+                        .await?;
+                    }
+                    Ok::<_, CommandError>(())
+                })
+            },
+            reply(StatusCode::OK, "Rdv", |_| id.clone(), |_| json!({})),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CancelRequest {
+    /// `excused` (the usager's reason) or `revoked` (the service's).
+    status: RdvStatus,
+}
+
+/// Cancels an RDV as an agent.
+#[utoipa::path(post, path = "/v1/rdvs/{id}/cancel", tag = "rdvs", params(("id" = String, Path)), request_body = CancelRequest,
+    security(("bearer" = [])), responses((status = 200, body = CommandAnswer), (status = 409, body = crate::error::Problem)))]
+pub async fn cancel_rdv(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<CancelRequest>,
+) -> Result<CommandReply, ApiError> {
+    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
+    let by = Actor::Agent {
+        agent_id: principal.agent_id().unwrap_or_default(),
+    };
+    let ctx = principal.context(&headers, &format!("POST /v1/rdvs/{id}/cancel"), &body.hash);
+    cancel(&state, &ctx, rdv_id, &rdv, by, body.value.status).await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// The participation token from the booking or its notification.
+    token: String,
+}
+
+/// Cancels an RDV as its usager, with the participation token: more than
+/// 4 h ahead and when the motif allows it; the status becomes `excused`.
+#[utoipa::path(post, path = "/v1/public/rdvs/{id}/cancel", tag = "rdvs", params(("id" = String, Path)), request_body = TokenRequest,
+    responses((status = 200, body = CommandAnswer), (status = 409, body = crate::error::Problem), (status = 410, body = crate::error::Problem)))]
+pub async fn public_cancel(
+    State(state): State<AppState>,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<TokenRequest>,
+) -> Result<CommandReply, ApiError> {
+    let rdv_id: RdvId = path_id(&id, "rdv")?;
+    let rdv = state
+        .load::<Rdv>(&id)
+        .await?
+        .0
+        .ok_or_else(|| ApiError::not_found("rdv"))?;
+    let token = body.value.token.trim().to_string();
+    let valid = tokens::participation_rdv(&token) == Some(rdv_id)
+        && rdv
+            .booking
+            .participation_token
+            .as_ref()
+            .is_some_and(|(hash, _)| *hash == tokens::hash(&token));
+    if !valid {
+        return Err(DomainError::invalid("token", "this participation token is not valid").into());
+    }
+    if rdv
+        .booking
+        .participation_token
+        .as_ref()
+        .is_some_and(|(_, until)| *until <= state.services().now())
+    {
+        return Err(DomainError::gone("this participation link has expired").into());
+    }
+    let usager = rdv.booking.usager_ids.first().copied().unwrap_or_default();
+    let ctx = crate::auth::anonymous_context(format!("usager:{usager}"), &headers);
+    cancel(&state, &ctx, rdv_id, &rdv, Actor::Usager, RdvStatus::Excused).await
+}

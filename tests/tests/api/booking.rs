@@ -1,0 +1,267 @@
+//! Booking over HTTP: usagers book offered slots, never two on one agent's
+//! time, even under concurrency; agents book anything with warnings; both
+//! cancel by their rules.
+
+use crate::{
+    helpers::*,
+    slots::{Setup, plage, setup, starts},
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const SLOT: &str = "2026-01-12T09:00:00+01:00";
+
+async fn with_plage(app: &TestApp) -> (Setup, i64) {
+    let s = setup(app, "26", "Europe/Paris").await;
+    let created = app
+        .post(
+            &format!("/v1/agents/{}/plages", s.agent),
+            &s.token,
+            plage(&s, "2026-01-12", "09:00", "11:00", &["monday"]),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    (s, created.position())
+}
+
+fn public_booking(s: &Setup, starts_at: &str, name: &str) -> Value {
+    json!({"organisation_id": s.organisation, "motif_id": s.motif, "starts_at": starts_at,
+           "usager": {"first_name": name, "last_name": "Dupont", "email": "camille@example.fr"}})
+}
+
+async fn public_slots(app: &TestApp, s: &Setup, position: i64) -> Vec<String> {
+    let url = format!(
+        "/v1/public/slots?organisation_id={}&motif_id={}&from=2026-01-12&to=2026-01-12&min_position={position}",
+        s.organisation, s.motif
+    );
+    starts(&app.request(Method::GET, &url, None, None, &[]).await)
+}
+
+async fn book_publicly(app: &TestApp, body: Value) -> Reply {
+    app.request(Method::POST, "/v1/public/rdvs", None, Some(body), &[])
+        .await
+}
+
+#[tokio::test]
+async fn book_cancel_and_book_again() {
+    let app = TestApp::spawn().await;
+    let (s, position) = with_plage(&app).await;
+    assert_eq!(
+        public_slots(&app, &s, position).await,
+        [SLOT, "2026-01-12T10:00:00+01:00"]
+    );
+
+    let booked = book_publicly(&app, public_booking(&s, SLOT, "Camille")).await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    assert_eq!(booked.body["agent_id"], s.agent.as_str());
+    let rdv = booked.id();
+    let token = booked.body["participation_token"].as_str().unwrap().to_string();
+    assert_eq!(
+        public_slots(&app, &s, booked.position()).await,
+        ["2026-01-12T10:00:00+01:00"],
+        "the slot is taken"
+    );
+    let seen = app.get(&format!("/v1/rdvs/{rdv}"), &s.token).await;
+    assert_eq!(seen.body["status"], "unknown");
+    assert_eq!(seen.body["duration_in_min"], 60);
+
+    // The same slot again: 409 pointing to the next free ones.
+    let again = book_publicly(&app, public_booking(&s, SLOT, "Dominique")).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert_eq!(again.body["next_slots"][0]["starts_at"], "2026-01-12T10:00:00+01:00");
+
+    // The usager cancels with the link; the slot is offered again.
+    let bad = app
+        .request(
+            Method::POST,
+            &format!("/v1/public/rdvs/{rdv}/cancel"),
+            None,
+            Some(json!({"token": "rdvp_nope"})),
+            &[],
+        )
+        .await;
+    assert_eq!(bad.fields(), ["token"]);
+    let cancelled = app
+        .request(
+            Method::POST,
+            &format!("/v1/public/rdvs/{rdv}/cancel"),
+            None,
+            Some(json!({"token": token})),
+            &[],
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    assert_eq!(
+        app.get(&format!("/v1/rdvs/{rdv}"), &s.token).await.body["status"],
+        "excused"
+    );
+    assert_eq!(
+        public_slots(&app, &s, cancelled.position()).await,
+        [SLOT, "2026-01-12T10:00:00+01:00"]
+    );
+    let twice = app
+        .request(
+            Method::POST,
+            &format!("/v1/public/rdvs/{rdv}/cancel"),
+            None,
+            Some(json!({"token": token})),
+            &[],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+
+    // Re-booked, then cancelled by the agent (revoked).
+    let rebooked = book_publicly(&app, public_booking(&s, SLOT, "Camille")).await;
+    assert_eq!(rebooked.status, StatusCode::CREATED, "{}", rebooked.body);
+    let revoked = app
+        .post(
+            &format!("/v1/rdvs/{}/cancel", rebooked.id()),
+            &s.token,
+            json!({"status": "revoked"}),
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    let view = app.get(&format!("/v1/rdvs/{}", rebooked.id()), &s.token).await;
+    assert_eq!(view.body["status"], "revoked");
+    assert_eq!(view.body["cancelled_at"], START);
+}
+
+#[tokio::test]
+async fn agents_may_overlap_with_a_warning_and_usagers_may_not() {
+    let app = TestApp::spawn().await;
+    let (s, _) = with_plage(&app).await;
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "Camille", "last_name": "Dupont"}),
+        )
+        .await;
+    assert_eq!(usager.status, StatusCode::CREATED, "{}", usager.body);
+    let body = |starts_at: &str| {
+        json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
+               "usager_ids": [usager.id()], "starts_at": starts_at})
+    };
+    let first = app.post("/v1/rdvs", &s.token, body(SLOT)).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(first.body["warnings"], json!([]));
+    let second = app.post("/v1/rdvs", &s.token, body("2026-01-12T09:30:00+01:00")).await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    assert_eq!(second.body["warnings"][0]["code"], "overlapping_rdv");
+    let past = app.post("/v1/rdvs", &s.token, body("2026-01-05T08:00:00+01:00")).await;
+    assert_eq!(past.body["warnings"][0]["code"], "start_in_the_past");
+    // Usagers see no slot that morning: 10:30–11:00 is too short for 60 minutes.
+    assert_eq!(public_slots(&app, &s, second.position()).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn bad_bookings_are_named_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let (s, _) = with_plage(&app).await;
+    let head = app.head_position().await;
+    let not_offered = book_publicly(&app, public_booking(&s, "2026-01-12T09:10:00+01:00", "Camille")).await;
+    assert_eq!(not_offered.status, StatusCode::CONFLICT);
+    assert_eq!(not_offered.body["next_slots"][0]["starts_at"], SLOT);
+    assert_eq!(
+        not_offered.body["next_slots"][2]["starts_at"], "2026-01-19T09:00:00+01:00",
+        "the search goes on to the next weeks"
+    );
+    let unnamed = book_publicly(&app, json!({"organisation_id": s.organisation, "motif_id": s.motif, "starts_at": SLOT, "usager": {"first_name": ""}})).await;
+    assert_eq!(unnamed.fields(), ["usager.first_name", "usager.last_name"]);
+    // An usager of another organisation, a zero duration, a start over five years ahead.
+    let (_, elsewhere) = app.territory_and_organisation("Ailleurs").await;
+    let stranger = app
+        .post(
+            "/v1/usagers",
+            &app.admin_token,
+            json!({"organisation_ids": [elsewhere], "first_name": "A", "last_name": "B"}),
+        )
+        .await
+        .id();
+    let head_after_setup = app.head_position().await;
+    let agent_booking = |usager: &str, starts_at: &str, minutes: u32| {
+        json!({"organisation_id": s.organisation, "motif_id": s.motif, "agent_ids": [s.agent], "usager_ids": [usager],
+               "starts_at": starts_at, "duration_in_min": minutes})
+    };
+    assert_eq!(
+        app.post("/v1/rdvs", &s.token, agent_booking(&stranger, SLOT, 30))
+            .await
+            .fields(),
+        ["usager_ids[0]"]
+    );
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "C", "last_name": "D"}),
+        )
+        .await
+        .id();
+    let head_after_usager = app.head_position().await;
+    assert_eq!(
+        app.post("/v1/rdvs", &s.token, agent_booking(&usager, SLOT, 0))
+            .await
+            .fields(),
+        ["ends_at"]
+    );
+    assert_eq!(
+        app.post(
+            "/v1/rdvs",
+            &s.token,
+            agent_booking(&usager, "2032-01-12T09:00:00+01:00", 30)
+        )
+        .await
+        .fields(),
+        ["starts_at"]
+    );
+    assert!(head < head_after_setup);
+    assert_eq!(
+        app.head_position().await,
+        head_after_usager,
+        "nothing written by refused bookings"
+    );
+}
+
+async fn fifty_usagers_race_for_one_slot(app: TestApp) {
+    let (s, position) = with_plage(&app).await;
+    assert_eq!(public_slots(&app, &s, position).await.len(), 2);
+    let attempts = (0..50).map(|i| {
+        let client = app.client.clone();
+        let url = format!("{}/v1/public/rdvs", app.address);
+        let body = public_booking(&s, SLOT, &format!("Usager{i}"));
+        async move {
+            let response = client.post(url).json(&body).send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let created = results
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .count();
+    assert_eq!(
+        created,
+        1,
+        "exactly one booking wins: {:?}",
+        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    );
+    for (status, body) in results.iter().filter(|(status, _)| *status != StatusCode::CREATED) {
+        assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["type"], "/problems/conflict");
+        assert!(body["next_slots"].is_array(), "{body}");
+    }
+    let head = app.head_position().await;
+    assert_eq!(public_slots(&app, &s, head).await, ["2026-01-12T10:00:00+01:00"]);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_bookings_of_one_slot_make_one_rdv_on_sqlite() {
+    fifty_usagers_race_for_one_slot(TestApp::spawn().await).await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_bookings_of_one_slot_make_one_rdv_on_postgres() {
+    if let Some(app) = TestApp::spawn_postgres().await {
+        fifty_usagers_race_for_one_slot(app).await;
+    }
+}
