@@ -1,7 +1,16 @@
 use crate::{error::ApiError, state::AppState};
 use axum::{Json, extract::State};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
+
+/// Where one projection stands.
+#[derive(Serialize, ToSchema)]
+pub struct ProjectionHealth {
+    position: i64,
+    /// Why the projector stopped, if it did.
+    error: Option<String>,
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -11,15 +20,23 @@ pub struct Health {
     store: &'static str,
     /// Position of the last readable event.
     position: i64,
+    /// Each projection's checkpoint, and its error if its projector stopped.
+    projections: BTreeMap<&'static str, ProjectionHealth>,
 }
 
-/// Liveness and the store's head position.
+/// Liveness, the store's head position and each projection's progress.
 #[utoipa::path(get, path = "/health", tag = "system", responses((status = 200, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     let position = state.store.head().await?;
+    let mut projections = BTreeMap::new();
+    for projection in rdv_projections::all() {
+        let (position, error) = state.store.checkpoint(projection.name()).await?;
+        projections.insert(projection.name(), ProjectionHealth { position, error });
+    }
     Ok(Json(Health {
         status: "ok",
         store: state.store.kind(),
         position,
+        projections,
     }))
 }

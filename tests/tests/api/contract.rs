@@ -99,3 +99,56 @@ async fn the_directory_rebuilt_from_position_zero_answers_the_same() {
         assert_eq!(app.get(q, &app.admin_token).await.body, expected, "{q}");
     }
 }
+
+#[tokio::test]
+async fn a_projector_stops_on_an_event_it_cannot_apply_and_says_so() {
+    let app = TestApp::spawn().await;
+    let (_, organisation) = app.territory_and_organisation("CMS Valence").await;
+    // An update for an organisation the directory never saw: written behind
+    // the command service's back, as a corrupted or foreign store would hold.
+    let store = rdv_eventstore::EventStore::open_sqlite(&app.data_dir()).await.unwrap();
+    let orphan = uuid::Uuid::now_v7().to_string();
+    let request = rdv_eventstore::AppendRequest {
+        streams: vec![rdv_eventstore::StreamAppend {
+            aggregate_type: "Organisation".into(),
+            aggregate_id: orphan,
+            expected_version: 0,
+            events: vec![rdv_eventstore::NewEvent {
+                event_type: "OrganisationUpdated".into(),
+                event_version: "1.0".into(),
+                payload: serde_json::json!({"OrganisationUpdated": {"changes": {"phone": "04"}}}),
+                metadata: rdv_eventstore::EventMetadata {
+                    event_id: uuid::Uuid::now_v7(),
+                    occurred_at: chrono::Utc::now(),
+                    actor: "test".into(),
+                    correlation_id: uuid::Uuid::now_v7(),
+                    causation_id: None,
+                    idempotency_key: None,
+                },
+            }],
+        }],
+        outbox: vec![],
+    };
+    let position = store.append(&request, None).await.unwrap()[0].position;
+    // The running projector is woken by its poll; the query waits, then reports it stopped.
+    let r = app
+        .get(
+            &format!("/v1/organisations/{organisation}?min_position={position}"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert!(r.body["detail"].as_str().unwrap().contains("stopped"), "{}", r.body);
+    let (checkpoint, error) = store.checkpoint("directory").await.unwrap();
+    assert!(checkpoint < position, "the bad event was not skipped");
+    assert!(error.unwrap().contains("OrganisationUpdated"));
+    let health = app.request(Method::GET, "/health", None, None, &[]).await;
+    assert_eq!(
+        health.body["projections"]["directory"]["error"]
+            .as_str()
+            .map(|e| e.contains("no organisations document")),
+        Some(true),
+        "{}",
+        health.body
+    );
+}
