@@ -38,6 +38,64 @@ pub fn agent_invitation(
     }
 }
 
+/// Which RDV notification to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RdvNotice {
+    Created,
+    Cancelled,
+}
+
+/// What an RDV e-mail says: when (in the organisation's zone), where, and
+/// the usager's link to see or cancel it.
+pub struct RdvMessage<'a> {
+    pub notice: RdvNotice,
+    pub to: &'a Email,
+    pub first_name: &'a str,
+    pub organisation: &'a str,
+    pub motif: &'a str,
+    pub starts_at: DateTime<Utc>,
+    pub timezone: TimeZone,
+    /// Name and address of the lieu, when on site.
+    pub place: Option<String>,
+    pub link: Option<String>,
+    /// The motif's "after booking" instructions.
+    pub instructions: Option<&'a str>,
+}
+
+/// An RDV e-mail to an usager (RDV Service Public sends created, updated,
+/// cancelled and reminders; never once the RDV has started).
+pub fn rdv_email(m: RdvMessage<'_>) -> OutboxMessage {
+    let when = m.starts_at.with_timezone(&m.timezone.0).format("%d/%m/%Y à %H:%M");
+    let place = m.place.map(|p| format!("Lieu : {p}\n")).unwrap_or_default();
+    let (subject, intro) = match m.notice {
+        RdvNotice::Created => ("Votre rendez-vous est confirmé", "Votre rendez-vous est confirmé."),
+        RdvNotice::Cancelled => ("Votre rendez-vous est annulé", "Votre rendez-vous a été annulé."),
+    };
+    let mut text = format!(
+        "Bonjour {},\n\n{intro}\n\n{} — {}\nLe {when} ({})\n{place}",
+        m.first_name,
+        m.organisation,
+        m.motif,
+        m.timezone.0.name(),
+    );
+    if let (RdvNotice::Created, Some(instructions)) = (m.notice, m.instructions) {
+        text.push_str(&format!("\n{instructions}\n"));
+    }
+    if let (RdvNotice::Created, Some(link)) = (m.notice, &m.link) {
+        text.push_str(&format!("\nPour consulter ou annuler votre rendez-vous :\n{link}\n"));
+    }
+    OutboxMessage {
+        id: Uuid::now_v7(),
+        kind: "email".into(),
+        payload: json!({"to": m.to.as_str(), "subject": subject, "text": text}),
+    }
+}
+
+/// The usager's link to an RDV.
+pub fn participation_link(public_url: &str, token: &str) -> String {
+    format!("{}/rdv?token={token}", public_url.trim_end_matches('/'))
+}
+
 /// The link an invited agent follows.
 pub fn invitation_link(public_url: &str, token: &str) -> String {
     format!("{}/agents/invitation?token={token}", public_url.trim_end_matches('/'))

@@ -3,6 +3,7 @@ use crate::{
     availability::{self as engine, SlotSearch, SlotView},
     error::ApiError,
     extract::{CommandHeaders, Form, JsonBody, path_id},
+    notifications::{self, RdvMessage, RdvNotice},
     reply::{CommandAnswer, CommandReply, reply},
     state::AppState,
     tokens,
@@ -138,6 +139,81 @@ async fn reserve(
     Ok(warnings)
 }
 
+/// What RDV e-mails need to know beyond the RDV itself.
+#[derive(Clone)]
+struct NoticeContext {
+    organisation: String,
+    zone: rdv_domain::values::TimeZone,
+    motif: String,
+    instructions: Option<String>,
+    place: Option<String>,
+    /// Only motifs `visible_and_notified` notify usagers (RDV Service Public).
+    notify: bool,
+    public_url: String,
+}
+
+async fn notice_context(state: &AppState, booking: &Booking) -> Result<NoticeContext, ApiError> {
+    notice_context_of(state, booking.organisation_id, booking.motif_id, booking.lieu_id).await
+}
+
+async fn notice_context_of(
+    state: &AppState,
+    organisation_id: OrganisationId,
+    motif_id: MotifId,
+    lieu_id: Option<LieuId>,
+) -> Result<NoticeContext, ApiError> {
+    let organisation = state
+        .load::<rdv_domain::organisation::Organisation>(&organisation_id.to_string())
+        .await?;
+    let organisation = organisation.state()?;
+    let motif = state.load::<rdv_domain::motif::Motif>(&motif_id.to_string()).await?;
+    let motif = motif.state()?;
+    let place = match lieu_id {
+        Some(lieu) => state
+            .load::<rdv_domain::lieu::Lieu>(&lieu.to_string())
+            .await?
+            .0
+            .map(|l| format!("{}, {}", l.details.name, l.details.address)),
+        None => None,
+    };
+    Ok(NoticeContext {
+        organisation: organisation.details.name.to_string(),
+        zone: organisation.timezone,
+        motif: motif.config.informations.name.to_string(),
+        instructions: motif.config.instructions.after_booking.clone(),
+        place,
+        notify: motif.config.informations.visibility == Visibility::VisibleAndNotified,
+        public_url: state.public_url.clone(),
+    })
+}
+
+/// Queues the e-mail of an RDV notice to an usager, unless the motif does
+/// not notify, the usager has no e-mail, or the RDV has already started.
+fn queue_notice(
+    unit: &mut UnitOfWork<'_>,
+    ctx: &NoticeContext,
+    notice: RdvNotice,
+    usager: &UsagerProfile,
+    starts_at: DateTime<Utc>,
+    token: Option<&str>,
+) {
+    let Some(email) = usager.email.as_ref().filter(|_| ctx.notify && starts_at > unit.now()) else {
+        return;
+    };
+    unit.send(notifications::rdv_email(RdvMessage {
+        notice,
+        to: email,
+        first_name: usager.first_name.as_str(),
+        organisation: &ctx.organisation,
+        motif: &ctx.motif,
+        starts_at,
+        timezone: ctx.zone,
+        place: ctx.place.clone(),
+        link: token.map(|t| notifications::participation_link(&ctx.public_url, t)),
+        instructions: ctx.instructions.as_deref(),
+    }));
+}
+
 /// Books an RDV as an agent: any time, any agent of the organisation.
 /// Overlaps and a start in the past are warnings, as in RDV Service Public.
 #[utoipa::path(post, path = "/v1/rdvs", tag = "rdvs", request_body = BookRdvRequest, security(("bearer" = [])),
@@ -202,6 +278,12 @@ pub async fn book_rdv(
         participation_token: None,
     };
     let rdv_id = RdvId::new();
+    let token = tokens::new_participation_token(rdv_id);
+    let booking = Booking {
+        participation_token: Some((tokens::hash(&token), state.services().now() + participation_token_ttl())),
+        ..booking
+    };
+    let notice = notice_context(&state, &booking).await?;
     let ctx = principal.context(&headers, "POST /v1/rdvs", &body.hash);
     let organisation = search.organisation.clone();
     let outcome = state
@@ -209,9 +291,23 @@ pub async fn book_rdv(
         .run(
             &ctx,
             |unit| {
-                let (booking, organisation) = (booking.clone(), organisation.clone());
+                let (booking, organisation, notice, token) =
+                    (booking.clone(), organisation.clone(), notice.clone(), token.clone());
                 Box::pin(async move {
                     unit.new_stream::<Rdv>(&rdv_id.to_string());
+                    for usager_id in &booking.usager_ids {
+                        let (usager, _) = unit.load::<Usager>(&usager_id.to_string()).await?;
+                        if let Some(usager) = usager.0 {
+                            queue_notice(
+                                unit,
+                                &notice,
+                                RdvNotice::Created,
+                                &usager.profile,
+                                booking.starts_at,
+                                Some(&token),
+                            );
+                        }
+                    }
                     let agents = booking.agent_ids.clone();
                     unit.handle::<Rdv>(
                         &rdv_id.to_string(),
@@ -312,6 +408,7 @@ pub async fn public_book(
     let token = tokens::new_participation_token(rdv_id);
     let token_hash = tokens::hash(&token);
     let organisation = search.organisation.clone();
+    let notice = notice_context_of(&state, r.organisation_id, r.motif_id, first.lieu).await?;
     let ctx = {
         let mut ctx = crate::auth::anonymous_context(format!("usager:{usager_id}"), &headers);
         ctx.idempotency = None;
@@ -322,12 +419,13 @@ pub async fn public_book(
         .run(
             &ctx,
             |unit| {
-                let (candidates, organisation, profile, token, token_hash) = (
+                let (candidates, organisation, profile, token, token_hash, notice) = (
                     candidates.clone(),
                     organisation.clone(),
                     profile.clone(),
                     token.clone(),
                     token_hash.clone(),
+                    notice.clone(),
                 );
                 let (motif_id, lieu_id, organisation_id) = (r.motif_id, first.lieu, r.organisation_id);
                 Box::pin(async move {
@@ -346,7 +444,7 @@ pub async fn public_book(
                     unit.new_stream::<Usager>(&usager_id.to_string());
                     let create = UsagerCommand::CreateUsager {
                         organisation_ids: [organisation_id].into(),
-                        profile,
+                        profile: profile.clone(),
                     };
                     unit.handle::<Usager>(&usager_id.to_string(), create).await?;
                     let booking = Booking {
@@ -370,6 +468,14 @@ pub async fn public_book(
                     )
                     .await?;
                     reserve(unit, rdv_id, &[agent].into(), interval, &organisation, true).await?;
+                    queue_notice(
+                        unit,
+                        &notice,
+                        RdvNotice::Created,
+                        &profile,
+                        interval.start,
+                        Some(&token),
+                    );
                     Ok::<_, CommandError>(PublicBookingAnswer {
                         rdv_id,
                         usager_id,
@@ -481,12 +587,14 @@ async fn cancel(
     let day = rdv.booking.starts_at.with_timezone(&zone.0).date_naive();
     let agents = rdv.booking.agent_ids.clone();
     let id = rdv_id.to_string();
+    let notice = notice_context(state, &rdv.booking).await?;
+    let (usagers, starts_at) = (rdv.booking.usager_ids.clone(), rdv.booking.starts_at);
     let outcome = state
         .commands
         .run(
             ctx,
             |unit| {
-                let (id, agents) = (id.clone(), agents.clone());
+                let (id, agents, usagers, notice) = (id.clone(), agents.clone(), usagers.clone(), notice.clone());
                 Box::pin(async move {
                     unit.handle::<Rdv>(
                         &id,
@@ -497,6 +605,11 @@ async fn cancel(
                         },
                     )
                     .await?;
+                    for usager_id in &usagers {
+                        if let (Usager(Some(usager)), _) = unit.load::<Usager>(&usager_id.to_string()).await? {
+                            queue_notice(unit, &notice, RdvNotice::Cancelled, &usager.profile, starts_at, None);
+                        }
+                    }
                     for agent in agents {
                         unit.handle::<AgentDay>(
                             &AgentDay::stream_id(agent, day),

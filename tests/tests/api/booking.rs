@@ -265,3 +265,56 @@ async fn fifty_concurrent_bookings_of_one_slot_make_one_rdv_on_postgres() {
         fifty_usagers_race_for_one_slot(app).await;
     }
 }
+
+#[tokio::test]
+async fn usagers_are_notified_by_email_unless_the_motif_says_otherwise() {
+    let app = TestApp::spawn().await;
+    let (s, _) = with_plage(&app).await;
+    let before = app.eml_files().len();
+    let booked = book_publicly(&app, public_booking(&s, SLOT, "Camille")).await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    let token = booked.body["participation_token"].as_str().unwrap();
+    let confirmation = app.wait_for_eml(before + 1).await;
+    assert!(confirmation.contains("To: camille@example.fr"), "{confirmation}");
+    assert!(confirmation.contains("Votre rendez-vous est confirm"), "{confirmation}");
+    assert!(
+        confirmation.contains("Le 12/01/2026 à 09:00 (Europe/Paris)"),
+        "{confirmation}"
+    );
+    assert!(confirmation.contains("Lieu : Accueil, 1 rue A"), "{confirmation}");
+    assert!(confirmation.contains(&format!("/rdv?token={token}")), "{confirmation}");
+
+    let cancelled = app
+        .request(
+            Method::POST,
+            &format!("/v1/public/rdvs/{}/cancel", booked.id()),
+            None,
+            Some(json!({"token": token})),
+            &[],
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK);
+    let notice = app.wait_for_eml(before + 2).await;
+    assert!(notice.contains("Votre rendez-vous a été annulé"), "{notice}");
+    assert!(!notice.contains("token="), "no link to a cancelled RDV");
+
+    // A motif visible but not notified (as convocations are) sends nothing.
+    let patched = app
+        .request(
+            Method::PATCH,
+            &format!("/v1/motifs/{}", s.motif),
+            Some(&app.admin_token),
+            Some(json!({"informations": {"visibility": "visible_and_not_notified"}})),
+            &[],
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let silent = book_publicly(&app, public_booking(&s, "2026-01-12T10:00:00+01:00", "Dominique")).await;
+    assert_eq!(silent.status, StatusCode::CREATED, "{}", silent.body);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        app.eml_files().len(),
+        before + 2,
+        "no e-mail for a motif that does not notify"
+    );
+}
