@@ -53,6 +53,13 @@ impl SqliteBackend {
         Ok(Self { writer, reader })
     }
 
+    /// A write transaction that takes the database's write lock at once
+    /// (`BEGIN IMMEDIATE`), so a second process waits its turn (busy
+    /// timeout) instead of failing to upgrade a read lock.
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
     pub async fn load_stream(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY sequence"
@@ -99,7 +106,7 @@ impl SqliteBackend {
         request: &AppendRequest,
         idempotency: Option<(&IdempotencyClaim, &crate::Responder<'_>)>,
     ) -> Result<Vec<CommittedEvent>, StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut committed = Vec::new();
         for stream in &request.streams {
             let current: i64 = sqlx::query_scalar(

@@ -301,7 +301,7 @@ impl EventStore {
     /// checkpoint together.
     pub async fn begin_projection(&self) -> Result<ProjectionTx, StoreError> {
         Ok(match &self.backend {
-            Backend::Sqlite(b) => ProjectionTx::Sqlite(b.writer.begin().await?),
+            Backend::Sqlite(b) => ProjectionTx::Sqlite(b.begin_write().await?),
             Backend::Postgres(b) => ProjectionTx::Postgres(b.pool.begin().await?),
         })
     }

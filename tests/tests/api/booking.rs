@@ -157,7 +157,8 @@ async fn agents_may_overlap_with_a_warning_and_usagers_may_not() {
 #[tokio::test]
 async fn bad_bookings_are_named_and_write_nothing() {
     let app = TestApp::spawn().await;
-    let (s, _) = with_plage(&app).await;
+    let (s, position) = with_plage(&app).await;
+    assert_eq!(public_slots(&app, &s, position).await.len(), 2);
     let head = app.head_position().await;
     let not_offered = book_publicly(&app, public_booking(&s, "2026-01-12T09:10:00+01:00", "Camille")).await;
     assert_eq!(not_offered.status, StatusCode::CONFLICT);
@@ -269,7 +270,8 @@ async fn fifty_concurrent_bookings_of_one_slot_make_one_rdv_on_postgres() {
 #[tokio::test]
 async fn usagers_are_notified_by_email_unless_the_motif_says_otherwise() {
     let app = TestApp::spawn().await;
-    let (s, _) = with_plage(&app).await;
+    let (s, position) = with_plage(&app).await;
+    assert_eq!(public_slots(&app, &s, position).await.len(), 2);
     let before = app.eml_files().len();
     let booked = book_publicly(&app, public_booking(&s, SLOT, "Camille")).await;
     assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
