@@ -223,36 +223,55 @@ async fn bad_bookings_are_named_and_write_nothing() {
     );
 }
 
+/// Twenty rounds, each on a fresh slot: 50 usagers at once, one RDV.
 async fn fifty_usagers_race_for_one_slot(app: TestApp) {
     let (s, position) = with_plage(&app).await;
-    assert_eq!(public_slots(&app, &s, position).await.len(), 2);
-    let attempts = (0..50).map(|i| {
-        let client = app.client.clone();
-        let url = format!("{}/v1/public/rdvs", app.address);
-        let body = public_booking(&s, SLOT, &format!("Usager{i}"));
-        async move {
-            let response = client.post(url).json(&body).send().await.unwrap();
-            (response.status(), response.json::<Value>().await.unwrap())
-        }
-    });
-    let results = futures::future::join_all(attempts).await;
-    let created = results
-        .iter()
-        .filter(|(status, _)| *status == StatusCode::CREATED)
-        .count();
-    assert_eq!(
-        created,
-        1,
-        "exactly one booking wins: {:?}",
-        results.iter().map(|r| r.0).collect::<Vec<_>>()
+    let url = format!(
+        "/v1/public/slots?organisation_id={}&motif_id={}&from=2026-01-12&to=2026-06-07&min_position={position}",
+        s.organisation, s.motif
     );
-    for (status, body) in results.iter().filter(|(status, _)| *status != StatusCode::CREATED) {
-        assert_eq!(*status, StatusCode::CONFLICT, "{body}");
-        assert_eq!(body["type"], "/problems/conflict");
-        assert!(body["next_slots"].is_array(), "{body}");
+    let offered = starts(&app.request(Method::GET, &url, None, None, &[]).await);
+    let rounds: Vec<&String> = offered.iter().take(20).collect();
+    assert_eq!(rounds.len(), 20);
+    for slot in rounds {
+        let attempts = (0..50).map(|i| {
+            let client = app.client.clone();
+            let url = format!("{}/v1/public/rdvs", app.address);
+            let body = public_booking(&s, slot, &format!("Usager{i}"));
+            async move {
+                let response = client.post(url).json(&body).send().await.unwrap();
+                (response.status(), response.json::<Value>().await.unwrap())
+            }
+        });
+        let results = futures::future::join_all(attempts).await;
+        let created = results
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::CREATED)
+            .count();
+        assert_eq!(
+            created,
+            1,
+            "{slot}: exactly one booking wins: {:?}",
+            results.iter().map(|r| r.0).collect::<Vec<_>>()
+        );
+        for (status, body) in results.iter().filter(|(status, _)| *status != StatusCode::CREATED) {
+            assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+            assert_eq!(body["type"], "/problems/conflict");
+            assert!(body["next_slots"].is_array(), "{body}");
+        }
     }
     let head = app.head_position().await;
-    assert_eq!(public_slots(&app, &s, head).await, ["2026-01-12T10:00:00+01:00"]);
+    let left = starts(
+        &app.request(
+            Method::GET,
+            &url.replace(&format!("={position}"), &format!("={head}")),
+            None,
+            None,
+            &[],
+        )
+        .await,
+    );
+    assert_eq!(left, offered[20..], "exactly the twenty booked slots are gone");
 }
 
 #[tokio::test]

@@ -46,7 +46,7 @@ pub(crate) async fn setup(app: &TestApp, departement: &str, zone: &str) -> Setup
                 "informations": {"name": "Accueil", "color": "#123456", "service": "service_social", "default_duration_in_min": 60,
                                  "location_type": "public_office", "collective": false, "max_participants": null,
                                  "visibility": "visible_and_notified", "follow_up": false, "category": null},
-                "booking": {"bookable_by": "everyone", "min_booking_delay_in_min": 60, "max_booking_delay_in_min": 43200,
+                "booking": {"bookable_by": "everyone", "min_booking_delay_in_min": 60, "max_booking_delay_in_min": 262800,
                             "usager_can_cancel": true, "usager_can_reschedule": true, "sectorisation_level": "departement"},
                 "organisation_ids": [organisation],
             }),
