@@ -284,10 +284,28 @@ impl UnitOfWork<'_> {
     where
         A: VersionedAggregate<Error = DomainError, Services = Services>,
     {
-        if self.loaded.iter().any(|(t, i, _)| t == A::TYPE && i == id) {
-            return Err(StoreError::Corrupt(format!("{} {id} handled twice in one unit of work", A::TYPE)).into());
-        }
         let (mut aggregate, version) = self.load::<A>(id).await?;
+        // A stream handled earlier in this unit: build on its pending events.
+        let pending = self
+            .request
+            .streams
+            .iter()
+            .position(|s| s.aggregate_type == A::TYPE && s.aggregate_id == id);
+        if let Some(index) = pending {
+            let decoder = codec::Decoder::<A>::default();
+            for (i, event) in self.request.streams[index].events.iter().enumerate() {
+                aggregate.apply(decoder.decode(&StoredEvent {
+                    position: 0,
+                    aggregate_type: A::TYPE.into(),
+                    aggregate_id: id.into(),
+                    sequence: version + i as i64 + 1,
+                    event_type: event.event_type.clone(),
+                    event_version: event.event_version.clone(),
+                    payload: event.payload.clone(),
+                    metadata: event.metadata.clone(),
+                })?);
+            }
+        }
         if let Some(expected) = expected.filter(|e| *e != version) {
             return Err(CommandError::PreconditionFailed {
                 aggregate_type: A::TYPE.into(),
@@ -317,8 +335,12 @@ impl UnitOfWork<'_> {
                 },
             });
         }
-        self.loaded.push((A::TYPE.into(), id.into(), version));
-        if !new_events.is_empty() {
+        if !self.loaded.iter().any(|(t, i, _)| t == A::TYPE && i == id) {
+            self.loaded.push((A::TYPE.into(), id.into(), version));
+        }
+        if let Some(index) = pending {
+            self.request.streams[index].events.extend(new_events);
+        } else if !new_events.is_empty() {
             self.request.streams.push(StreamAppend {
                 aggregate_type: A::TYPE.into(),
                 aggregate_id: id.into(),

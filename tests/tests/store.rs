@@ -458,3 +458,32 @@ async fn a_cached_stream_catches_up_with_another_process_and_writes_stay_safe() 
         follower.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn one_unit_may_handle_a_stream_twice_and_builds_on_its_own_events() {
+    for s in all_stores().await {
+        let commands = CommandService::new(s.store.clone(), services());
+        let ctx = CommandContext::new("platform-admin");
+        let out = commands
+            .run(
+                &ctx,
+                |unit| {
+                    Box::pin(async move {
+                        unit.handle::<Platform>(PLATFORM_ID, issue_token("a")).await?;
+                        // The second command sees the first one's token.
+                        let revoke = PlatformCommand::RevokeAdminToken {
+                            token_hash: TokenHash("a".into()),
+                        };
+                        unit.handle::<Platform>(PLATFORM_ID, revoke).await.map(|_| ())
+                    })
+                },
+                respond_with_version("Platform", PLATFORM_ID.into()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.response.body["version"], 2, "{}", s.name);
+        let (platform, events) = load::<Platform>(&s.store, PLATFORM_ID).await;
+        assert_eq!(events, 2);
+        assert!(platform.admin_tokens.is_empty());
+    }
+}

@@ -1,9 +1,9 @@
 //! A rendez-vous between agents and usagers. RDV Service Public's rules:
 //! statuses `unknown`, `seen`, `excused` (cancelled by the usager), `revoked`
 //! (cancelled by the service), `noshow`; an usager may cancel more than 4 h
-//! ahead when the motif allows it; `cancelled_at` is set on cancellation.
-//! Reserving the agents' time is [`crate::agent_day`]'s job, in the same
-//! transaction.
+//! ahead and move an RDV more than 2 days ahead when the motif allows it;
+//! `cancelled_at` is set for excused, revoked and noshow. Reserving the
+//! agents' time is [`crate::agent_day`]'s job, in the same transaction.
 
 #[cfg(test)]
 mod tests;
@@ -11,7 +11,7 @@ mod tests;
 use crate::{
     DomainError, Services, VersionedAggregate,
     ids::{AgentId, LieuId, MotifId, OrganisationId, UsagerId},
-    values::TokenHash,
+    values::{TimeZone, TokenHash},
 };
 use chrono::{DateTime, Duration, Utc};
 use cqrs_es::{Aggregate, event_sink::EventSink};
@@ -28,6 +28,11 @@ pub fn participation_token_ttl() -> Duration {
 /// An usager may cancel only this long before the start.
 pub fn usager_cancellation_notice() -> Duration {
     Duration::hours(4)
+}
+
+/// An usager may move an RDV only this long before the start.
+pub fn usager_reschedule_notice() -> Duration {
+    Duration::days(2)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, ToSchema)]
@@ -47,7 +52,23 @@ impl RdvStatus {
     }
 }
 
-/// Who booked or cancelled.
+/// The statuses an agent's menu offers for an individual RDV (RDV Service
+/// Public's `_individual_rdv_status_dropdown`): before its day, excused or
+/// revoked; on its day also seen and noshow once it has started; after it,
+/// all four. Any status may go back to unknown.
+pub fn status_menu(starts_at: DateTime<Utc>, now: DateTime<Utc>, zone: TimeZone) -> Vec<RdvStatus> {
+    let (day, today) = (
+        starts_at.with_timezone(&zone.0).date_naive(),
+        now.with_timezone(&zone.0).date_naive(),
+    );
+    let mut menu = vec![RdvStatus::Unknown, RdvStatus::Excused, RdvStatus::Revoked];
+    if day < today || (day == today && starts_at <= now) {
+        menu.extend([RdvStatus::Seen, RdvStatus::Noshow]);
+    }
+    menu
+}
+
+/// Who booked, moved or cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Actor {
@@ -92,6 +113,20 @@ pub enum RdvCommand {
         status: RdvStatus,
         usager_may_cancel: bool,
     },
+    /// The agent's status menu; `zone` tells which local day is "today".
+    ChangeRdvStatus {
+        agent_id: AgentId,
+        status: RdvStatus,
+        zone: TimeZone,
+    },
+    /// A new time. For an usager, `usager_may_reschedule` is the motif's
+    /// setting (editable by usagers and bookable by them), read by the caller.
+    RescheduleRdv {
+        by: Actor,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        usager_may_reschedule: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -104,11 +139,24 @@ pub enum RdvEvent {
         by: Actor,
         cancelled_at: DateTime<Utc>,
     },
+    /// `cancelled_at` is set for excused, revoked and noshow, cleared otherwise.
+    RdvStatusChanged {
+        status: RdvStatus,
+        by: Actor,
+        cancelled_at: Option<DateTime<Utc>>,
+    },
+    RdvRescheduled {
+        by: Actor,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+    },
 }
 
 crate::versioned_events!(RdvEvent {
     RdvBooked => "1.0",
     RdvCancelled => "1.0",
+    RdvStatusChanged => "1.0",
+    RdvRescheduled => "1.0",
 });
 
 impl Rdv {
@@ -169,6 +217,50 @@ impl Rdv {
                     Actor::Agent { .. } => Err(DomainError::invalid("status", "a cancellation is excused or revoked")),
                 }
             }
+            RdvCommand::ChangeRdvStatus { agent_id, status, zone } => {
+                let state = self.state()?;
+                if status == state.status {
+                    return Err(DomainError::conflict("the RDV already has this status"));
+                }
+                if !status_menu(state.booking.starts_at, now, zone).contains(&status) {
+                    return Err(DomainError::invalid(
+                        "status",
+                        "this status is not possible at this point of the RDV",
+                    ));
+                }
+                let cancelled_at =
+                    matches!(status, RdvStatus::Excused | RdvStatus::Revoked | RdvStatus::Noshow).then_some(now);
+                Ok(RdvEvent::RdvStatusChanged {
+                    status,
+                    by: Actor::Agent { agent_id },
+                    cancelled_at,
+                })
+            }
+            RdvCommand::RescheduleRdv {
+                by,
+                starts_at,
+                ends_at,
+                usager_may_reschedule,
+            } => {
+                let state = self.state()?;
+                if state.status.is_cancelled() {
+                    return Err(DomainError::conflict("a cancelled RDV cannot be moved"));
+                }
+                if ends_at <= starts_at {
+                    return Err(DomainError::invalid("ends_at", "the RDV must end after it starts"));
+                }
+                if by == Actor::Usager {
+                    if !usager_may_reschedule || matches!(state.booking.created_by, Actor::Agent { .. }) {
+                        return Err(DomainError::forbidden("this RDV cannot be moved online"));
+                    }
+                    if state.booking.starts_at - now <= usager_reschedule_notice() {
+                        return Err(DomainError::conflict(
+                            "an RDV can be moved online only more than 2 days ahead",
+                        ));
+                    }
+                }
+                Ok(RdvEvent::RdvRescheduled { by, starts_at, ends_at })
+            }
         }
     }
 }
@@ -187,21 +279,32 @@ impl Aggregate for Rdv {
     }
 
     fn apply(&mut self, event: RdvEvent) {
+        if let RdvEvent::RdvBooked { booking } = event {
+            self.0 = Some(RdvState {
+                booking: *booking,
+                status: RdvStatus::Unknown,
+                cancelled_at: None,
+            });
+            return;
+        }
+        let Some(state) = &mut self.0 else { return };
         match event {
-            RdvEvent::RdvBooked { booking } => {
-                self.0 = Some(RdvState {
-                    booking: *booking,
-                    status: RdvStatus::Unknown,
-                    cancelled_at: None,
-                });
-            }
+            RdvEvent::RdvBooked { .. } => {}
             RdvEvent::RdvCancelled {
                 status, cancelled_at, ..
             } => {
-                if let Some(state) = &mut self.0 {
-                    state.status = status;
-                    state.cancelled_at = Some(cancelled_at);
-                }
+                state.status = status;
+                state.cancelled_at = Some(cancelled_at);
+            }
+            RdvEvent::RdvStatusChanged {
+                status, cancelled_at, ..
+            } => {
+                state.status = status;
+                state.cancelled_at = cancelled_at;
+            }
+            RdvEvent::RdvRescheduled { starts_at, ends_at, .. } => {
+                state.booking.starts_at = starts_at;
+                state.booking.ends_at = ends_at;
             }
         }
     }

@@ -134,3 +134,142 @@ async fn an_agent_excuses_or_revokes_once() {
         .await
         .then_expect_error_message("the RDV is already cancelled");
 }
+
+fn paris() -> TimeZone {
+    TimeZone::PARIS
+}
+
+fn change(status: RdvStatus) -> RdvCommand {
+    RdvCommand::ChangeRdvStatus {
+        agent_id: AgentId::default(),
+        status,
+        zone: paris(),
+    }
+}
+
+#[test]
+fn the_status_menu_follows_the_rdv_day() {
+    let now: DateTime<Utc> = NOW.parse().unwrap(); // 09:00 in Paris, Monday 12 January
+    let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    use RdvStatus::*;
+    assert_eq!(
+        status_menu(t("2026-01-13T09:00:00Z"), now, paris()),
+        [Unknown, Excused, Revoked],
+        "future"
+    );
+    assert_eq!(
+        status_menu(t("2026-01-12T10:00:00Z"), now, paris()),
+        [Unknown, Excused, Revoked],
+        "today, not started"
+    );
+    assert_eq!(
+        status_menu(t("2026-01-12T07:30:00Z"), now, paris()),
+        [Unknown, Excused, Revoked, Seen, Noshow],
+        "today, started"
+    );
+    assert_eq!(
+        status_menu(t("2026-01-09T09:00:00Z"), now, paris()),
+        [Unknown, Excused, Revoked, Seen, Noshow],
+        "past"
+    );
+}
+
+#[tokio::test]
+async fn status_changes_set_and_clear_cancelled_at() {
+    let by = Actor::Agent {
+        agent_id: AgentId::default(),
+    };
+    let now: DateTime<Utc> = NOW.parse().unwrap();
+    TestFramework::<Rdv>::with(services())
+        .given(vec![booked("2026-01-12T07:00:00Z")])
+        .when_async(change(RdvStatus::Noshow))
+        .await
+        .then_expect_events(vec![RdvEvent::RdvStatusChanged {
+            status: RdvStatus::Noshow,
+            by,
+            cancelled_at: Some(now),
+        }]);
+    TestFramework::<Rdv>::with(services())
+        .given(vec![
+            booked("2026-01-12T07:00:00Z"),
+            RdvEvent::RdvStatusChanged {
+                status: RdvStatus::Noshow,
+                by,
+                cancelled_at: Some(now),
+            },
+        ])
+        .when_async(change(RdvStatus::Unknown))
+        .await
+        .then_expect_events(vec![RdvEvent::RdvStatusChanged {
+            status: RdvStatus::Unknown,
+            by,
+            cancelled_at: None,
+        }]);
+    TestFramework::<Rdv>::with(services())
+        .given(vec![booked("2026-01-12T07:00:00Z")])
+        .when_async(change(RdvStatus::Seen))
+        .await
+        .then_expect_events(vec![RdvEvent::RdvStatusChanged {
+            status: RdvStatus::Seen,
+            by,
+            cancelled_at: None,
+        }]);
+    TestFramework::<Rdv>::with(services())
+        .given(vec![booked("2026-01-13T09:00:00Z")])
+        .when_async(change(RdvStatus::Seen))
+        .await
+        .then_expect_error(DomainError::invalid(
+            "status",
+            "this status is not possible at this point of the RDV",
+        ));
+}
+
+#[tokio::test]
+async fn usagers_move_their_own_rdvs_more_than_two_days_ahead() {
+    let move_to = |by| RdvCommand::RescheduleRdv {
+        by,
+        starts_at: "2026-01-20T09:00:00Z".parse().unwrap(),
+        ends_at: "2026-01-20T09:30:00Z".parse().unwrap(),
+        usager_may_reschedule: true,
+    };
+    TestFramework::<Rdv>::with(services())
+        .given(vec![booked("2026-01-14T08:01:00Z")])
+        .when_async(move_to(Actor::Usager))
+        .await
+        .then_expect_events(vec![RdvEvent::RdvRescheduled {
+            by: Actor::Usager,
+            starts_at: "2026-01-20T09:00:00Z".parse().unwrap(),
+            ends_at: "2026-01-20T09:30:00Z".parse().unwrap(),
+        }]);
+    TestFramework::<Rdv>::with(services())
+        .given(vec![booked("2026-01-14T08:00:00Z")])
+        .when_async(move_to(Actor::Usager))
+        .await
+        .then_expect_error_message("an RDV can be moved online only more than 2 days ahead");
+    let mut by_agent = booking("2026-01-20T09:00:00Z", "2026-01-20T09:30:00Z");
+    by_agent.created_by = Actor::Agent {
+        agent_id: AgentId::default(),
+    };
+    let err = TestFramework::<Rdv>::with(services())
+        .given(vec![RdvEvent::RdvBooked {
+            booking: Box::new(by_agent),
+        }])
+        .when_async(move_to(Actor::Usager))
+        .await
+        .inspect_result()
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Forbidden, "never an RDV an agent created");
+    TestFramework::<Rdv>::with(services())
+        .given(vec![booked("2026-01-12T09:00:00Z")])
+        .when_async(move_to(Actor::Agent {
+            agent_id: AgentId::default(),
+        }))
+        .await
+        .then_expect_events(vec![RdvEvent::RdvRescheduled {
+            by: Actor::Agent {
+                agent_id: AgentId::default(),
+            },
+            starts_at: "2026-01-20T09:00:00Z".parse().unwrap(),
+            ends_at: "2026-01-20T09:30:00Z".parse().unwrap(),
+        }]);
+}

@@ -108,6 +108,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rdvs::get_rdv))
         .routes(routes!(rdvs::cancel_rdv))
         .routes(routes!(rdvs::public_cancel))
+        .routes(routes!(rdvs::change_status))
+        .routes(routes!(rdvs::reschedule))
+        .routes(routes!(rdvs::public_reschedule))
         .split_for_parts()
 }
 

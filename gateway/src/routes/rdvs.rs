@@ -583,8 +583,8 @@ async fn cancel(
     let organisation = state
         .load::<rdv_domain::organisation::Organisation>(&rdv.booking.organisation_id.to_string())
         .await?;
-    let zone = organisation.state()?.timezone;
-    let day = rdv.booking.starts_at.with_timezone(&zone.0).date_naive();
+    let organisation = organisation.state()?.clone();
+    let interval = Interval::new(rdv.booking.starts_at, rdv.booking.ends_at);
     let agents = rdv.booking.agent_ids.clone();
     let id = rdv_id.to_string();
     let notice = notice_context(state, &rdv.booking).await?;
@@ -594,7 +594,13 @@ async fn cancel(
         .run(
             ctx,
             |unit| {
-                let (id, agents, usagers, notice) = (id.clone(), agents.clone(), usagers.clone(), notice.clone());
+                let (id, agents, usagers, notice, organisation) = (
+                    id.clone(),
+                    agents.clone(),
+                    usagers.clone(),
+                    notice.clone(),
+                    organisation.clone(),
+                );
                 Box::pin(async move {
                     unit.handle::<Rdv>(
                         &id,
@@ -610,14 +616,7 @@ async fn cancel(
                             queue_notice(unit, &notice, RdvNotice::Cancelled, &usager.profile, starts_at, None);
                         }
                     }
-                    for agent in agents {
-                        unit.handle::<AgentDay>(
-                            &AgentDay::stream_id(agent, day),
-                            AgentDayCommand::ReleaseTime { rdv_id },
-                        )
-                        .await?;
-                    }
-                    Ok::<_, CommandError>(())
+                    release(unit, rdv_id, &agents, interval, &organisation).await
                 })
             },
             reply(StatusCode::OK, "Rdv", |_| id.clone(), |_| json!({})),
@@ -656,6 +655,26 @@ pub struct TokenRequest {
     token: String,
 }
 
+/// The RDV a participation token opens: 422 for a wrong token, 410 once
+/// the link has expired.
+async fn usager_rdv(state: &AppState, id: &str, token: &str) -> Result<(RdvId, RdvState), ApiError> {
+    let rdv_id: RdvId = path_id(id, "rdv")?;
+    let rdv = state
+        .load::<Rdv>(id)
+        .await?
+        .0
+        .ok_or_else(|| ApiError::not_found("rdv"))?;
+    let token = token.trim();
+    let issued = rdv.booking.participation_token.as_ref();
+    if tokens::participation_rdv(token) != Some(rdv_id) || issued.is_none_or(|(hash, _)| *hash != tokens::hash(token)) {
+        return Err(DomainError::invalid("token", "this participation token is not valid").into());
+    }
+    if issued.is_some_and(|(_, until)| *until <= state.services().now()) {
+        return Err(DomainError::gone("this participation link has expired").into());
+    }
+    Ok((rdv_id, rdv))
+}
+
 /// Cancels an RDV as its usager, with the participation token: more than
 /// 4 h ahead and when the motif allows it; the status becomes `excused`.
 #[utoipa::path(post, path = "/v1/public/rdvs/{id}/cancel", tag = "rdvs", params(("id" = String, Path)), request_body = TokenRequest,
@@ -666,31 +685,229 @@ pub async fn public_cancel(
     Path(id): Path<String>,
     body: JsonBody<TokenRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let rdv_id: RdvId = path_id(&id, "rdv")?;
-    let rdv = state
-        .load::<Rdv>(&id)
-        .await?
-        .0
-        .ok_or_else(|| ApiError::not_found("rdv"))?;
-    let token = body.value.token.trim().to_string();
-    let valid = tokens::participation_rdv(&token) == Some(rdv_id)
-        && rdv
-            .booking
-            .participation_token
-            .as_ref()
-            .is_some_and(|(hash, _)| *hash == tokens::hash(&token));
-    if !valid {
-        return Err(DomainError::invalid("token", "this participation token is not valid").into());
-    }
-    if rdv
-        .booking
-        .participation_token
-        .as_ref()
-        .is_some_and(|(_, until)| *until <= state.services().now())
-    {
-        return Err(DomainError::gone("this participation link has expired").into());
-    }
+    let (rdv_id, rdv) = usager_rdv(&state, &id, &body.value.token).await?;
     let usager = rdv.booking.usager_ids.first().copied().unwrap_or_default();
     let ctx = crate::auth::anonymous_context(format!("usager:{usager}"), &headers);
     cancel(&state, &ctx, rdv_id, &rdv, Actor::Usager, RdvStatus::Excused).await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct StatusRequest {
+    status: RdvStatus,
+}
+
+/// Changes an RDV's status from the agent's menu (before its day: excused,
+/// revoked; on its day, once started, and after it: also seen, noshow; any
+/// status back to unknown). Cancelling frees the agents' time; going back
+/// from a cancellation takes it again (with warnings on overlaps).
+#[utoipa::path(post, path = "/v1/rdvs/{id}/status", tag = "rdvs", params(("id" = String, Path)), request_body = StatusRequest,
+    security(("bearer" = [])), responses((status = 200, body = CommandAnswer), (status = 422, body = crate::error::Problem)))]
+pub async fn change_status(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<StatusRequest>,
+) -> Result<CommandReply, ApiError> {
+    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
+    let organisation = state
+        .load::<rdv_domain::organisation::Organisation>(&rdv.booking.organisation_id.to_string())
+        .await?;
+    let organisation = organisation.state()?.clone();
+    let status = body.value.status;
+    let agent_id = principal.agent_id().unwrap_or_default();
+    let interval = Interval::new(rdv.booking.starts_at, rdv.booking.ends_at);
+    let (agents, was_cancelled) = (rdv.booking.agent_ids.clone(), rdv.status.is_cancelled());
+    let ctx = principal.context(&headers, &format!("POST /v1/rdvs/{id}/status"), &body.hash);
+    let outcome = state
+        .commands
+        .run(
+            &ctx,
+            |unit| {
+                let (id, agents, organisation) = (id.clone(), agents.clone(), organisation.clone());
+                Box::pin(async move {
+                    let zone = organisation.timezone;
+                    unit.handle::<Rdv>(&id, RdvCommand::ChangeRdvStatus { agent_id, status, zone })
+                        .await?;
+                    match (was_cancelled, status.is_cancelled()) {
+                        (false, true) => release(unit, rdv_id, &agents, interval, &organisation)
+                            .await
+                            .map(|_| Vec::new()),
+                        (true, false) => reserve(unit, rdv_id, &agents, interval, &organisation, false).await,
+                        _ => Ok(Vec::new()),
+                    }
+                })
+            },
+            reply(
+                StatusCode::OK,
+                "Rdv",
+                |_| rdv_id.to_string(),
+                |warnings: &Vec<Value>| json!({"warnings": warnings}),
+            ),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// Frees each agent's time on the RDV's local day.
+async fn release(
+    unit: &mut UnitOfWork<'_>,
+    rdv_id: RdvId,
+    agents: &BTreeSet<AgentId>,
+    interval: Interval,
+    organisation: &OrganisationState,
+) -> Result<(), CommandError> {
+    let day = interval.start.with_timezone(&organisation.timezone.0).date_naive();
+    for agent in agents {
+        unit.handle::<AgentDay>(
+            &AgentDay::stream_id(*agent, day),
+            AgentDayCommand::ReleaseTime { rdv_id },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Moves an RDV and its agents' reservations in one transaction.
+async fn move_rdv(
+    state: &AppState,
+    ctx: &rdv_eventstore::CommandContext,
+    rdv_id: RdvId,
+    rdv: &RdvState,
+    by: Actor,
+    to: Interval,
+    usager_may_reschedule: bool,
+) -> Result<CommandReply, ApiError> {
+    let organisation = state
+        .load::<rdv_domain::organisation::Organisation>(&rdv.booking.organisation_id.to_string())
+        .await?;
+    let organisation = organisation.state()?.clone();
+    let from = Interval::new(rdv.booking.starts_at, rdv.booking.ends_at);
+    let agents = rdv.booking.agent_ids.clone();
+    let exclusive = by == Actor::Usager;
+    let outcome = state
+        .commands
+        .run(
+            ctx,
+            |unit| {
+                let (agents, organisation) = (agents.clone(), organisation.clone());
+                Box::pin(async move {
+                    let command = RdvCommand::RescheduleRdv {
+                        by,
+                        starts_at: to.start,
+                        ends_at: to.end,
+                        usager_may_reschedule,
+                    };
+                    unit.handle::<Rdv>(&rdv_id.to_string(), command).await?;
+                    release(unit, rdv_id, &agents, from, &organisation).await?;
+                    reserve(unit, rdv_id, &agents, to, &organisation, exclusive).await
+                })
+            },
+            reply(
+                StatusCode::OK,
+                "Rdv",
+                |_| rdv_id.to_string(),
+                |warnings: &Vec<Value>| json!({"warnings": warnings}),
+            ),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RescheduleRequest {
+    /// RFC 3339.
+    #[schema(value_type = String)]
+    starts_at: DateTime<FixedOffset>,
+    /// Defaults to the RDV's current duration.
+    duration_in_min: Option<u32>,
+}
+
+/// Moves an RDV as an agent: any time, overlaps are warnings.
+#[utoipa::path(post, path = "/v1/rdvs/{id}/reschedule", tag = "rdvs", params(("id" = String, Path)), request_body = RescheduleRequest,
+    security(("bearer" = [])), responses((status = 200, body = CommandAnswer), (status = 409, body = crate::error::Problem)))]
+pub async fn reschedule(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<RescheduleRequest>,
+) -> Result<CommandReply, ApiError> {
+    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
+    let start = body.value.starts_at.with_timezone(&Utc);
+    let minutes = body
+        .value
+        .duration_in_min
+        .map_or(rdv.booking.ends_at - rdv.booking.starts_at, |m| {
+            Duration::minutes(m.into())
+        });
+    let by = Actor::Agent {
+        agent_id: principal.agent_id().unwrap_or_default(),
+    };
+    let ctx = principal.context(&headers, &format!("POST /v1/rdvs/{id}/reschedule"), &body.hash);
+    move_rdv(
+        &state,
+        &ctx,
+        rdv_id,
+        &rdv,
+        by,
+        Interval::new(start, start + minutes),
+        false,
+    )
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PublicRescheduleRequest {
+    token: String,
+    /// RFC 3339; a slot the search offers now, with the RDV's agent.
+    #[schema(value_type = String)]
+    starts_at: DateTime<FixedOffset>,
+}
+
+/// Moves an RDV as its usager: more than 2 days ahead, when the motif lets
+/// usagers edit and book it, never an RDV an agent created, and only to a
+/// slot offered now with the same agent (409 with `next_slots` otherwise).
+#[utoipa::path(post, path = "/v1/public/rdvs/{id}/reschedule", tag = "rdvs", params(("id" = String, Path)),
+    request_body = PublicRescheduleRequest,
+    responses((status = 200, body = CommandAnswer), (status = 403, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn public_reschedule(
+    State(state): State<AppState>,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<PublicRescheduleRequest>,
+) -> Result<CommandReply, ApiError> {
+    let (rdv_id, rdv) = usager_rdv(&state, &id, &body.value.token).await?;
+    let organisation = rdv.booking.organisation_id.to_string();
+    let mut search = SlotSearch::prepare(&state, &organisation, |_, _| Ok(()), rdv.booking.motif_id, None).await?;
+    let rules = search.motif.config.booking.clone();
+    let usager_may_reschedule = rules.usager_can_reschedule && rules.bookable_by.is_public();
+    let now = state.services().now();
+    search.earliest = now + Duration::minutes(rules.min_booking_delay_in_min.into());
+    search.latest = Some(now + Duration::minutes(rules.max_booking_delay_in_min.into()));
+    search.agent_id = rdv.booking.agent_ids.first().copied();
+    let start = body.value.starts_at.with_timezone(&Utc);
+    let day = start.with_timezone(&search.zone()).date_naive();
+    search.from = day;
+    search.to = day;
+    let Some(slot) = engine::search(&state, &search)
+        .await?
+        .into_iter()
+        .find(|s| s.starts_at == start)
+    else {
+        let next = next_slots(&state, &mut search, day).await?;
+        return Err(ApiError::from(DomainError::conflict("this slot is not offered")).with("next_slots", json!(next)));
+    };
+    let usager = rdv.booking.usager_ids.first().copied().unwrap_or_default();
+    let ctx = crate::auth::anonymous_context(format!("usager:{usager}"), &headers);
+    move_rdv(
+        &state,
+        &ctx,
+        rdv_id,
+        &rdv,
+        Actor::Usager,
+        Interval::new(slot.starts_at, slot.ends_at),
+        usager_may_reschedule,
+    )
+    .await
 }

@@ -339,3 +339,97 @@ async fn usagers_are_notified_by_email_unless_the_motif_says_otherwise() {
         "no e-mail for a motif that does not notify"
     );
 }
+
+#[tokio::test]
+async fn statuses_follow_the_agent_menu_and_free_or_take_time() {
+    let app = TestApp::spawn().await;
+    let (s, position) = with_plage(&app).await;
+    assert_eq!(public_slots(&app, &s, position).await.len(), 2);
+    let booked = book_publicly(&app, public_booking(&s, SLOT, "Camille")).await;
+    let rdv = booked.id();
+    let status_url = format!("/v1/rdvs/{rdv}/status");
+    let status = |value: &str| app.post(&status_url, &s.token, json!({"status": value}));
+    let seen = status("seen").await;
+    assert_eq!(seen.fields(), ["status"], "not before the RDV has started");
+    let revoked = status("revoked").await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.body);
+    assert_eq!(
+        public_slots(&app, &s, revoked.position()).await,
+        [SLOT, "2026-01-12T10:00:00+01:00"],
+        "revoking frees the time"
+    );
+    let back = status("unknown").await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    assert_eq!(
+        public_slots(&app, &s, back.position()).await,
+        ["2026-01-12T10:00:00+01:00"],
+        "back to unknown takes it again"
+    );
+    let view = app.get(&format!("/v1/rdvs/{rdv}"), &s.token).await;
+    assert!(view.body["cancelled_at"].is_null());
+    // Once it has started, seen and noshow are offered.
+    app.clock.set("2026-01-12T08:30:00Z".parse().unwrap());
+    let noshow = status("noshow").await;
+    assert_eq!(noshow.status, StatusCode::OK, "{}", noshow.body);
+    assert_eq!(
+        app.get(&format!("/v1/rdvs/{rdv}"), &s.token).await.body["cancelled_at"],
+        "2026-01-12T08:30:00Z"
+    );
+}
+
+#[tokio::test]
+async fn rdvs_are_moved_by_agents_anywhere_and_by_usagers_to_offered_slots() {
+    let app = TestApp::spawn().await;
+    let (s, position) = with_plage(&app).await;
+    assert_eq!(public_slots(&app, &s, position).await.len(), 2);
+    let booked = book_publicly(&app, public_booking(&s, "2026-01-19T09:00:00+01:00", "Camille")).await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    let (rdv, token) = (
+        booked.id(),
+        booked.body["participation_token"].as_str().unwrap().to_string(),
+    );
+    let move_url = format!("/v1/public/rdvs/{rdv}/reschedule");
+    let move_publicly = |starts_at: &str| {
+        app.request(
+            Method::POST,
+            &move_url,
+            None,
+            Some(json!({"token": token, "starts_at": starts_at})),
+            &[],
+        )
+    };
+    let refused = move_publicly("2026-01-26T09:10:00+01:00").await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    let moved = move_publicly("2026-01-26T09:00:00+01:00").await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let view = app.get(&format!("/v1/rdvs/{rdv}"), &s.token).await;
+    assert_eq!(view.body["starts_at"], "2026-01-26T08:00:00Z");
+    let url = format!(
+        "/v1/public/slots?organisation_id={}&motif_id={}&from=2026-01-19&to=2026-01-26&min_position={}",
+        s.organisation,
+        s.motif,
+        moved.position()
+    );
+    assert_eq!(
+        starts(&app.request(Method::GET, &url, None, None, &[]).await),
+        [
+            "2026-01-19T09:00:00+01:00",
+            "2026-01-19T10:00:00+01:00",
+            "2026-01-26T10:00:00+01:00"
+        ],
+        "the old time is free, the new one taken"
+    );
+    // An agent moves it anywhere (an overlap would only warn).
+    let by_agent = app
+        .post(
+            &format!("/v1/rdvs/{rdv}/reschedule"),
+            &s.token,
+            json!({"starts_at": "2026-01-26T14:00:00+01:00"}),
+        )
+        .await;
+    assert_eq!(by_agent.status, StatusCode::OK, "{}", by_agent.body);
+    // Two days before, the usager can no longer move it.
+    app.clock.set("2026-01-24T14:00:00Z".parse().unwrap());
+    let late = move_publicly("2026-01-26T10:00:00+01:00").await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+}
