@@ -69,6 +69,8 @@ pub struct SlotSearch {
     pub organisation_id: OrganisationId,
     pub organisation: OrganisationState,
     departement: String,
+    /// The espace's own closed days.
+    closed_days: std::collections::BTreeSet<NaiveDate>,
     motif_id: MotifId,
     pub motif: MotifState,
     pub lieu_id: Option<LieuId>,
@@ -107,6 +109,7 @@ impl SlotSearch {
         };
         let territory = state.load::<Territory>(&organisation.territory_id.to_string()).await?;
         let departement = territory.state()?.departement_number.as_str().to_string();
+        let closed_days = territory.state()?.settings.closed_days.clone();
         state.wait_for(availability::NAME, min_position).await?;
         let now = state.services().now();
         let today = now.with_timezone(&organisation.timezone.0).date_naive();
@@ -114,6 +117,7 @@ impl SlotSearch {
             organisation_id,
             organisation,
             departement,
+            closed_days,
             motif_id,
             motif,
             lieu_id: None,
@@ -179,7 +183,7 @@ pub async fn search(state: &AppState, q: &SlotSearch) -> Result<Vec<Slot>, ApiEr
         .from
         .iter_days()
         .take_while(|d| *d <= q.to)
-        .filter(|d| is_public_holiday(*d, &q.departement))
+        .filter(|d| is_public_holiday(*d, &q.departement) || q.closed_days.contains(d))
         .map(|d| Interval::new(midnight(zone, d), midnight(zone, d + Duration::days(1))))
         .collect();
     let mut busy: HashMap<AgentId, Vec<Interval>> = HashMap::new();

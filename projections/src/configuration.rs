@@ -155,6 +155,7 @@ async fn settings(docs: &mut Documents<'_>, payload: TerritoryEvent) -> Result<(
         TerritoryEvent::UsagerFieldsConfigured { settings } => view.usager_fields = settings,
         TerritoryEvent::RdvFieldsConfigured { settings } => view.rdv_fields = settings,
         TerritoryEvent::WaitingRoomConfigured { settings } => view.waiting_room = settings,
+        TerritoryEvent::ClosedDaysConfigured { days } => view.closed_days = days,
         TerritoryEvent::TerritoryCreated { .. } => {}
         TerritoryEvent::ServiceActivated { .. } | TerritoryEvent::ServiceDeactivated { .. } => return Ok(()),
     }

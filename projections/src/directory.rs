@@ -140,7 +140,8 @@ async fn territory(docs: &mut Documents<'_>, payload: TerritoryEvent) -> Result<
         // Settings are the configuration projection's.
         TerritoryEvent::UsagerFieldsConfigured { .. }
         | TerritoryEvent::RdvFieldsConfigured { .. }
-        | TerritoryEvent::WaitingRoomConfigured { .. } => return Ok(()),
+        | TerritoryEvent::WaitingRoomConfigured { .. }
+        | TerritoryEvent::ClosedDaysConfigured { .. } => return Ok(()),
     };
     docs.save(TERRITORIES, id, Some(ALL), &view).await
 }

@@ -1,6 +1,8 @@
 use super::settings::{RdvFieldSettings, UsagerFieldSettings, WaitingRoomSettings};
 use crate::values::{DepartementNumber, ServiceKind, Text, TimeZone};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// Commands on a territory (the espace and its settings).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -27,5 +29,9 @@ pub enum TerritoryCommand {
     },
     ConfigureWaitingRoom {
         settings: WaitingRoomSettings,
+    },
+    /// Replaces the espace's closed days (no slot is offered on them).
+    ConfigureClosedDays {
+        days: BTreeSet<NaiveDate>,
     },
 }

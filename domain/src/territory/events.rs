@@ -1,8 +1,10 @@
 use super::settings::{RdvFieldSettings, UsagerFieldSettings, WaitingRoomSettings};
 use crate::values::{DepartementNumber, ServiceKind, Text, TimeZone};
+use chrono::NaiveDate;
 use cqrs_es::persist::SemanticVersionEventUpcaster;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 /// Events of a territory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -28,6 +30,10 @@ pub enum TerritoryEvent {
     WaitingRoomConfigured {
         settings: WaitingRoomSettings,
     },
+    /// The espace's own closed days, on top of public holidays.
+    ClosedDaysConfigured {
+        days: BTreeSet<NaiveDate>,
+    },
 }
 
 crate::versioned_events!(TerritoryEvent {
@@ -37,6 +43,7 @@ crate::versioned_events!(TerritoryEvent {
     UsagerFieldsConfigured => "1.0",
     RdvFieldsConfigured => "1.0",
     WaitingRoomConfigured => "1.0",
+    ClosedDaysConfigured => "1.0",
 });
 
 /// `TerritoryCreated` 1.0 stored `departement` and no time zone; every

@@ -114,6 +114,11 @@ impl Aggregate for Territory {
                 settings,
                 |settings| TerritoryEvent::WaitingRoomConfigured { settings },
             )?,
+            TerritoryCommand::ConfigureClosedDays { days } => self.settings_change(
+                |s| &s.closed_days,
+                days,
+                |days| TerritoryEvent::ClosedDaysConfigured { days },
+            )?,
         };
         if let Some(event) = event {
             sink.write(event, self).await;
@@ -149,6 +154,7 @@ impl Aggregate for Territory {
             TerritoryEvent::UsagerFieldsConfigured { settings } => state.settings.usager_fields = settings,
             TerritoryEvent::RdvFieldsConfigured { settings } => state.settings.rdv_fields = settings,
             TerritoryEvent::WaitingRoomConfigured { settings } => state.settings.waiting_room = settings,
+            TerritoryEvent::ClosedDaysConfigured { days } => state.settings.closed_days = days,
         }
     }
 }

@@ -141,4 +141,7 @@ pub struct EspaceSettings {
     pub usager_fields: UsagerFieldSettings,
     pub rdv_fields: RdvFieldSettings,
     pub waiting_room: WaitingRoomSettings,
+    /// Days the whole espace is closed, on top of public holidays.
+    #[serde(default)]
+    pub closed_days: BTreeSet<chrono::NaiveDate>,
 }

@@ -92,6 +92,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(settings::put_usager_fields))
         .routes(routes!(settings::put_rdv_fields))
         .routes(routes!(settings::put_waiting_room))
+        .routes(routes!(settings::put_closed_days))
         .routes(routes!(settings::settings_history))
         .routes(routes!(agenda::create_plage))
         .routes(routes!(agenda::update_plage, agenda::delete_plage))

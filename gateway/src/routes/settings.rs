@@ -105,6 +105,27 @@ pub async fn put_waiting_room(
     configure(state, principal, headers, id, ("waiting-room", &body.hash), command).await
 }
 
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+pub struct ClosedDaysRequest {
+    /// Local days (`YYYY-MM-DD`) the whole espace is closed.
+    days: std::collections::BTreeSet<chrono::NaiveDate>,
+}
+
+/// The espace's own closed days (a local holiday, a bridge day): no slot is
+/// offered on them, as on public holidays.
+#[utoipa::path(put, path = "/v1/territories/{id}/settings/closed-days", tag = "settings", params(("id" = String, Path)),
+    request_body = ClosedDaysRequest, security(("bearer" = [])), responses((status = 200, body = CommandAnswer)))]
+pub async fn put_closed_days(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<ClosedDaysRequest>,
+) -> Result<CommandReply, ApiError> {
+    let command = TerritoryCommand::ConfigureClosedDays { days: body.value.days };
+    configure(state, principal, headers, id, ("closed-days", &body.hash), command).await
+}
+
 /// Every change of the espace's settings: who, when, which fields.
 #[utoipa::path(get, path = "/v1/territories/{id}/settings/history", tag = "settings", params(("id" = String, Path)),
     security(("bearer" = [])), responses((status = 200, body = Vec<HistoryEntry>)))]

@@ -163,6 +163,35 @@ async fn weekly_plages_minus_absences_and_holidays() {
     );
     let whit_monday = app.get(&url("2026-05-25", "2026-05-25"), &s.token).await;
     assert_eq!(starts(&whit_monday), Vec::<String>::new());
+    // The espace closes a day of its own.
+    let territory = app
+        .get(&format!("/v1/organisations/{}", s.organisation), &app.admin_token)
+        .await
+        .body["territory_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let closed = app
+        .request(
+            Method::PUT,
+            &format!("/v1/territories/{territory}/settings/closed-days"),
+            Some(&app.admin_token),
+            Some(json!({"days": ["2026-04-13"]})),
+            &[],
+        )
+        .await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.body);
+    let summer = app
+        .get(
+            &format!("{}&min_position={}", url("2026-04-06", "2026-04-20"), closed.position()),
+            &s.token,
+        )
+        .await;
+    assert_eq!(
+        starts(&summer),
+        ["2026-04-20T09:00:00+02:00", "2026-04-20T10:00:00+02:00"],
+        "04-13 is closed"
+    );
 
     // Next availability, public slots, agenda and its iCalendar feed.
     let next = app
