@@ -91,6 +91,19 @@ pub fn rdv_email(m: RdvMessage<'_>) -> OutboxMessage {
     }
 }
 
+/// Salle d'attente in e-mail mode: tells an agent their usager arrived.
+pub fn usager_arrived(to: &Email, local_time: &str) -> OutboxMessage {
+    OutboxMessage {
+        id: Uuid::now_v7(),
+        kind: "email".into(),
+        payload: json!({
+            "to": to.as_str(),
+            "subject": format!("Salle d'attente : votre usager de {local_time} est arrivé"),
+            "text": format!("Bonjour,\n\nL'usager de votre rendez-vous de {local_time} est arrivé en salle d'attente.\n"),
+        }),
+    }
+}
+
 /// The usager's link to an RDV.
 pub fn participation_link(public_url: &str, token: &str) -> String {
     format!("{}/rdv?token={token}", public_url.trim_end_matches('/'))

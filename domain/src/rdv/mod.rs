@@ -100,6 +100,8 @@ pub struct RdvState {
     pub booking: Booking,
     pub status: RdvStatus,
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// When the usager was marked arrived in the salle d'attente.
+    pub arrived_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -127,6 +129,11 @@ pub enum RdvCommand {
         ends_at: DateTime<Utc>,
         usager_may_reschedule: bool,
     },
+    /// Salle d'attente: the usager of an RDV of today has arrived.
+    MarkUsagerArrived {
+        agent_id: AgentId,
+        zone: TimeZone,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -150,6 +157,11 @@ pub enum RdvEvent {
         starts_at: DateTime<Utc>,
         ends_at: DateTime<Utc>,
     },
+    /// Recorded as an event, unlike RDV Service Public's volatile Redis set.
+    UsagerArrived {
+        by: Actor,
+        at: DateTime<Utc>,
+    },
 }
 
 crate::versioned_events!(RdvEvent {
@@ -157,6 +169,7 @@ crate::versioned_events!(RdvEvent {
     RdvCancelled => "1.0",
     RdvStatusChanged => "1.0",
     RdvRescheduled => "1.0",
+    UsagerArrived => "1.0",
 });
 
 impl Rdv {
@@ -261,6 +274,24 @@ impl Rdv {
                 }
                 Ok(RdvEvent::RdvRescheduled { by, starts_at, ends_at })
             }
+            RdvCommand::MarkUsagerArrived { agent_id, zone } => {
+                let state = self.state()?;
+                let today = now.with_timezone(&zone.0).date_naive();
+                if state.booking.starts_at.with_timezone(&zone.0).date_naive() != today
+                    || state.status != RdvStatus::Unknown
+                {
+                    return Err(DomainError::conflict(
+                        "only an RDV of today, not yet closed, has a waiting room",
+                    ));
+                }
+                if state.arrived_at.is_some() {
+                    return Err(DomainError::conflict("the usager is already marked arrived"));
+                }
+                Ok(RdvEvent::UsagerArrived {
+                    by: Actor::Agent { agent_id },
+                    at: now,
+                })
+            }
         }
     }
 }
@@ -284,6 +315,7 @@ impl Aggregate for Rdv {
                 booking: *booking,
                 status: RdvStatus::Unknown,
                 cancelled_at: None,
+                arrived_at: None,
             });
             return;
         }
@@ -306,6 +338,7 @@ impl Aggregate for Rdv {
                 state.booking.starts_at = starts_at;
                 state.booking.ends_at = ends_at;
             }
+            RdvEvent::UsagerArrived { at, .. } => state.arrived_at = Some(at),
         }
     }
 }

@@ -273,3 +273,38 @@ async fn usagers_move_their_own_rdvs_more_than_two_days_ahead() {
             ends_at: "2026-01-20T09:30:00Z".parse().unwrap(),
         }]);
 }
+
+#[tokio::test]
+async fn the_waiting_room_takes_rdvs_of_today_once() {
+    let arrived = RdvCommand::MarkUsagerArrived {
+        agent_id: AgentId::default(),
+        zone: paris(),
+    };
+    let by = Actor::Agent {
+        agent_id: AgentId::default(),
+    };
+    TestFramework::<Rdv>::with(services())
+        .given(vec![booked("2026-01-12T10:00:00Z")])
+        .when_async(arrived.clone())
+        .await
+        .then_expect_events(vec![RdvEvent::UsagerArrived {
+            by,
+            at: NOW.parse().unwrap(),
+        }]);
+    TestFramework::<Rdv>::with(services())
+        .given(vec![
+            booked("2026-01-12T10:00:00Z"),
+            RdvEvent::UsagerArrived {
+                by,
+                at: NOW.parse().unwrap(),
+            },
+        ])
+        .when_async(arrived.clone())
+        .await
+        .then_expect_error_message("the usager is already marked arrived");
+    TestFramework::<Rdv>::with(services())
+        .given(vec![booked("2026-01-13T10:00:00Z")])
+        .when_async(arrived)
+        .await
+        .then_expect_error_message("only an RDV of today, not yet closed, has a waiting room");
+}

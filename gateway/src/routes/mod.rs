@@ -112,6 +112,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rdvs::change_status))
         .routes(routes!(rdvs::reschedule))
         .routes(routes!(rdvs::public_reschedule))
+        .routes(routes!(rdvs::mark_arrived))
         .split_for_parts()
 }
 

@@ -516,6 +516,8 @@ pub struct RdvView {
     duration_in_min: i64,
     status: RdvStatus,
     cancelled_at: Option<DateTime<Utc>>,
+    /// When the usager was marked arrived in the salle d'attente.
+    arrived_at: Option<DateTime<Utc>>,
     context: Option<String>,
     created_by: Actor,
 }
@@ -535,6 +537,7 @@ impl RdvView {
             ends_at: b.ends_at,
             status: rdv.status,
             cancelled_at: rdv.cancelled_at,
+            arrived_at: rdv.arrived_at,
             context: b.context,
             created_by: b.created_by,
         }
@@ -910,4 +913,59 @@ pub async fn public_reschedule(
         usager_may_reschedule,
     )
     .await
+}
+
+/// Salle d'attente: marks the usager of an RDV of today as arrived. In the
+/// espace's e-mail mode, each agent of the RDV gets an e-mail (without the
+/// usager's name); in visual mode, agendas show `arrived_at`.
+#[utoipa::path(post, path = "/v1/rdvs/{id}/arrived", tag = "rdvs", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 409, body = crate::error::Problem)))]
+pub async fn mark_arrived(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+) -> Result<CommandReply, ApiError> {
+    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
+    let organisation = state
+        .load::<rdv_domain::organisation::Organisation>(&rdv.booking.organisation_id.to_string())
+        .await?;
+    let organisation = organisation.state()?.clone();
+    let territory = state
+        .load::<rdv_domain::territory::Territory>(&organisation.territory_id.to_string())
+        .await?;
+    let email_mode = territory.state()?.settings.waiting_room.email;
+    let agent_id = principal.agent_id().unwrap_or_default();
+    let agents = rdv.booking.agent_ids.clone();
+    let when = rdv
+        .booking
+        .starts_at
+        .with_timezone(&organisation.timezone.0)
+        .format("%H:%M")
+        .to_string();
+    let ctx = principal.context(&headers, &format!("POST /v1/rdvs/{id}/arrived"), "");
+    let outcome = state
+        .commands
+        .run(
+            &ctx,
+            |unit| {
+                let (id, agents, when, zone) = (id.clone(), agents.clone(), when.clone(), organisation.timezone);
+                Box::pin(async move {
+                    unit.handle::<Rdv>(&id, RdvCommand::MarkUsagerArrived { agent_id, zone })
+                        .await?;
+                    if email_mode {
+                        for agent in agents {
+                            let (agent, _) = unit.load::<Agent>(&agent.to_string()).await?;
+                            if let Some(email) = agent.0.and_then(|a| a.email) {
+                                unit.send(notifications::usager_arrived(&email, &when));
+                            }
+                        }
+                    }
+                    Ok::<_, CommandError>(())
+                })
+            },
+            reply(StatusCode::OK, "Rdv", |_| rdv_id.to_string(), |_| json!({})),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
 }

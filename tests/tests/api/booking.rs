@@ -433,3 +433,51 @@ async fn rdvs_are_moved_by_agents_anywhere_and_by_usagers_to_offered_slots() {
     let late = move_publicly("2026-01-26T10:00:00+01:00").await;
     assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
 }
+
+#[tokio::test]
+async fn the_waiting_room_records_arrivals_and_emails_agents_in_email_mode() {
+    let app = TestApp::spawn().await;
+    let (s, position) = with_plage(&app).await;
+    assert_eq!(public_slots(&app, &s, position).await.len(), 2);
+    let booked = book_publicly(&app, public_booking(&s, SLOT, "Camille")).await;
+    let rdv = booked.id();
+    let early = app.post(&format!("/v1/rdvs/{rdv}/arrived"), &s.token, json!({})).await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "not on another day: {}", early.body);
+    let territory = app
+        .get(&format!("/v1/organisations/{}", s.organisation), &app.admin_token)
+        .await
+        .body["territory_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mode = app
+        .request(
+            Method::PUT,
+            &format!("/v1/territories/{territory}/settings/waiting-room"),
+            Some(&app.admin_token),
+            Some(json!({"visual": true, "email": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(mode.status, StatusCode::OK);
+    app.clock.set("2026-01-12T07:55:00Z".parse().unwrap());
+    let before = app.eml_files().len();
+    let arrived = app.post(&format!("/v1/rdvs/{rdv}/arrived"), &s.token, json!({})).await;
+    assert_eq!(arrived.status, StatusCode::OK, "{}", arrived.body);
+    assert_eq!(
+        app.get(&format!("/v1/rdvs/{rdv}"), &s.token).await.body["arrived_at"],
+        "2026-01-12T07:55:00Z"
+    );
+    let email = app.wait_for_eml(before + 1).await;
+    assert!(
+        email.contains("To: agent@cms.fr") && email.contains("rendez-vous de 09:00"),
+        "{email}"
+    );
+    assert!(!email.contains("Camille"), "no usager name in the agent e-mail");
+    assert_eq!(
+        app.post(&format!("/v1/rdvs/{rdv}/arrived"), &s.token, json!({}))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+}
