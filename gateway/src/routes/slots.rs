@@ -15,9 +15,12 @@ use chrono::{Duration, NaiveDate, Utc};
 use rdv_domain::{
     DomainError,
     agenda::AgentAgenda,
+    agent_day::AgentDay,
     ids::{AgentId, LieuId, MotifId, OrganisationId},
     motif::{BookableBy, Visibility},
+    organisation::Organisation,
     organisation::OrganisationState,
+    rdv::Rdv,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -147,7 +150,7 @@ pub struct AgendaQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct AgendaEntry {
-    /// `plage` or `absence`.
+    /// `plage`, `absence` or `rdv`.
     kind: &'static str,
     id: uuid::Uuid,
     title: Option<String>,
@@ -155,6 +158,11 @@ pub struct AgendaEntry {
     ends_at: String,
     organisation_id: Option<uuid::Uuid>,
     lieu_id: Option<uuid::Uuid>,
+    /// For an RDV: its status, and when its usager arrived (salle d'attente).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<rdv_domain::rdv::RdvStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    arrived_at: Option<chrono::DateTime<Utc>>,
 }
 
 /// The agent's plages and absences between two days, read from its stream.
@@ -191,6 +199,8 @@ async fn agenda_entries(
                 ends_at: occurrence.end.with_timezone(&plage.timezone.0).to_rfc3339(),
                 organisation_id: Some(plage.organisation_id.0),
                 lieu_id: plage.lieu_id.map(|l| l.0),
+                status: None,
+                arrived_at: None,
             });
         }
     }
@@ -204,6 +214,33 @@ async fn agenda_entries(
                 ends_at: occurrence.end.with_timezone(&absence.timezone.0).to_rfc3339(),
                 organisation_id: None,
                 lieu_id: None,
+                status: None,
+                arrived_at: None,
+            });
+        }
+    }
+    // RDVs, from the agent's day streams (the guard against double booking).
+    for day in from.iter_days().take_while(|d| *d <= to) {
+        let agent_day = state.load::<AgentDay>(&AgentDay::stream_id(agent, day)).await?;
+        for rdv_id in agent_day.reservations.keys() {
+            let Some(rdv) = state.load::<Rdv>(&rdv_id.to_string()).await?.0 else {
+                continue;
+            };
+            let zone = state
+                .load::<Organisation>(&rdv.booking.organisation_id.to_string())
+                .await?
+                .state()?
+                .timezone;
+            entries.push(AgendaEntry {
+                kind: "rdv",
+                id: rdv_id.0,
+                title: None,
+                starts_at: rdv.booking.starts_at.with_timezone(&zone.0).to_rfc3339(),
+                ends_at: rdv.booking.ends_at.with_timezone(&zone.0).to_rfc3339(),
+                organisation_id: Some(rdv.booking.organisation_id.0),
+                lieu_id: rdv.booking.lieu_id.map(|l| l.0),
+                status: Some(rdv.status),
+                arrived_at: rdv.arrived_at,
             });
         }
     }
@@ -250,9 +287,10 @@ pub async fn agenda_ics(
     };
     let mut ics =
         String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//rdv-events//agenda//FR\r\nCALSCALE:GREGORIAN\r\n");
-    for entry in entries.iter().filter(|e| e.kind == "absence") {
+    for entry in entries.iter().filter(|e| e.kind != "plage") {
+        let summary = if entry.kind == "rdv" { "Rendez-vous" } else { "Absence" };
         ics.push_str(&format!(
-            "BEGIN:VEVENT\r\nUID:{}-{}@rdv-events\r\nDTSTAMP:{stamp}\r\nDTSTART:{}\r\nDTEND:{}\r\nSUMMARY:Absence\r\nTRANSP:OPAQUE\r\nEND:VEVENT\r\n",
+            "BEGIN:VEVENT\r\nUID:{}-{}@rdv-events\r\nDTSTAMP:{stamp}\r\nDTSTART:{}\r\nDTEND:{}\r\nSUMMARY:{summary}\r\nTRANSP:OPAQUE\r\nEND:VEVENT\r\n",
             entry.id,
             utc(&entry.starts_at),
             utc(&entry.starts_at),
