@@ -11,6 +11,7 @@ pub mod configuration;
 pub mod directory;
 mod documents;
 pub mod projector;
+pub mod rdvs;
 
 pub use projector::{Projection, ProjectionError, Projector, ProjectorStatus};
 
@@ -22,6 +23,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(directory::Directory),
         Arc::new(configuration::Configuration),
         Arc::new(availability::Availability),
+        Arc::new(rdvs::Rdvs),
     ]
 }
 

@@ -113,6 +113,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rdvs::reschedule))
         .routes(routes!(rdvs::public_reschedule))
         .routes(routes!(rdvs::mark_arrived))
+        .routes(routes!(rdvs::list_rdvs))
         .split_for_parts()
 }
 

@@ -27,6 +27,7 @@ use rdv_domain::{
     values::{Email, Text},
 };
 use rdv_eventstore::{CommandError, UnitOfWork};
+use rdv_projections::rdvs::RdvDoc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -502,48 +503,6 @@ pub async fn public_book(
     }
 }
 
-/// An RDV as agents see it.
-#[derive(Serialize, ToSchema)]
-pub struct RdvView {
-    id: RdvId,
-    organisation_id: OrganisationId,
-    motif_id: MotifId,
-    lieu_id: Option<LieuId>,
-    agent_ids: BTreeSet<AgentId>,
-    usager_ids: BTreeSet<UsagerId>,
-    starts_at: DateTime<Utc>,
-    ends_at: DateTime<Utc>,
-    duration_in_min: i64,
-    status: RdvStatus,
-    cancelled_at: Option<DateTime<Utc>>,
-    /// When the usager was marked arrived in the salle d'attente.
-    arrived_at: Option<DateTime<Utc>>,
-    context: Option<String>,
-    created_by: Actor,
-}
-
-impl RdvView {
-    fn new(id: RdvId, rdv: RdvState) -> Self {
-        let b = rdv.booking;
-        Self {
-            id,
-            organisation_id: b.organisation_id,
-            motif_id: b.motif_id,
-            lieu_id: b.lieu_id,
-            agent_ids: b.agent_ids,
-            usager_ids: b.usager_ids,
-            duration_in_min: (b.ends_at - b.starts_at).num_minutes(),
-            starts_at: b.starts_at,
-            ends_at: b.ends_at,
-            status: rdv.status,
-            cancelled_at: rdv.cancelled_at,
-            arrived_at: rdv.arrived_at,
-            context: b.context,
-            created_by: b.created_by,
-        }
-    }
-}
-
 /// The RDV, after checking the caller works in its organisation.
 async fn agent_rdv(state: &AppState, principal: &Principal, id: &str) -> Result<(RdvId, RdvState), ApiError> {
     let rdv_id: RdvId = path_id(id, "rdv")?;
@@ -558,16 +517,117 @@ async fn agent_rdv(state: &AppState, principal: &Principal, id: &str) -> Result<
     Ok((rdv_id, rdv))
 }
 
-/// An RDV.
+/// Hides the internal Contexte field when the espace has turned it off
+/// (the stored value stays and shows again when it is turned back on).
+async fn apply_rdv_fields(
+    state: &AppState,
+    organisation: &OrganisationState,
+    docs: &mut [RdvDoc],
+) -> Result<(), ApiError> {
+    let territory = state
+        .load::<rdv_domain::territory::Territory>(&organisation.territory_id.to_string())
+        .await?;
+    if !territory.state()?.settings.rdv_fields.context_enabled {
+        docs.iter_mut().for_each(|d| d.context = None);
+    }
+    Ok(())
+}
+
+/// An RDV (read from its stream: always current).
 #[utoipa::path(get, path = "/v1/rdvs/{id}", tag = "rdvs", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = RdvView), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = RdvDoc), (status = 404, body = crate::error::Problem)))]
 pub async fn get_rdv(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Json<RdvView>, ApiError> {
+) -> Result<Json<RdvDoc>, ApiError> {
     let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
-    Ok(Json(RdvView::new(rdv_id, rdv)))
+    let organisation = super::organisations::organisation(&state, &rdv.booking.organisation_id.to_string())
+        .await?
+        .1;
+    let mut doc = [RdvDoc::new(rdv_id.0, &rdv)];
+    apply_rdv_fields(&state, &organisation, &mut doc).await?;
+    let [doc] = doc;
+    Ok(Json(doc))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct RdvFilters {
+    starts_after: Option<DateTime<FixedOffset>>,
+    starts_before: Option<DateTime<FixedOffset>>,
+    status: Option<RdvStatus>,
+    agent_id: Option<AgentId>,
+    lieu_id: Option<LieuId>,
+    motif_id: Option<MotifId>,
+    /// 1-based (default 1).
+    page: Option<usize>,
+    /// Default 100, at most 500.
+    per_page: Option<usize>,
+    min_position: Option<i64>,
+}
+
+/// Pagination as RDV Service Public's API gives it.
+#[derive(Serialize, ToSchema)]
+pub struct PageMeta {
+    current_page: usize,
+    next_page: Option<usize>,
+    prev_page: Option<usize>,
+    total_pages: usize,
+    total_count: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RdvPage {
+    rdvs: Vec<RdvDoc>,
+    meta: PageMeta,
+}
+
+/// The RDVs of an organisation, filtered, ordered by start then id.
+#[utoipa::path(get, path = "/v1/organisations/{id}/rdvs", tag = "rdvs", params(("id" = String, Path), RdvFilters),
+    security(("bearer" = [])), responses((status = 200, body = RdvPage)))]
+pub async fn list_rdvs(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    crate::extract::Query(q): crate::extract::Query<RdvFilters>,
+) -> Result<Json<RdvPage>, ApiError> {
+    let (organisation_id, organisation) = super::organisations::organisation(&state, &id).await?;
+    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    let per_page = q.per_page.unwrap_or(100);
+    if !(1..=500).contains(&per_page) {
+        return Err(DomainError::invalid("per_page", "must be between 1 and 500").into());
+    }
+    let page = q.page.unwrap_or(1).max(1);
+    state.wait_for(rdv_projections::rdvs::NAME, q.min_position).await?;
+    let docs = state
+        .store
+        .docs(rdv_projections::rdvs::NAME, rdv_projections::rdvs::RDVS, &id)
+        .await?;
+    let mut rdvs: Vec<RdvDoc> = docs
+        .into_iter()
+        .filter_map(|d| serde_json::from_value::<RdvDoc>(d).ok())
+        .filter(|r| {
+            q.starts_after.is_none_or(|t| r.starts_at >= t)
+                && q.starts_before.is_none_or(|t| r.starts_at < t)
+                && q.status.is_none_or(|s| r.status == s)
+                && q.agent_id.is_none_or(|a| r.agent_ids.contains(&a.0))
+                && q.lieu_id.is_none_or(|l| r.lieu_id == Some(l.0))
+                && q.motif_id.is_none_or(|m| r.motif_id == m.0)
+        })
+        .collect();
+    rdvs.sort_by(|a, b| (a.starts_at, a.id).cmp(&(b.starts_at, b.id)));
+    let total_count = rdvs.len();
+    let total_pages = total_count.div_ceil(per_page).max(1);
+    let mut rdvs: Vec<RdvDoc> = rdvs.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    apply_rdv_fields(&state, &organisation, &mut rdvs).await?;
+    let meta = PageMeta {
+        current_page: page,
+        next_page: (page < total_pages).then_some(page + 1),
+        prev_page: (page > 1).then_some(page - 1),
+        total_pages,
+        total_count,
+    };
+    Ok(Json(RdvPage { rdvs, meta }))
 }
 
 /// Cancels the RDV and frees its agents' time, in one transaction.

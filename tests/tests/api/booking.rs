@@ -481,3 +481,97 @@ async fn the_waiting_room_records_arrivals_and_emails_agents_in_email_mode() {
         StatusCode::CONFLICT
     );
 }
+
+#[tokio::test]
+async fn rdv_lists_filter_and_page_and_the_contexte_field_follows_the_settings() {
+    let app = TestApp::spawn().await;
+    let (s, _) = with_plage(&app).await;
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "C", "last_name": "D"}),
+        )
+        .await
+        .id();
+    let mut last = None;
+    for (hour, context) in [("09:00", "Suivi RSA"), ("10:00", "Premier contact"), ("14:00", "Bilan")] {
+        let booked = app
+            .post(
+                "/v1/rdvs",
+                &s.token,
+                json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
+                       "usager_ids": [usager], "starts_at": format!("2026-01-12T{hour}:00+01:00"), "context": context}),
+            )
+            .await;
+        assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+        last = Some(booked);
+    }
+    let last = last.unwrap();
+    app.post(
+        &format!("/v1/rdvs/{}/cancel", last.id()),
+        &s.token,
+        json!({"status": "revoked"}),
+    )
+    .await;
+    let head = app.head_position().await;
+    let list = |query: String| {
+        let url = format!("/v1/organisations/{}/rdvs?min_position={head}&{query}", s.organisation);
+        let (app, token) = (&app, s.token.clone());
+        async move { app.get(&url, &token).await }
+    };
+    let page = list("per_page=2".into()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert_eq!(
+        page.body["meta"],
+        json!({"current_page": 1, "next_page": 2, "prev_page": null, "total_pages": 2, "total_count": 3})
+    );
+    assert_eq!(page.body["rdvs"][0]["starts_at"], "2026-01-12T08:00:00Z");
+    let second = list("per_page=2&page=2".into()).await;
+    assert_eq!(second.body["rdvs"][0]["id"], last.id().as_str());
+    assert_eq!(list("status=revoked".into()).await.body["meta"]["total_count"], 1);
+    assert_eq!(
+        list("starts_after=2026-01-12T09:30:00%2B01:00".into()).await.body["meta"]["total_count"],
+        2
+    );
+    assert_eq!(
+        list(format!("agent_id={}", s.agent)).await.body["meta"]["total_count"],
+        3
+    );
+    assert_eq!(list("per_page=0".into()).await.fields(), ["per_page"]);
+
+    // Contexte is off by default: stored, never shown; on, it shows; off again, hidden; on, back.
+    let first_id = page.body["rdvs"][0]["id"].as_str().unwrap().to_string();
+    let context = || {
+        let (app, url, token) = (&app, format!("/v1/rdvs/{first_id}"), s.token.clone());
+        async move { app.get(&url, &token).await.body["context"].clone() }
+    };
+    assert_eq!(context().await, Value::Null);
+    assert!(page.body["rdvs"][0]["context"].is_null());
+    let territory = app
+        .get(&format!("/v1/organisations/{}", s.organisation), &app.admin_token)
+        .await
+        .body["territory_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fields = format!("/v1/territories/{territory}/settings/rdv-fields");
+    for (enabled, expected) in [
+        (true, json!("Suivi RSA")),
+        (false, Value::Null),
+        (true, json!("Suivi RSA")),
+    ] {
+        let r = app
+            .request(
+                Method::PUT,
+                &fields,
+                Some(&app.admin_token),
+                Some(json!({"context_enabled": enabled})),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(context().await, expected);
+        assert_eq!(list("per_page=1".into()).await.body["rdvs"][0]["context"], expected);
+    }
+}
