@@ -615,7 +615,7 @@ pub async fn list_rdvs(
                 && q.motif_id.is_none_or(|m| r.motif_id == m.0)
         })
         .collect();
-    rdvs.sort_by(|a, b| (a.starts_at, a.id).cmp(&(b.starts_at, b.id)));
+    rdvs.sort_by_key(|r| (r.starts_at, r.id));
     let total_count = rdvs.len();
     let total_pages = total_count.div_ceil(per_page).max(1);
     let mut rdvs: Vec<RdvDoc> = rdvs.into_iter().skip((page - 1) * per_page).take(per_page).collect();
