@@ -3,8 +3,10 @@
 //! salle d'attente notifies. Settings only choose what is shown: stored usager
 //! and RDV data is never dropped when a field is hidden or removed.
 
-use crate::{DomainError, FieldError, values::Text};
+use crate::{DomainError, FieldError, usager::UsagerProfile, values::Text};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::collections::{BTreeSet, HashSet};
 use utoipa::ToSchema;
 
@@ -82,6 +84,60 @@ impl Default for UsagerFieldSettings {
 }
 
 impl UsagerFieldSettings {
+    /// Checks an usager's custom values against the fields: known keys,
+    /// values of the field's type, required (visible) fields present.
+    pub fn check_values(&self, values: &BTreeMap<String, Value>) -> Result<(), DomainError> {
+        let mut errors = Vec::new();
+        for (key, value) in values {
+            let field = format!("custom_fields.{key}");
+            let Some(definition) = self.custom.iter().find(|f| f.key == *key) else {
+                errors.push(FieldError::new(field, "no such field in this espace"));
+                continue;
+            };
+            let valid = match &definition.kind {
+                CustomFieldKind::Text => value.is_string(),
+                CustomFieldKind::Number => value.is_number(),
+                CustomFieldKind::Date => value.as_str().is_some_and(|s| s.parse::<chrono::NaiveDate>().is_ok()),
+                CustomFieldKind::Choice { options } => value.as_str().is_some_and(|s| options.iter().any(|o| o == s)),
+            };
+            if !valid && !value.is_null() {
+                errors.push(FieldError::new(field, "does not fit the field's type"));
+            }
+        }
+        for definition in self.custom.iter().filter(|f| f.required && !f.hidden) {
+            if values.get(&definition.key).is_none_or(Value::is_null) {
+                errors.push(FieldError::new(
+                    format!("custom_fields.{}", definition.key),
+                    "is required",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(DomainError::invalid_fields(errors))
+        }
+    }
+
+    /// An usager's profile as forms show it now: hidden standard fields and
+    /// custom fields hidden or removed are left out (their values are kept).
+    pub fn shown(&self, profile: &UsagerProfile) -> UsagerProfile {
+        let mut shown = profile.clone();
+        if !self.shown.contains(&StandardUsagerField::Email) {
+            shown.email = None;
+        }
+        if !self.shown.contains(&StandardUsagerField::Phone) {
+            shown.phone = None;
+        }
+        if !self.shown.contains(&StandardUsagerField::BirthDate) {
+            shown.birth_date = None;
+        }
+        shown
+            .custom
+            .retain(|key, _| self.custom.iter().any(|f| f.key == *key && !f.hidden));
+        shown
+    }
+
     pub fn validate(&self) -> Result<(), DomainError> {
         let mut errors = Vec::new();
         let mut keys = HashSet::new();

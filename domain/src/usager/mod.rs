@@ -24,6 +24,11 @@ pub struct UsagerProfile {
     pub email: Option<Email>,
     pub phone: Option<String>,
     pub birth_date: Option<NaiveDate>,
+    /// Values of the espace's custom fields, by key. Kept when a field is
+    /// hidden or removed, shown again when it comes back.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub custom: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

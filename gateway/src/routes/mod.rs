@@ -104,6 +104,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(slots::agenda))
         .routes(routes!(slots::agenda_ics))
         .routes(routes!(rdvs::create_usager))
+        .routes(routes!(rdvs::get_usager))
         .routes(routes!(rdvs::book_rdv))
         .routes(routes!(rdvs::public_book))
         .routes(routes!(rdvs::get_rdv))

@@ -41,6 +41,10 @@ pub struct UsagerFields {
     email: Option<String>,
     phone: Option<String>,
     birth_date: Option<NaiveDate>,
+    /// Values of the espace's custom fields, by key.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    custom_fields: std::collections::BTreeMap<String, Value>,
 }
 
 impl UsagerFields {
@@ -58,6 +62,7 @@ impl UsagerFields {
                 email: email?,
                 phone,
                 birth_date: self.birth_date,
+                custom: self.custom_fields,
             })
         })
     }
@@ -85,6 +90,14 @@ pub async fn create_usager(
         principal.require_organisation_member(organisation.0, organisation.1.territory_id)?;
     }
     let profile = r.fields.parse("")?;
+    let first = r
+        .organisation_ids
+        .first()
+        .copied()
+        .ok_or_else(|| DomainError::invalid("organisation_ids", "give at least one"))?;
+    usager_field_settings(&state, first)
+        .await?
+        .check_values(&profile.custom)?;
     let command = UsagerCommand::CreateUsager {
         organisation_ids: r.organisation_ids,
         profile,
@@ -93,6 +106,66 @@ pub async fn create_usager(
     state
         .command::<Usager>(&ctx, &UsagerId::new().to_string(), command, None, StatusCode::CREATED)
         .await
+}
+
+/// The usager field settings of an organisation's espace.
+async fn usager_field_settings(
+    state: &AppState,
+    organisation: OrganisationId,
+) -> Result<rdv_domain::territory::UsagerFieldSettings, ApiError> {
+    let organisation = super::organisations::organisation(state, &organisation.to_string())
+        .await?
+        .1;
+    let territory = state
+        .load::<rdv_domain::territory::Territory>(&organisation.territory_id.to_string())
+        .await?;
+    Ok(territory.state()?.settings.usager_fields.clone())
+}
+
+/// An usager as the espace's forms show it now.
+#[derive(Serialize, ToSchema)]
+pub struct UsagerView {
+    id: UsagerId,
+    organisation_ids: BTreeSet<OrganisationId>,
+    #[serde(flatten)]
+    profile: UsagerProfile,
+}
+
+/// An usager, with the fields the espace shows (hidden or removed fields
+/// keep their values and show again when they come back).
+#[utoipa::path(get, path = "/v1/usagers/{id}", tag = "rdvs", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = UsagerView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_usager(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<UsagerView>, ApiError> {
+    let usager_id: UsagerId = path_id(&id, "usager")?;
+    let usager = state
+        .load::<Usager>(&id)
+        .await?
+        .0
+        .ok_or_else(|| ApiError::not_found("usager"))?;
+    let mut visible = None;
+    for organisation_id in &usager.organisation_ids {
+        let (o, organisation) = super::organisations::organisation(&state, &organisation_id.to_string()).await?;
+        if principal
+            .require_organisation_member(o, organisation.territory_id)
+            .is_ok()
+        {
+            visible = Some(o);
+            break;
+        }
+    }
+    let organisation = visible.ok_or_else(|| ApiError::not_found("usager"))?;
+    let profile = usager_field_settings(&state, organisation)
+        .await?
+        .shown(&usager.profile);
+    Ok(Json(UsagerView {
+        id: usager_id,
+        organisation_ids: usager.organisation_ids,
+        profile,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -378,6 +451,9 @@ pub async fn public_book(
 ) -> Result<CommandReply, ApiError> {
     let r = body.value;
     let profile = r.usager.parse("usager.")?;
+    usager_field_settings(&state, r.organisation_id)
+        .await?
+        .check_values(&profile.custom)?;
     let organisation_path = r.organisation_id.to_string();
     let mut search = SlotSearch::prepare(&state, &organisation_path, |_, _| Ok(()), r.motif_id, None).await?;
     let booking_rules = search.motif.config.booking.clone();

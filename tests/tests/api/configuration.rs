@@ -458,3 +458,77 @@ async fn basic_agents_and_outsiders_cannot_configure() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn usager_data_survives_hidden_and_removed_fields() {
+    let app = TestApp::spawn().await;
+    let Espace { territory, first, .. } = espace(&app).await;
+    let admin = &app.admin_token;
+    let fields_url = format!("/v1/territories/{territory}/settings/usager-fields");
+    let dossier =
+        json!({"key": "numero_dossier", "label": "N° de dossier", "kind": {"type": "text"}, "required": true});
+    let situation = json!({"key": "situation", "label": "Situation", "kind": {"type": "choice", "options": ["RSA", "ASS"]}, "required": false});
+    let all_shown = json!(["birth_date", "phone", "email", "address"]);
+    put(
+        &app,
+        &fields_url,
+        admin,
+        json!({"shown": all_shown, "custom": [dossier, situation]}),
+    )
+    .await;
+
+    let create = |custom: Value| {
+        let body = json!({"organisation_ids": [first], "first_name": "Camille", "last_name": "Dupont", "phone": "06 12 34 56 78", "custom_fields": custom});
+        let app = &app;
+        async move { app.post("/v1/usagers", &app.admin_token, body).await }
+    };
+    assert_eq!(
+        create(json!({"situation": "RSA"})).await.fields(),
+        ["custom_fields.numero_dossier"]
+    );
+    assert_eq!(
+        create(json!({"numero_dossier": "D-1", "situation": "Autre"}))
+            .await
+            .fields(),
+        ["custom_fields.situation"]
+    );
+    assert_eq!(
+        create(json!({"numero_dossier": "D-1", "pointure": 42})).await.fields(),
+        ["custom_fields.pointure"]
+    );
+    let created = create(json!({"numero_dossier": "D-1", "situation": "RSA"})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let usager = format!("/v1/usagers/{}", created.id());
+    let shown = app.get(&usager, admin).await;
+    assert_eq!(
+        shown.body["custom"],
+        json!({"numero_dossier": "D-1", "situation": "RSA"})
+    );
+    assert_eq!(shown.body["phone"], "06 12 34 56 78");
+
+    // The field is removed and the phone hidden: neither shows, nothing is lost.
+    put(
+        &app,
+        &fields_url,
+        admin,
+        json!({"shown": ["email"], "custom": [dossier]}),
+    )
+    .await;
+    let hidden = app.get(&usager, admin).await;
+    assert_eq!(hidden.body["custom"], json!({"numero_dossier": "D-1"}));
+    assert!(hidden.body["phone"].is_null());
+    // Back again: the stored values show again.
+    put(
+        &app,
+        &fields_url,
+        admin,
+        json!({"shown": all_shown, "custom": [dossier, situation]}),
+    )
+    .await;
+    let back = app.get(&usager, admin).await;
+    assert_eq!(
+        back.body["custom"],
+        json!({"numero_dossier": "D-1", "situation": "RSA"})
+    );
+    assert_eq!(back.body["phone"], "06 12 34 56 78");
+}
