@@ -461,14 +461,13 @@ async fn the_waiting_room_records_arrivals_and_emails_agents_in_email_mode() {
         .await;
     assert_eq!(mode.status, StatusCode::OK);
     app.clock.set("2026-01-12T07:55:00Z".parse().unwrap());
-    let before = app.eml_files().len();
     let arrived = app.post(&format!("/v1/rdvs/{rdv}/arrived"), &s.token, json!({})).await;
     assert_eq!(arrived.status, StatusCode::OK, "{}", arrived.body);
     assert_eq!(
         app.get(&format!("/v1/rdvs/{rdv}"), &s.token).await.body["arrived_at"],
         "2026-01-12T07:55:00Z"
     );
-    let email = app.wait_for_eml(before + 1).await;
+    let email = app.wait_for_eml_containing("Salle d'attente").await;
     assert!(
         email.contains("To: agent@cms.fr") && email.contains("rendez-vous de 09:00"),
         "{email}"

@@ -261,6 +261,20 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Waits (bounded) for an e-mail containing `text`, whatever else the
+    /// sender writes meanwhile, and returns it.
+    pub async fn wait_for_eml_containing(&self, text: &str) -> String {
+        for _ in 0..200 {
+            if let Some(found) = self.eml_files().into_iter().find(|e| e.contains(text)) {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no e-mail containing {text:?} within 5 s");
+    }
+}
+
 /// The invitation token in an e-mail's link.
 pub fn invitation_token(eml: &str) -> String {
     let start = eml.find("token=").expect("a link with a token") + "token=".len();
