@@ -16,6 +16,7 @@ pub mod lieu;
 pub mod motif;
 pub mod motif_key;
 pub mod organisation;
+pub mod phone;
 pub mod platform;
 pub mod rdv;
 pub mod services;

@@ -22,7 +22,9 @@ pub struct UsagerProfile {
     pub last_name: Text,
     #[schema(value_type = Option<String>)]
     pub email: Option<Email>,
-    pub phone: Option<String>,
+    /// E.164 (`+33612345678`); SMS only when it is a mobile.
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<crate::phone::PhoneE164>,
     pub birth_date: Option<NaiveDate>,
     /// Values of the espace's custom fields, by key. Kept when a field is
     /// hidden or removed, shown again when it comes back.

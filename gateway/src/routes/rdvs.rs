@@ -54,13 +54,18 @@ impl UsagerFields {
         let first_name = form.required(&format!("{prefix}first_name"), self.first_name.as_deref(), Text::parse);
         let last_name = form.required(&format!("{prefix}last_name"), self.last_name.as_deref(), Text::parse);
         let email = form.optional(&format!("{prefix}email"), self.email.as_deref(), Email::parse);
-        let phone = self.phone.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+        let phone = self.phone.filter(|p| !p.trim().is_empty());
+        let phone = form.optional(
+            &format!("{prefix}phone"),
+            phone.as_deref(),
+            rdv_domain::phone::PhoneE164::parse,
+        );
         form.finish(|| {
             Some(UsagerProfile {
                 first_name: first_name?,
                 last_name: last_name?,
                 email: email?,
-                phone,
+                phone: phone?,
                 birth_date: self.birth_date,
                 custom: self.custom_fields,
             })

@@ -169,6 +169,13 @@ async fn bad_bookings_are_named_and_write_nothing() {
     );
     let unnamed = book_publicly(&app, json!({"organisation_id": s.organisation, "motif_id": s.motif, "starts_at": SLOT, "usager": {"first_name": ""}})).await;
     assert_eq!(unnamed.fields(), ["usager.first_name", "usager.last_name"]);
+    let bad_phone = book_publicly(
+        &app,
+        json!({"organisation_id": s.organisation, "motif_id": s.motif, "starts_at": SLOT,
+                                                "usager": {"first_name": "A", "last_name": "B", "phone": "12 34"}}),
+    )
+    .await;
+    assert_eq!(bad_phone.fields(), ["usager.phone"]);
     // An usager of another organisation, a zero duration, a start over five years ahead.
     let (_, elsewhere) = app.territory_and_organisation("Ailleurs").await;
     let stranger = app

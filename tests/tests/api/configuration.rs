@@ -504,7 +504,7 @@ async fn usager_data_survives_hidden_and_removed_fields() {
         shown.body["custom"],
         json!({"numero_dossier": "D-1", "situation": "RSA"})
     );
-    assert_eq!(shown.body["phone"], "06 12 34 56 78");
+    assert_eq!(shown.body["phone"], "+33612345678", "normalised to E.164");
 
     // The field is removed and the phone hidden: neither shows, nothing is lost.
     put(
@@ -530,5 +530,5 @@ async fn usager_data_survives_hidden_and_removed_fields() {
         back.body["custom"],
         json!({"numero_dossier": "D-1", "situation": "RSA"})
     );
-    assert_eq!(back.body["phone"], "06 12 34 56 78");
+    assert_eq!(back.body["phone"], "+33612345678");
 }
