@@ -293,6 +293,48 @@ fn queue_notice(
     }));
 }
 
+/// RDV Service Public's duplicate rules, among the RDVs already on the
+/// agents' day: an identical RDV (organisation, lieu, motif, times, usagers
+/// and agents, not cancelled) is refused; one with the same usager and motif
+/// that day is a "suspected duplicate" warning.
+async fn duplicates(
+    unit: &mut UnitOfWork<'_>,
+    booking: &Booking,
+    organisation: &OrganisationState,
+) -> Result<Vec<Value>, CommandError> {
+    let day = booking.starts_at.with_timezone(&organisation.timezone.0).date_naive();
+    let mut seen = BTreeSet::new();
+    let mut warnings = Vec::new();
+    for agent in &booking.agent_ids {
+        let (agent_day, _) = unit.load::<AgentDay>(&AgentDay::stream_id(*agent, day)).await?;
+        for other_id in agent_day.reservations.keys().filter(|id| seen.insert(**id)) {
+            let (other, _) = unit.load::<Rdv>(&other_id.to_string()).await?;
+            let Some(other) = other.0.filter(|o| !o.status.is_cancelled()) else {
+                continue;
+            };
+            let b = &other.booking;
+            let identical = (b.organisation_id, b.lieu_id, b.motif_id, b.starts_at, b.ends_at)
+                == (
+                    booking.organisation_id,
+                    booking.lieu_id,
+                    booking.motif_id,
+                    booking.starts_at,
+                    booking.ends_at,
+                )
+                && b.usager_ids == booking.usager_ids
+                && b.agent_ids == booking.agent_ids;
+            if identical {
+                return Err(DomainError::conflict("an identical RDV already exists").into());
+            }
+            if b.motif_id == booking.motif_id && !b.usager_ids.is_disjoint(&booking.usager_ids) {
+                warnings.push(json!({"code": "suspected_duplicate", "rdv_id": other_id,
+                                     "message": "the usager already has an RDV for this motif that day"}));
+            }
+        }
+    }
+    Ok(warnings)
+}
+
 /// Books an RDV as an agent: any time, any agent of the organisation.
 /// Overlaps and a start in the past are warnings, as in RDV Service Public.
 #[utoipa::path(post, path = "/v1/rdvs", tag = "rdvs", request_body = BookRdvRequest, security(("bearer" = [])),
@@ -388,6 +430,7 @@ pub async fn book_rdv(
                         }
                     }
                     let agents = booking.agent_ids.clone();
+                    let mut warnings = duplicates(unit, &booking, &organisation).await?;
                     unit.handle::<Rdv>(
                         &rdv_id.to_string(),
                         RdvCommand::BookRdv {
@@ -395,7 +438,7 @@ pub async fn book_rdv(
                         },
                     )
                     .await?;
-                    let mut warnings = reserve(unit, rdv_id, &agents, interval, &organisation, false).await?;
+                    warnings.extend(reserve(unit, rdv_id, &agents, interval, &organisation, false).await?);
                     if interval.start < unit.now() {
                         warnings.push(json!({"code": "start_in_the_past", "message": "the RDV starts in the past"}));
                     }

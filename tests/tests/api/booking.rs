@@ -147,7 +147,31 @@ async fn agents_may_overlap_with_a_warning_and_usagers_may_not() {
     assert_eq!(first.body["warnings"], json!([]));
     let second = app.post("/v1/rdvs", &s.token, body("2026-01-12T09:30:00+01:00")).await;
     assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
-    assert_eq!(second.body["warnings"][0]["code"], "overlapping_rdv");
+    let codes: Vec<_> = second.body["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["code"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(codes, ["suspected_duplicate", "overlapping_rdv"]);
+    let twin = app.post("/v1/rdvs", &s.token, body(SLOT)).await;
+    assert_eq!(
+        twin.status,
+        StatusCode::CONFLICT,
+        "an exact duplicate is refused: {}",
+        twin.body
+    );
+    let later = app.post("/v1/rdvs", &s.token, body("2026-01-12T15:00:00+01:00")).await;
+    assert_eq!(later.status, StatusCode::CREATED);
+    assert!(
+        later.body["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["code"] == "suspected_duplicate"),
+        "{}",
+        later.body
+    );
     let past = app.post("/v1/rdvs", &s.token, body("2026-01-05T08:00:00+01:00")).await;
     assert_eq!(past.body["warnings"][0]["code"], "start_in_the_past");
     // Usagers see no slot that morning: 10:30–11:00 is too short for 60 minutes.
