@@ -12,6 +12,7 @@ pub mod directory;
 mod documents;
 pub mod projector;
 pub mod rdvs;
+pub mod usagers;
 
 pub use projector::{Projection, ProjectionError, Projector, ProjectorStatus};
 
@@ -24,6 +25,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(configuration::Configuration),
         Arc::new(availability::Availability),
         Arc::new(rdvs::Rdvs),
+        Arc::new(usagers::Usagers),
     ]
 }
 

@@ -105,6 +105,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(slots::agenda_ics))
         .routes(routes!(rdvs::create_usager))
         .routes(routes!(rdvs::get_usager))
+        .routes(routes!(rdvs::search_usagers))
+        .routes(routes!(rdvs::usager_history))
         .routes(routes!(rdvs::book_rdv))
         .routes(routes!(rdvs::public_book))
         .routes(routes!(rdvs::get_rdv))

@@ -27,7 +27,7 @@ use rdv_domain::{
     values::{Email, Text},
 };
 use rdv_eventstore::{CommandError, UnitOfWork};
-use rdv_projections::rdvs::RdvDoc;
+use rdv_projections::{rdvs::RdvDoc, usagers::UsagerDoc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -145,24 +145,7 @@ pub async fn get_usager(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<UsagerView>, ApiError> {
-    let usager_id: UsagerId = path_id(&id, "usager")?;
-    let usager = state
-        .load::<Usager>(&id)
-        .await?
-        .0
-        .ok_or_else(|| ApiError::not_found("usager"))?;
-    let mut visible = None;
-    for organisation_id in &usager.organisation_ids {
-        let (o, organisation) = super::organisations::organisation(&state, &organisation_id.to_string()).await?;
-        if principal
-            .require_organisation_member(o, organisation.territory_id)
-            .is_ok()
-        {
-            visible = Some(o);
-            break;
-        }
-    }
-    let organisation = visible.ok_or_else(|| ApiError::not_found("usager"))?;
+    let (usager_id, usager, organisation) = visible_usager(&state, &principal, &id).await?;
     let profile = usager_field_settings(&state, organisation)
         .await?
         .shown(&usager.profile);
@@ -171,6 +154,111 @@ pub async fn get_usager(
         organisation_ids: usager.organisation_ids,
         profile,
     }))
+}
+
+/// The usager and one of its organisations the caller works in (404 when
+/// there is none: the caller learns nothing of usagers elsewhere).
+async fn visible_usager(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<(UsagerId, rdv_domain::usager::UsagerState, OrganisationId), ApiError> {
+    let usager_id: UsagerId = path_id(id, "usager")?;
+    let usager = state
+        .load::<Usager>(id)
+        .await?
+        .0
+        .ok_or_else(|| ApiError::not_found("usager"))?;
+    for organisation_id in &usager.organisation_ids {
+        let (o, organisation) = super::organisations::organisation(state, &organisation_id.to_string()).await?;
+        if principal
+            .require_organisation_member(o, organisation.territory_id)
+            .is_ok()
+        {
+            return Ok((usager_id, usager, o));
+        }
+    }
+    Err(ApiError::not_found("usager"))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct UsagerSearch {
+    /// Words matched against names, e-mail, phone and birth date, ignoring
+    /// case and accents ("helene 06 12" finds Hélène with 06 12 34 56 78).
+    search: Option<String>,
+    min_position: Option<i64>,
+}
+
+/// The usagers of an organisation matching a search, by last then first name
+/// (at most 100), with the fields the espace shows.
+#[utoipa::path(get, path = "/v1/organisations/{id}/usagers", tag = "rdvs", params(("id" = String, Path), UsagerSearch),
+    security(("bearer" = [])), responses((status = 200, body = Vec<UsagerView>)))]
+pub async fn search_usagers(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    crate::extract::Query(q): crate::extract::Query<UsagerSearch>,
+) -> Result<Json<Vec<UsagerView>>, ApiError> {
+    let (organisation_id, organisation) = super::organisations::organisation(&state, &id).await?;
+    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    state.wait_for(rdv_projections::usagers::NAME, q.min_position).await?;
+    let words: Vec<String> = rdv_projections::usagers::fold(q.search.as_deref().unwrap_or_default())
+        .split_whitespace()
+        .map(|w| w.replace(['.', '-'], ""))
+        .collect();
+    let settings = usager_field_settings(&state, organisation_id).await?;
+    let docs = state
+        .store
+        .docs(rdv_projections::usagers::NAME, rdv_projections::usagers::USAGERS, &id)
+        .await?;
+    let mut found: Vec<UsagerDoc> = docs
+        .into_iter()
+        .filter_map(|d| serde_json::from_value::<UsagerDoc>(d).ok())
+        .filter(|u| {
+            let text = u.search.replace(['.', '-'], "");
+            let compact = text.replace(' ', "");
+            words
+                .iter()
+                .all(|w| text.contains(w.as_str()) || compact.contains(w.as_str()))
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        (a.profile.last_name.as_str(), a.profile.first_name.as_str(), a.id).cmp(&(
+            b.profile.last_name.as_str(),
+            b.profile.first_name.as_str(),
+            b.id,
+        ))
+    });
+    Ok(Json(
+        found
+            .into_iter()
+            .take(100)
+            .map(|u| UsagerView {
+                id: UsagerId(u.id),
+                organisation_ids: [organisation_id].into(),
+                profile: settings.shown(&u.profile),
+            })
+            .collect(),
+    ))
+}
+
+/// Every change of an usager: who, when, which fields (for the agents of
+/// its organisations).
+#[utoipa::path(get, path = "/v1/usagers/{id}/history", tag = "rdvs", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Vec<crate::history::HistoryEntry>), (status = 404, body = crate::error::Problem)))]
+pub async fn usager_history(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<crate::history::HistoryEntry>>, ApiError> {
+    visible_usager(&state, &principal, &id).await?;
+    let events = state.store.load_stream("Usager", &id).await?;
+    Ok(Json(crate::history::of::<Usager>(&events, |u| {
+        u.0.as_ref().map_or(
+            Value::Null,
+            |s| json!({"organisation_ids": s.organisation_ids, "profile": s.profile}),
+        )
+    })?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -613,3 +613,63 @@ async fn rdv_lists_filter_and_page_and_the_contexte_field_follows_the_settings()
         .unwrap();
     assert_eq!(list("per_page=10".into()).await.body, before);
 }
+
+#[tokio::test]
+async fn usagers_are_found_by_name_email_phone_or_birth_date_whatever_the_accents() {
+    let app = TestApp::spawn().await;
+    let (s, _) = with_plage(&app).await;
+    let create = |first: &str, last: &str, extra: Value| {
+        let mut body = json!({"organisation_ids": [s.organisation], "first_name": first, "last_name": last});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let (app, token) = (&app, s.token.clone());
+        async move { app.post("/v1/usagers", &token, body).await }
+    };
+    let helene = create(
+        "Hélène",
+        "Gérard",
+        json!({"email": "helene@exemple.fr", "phone": "06 12 34 56 78", "birth_date": "1980-05-17"}),
+    )
+    .await;
+    create("Paul", "Martin", json!({"phone": "0692 11 22 33"})).await;
+    let last = create("Anaïs", "Gerard", json!({})).await;
+    let search = |q: &str| {
+        let url = format!(
+            "/v1/organisations/{}/usagers?min_position={}&search={}",
+            s.organisation,
+            last.position(),
+            q.replace(' ', "+")
+        );
+        let (app, token) = (&app, s.token.clone());
+        async move {
+            let r = app.get(&url, &token).await;
+            r.body
+                .as_array()
+                .unwrap_or_else(|| panic!("{}", r.body))
+                .iter()
+                .map(|u| u["first_name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        search("gerard").await,
+        ["Anaïs", "Hélène"],
+        "accents and case ignored, sorted by name"
+    );
+    assert_eq!(search("HELENE gérard").await, ["Hélène"]);
+    assert_eq!(search("helene@exemple").await, ["Hélène"]);
+    assert_eq!(search("06 12 34").await, ["Hélène"]);
+    assert_eq!(search("+262692").await, ["Paul"]);
+    assert_eq!(search("17/05/1980").await, ["Hélène"]);
+    assert_eq!(search("").await.len(), 3);
+    // The usager's history: who created it, when, with which fields.
+    let history = app.get(&format!("/v1/usagers/{}/history", helene.id()), &s.token).await;
+    assert_eq!(history.body[0]["event_type"], "UsagerCreated");
+    assert_eq!(history.body[0]["actor"], format!("agent:{}", s.agent));
+    // Another organisation's agents learn nothing.
+    let (_, elsewhere) = app.territory_and_organisation("Ailleurs").await;
+    let (_, outsider) = app.active_agent(&elsewhere, "x@ailleurs.fr", "admin").await;
+    assert_eq!(
+        app.get(&format!("/v1/usagers/{}", helene.id()), &outsider).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
