@@ -31,6 +31,11 @@ pub struct UsagerProfile {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub custom: std::collections::BTreeMap<String, serde_json::Value>,
+    /// For a relative (a child...): the usager who books and is notified
+    /// for them (RDV Service Public's `responsible_id`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub responsible_id: Option<crate::ids::UsagerId>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

@@ -68,6 +68,7 @@ impl UsagerFields {
                 phone: phone?,
                 birth_date: self.birth_date,
                 custom: self.custom_fields,
+                responsible_id: None,
             })
         })
     }
@@ -76,11 +77,15 @@ impl UsagerFields {
 #[derive(Deserialize, ToSchema)]
 pub struct CreateUsagerRequest {
     organisation_ids: BTreeSet<OrganisationId>,
+    /// Makes this usager a relative of another, who books and is notified
+    /// for them; the relative joins the responsible's organisations.
+    responsible_id: Option<UsagerId>,
     #[serde(flatten)]
     fields: UsagerFields,
 }
 
-/// Creates an usager in organisations the agent works in.
+/// Creates an usager in organisations the agent works in (or a relative of
+/// an usager, with `responsible_id`).
 #[utoipa::path(post, path = "/v1/usagers", tag = "rdvs", request_body = CreateUsagerRequest, security(("bearer" = [])),
     responses((status = 201, body = CommandAnswer), (status = 422, body = crate::error::Problem)))]
 pub async fn create_usager(
@@ -94,7 +99,19 @@ pub async fn create_usager(
         let organisation = super::organisations::organisation(&state, &organisation_id.to_string()).await?;
         principal.require_organisation_member(organisation.0, organisation.1.territory_id)?;
     }
-    let profile = r.fields.parse("")?;
+    let mut profile = r.fields.parse("")?;
+    let mut organisation_ids = r.organisation_ids.clone();
+    if let Some(responsible_id) = r.responsible_id {
+        let responsible = state.load::<Usager>(&responsible_id.to_string()).await?.0;
+        let responsible = responsible
+            .filter(|u| !u.organisation_ids.is_disjoint(&r.organisation_ids))
+            .ok_or_else(|| DomainError::invalid("responsible_id", "no such usager in these organisations"))?;
+        if responsible.profile.responsible_id.is_some() {
+            return Err(DomainError::invalid("responsible_id", "a relative cannot be responsible for another").into());
+        }
+        organisation_ids.extend(responsible.organisation_ids);
+        profile.responsible_id = Some(responsible_id);
+    }
     let first = r
         .organisation_ids
         .first()
@@ -104,7 +121,7 @@ pub async fn create_usager(
         .await?
         .check_values(&profile.custom)?;
     let command = UsagerCommand::CreateUsager {
-        organisation_ids: r.organisation_ids,
+        organisation_ids,
         profile,
     };
     let ctx = principal.context(&headers, "POST /v1/usagers", &body.hash);
@@ -134,6 +151,9 @@ pub struct UsagerView {
     organisation_ids: BTreeSet<OrganisationId>,
     #[serde(flatten)]
     profile: UsagerProfile,
+    /// Usagers this one is responsible for (on the usager's own page).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    relatives: Vec<UsagerId>,
 }
 
 /// An usager, with the fields the espace shows (hidden or removed fields
@@ -149,10 +169,25 @@ pub async fn get_usager(
     let profile = usager_field_settings(&state, organisation)
         .await?
         .shown(&usager.profile);
+    let docs = state
+        .store
+        .docs(
+            rdv_projections::usagers::NAME,
+            rdv_projections::usagers::USAGERS,
+            &organisation.to_string(),
+        )
+        .await?;
+    let relatives = docs
+        .into_iter()
+        .filter_map(|d| serde_json::from_value::<UsagerDoc>(d).ok())
+        .filter(|u| u.profile.responsible_id == Some(usager_id))
+        .map(|u| UsagerId(u.id))
+        .collect();
     Ok(Json(UsagerView {
         id: usager_id,
         organisation_ids: usager.organisation_ids,
         profile,
+        relatives,
     }))
 }
 
@@ -237,6 +272,7 @@ pub async fn search_usagers(
                 id: UsagerId(u.id),
                 organisation_ids: [organisation_id].into(),
                 profile: settings.shown(&u.profile),
+                relatives: Vec::new(),
             })
             .collect(),
     ))
@@ -352,6 +388,22 @@ async fn notice_context_of(
         notify: motif.config.informations.visibility == Visibility::VisibleAndNotified,
         public_url: state.public_url.clone(),
     })
+}
+
+/// Who hears about an usager's RDVs: the usager, or their responsible for
+/// a relative (RDV Service Public).
+async fn recipient(unit: &mut UnitOfWork<'_>, usager_id: UsagerId) -> Result<Option<UsagerProfile>, CommandError> {
+    let (usager, _) = unit.load::<Usager>(&usager_id.to_string()).await?;
+    let Some(usager) = usager.0 else { return Ok(None) };
+    match usager.profile.responsible_id {
+        Some(responsible) => Ok(unit
+            .load::<Usager>(&responsible.to_string())
+            .await?
+            .0
+            .0
+            .map(|r| r.profile)),
+        None => Ok(Some(usager.profile)),
+    }
 }
 
 /// Queues the e-mail of an RDV notice to an usager, unless the motif does
@@ -505,16 +557,8 @@ pub async fn book_rdv(
                 Box::pin(async move {
                     unit.new_stream::<Rdv>(&rdv_id.to_string());
                     for usager_id in &booking.usager_ids {
-                        let (usager, _) = unit.load::<Usager>(&usager_id.to_string()).await?;
-                        if let Some(usager) = usager.0 {
-                            queue_notice(
-                                unit,
-                                &notice,
-                                RdvNotice::Created,
-                                &usager.profile,
-                                booking.starts_at,
-                                Some(&token),
-                            );
+                        if let Some(to) = recipient(unit, *usager_id).await? {
+                            queue_notice(unit, &notice, RdvNotice::Created, &to, booking.starts_at, Some(&token));
                         }
                     }
                     let agents = booking.agent_ids.clone();
@@ -887,8 +931,8 @@ async fn cancel(
                     )
                     .await?;
                     for usager_id in &usagers {
-                        if let (Usager(Some(usager)), _) = unit.load::<Usager>(&usager_id.to_string()).await? {
-                            queue_notice(unit, &notice, RdvNotice::Cancelled, &usager.profile, starts_at, None);
+                        if let Some(to) = recipient(unit, *usager_id).await? {
+                            queue_notice(unit, &notice, RdvNotice::Cancelled, &to, starts_at, None);
                         }
                     }
                     release(unit, rdv_id, &agents, interval, &organisation).await

@@ -673,3 +673,46 @@ async fn usagers_are_found_by_name_email_phone_or_birth_date_whatever_the_accent
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn relatives_are_booked_for_and_their_responsible_is_notified() {
+    let app = TestApp::spawn().await;
+    let (s, _) = with_plage(&app).await;
+    let usager = |body: Value| {
+        let (app, token) = (&app, s.token.clone());
+        async move { app.post("/v1/usagers", &token, body).await }
+    };
+    let parent = usager(json!({"organisation_ids": [s.organisation], "first_name": "Camille", "last_name": "Dupont", "email": "camille@example.fr"})).await;
+    let child = usager(json!({"organisation_ids": [s.organisation], "first_name": "Léo", "last_name": "Dupont", "responsible_id": parent.id()})).await;
+    assert_eq!(child.status, StatusCode::CREATED, "{}", child.body);
+    let grandchild = usager(json!({"organisation_ids": [s.organisation], "first_name": "X", "last_name": "Y", "responsible_id": child.id()})).await;
+    assert_eq!(grandchild.fields(), ["responsible_id"], "one level only");
+    let stranger = usager(json!({"organisation_ids": [s.organisation], "first_name": "X", "last_name": "Y", "responsible_id": "01a20838-240c-7182-985a-bdd6106171b2"})).await;
+    assert_eq!(stranger.fields(), ["responsible_id"]);
+    app.get(
+        &format!(
+            "/v1/organisations/{}/usagers?min_position={}",
+            s.organisation,
+            child.position()
+        ),
+        &s.token,
+    )
+    .await;
+    let page = app.get(&format!("/v1/usagers/{}", parent.id()), &s.token).await;
+    assert_eq!(page.body["relatives"], json!([child.id()]));
+
+    let booked = app
+        .post(
+            "/v1/rdvs",
+            &s.token,
+            json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
+                   "usager_ids": [child.id()], "starts_at": SLOT}),
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    let email = app.wait_for_eml_containing("Votre rendez-vous est confirm").await;
+    assert!(
+        email.contains("To: camille@example.fr") && email.contains("Bonjour Camille"),
+        "{email}"
+    );
+}
