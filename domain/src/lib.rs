@@ -20,6 +20,7 @@ pub mod phone;
 pub mod platform;
 pub mod rdv;
 pub mod services;
+pub mod sms;
 pub mod territory;
 pub mod usager;
 pub mod values;

@@ -14,7 +14,7 @@ use rdv_domain::{
 };
 use rdv_eventstore::{CommandContext, CommandService, EventStore, StoreError, StoredResponse};
 use rdv_projections::Projector;
-use rdv_webhook_relay::{Mailer, OutboxSender};
+use rdv_webhook_relay::{Mailer, OutboxSender, SmsSender};
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -76,7 +76,8 @@ impl App {
         };
         let outbox = if config.embedded_workers {
             let mailer = Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox"))?;
-            Some(OutboxSender::new(store.clone(), mailer, config.mail_from.clone()))
+            let sms = SmsSender::new(config.sms_gateway_url.as_deref(), config.data_dir.join("outbox"));
+            Some(OutboxSender::new(store.clone(), mailer, sms, config.mail_from.clone()))
         } else {
             None
         };

@@ -32,6 +32,10 @@ pub struct Config {
     /// written as .eml files under `<data-dir>/outbox/`.
     #[arg(long, env = "SMTP_URL", hide_env_values = true)]
     pub smtp_url: Option<String>,
+    /// HTTP SMS gateway taking `{"to", "text"}` JSON; without it, SMS are
+    /// written as .sms files under `<data-dir>/outbox/`.
+    #[arg(long, env = "SMS_GATEWAY_URL")]
+    pub sms_gateway_url: Option<String>,
     /// Sender address of e-mails.
     #[arg(
         long,
@@ -60,6 +64,7 @@ impl Config {
             invitation_ttl: chrono::Duration::days(7),
             public_url: "http://127.0.0.1:8080".into(),
             smtp_url: None,
+            sms_gateway_url: None,
             mail_from: "rdv-events <ne-pas-repondre@rdv-events.localhost>".into(),
             now: None,
             embedded_workers: true,

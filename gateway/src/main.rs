@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use rdv_gateway::{App, Config, app::open_store, clock, schemas};
 use rdv_projections::Projector;
-use rdv_webhook_relay::{Mailer, OutboxSender};
+use rdv_webhook_relay::{Mailer, OutboxSender, SmsSender};
 use std::{path::PathBuf, process::ExitCode};
 use tokio_util::sync::CancellationToken;
 
@@ -126,7 +126,8 @@ async fn relay(config: Config) -> Result<(), String> {
     let store = open_store(&config).await.map_err(|e| e.to_string())?;
     let mailer = Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox")).map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
-    let sender = tokio::spawn(OutboxSender::new(store, mailer, config.mail_from).run(shutdown.clone()));
+    let sms = SmsSender::new(config.sms_gateway_url.as_deref(), config.data_dir.join("outbox"));
+    let sender = tokio::spawn(OutboxSender::new(store, mailer, sms, config.mail_from).run(shutdown.clone()));
     shutdown_signal().await;
     shutdown.cancel();
     sender.await.map_err(|e| e.to_string())

@@ -104,6 +104,31 @@ pub fn usager_arrived(to: &Email, local_time: &str) -> OutboxMessage {
     }
 }
 
+/// The SMS of an RDV notice: short, in GSM-7, so it fits two SMS with its
+/// link (see [`rdv_domain::sms::sms_parts`]).
+pub fn rdv_sms(
+    notice: RdvNotice,
+    to: &rdv_domain::phone::PhoneE164,
+    organisation: &str,
+    starts_at: DateTime<Utc>,
+    timezone: TimeZone,
+    link: Option<&str>,
+) -> OutboxMessage {
+    let when = starts_at.with_timezone(&timezone.0).format("%d/%m/%Y à %H:%M");
+    let text = match (notice, link) {
+        (RdvNotice::Created, Some(link)) => {
+            format!("RDV confirmé le {when} - {organisation}. Voir ou annuler : {link}")
+        }
+        (RdvNotice::Created, None) => format!("RDV confirmé le {when} - {organisation}."),
+        (RdvNotice::Cancelled, _) => format!("Votre RDV du {when} - {organisation} est annulé."),
+    };
+    OutboxMessage {
+        id: Uuid::now_v7(),
+        kind: "sms".into(),
+        payload: json!({"to": to.as_str(), "text": text}),
+    }
+}
+
 /// The usager's link to an RDV.
 pub fn participation_link(public_url: &str, token: &str) -> String {
     format!("{}/rdv?token={token}", public_url.trim_end_matches('/'))
@@ -112,4 +137,38 @@ pub fn participation_link(public_url: &str, token: &str) -> String {
 /// The link an invited agent follows.
 pub fn invitation_link(public_url: &str, token: &str) -> String {
     format!("{}/agents/invitation?token={token}", public_url.trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdv_domain::{
+        phone::PhoneE164,
+        sms::{SmsEncoding, sms_parts},
+    };
+
+    #[test]
+    fn rdv_sms_fit_two_gsm7_parts_with_their_link() {
+        let to = PhoneE164::parse("06 12 34 56 78", "phone").unwrap();
+        let token = format!("rdvp_{}_{}", "0".repeat(32), "x".repeat(43));
+        let link = participation_link("https://rdv.exemple.gouv.fr", &token);
+        let at = "2026-01-12T08:00:00Z".parse().unwrap();
+        let sms = rdv_sms(
+            RdvNotice::Created,
+            &to,
+            "Centre médico-social de Valence",
+            at,
+            TimeZone::PARIS,
+            Some(&link),
+        );
+        let text = sms.payload["text"].as_str().unwrap();
+        assert!(text.starts_with("RDV confirmé le 12/01/2026 à 09:00"), "{text}");
+        assert_eq!(sms_parts(text), (SmsEncoding::Gsm7, 2), "{text}");
+        let cancelled = rdv_sms(RdvNotice::Cancelled, &to, "CMS", at, TimeZone::PARIS, None);
+        assert_eq!(
+            sms_parts(cancelled.payload["text"].as_str().unwrap()),
+            (SmsEncoding::Gsm7, 1)
+        );
+        assert_eq!(cancelled.kind, "sms");
+    }
 }

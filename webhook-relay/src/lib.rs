@@ -6,6 +6,8 @@
 
 pub mod mailer;
 pub mod outbox;
+pub mod sms;
 
 pub use mailer::Mailer;
 pub use outbox::OutboxSender;
+pub use sms::SmsSender;

@@ -2,7 +2,10 @@
 //! Several senders may run against one PostgreSQL; claims are leases, so a
 //! sender that dies mid-way leaves its messages to the next.
 
-use crate::mailer::{Email, Mailer};
+use crate::{
+    mailer::{Email, Mailer},
+    sms::{Sms, SmsSender},
+};
 use chrono::{Duration, Utc};
 use rdv_eventstore::{ClaimedMessage, EventStore, StoreError};
 use tokio_util::sync::CancellationToken;
@@ -14,12 +17,18 @@ const POLL: std::time::Duration = std::time::Duration::from_secs(1);
 pub struct OutboxSender {
     store: EventStore,
     mailer: Mailer,
+    sms: SmsSender,
     from: String,
 }
 
 impl OutboxSender {
-    pub fn new(store: EventStore, mailer: Mailer, from: String) -> Self {
-        Self { store, mailer, from }
+    pub fn new(store: EventStore, mailer: Mailer, sms: SmsSender, from: String) -> Self {
+        Self {
+            store,
+            mailer,
+            sms,
+            from,
+        }
     }
 
     /// Sends every due message once; returns how many were sent.
@@ -49,6 +58,10 @@ impl OutboxSender {
                     .await
                     .map_err(|e| (e.is_transient(), e.to_string())),
                 Err(e) => Err((false, format!("not an e-mail: {e}"))),
+            },
+            "sms" => match serde_json::from_value::<Sms>(message.payload.clone()) {
+                Ok(sms) => self.sms.send(&id, &sms).await.map_err(|e| (true, e.to_string())),
+                Err(e) => Err((false, format!("not an SMS: {e}"))),
             },
             other => Err((false, format!("no sender for {other} messages"))),
         };

@@ -415,10 +415,23 @@ fn queue_notice(
     usager: &UsagerProfile,
     starts_at: DateTime<Utc>,
     token: Option<&str>,
+    sms: bool,
 ) {
-    let Some(email) = usager.email.as_ref().filter(|_| ctx.notify && starts_at > unit.now()) else {
+    if !ctx.notify || starts_at <= unit.now() {
         return;
-    };
+    }
+    let link = token.map(|t| notifications::participation_link(&ctx.public_url, t));
+    if let Some(phone) = usager.phone.as_ref().filter(|p| sms && p.is_mobile()) {
+        unit.send(notifications::rdv_sms(
+            notice,
+            phone,
+            &ctx.organisation,
+            starts_at,
+            ctx.zone,
+            link.as_deref(),
+        ));
+    }
+    let Some(email) = usager.email.as_ref() else { return };
     unit.send(notifications::rdv_email(RdvMessage {
         notice,
         to: email,
@@ -428,7 +441,7 @@ fn queue_notice(
         starts_at,
         timezone: ctx.zone,
         place: ctx.place.clone(),
-        link: token.map(|t| notifications::participation_link(&ctx.public_url, t)),
+        link,
         instructions: ctx.instructions.as_deref(),
     }));
 }
@@ -558,7 +571,15 @@ pub async fn book_rdv(
                     unit.new_stream::<Rdv>(&rdv_id.to_string());
                     for usager_id in &booking.usager_ids {
                         if let Some(to) = recipient(unit, *usager_id).await? {
-                            queue_notice(unit, &notice, RdvNotice::Created, &to, booking.starts_at, Some(&token));
+                            queue_notice(
+                                unit,
+                                &notice,
+                                RdvNotice::Created,
+                                &to,
+                                booking.starts_at,
+                                Some(&token),
+                                true,
+                            );
                         }
                     }
                     let agents = booking.agent_ids.clone();
@@ -732,6 +753,7 @@ pub async fn public_book(
                         &profile,
                         interval.start,
                         Some(&token),
+                        true,
                     );
                     Ok::<_, CommandError>(PublicBookingAnswer {
                         rdv_id,
@@ -908,6 +930,8 @@ async fn cancel(
     let id = rdv_id.to_string();
     let notice = notice_context(state, &rdv.booking).await?;
     let (usagers, starts_at) = (rdv.booking.usager_ids.clone(), rdv.booking.starts_at);
+    // RDV Service Public texts a cancellation only when the service cancelled.
+    let agent_cancelled = matches!(by, Actor::Agent { .. });
     let outcome = state
         .commands
         .run(
@@ -932,7 +956,15 @@ async fn cancel(
                     .await?;
                     for usager_id in &usagers {
                         if let Some(to) = recipient(unit, *usager_id).await? {
-                            queue_notice(unit, &notice, RdvNotice::Cancelled, &to, starts_at, None);
+                            queue_notice(
+                                unit,
+                                &notice,
+                                RdvNotice::Cancelled,
+                                &to,
+                                starts_at,
+                                None,
+                                agent_cancelled,
+                            );
                         }
                     }
                     release(unit, rdv_id, &agents, interval, &organisation).await

@@ -716,3 +716,58 @@ async fn relatives_are_booked_for_and_their_responsible_is_notified() {
         "{email}"
     );
 }
+
+#[tokio::test]
+async fn mobiles_get_sms_and_a_cancellation_is_texted_only_when_the_service_cancels() {
+    let app = TestApp::spawn().await;
+    let (s, position) = with_plage(&app).await;
+    assert_eq!(public_slots(&app, &s, position).await.len(), 2);
+    let mut body = public_booking(&s, SLOT, "Camille");
+    body["usager"]["phone"] = json!("06 12 34 56 78");
+    let booked = book_publicly(&app, body).await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    let token = booked.body["participation_token"].as_str().unwrap().to_string();
+    app.wait_for_eml_containing("Votre rendez-vous est confirm").await;
+    let sms = app.sms_files();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert!(
+        sms[0].starts_with("To: +33612345678\n") && sms[0].contains("RDV confirmé le 12/01/2026 à 09:00"),
+        "{}",
+        sms[0]
+    );
+    assert!(sms[0].contains(&token));
+    // The usager cancels: an e-mail, no SMS.
+    app.request(
+        Method::POST,
+        &format!("/v1/public/rdvs/{}/cancel", booked.id()),
+        None,
+        Some(json!({"token": token})),
+        &[],
+    )
+    .await;
+    app.wait_for_eml_containing("Votre rendez-vous a été annulé").await;
+    assert_eq!(app.sms_files().len(), 1);
+    // Booked again and revoked by the agent: texted.
+    let mut again = public_booking(&s, "2026-01-12T10:00:00+01:00", "Camille");
+    again["usager"]["phone"] = json!("0692 12 34 56");
+    let rebooked = book_publicly(&app, again).await;
+    app.post(
+        &format!("/v1/rdvs/{}/cancel", rebooked.id()),
+        &s.token,
+        json!({"status": "revoked"}),
+    )
+    .await;
+    for _ in 0..200 {
+        if app.sms_files().len() == 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let sms = app.sms_files();
+    assert_eq!(sms.len(), 3, "{sms:?}");
+    assert!(
+        sms[2].starts_with("To: +262692123456\n") && sms[2].contains("est annulé"),
+        "{}",
+        sms[2]
+    );
+}

@@ -262,6 +262,22 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// The SMS the file sender wrote, oldest first.
+    pub fn sms_files(&self) -> Vec<String> {
+        let dir = self.data_dir().join("outbox");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "sms"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+    }
+
     /// Waits (bounded) for an e-mail containing `text`, whatever else the
     /// sender writes meanwhile, and returns it.
     pub async fn wait_for_eml_containing(&self, text: &str) -> String {
