@@ -233,13 +233,19 @@ impl TestApp {
     }
 
     pub fn eml_files(&self) -> Vec<String> {
+        self.outbox_files("eml")
+    }
+
+    /// The files the outbox sender wrote with this extension, oldest first
+    /// (their names are time-ordered ids).
+    fn outbox_files(&self, extension: &str) -> Vec<String> {
         let dir = self.data_dir().join("outbox");
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .map(|entries| {
                 entries
                     .filter_map(|e| e.ok())
                     .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .filter(|p| p.extension().is_some_and(|x| x == extension))
                     .collect()
             })
             .unwrap_or_default();
@@ -264,18 +270,7 @@ impl TestApp {
 impl TestApp {
     /// The SMS the file sender wrote, oldest first.
     pub fn sms_files(&self) -> Vec<String> {
-        let dir = self.data_dir().join("outbox");
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "sms"))
-                    .collect()
-            })
-            .unwrap_or_default();
-        files.sort();
-        files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
+        self.outbox_files("sms")
     }
 
     /// Waits (bounded) for an e-mail containing `text`, whatever else the
