@@ -106,20 +106,6 @@ impl Recurrence {
         }
     }
 
-    /// The last day an occurrence may fall on, when bounded.
-    pub fn last_day(&self, first_day: NaiveDate) -> Option<NaiveDate> {
-        match self {
-            Recurrence::Once => Some(first_day),
-            Recurrence::Week { end, .. } | Recurrence::MonthDay { end, .. } | Recurrence::MonthWeekday { end, .. } => {
-                match end {
-                    RecurrenceEnd::Never => None,
-                    RecurrenceEnd::Until { date } => Some(*date),
-                    RecurrenceEnd::Count { .. } => self.days_from(first_day).last(),
-                }
-            }
-        }
-    }
-
     fn end(&self) -> RecurrenceEnd {
         match self {
             Recurrence::Once => RecurrenceEnd::Count { occurrences: 1 },
@@ -253,7 +239,6 @@ mod tests {
             r.days_between(d("2026-01-07"), d("2026-01-01"), d("2026-12-31")),
             [d("2026-01-09"), d("2026-01-12"), d("2026-01-16")]
         );
-        assert_eq!(r.last_day(d("2026-01-07")), Some(d("2026-01-16")));
     }
 
     #[test]
