@@ -117,6 +117,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rdvs::public_reschedule))
         .routes(routes!(rdvs::mark_arrived))
         .routes(routes!(rdvs::list_rdvs))
+        .routes(routes!(rdvs::public_rdv))
         .split_for_parts()
 }
 

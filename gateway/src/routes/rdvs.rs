@@ -1317,3 +1317,60 @@ pub async fn mark_arrived(
         .await?;
     Ok(CommandReply(outcome))
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct PublicRdvQuery {
+    /// The participation token from the booking or its notification.
+    token: String,
+}
+
+/// What an usager sees of their RDV: never the internal Contexte, nor the
+/// agents' identities.
+#[derive(Serialize, ToSchema)]
+pub struct PublicRdvView {
+    id: RdvId,
+    organisation: String,
+    motif: String,
+    /// Name and address of the lieu, when on site.
+    place: Option<String>,
+    /// RFC 3339 with the organisation's offset.
+    starts_at: String,
+    ends_at: String,
+    timezone: String,
+    status: RdvStatus,
+    /// What the usager may still do online.
+    can_cancel: bool,
+    instructions: Option<String>,
+}
+
+/// The usager's own RDV, opened with its participation token.
+#[utoipa::path(get, path = "/v1/public/rdvs", tag = "rdvs", params(PublicRdvQuery),
+    responses((status = 200, body = PublicRdvView), (status = 410, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn public_rdv(
+    State(state): State<AppState>,
+    crate::extract::Query(q): crate::extract::Query<PublicRdvQuery>,
+) -> Result<Json<PublicRdvView>, ApiError> {
+    let rdv_id = tokens::participation_rdv(q.token.trim())
+        .ok_or_else(|| DomainError::invalid("token", "this participation token is not valid"))?;
+    let (rdv_id, rdv) = usager_rdv(&state, &rdv_id.to_string(), &q.token).await?;
+    let notice = notice_context(&state, &rdv.booking).await?;
+    let motif = state
+        .load::<rdv_domain::motif::Motif>(&rdv.booking.motif_id.to_string())
+        .await?;
+    let may_cancel = motif.0.is_some_and(|m| m.config.booking.usager_can_cancel);
+    let now = state.services().now();
+    Ok(Json(PublicRdvView {
+        id: rdv_id,
+        organisation: notice.organisation,
+        motif: notice.motif,
+        place: notice.place,
+        starts_at: rdv.booking.starts_at.with_timezone(&notice.zone.0).to_rfc3339(),
+        ends_at: rdv.booking.ends_at.with_timezone(&notice.zone.0).to_rfc3339(),
+        timezone: notice.zone.0.name().to_string(),
+        status: rdv.status,
+        can_cancel: may_cancel
+            && !rdv.status.is_cancelled()
+            && rdv.booking.starts_at - now > rdv_domain::rdv::usager_cancellation_notice(),
+        instructions: notice.instructions,
+    }))
+}

@@ -65,6 +65,26 @@ async fn book_cancel_and_book_again() {
     assert_eq!(seen.body["status"], "unknown");
     assert_eq!(seen.body["duration_in_min"], 60);
 
+    // The usager opens it with the link: no internal data.
+    let own = app
+        .request(Method::GET, &format!("/v1/public/rdvs?token={token}"), None, None, &[])
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert_eq!(own.body["starts_at"], SLOT);
+    assert_eq!(own.body["place"], "Accueil, 1 rue A");
+    assert_eq!(own.body["can_cancel"], true);
+    assert!(own.body.get("context").is_none() && own.body.get("agent_ids").is_none());
+    let wrong = app
+        .request(
+            Method::GET,
+            &format!("/v1/public/rdvs?token=rdvp_{}_forged", rdv.replace('-', "")),
+            None,
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(wrong.fields(), ["token"]);
+
     // The same slot again: 409 pointing to the next free ones.
     let again = book_publicly(&app, public_booking(&s, SLOT, "Dominique")).await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
@@ -124,6 +144,12 @@ async fn book_cancel_and_book_again() {
     let view = app.get(&format!("/v1/rdvs/{}", rebooked.id()), &s.token).await;
     assert_eq!(view.body["status"], "revoked");
     assert_eq!(view.body["cancelled_at"], START);
+    // Twelve weeks on, the participation link has expired.
+    app.clock.advance(chrono::Duration::weeks(12));
+    let expired = app
+        .request(Method::GET, &format!("/v1/public/rdvs?token={token}"), None, None, &[])
+        .await;
+    assert_eq!(expired.status, StatusCode::GONE, "{}", expired.body);
 }
 
 #[tokio::test]
