@@ -908,6 +908,14 @@ pub async fn list_rdvs(
     Ok(Json(RdvPage { rdvs, meta }))
 }
 
+/// The organisation of an RDV.
+async fn rdv_organisation(state: &AppState, rdv: &RdvState) -> Result<OrganisationState, ApiError> {
+    let organisation = state
+        .load::<rdv_domain::organisation::Organisation>(&rdv.booking.organisation_id.to_string())
+        .await?;
+    Ok(organisation.state()?.clone())
+}
+
 /// Cancels the RDV and frees its agents' time, in one transaction.
 async fn cancel(
     state: &AppState,
@@ -921,10 +929,7 @@ async fn cancel(
         .load::<rdv_domain::motif::Motif>(&rdv.booking.motif_id.to_string())
         .await?;
     let usager_may_cancel = motif.0.is_some_and(|m| m.config.booking.usager_can_cancel);
-    let organisation = state
-        .load::<rdv_domain::organisation::Organisation>(&rdv.booking.organisation_id.to_string())
-        .await?;
-    let organisation = organisation.state()?.clone();
+    let organisation = rdv_organisation(state, rdv).await?;
     let interval = Interval::new(rdv.booking.starts_at, rdv.booking.ends_at);
     let agents = rdv.booking.agent_ids.clone();
     let id = rdv_id.to_string();
@@ -976,21 +981,15 @@ async fn cancel(
     Ok(CommandReply(outcome))
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct CancelRequest {
-    /// `excused` (the usager's reason) or `revoked` (the service's).
-    status: RdvStatus,
-}
-
 /// Cancels an RDV as an agent.
-#[utoipa::path(post, path = "/v1/rdvs/{id}/cancel", tag = "rdvs", params(("id" = String, Path)), request_body = CancelRequest,
+#[utoipa::path(post, path = "/v1/rdvs/{id}/cancel", tag = "rdvs", params(("id" = String, Path)), request_body = StatusRequest,
     security(("bearer" = [])), responses((status = 200, body = CommandAnswer), (status = 409, body = crate::error::Problem)))]
 pub async fn cancel_rdv(
     State(state): State<AppState>,
     principal: Principal,
     headers: CommandHeaders,
     Path(id): Path<String>,
-    body: JsonBody<CancelRequest>,
+    body: JsonBody<StatusRequest>,
 ) -> Result<CommandReply, ApiError> {
     let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
     let by = Actor::Agent {
@@ -1042,6 +1041,8 @@ pub async fn public_cancel(
     cancel(&state, &ctx, rdv_id, &rdv, Actor::Usager, RdvStatus::Excused).await
 }
 
+/// A status to set. To cancel: `excused` (the usager's reason) or
+/// `revoked` (the service's).
 #[derive(Deserialize, ToSchema)]
 pub struct StatusRequest {
     status: RdvStatus,
@@ -1061,10 +1062,7 @@ pub async fn change_status(
     body: JsonBody<StatusRequest>,
 ) -> Result<CommandReply, ApiError> {
     let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
-    let organisation = state
-        .load::<rdv_domain::organisation::Organisation>(&rdv.booking.organisation_id.to_string())
-        .await?;
-    let organisation = organisation.state()?.clone();
+    let organisation = rdv_organisation(&state, &rdv).await?;
     let status = body.value.status;
     let agent_id = principal.agent_id().unwrap_or_default();
     let interval = Interval::new(rdv.booking.starts_at, rdv.booking.ends_at);
@@ -1129,10 +1127,7 @@ async fn move_rdv(
     to: Interval,
     usager_may_reschedule: bool,
 ) -> Result<CommandReply, ApiError> {
-    let organisation = state
-        .load::<rdv_domain::organisation::Organisation>(&rdv.booking.organisation_id.to_string())
-        .await?;
-    let organisation = organisation.state()?.clone();
+    let organisation = rdv_organisation(state, rdv).await?;
     let from = Interval::new(rdv.booking.starts_at, rdv.booking.ends_at);
     let agents = rdv.booking.agent_ids.clone();
     let exclusive = by == Actor::Usager;
@@ -1275,10 +1270,7 @@ pub async fn mark_arrived(
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
     let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
-    let organisation = state
-        .load::<rdv_domain::organisation::Organisation>(&rdv.booking.organisation_id.to_string())
-        .await?;
-    let organisation = organisation.state()?.clone();
+    let organisation = rdv_organisation(&state, &rdv).await?;
     let territory = state
         .load::<rdv_domain::territory::Territory>(&organisation.territory_id.to_string())
         .await?;
