@@ -598,12 +598,7 @@ pub async fn book_rdv(
                     Ok::<_, CommandError>(warnings)
                 })
             },
-            reply(
-                StatusCode::CREATED,
-                "Rdv",
-                |_| rdv_id.to_string(),
-                |warnings: &Vec<Value>| json!({"warnings": warnings}),
-            ),
+            answer_with_warnings(StatusCode::CREATED, rdv_id),
         )
         .await?;
     Ok(CommandReply(outcome))
@@ -908,6 +903,19 @@ pub async fn list_rdvs(
     Ok(Json(RdvPage { rdvs, meta }))
 }
 
+/// The answer of an RDV command whose result is a list of warnings.
+fn answer_with_warnings(
+    status: StatusCode,
+    rdv_id: RdvId,
+) -> impl Fn(&Vec<Value>, &rdv_eventstore::CommitSummary<'_>) -> rdv_eventstore::StoredResponse + Send + Sync {
+    reply(
+        status,
+        "Rdv",
+        move |_| rdv_id.to_string(),
+        |warnings: &Vec<Value>| json!({"warnings": warnings}),
+    )
+}
+
 /// The organisation of an RDV.
 async fn rdv_organisation(state: &AppState, rdv: &RdvState) -> Result<OrganisationState, ApiError> {
     let organisation = state
@@ -1087,12 +1095,7 @@ pub async fn change_status(
                     }
                 })
             },
-            reply(
-                StatusCode::OK,
-                "Rdv",
-                |_| rdv_id.to_string(),
-                |warnings: &Vec<Value>| json!({"warnings": warnings}),
-            ),
+            answer_with_warnings(StatusCode::OK, rdv_id),
         )
         .await?;
     Ok(CommandReply(outcome))
@@ -1149,12 +1152,7 @@ async fn move_rdv(
                     reserve(unit, rdv_id, &agents, to, &organisation, exclusive).await
                 })
             },
-            reply(
-                StatusCode::OK,
-                "Rdv",
-                |_| rdv_id.to_string(),
-                |warnings: &Vec<Value>| json!({"warnings": warnings}),
-            ),
+            answer_with_warnings(StatusCode::OK, rdv_id),
         )
         .await?;
     Ok(CommandReply(outcome))
