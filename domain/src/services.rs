@@ -52,4 +52,14 @@ impl Services {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+
+    /// Services frozen at an RFC 3339 instant, with the default invitation
+    /// window: what the aggregates' tests run on.
+    #[cfg(test)]
+    pub(crate) fn at(instant: &str) -> Self {
+        Self::new(
+            Arc::new(FixedClock::at(instant.parse().expect("an RFC 3339 instant"))),
+            Duration::days(7),
+        )
+    }
 }

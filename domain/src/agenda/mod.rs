@@ -32,6 +32,25 @@ fn check_realistic(day: NaiveDate, field: &str, today: NaiveDate) -> Result<(), 
     Ok(())
 }
 
+/// The checks plages and absences share (a realistic first day, a valid
+/// recurrence), added to their own `errors`; every bad field is named.
+fn finish_validation(
+    mut errors: Vec<FieldError>,
+    first_day: NaiveDate,
+    recurrence: &Recurrence,
+    today: NaiveDate,
+) -> Result<(), DomainError> {
+    errors.extend(check_realistic(first_day, "first_day", today).err());
+    if let Err(e) = recurrence.validate(first_day) {
+        errors.extend(e.errors);
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::invalid_fields(errors))
+    }
+}
+
 /// Opening hours of an agent in a lieu for some motifs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, ToSchema)]
 pub struct Plage {
@@ -63,15 +82,7 @@ impl Plage {
         if self.motif_ids.is_empty() {
             errors.push(FieldError::new("motif_ids", "choose at least one motif"));
         }
-        errors.extend(check_realistic(self.first_day, "first_day", today).err());
-        if let Err(e) = self.recurrence.validate(self.first_day) {
-            errors.extend(e.errors);
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(DomainError::invalid_fields(errors))
-        }
+        finish_validation(errors, self.first_day, &self.recurrence, today)
     }
 
     /// The occurrences overlapping the days `[from, to]`, as instants.
@@ -126,15 +137,7 @@ impl Absence {
                 "an absence over several days cannot recur",
             ));
         }
-        errors.extend(check_realistic(self.first_day, "first_day", today).err());
-        if let Err(e) = self.recurrence.validate(self.first_day) {
-            errors.extend(e.errors);
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(DomainError::invalid_fields(errors))
-        }
+        finish_validation(errors, self.first_day, &self.recurrence, today)
     }
 
     /// The occurrences overlapping the days `[from, to]`, as instants.

@@ -1,16 +1,12 @@
 use super::*;
 use crate::{
-    ErrorKind, FixedClock,
+    ErrorKind,
     availability::recurrence::{Day, RecurrenceEnd},
 };
 use cqrs_es::test::TestFramework;
-use std::sync::Arc;
 
 fn services() -> Services {
-    Services::new(
-        Arc::new(FixedClock::at("2026-01-05T09:00:00Z".parse().unwrap())),
-        chrono::Duration::days(7),
-    )
+    Services::at("2026-01-05T09:00:00Z")
 }
 
 fn plage(start: &str, end: &str, lieu: Option<LieuId>) -> Plage {

@@ -191,15 +191,11 @@ impl VersionedAggregate for Lieu {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::FixedClock;
+
     use cqrs_es::test::TestFramework;
-    use std::sync::Arc;
 
     fn services() -> Services {
-        Services::new(
-            Arc::new(FixedClock::at("2026-01-05T09:00:00Z".parse().unwrap())),
-            chrono::Duration::days(7),
-        )
+        Services::at("2026-01-05T09:00:00Z")
     }
 
     fn details() -> LieuDetails {

@@ -1,13 +1,9 @@
 use super::*;
-use crate::{FixedClock, values::*};
+use crate::values::*;
 use cqrs_es::test::TestFramework;
-use std::sync::Arc;
 
 fn services() -> Services {
-    Services::new(
-        Arc::new(FixedClock::at("2026-01-05T09:00:00Z".parse().unwrap())),
-        chrono::Duration::days(7),
-    )
+    Services::at("2026-01-05T09:00:00Z")
 }
 
 fn details() -> OrganisationDetails {

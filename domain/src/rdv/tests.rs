@@ -1,12 +1,11 @@
 use super::*;
-use crate::{ErrorKind, FixedClock};
+use crate::ErrorKind;
 use cqrs_es::test::TestFramework;
-use std::sync::Arc;
 
 const NOW: &str = "2026-01-12T08:00:00Z";
 
 fn services() -> Services {
-    Services::new(Arc::new(FixedClock::at(NOW.parse().unwrap())), Duration::days(7))
+    Services::at(NOW)
 }
 
 fn booking(starts: &str, ends: &str) -> Booking {

@@ -1,11 +1,9 @@
 use super::*;
-use crate::{FixedClock, values::*};
+use crate::values::*;
 use cqrs_es::test::TestFramework;
-use std::sync::Arc;
 
 fn services() -> Services {
-    let clock = FixedClock::at("2026-01-05T09:00:00Z".parse().unwrap());
-    Services::new(Arc::new(clock), chrono::Duration::days(7))
+    Services::at("2026-01-05T09:00:00Z")
 }
 
 fn created() -> TerritoryEvent {

@@ -352,6 +352,8 @@ struct NoticeContext {
     place: Option<String>,
     /// Only motifs `visible_and_notified` notify usagers (RDV Service Public).
     notify: bool,
+    /// The motif lets usagers cancel online.
+    usager_may_cancel: bool,
     public_url: String,
 }
 
@@ -386,6 +388,7 @@ async fn notice_context_of(
         instructions: motif.config.instructions.after_booking.clone(),
         place,
         notify: motif.config.informations.visibility == Visibility::VisibleAndNotified,
+        usager_may_cancel: motif.config.booking.usager_can_cancel,
         public_url: state.public_url.clone(),
     })
 }
@@ -933,15 +936,12 @@ async fn cancel(
     by: Actor,
     status: RdvStatus,
 ) -> Result<CommandReply, ApiError> {
-    let motif = state
-        .load::<rdv_domain::motif::Motif>(&rdv.booking.motif_id.to_string())
-        .await?;
-    let usager_may_cancel = motif.0.is_some_and(|m| m.config.booking.usager_can_cancel);
+    let notice = notice_context(state, &rdv.booking).await?;
+    let usager_may_cancel = notice.usager_may_cancel;
     let organisation = rdv_organisation(state, rdv).await?;
     let interval = Interval::new(rdv.booking.starts_at, rdv.booking.ends_at);
     let agents = rdv.booking.agent_ids.clone();
     let id = rdv_id.to_string();
-    let notice = notice_context(state, &rdv.booking).await?;
     let (usagers, starts_at) = (rdv.booking.usager_ids.clone(), rdv.booking.starts_at);
     // RDV Service Public texts a cancellation only when the service cancelled.
     let agent_cancelled = matches!(by, Actor::Agent { .. });
@@ -1344,10 +1344,7 @@ pub async fn public_rdv(
         .ok_or_else(|| DomainError::invalid("token", "this participation token is not valid"))?;
     let (rdv_id, rdv) = usager_rdv(&state, &rdv_id.to_string(), &q.token).await?;
     let notice = notice_context(&state, &rdv.booking).await?;
-    let motif = state
-        .load::<rdv_domain::motif::Motif>(&rdv.booking.motif_id.to_string())
-        .await?;
-    let may_cancel = motif.0.is_some_and(|m| m.config.booking.usager_can_cancel);
+    let may_cancel = notice.usager_may_cancel;
     let now = state.services().now();
     Ok(Json(PublicRdvView {
         id: rdv_id,
