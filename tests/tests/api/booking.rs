@@ -632,11 +632,7 @@ async fn rdv_lists_filter_and_page_and_the_contexte_field_follows_the_settings()
     }
     // Rebuilt from position 0, the RDV list answers the same.
     let before = list("per_page=10".into()).await.body;
-    let store = rdv_eventstore::EventStore::open_sqlite(&app.data_dir()).await.unwrap();
-    rdv_projections::Projector::new(store, rdv_projections::by_name("rdvs").unwrap())
-        .rebuild()
-        .await
-        .unwrap();
+    app.rebuild("rdvs").await;
     assert_eq!(list("per_page=10".into()).await.body, before);
 }
 

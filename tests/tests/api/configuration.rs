@@ -233,11 +233,7 @@ async fn an_espace_configured_end_to_end() {
     for q in &queries {
         before.push(app.get(q, &admin).await.body);
     }
-    let store = rdv_eventstore::EventStore::open_sqlite(&app.data_dir()).await.unwrap();
-    rdv_projections::Projector::new(store, rdv_projections::by_name("configuration").unwrap())
-        .rebuild()
-        .await
-        .unwrap();
+    app.rebuild("configuration").await;
     for (q, expected) in queries.iter().zip(before) {
         assert_eq!(app.get(q, &admin).await.body, expected, "{q}");
     }

@@ -92,9 +92,7 @@ async fn the_directory_rebuilt_from_position_zero_answers_the_same() {
     for q in &queries {
         before.push(app.get(q, &app.admin_token).await.body);
     }
-    let store = rdv_eventstore::EventStore::open_sqlite(&app.data_dir()).await.unwrap();
-    let projector = rdv_projections::Projector::new(store, rdv_projections::by_name("directory").unwrap());
-    assert_eq!(projector.rebuild().await.unwrap(), head);
+    assert_eq!(app.rebuild("directory").await, head);
     for (q, expected) in queries.iter().zip(before) {
         assert_eq!(app.get(q, &app.admin_token).await.body, expected, "{q}");
     }

@@ -268,6 +268,17 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Rebuilds a projection from position 0 in the app's store, as
+    /// `rdv project --rebuild NAME` does; returns its new checkpoint.
+    pub async fn rebuild(&self, projection: &str) -> i64 {
+        let store = rdv_eventstore::EventStore::open_sqlite(&self.data_dir()).await.unwrap();
+        let projection = rdv_projections::by_name(projection).expect("a known projection");
+        rdv_projections::Projector::new(store, projection)
+            .rebuild()
+            .await
+            .unwrap()
+    }
+
     /// The SMS the file sender wrote, oldest first.
     pub fn sms_files(&self) -> Vec<String> {
         self.outbox_files("sms")

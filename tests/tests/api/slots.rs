@@ -252,11 +252,7 @@ async fn weekly_plages_minus_absences_and_holidays() {
 
     // Rebuilt from position 0, the availability projection answers the same.
     let before = app.get(&url("2026-01-12", "2026-02-28"), &s.token).await.body;
-    let store = rdv_eventstore::EventStore::open_sqlite(&app.data_dir()).await.unwrap();
-    rdv_projections::Projector::new(store, rdv_projections::by_name("availability").unwrap())
-        .rebuild()
-        .await
-        .unwrap();
+    app.rebuild("availability").await;
     assert_eq!(app.get(&url("2026-01-12", "2026-02-28"), &s.token).await.body, before);
 }
 
