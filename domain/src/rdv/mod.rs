@@ -2,11 +2,16 @@
 //! statuses `unknown`, `seen`, `excused` (cancelled by the usager), `revoked`
 //! (cancelled by the service), `noshow`; an usager may cancel more than 4 h
 //! ahead and move an RDV more than 2 days ahead when the motif allows it;
-//! `cancelled_at` is set for excused, revoked and noshow. Reserving the
-//! agents' time is [`crate::agent_day`]'s job, in the same transaction.
+//! `cancelled_at` is set for excused, revoked and noshow. Each usager has a
+//! participation with its own status ([`participation`]); a collective RDV
+//! (atelier) has seats. Reserving the agents' time is [`crate::agent_day`]'s
+//! job, in the same transaction.
 
+pub mod participation;
 #[cfg(test)]
 mod tests;
+
+pub use participation::{Atelier, Participation};
 
 use crate::{
     DomainError, Services, VersionedAggregate,
@@ -16,7 +21,7 @@ use crate::{
 use chrono::{DateTime, Duration, Utc};
 use cqrs_es::{Aggregate, event_sink::EventSink};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use utoipa::ToSchema;
 
 /// How long the usager's participation link stays valid (12 weeks, as RDV
@@ -52,20 +57,34 @@ impl RdvStatus {
     }
 }
 
-/// The statuses an agent's menu offers for an individual RDV (RDV Service
-/// Public's `_individual_rdv_status_dropdown`): before its day, excused or
-/// revoked; on its day also seen and noshow once it has started; after it,
-/// all four. Any status may go back to unknown.
-pub fn status_menu(starts_at: DateTime<Utc>, now: DateTime<Utc>, zone: TimeZone) -> Vec<RdvStatus> {
+/// The statuses an agent's menu offers (RDV Service Public's
+/// `_individual_rdv_status_dropdown` and `_collective_...`). Individual:
+/// before its day, excused or revoked; on its day also seen and noshow once
+/// it has started; after it, all four. Collective: revoked before its day,
+/// seen or revoked from its day on. Any status may go back to unknown.
+pub fn status_menu(starts_at: DateTime<Utc>, now: DateTime<Utc>, zone: TimeZone, collective: bool) -> Vec<RdvStatus> {
     let (day, today) = (
         starts_at.with_timezone(&zone.0).date_naive(),
         now.with_timezone(&zone.0).date_naive(),
     );
+    if collective {
+        let mut menu = vec![RdvStatus::Unknown, RdvStatus::Revoked];
+        if day <= today {
+            menu.push(RdvStatus::Seen);
+        }
+        return menu;
+    }
     let mut menu = vec![RdvStatus::Unknown, RdvStatus::Excused, RdvStatus::Revoked];
     if day < today || (day == today && starts_at <= now) {
         menu.extend([RdvStatus::Seen, RdvStatus::Noshow]);
     }
     menu
+}
+
+/// `cancelled_at` for a status reached now: set for excused, revoked and
+/// noshow (RDV Service Public), cleared otherwise.
+fn cancelled_at_for(status: RdvStatus, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    matches!(status, RdvStatus::Excused | RdvStatus::Revoked | RdvStatus::Noshow).then_some(now)
 }
 
 /// Who booked, moved or cancelled.
@@ -90,6 +109,10 @@ pub struct Booking {
     pub created_by: Actor,
     /// Digest of the usager's magic link, and its deadline.
     pub participation_token: Option<(TokenHash, DateTime<Utc>)>,
+    /// Set for a collective RDV (atelier). Added after version 1.0 of
+    /// `RdvBooked` with a default, so older payloads read as individual RDVs.
+    #[serde(default)]
+    pub collective: Option<Atelier>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -102,6 +125,30 @@ pub struct RdvState {
     pub cancelled_at: Option<DateTime<Utc>>,
     /// When the usager was marked arrived in the salle d'attente.
     pub arrived_at: Option<DateTime<Utc>>,
+    /// Each usager's participation; `booking.usager_ids` holds the same keys.
+    pub participations: BTreeMap<UsagerId, Participation>,
+    /// The start time a 48 h reminder was sent for (none since a move).
+    pub reminded_for: Option<DateTime<Utc>>,
+}
+
+impl RdvState {
+    pub fn is_collective(&self) -> bool {
+        self.booking.collective.is_some()
+    }
+
+    /// Seats left in an atelier (`None`: unlimited or individual).
+    pub fn seats_left(&self) -> Option<i64> {
+        let max = self.booking.collective.as_ref()?.max_participants?;
+        Some(i64::from(max) - participation::seats_taken(&self.participations) as i64)
+    }
+
+    /// The usager whose participation the token opens.
+    pub fn participant_of_token(&self, hash: &TokenHash) -> Option<UsagerId> {
+        self.participations
+            .iter()
+            .find(|(_, p)| p.token.as_ref().is_some_and(|(h, _)| h == hash))
+            .map(|(u, _)| *u)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -134,6 +181,29 @@ pub enum RdvCommand {
         agent_id: AgentId,
         zone: TimeZone,
     },
+    /// An usager joins: an agent adds them (an atelier may be overbooked),
+    /// or they sign up to an atelier themself while seats remain.
+    AddParticipant {
+        usager_id: UsagerId,
+        by: Actor,
+        participation_token: Option<(TokenHash, DateTime<Utc>)>,
+    },
+    RemoveParticipant {
+        usager_id: UsagerId,
+        agent_id: AgentId,
+    },
+    /// One participation's status. An usager may only excuse themself (the
+    /// 4 h rule and the motif's setting, as for a cancellation); an agent
+    /// picks from the RDV's status menu.
+    ChangeParticipationStatus {
+        usager_id: UsagerId,
+        by: Actor,
+        status: RdvStatus,
+        zone: TimeZone,
+        usager_may_cancel: bool,
+    },
+    /// The reminder before an RDV, once per start time.
+    SendReminder,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -162,6 +232,27 @@ pub enum RdvEvent {
         by: Actor,
         at: DateTime<Utc>,
     },
+    ParticipantAdded {
+        usager_id: UsagerId,
+        by: Actor,
+        status: RdvStatus,
+        participation_token: Option<(TokenHash, DateTime<Utc>)>,
+    },
+    ParticipantRemoved {
+        usager_id: UsagerId,
+        by: Actor,
+    },
+    /// A participation's new status and the RDV status it leads to.
+    ParticipationStatusChanged {
+        usager_id: UsagerId,
+        status: RdvStatus,
+        by: Actor,
+        rdv_status: RdvStatus,
+        cancelled_at: Option<DateTime<Utc>>,
+    },
+    ReminderSent {
+        starts_at: DateTime<Utc>,
+    },
 }
 
 crate::versioned_events!(RdvEvent {
@@ -170,6 +261,10 @@ crate::versioned_events!(RdvEvent {
     RdvStatusChanged => "1.0",
     RdvRescheduled => "1.0",
     UsagerArrived => "1.0",
+    ParticipantAdded => "1.0",
+    ParticipantRemoved => "1.0",
+    ParticipationStatusChanged => "1.0",
+    ReminderSent => "1.0",
 });
 
 impl Rdv {
@@ -192,8 +287,20 @@ impl Rdv {
                 if booking.agent_ids.is_empty() {
                     return Err(DomainError::invalid("agent_ids", "an RDV needs at least one agent"));
                 }
-                if booking.usager_ids.is_empty() {
-                    return Err(DomainError::invalid("usager_ids", "an individual RDV needs an usager"));
+                match &booking.collective {
+                    None if booking.usager_ids.is_empty() => {
+                        return Err(DomainError::invalid("usager_ids", "an individual RDV needs an usager"));
+                    }
+                    Some(Atelier {
+                        max_participants: Some(0),
+                        ..
+                    }) => {
+                        return Err(DomainError::invalid(
+                            "max_participants_count",
+                            "an atelier needs at least one seat",
+                        ));
+                    }
+                    _ => {}
                 }
                 Ok(RdvEvent::RdvBooked { booking })
             }
@@ -207,6 +314,12 @@ impl Rdv {
                     return Err(DomainError::conflict("the RDV is already cancelled"));
                 }
                 match by {
+                    Actor::Usager if state.is_collective() => Err(DomainError::forbidden(
+                        "in an atelier, an usager cancels only their own participation",
+                    )),
+                    Actor::Agent { .. } if state.is_collective() && status != RdvStatus::Revoked => Err(
+                        DomainError::invalid("status", "an atelier is cancelled by the service: revoked"),
+                    ),
                     Actor::Usager => {
                         if !usager_may_cancel {
                             return Err(DomainError::forbidden("this motif does not let usagers cancel online"));
@@ -235,18 +348,11 @@ impl Rdv {
                 if status == state.status {
                     return Err(DomainError::conflict("the RDV already has this status"));
                 }
-                if !status_menu(state.booking.starts_at, now, zone).contains(&status) {
-                    return Err(DomainError::invalid(
-                        "status",
-                        "this status is not possible at this point of the RDV",
-                    ));
-                }
-                let cancelled_at =
-                    matches!(status, RdvStatus::Excused | RdvStatus::Revoked | RdvStatus::Noshow).then_some(now);
+                state.check_menu(status, now, zone)?;
                 Ok(RdvEvent::RdvStatusChanged {
                     status,
                     by: Actor::Agent { agent_id },
-                    cancelled_at,
+                    cancelled_at: cancelled_at_for(status, now),
                 })
             }
             RdvCommand::RescheduleRdv {
@@ -292,6 +398,143 @@ impl Rdv {
                     at: now,
                 })
             }
+            RdvCommand::AddParticipant {
+                usager_id,
+                by,
+                participation_token,
+            } => {
+                let state = self.state()?;
+                if state.status.is_cancelled() {
+                    return Err(DomainError::conflict("the RDV is cancelled"));
+                }
+                if state.participations.get(&usager_id).is_some_and(|p| !p.status.is_cancelled()) {
+                    return Err(DomainError::conflict("the usager already takes part in this RDV"));
+                }
+                if by == Actor::Usager {
+                    if !state.is_collective() {
+                        return Err(DomainError::forbidden("usagers sign up only to ateliers"));
+                    }
+                    if state.booking.starts_at <= now {
+                        return Err(DomainError::conflict("this atelier has already started"));
+                    }
+                    if state.seats_left().is_some_and(|left| left <= 0) {
+                        return Err(DomainError::conflict("this atelier is full"));
+                    }
+                }
+                // A new participation copies an individual RDV's status.
+                let status = if state.is_collective() {
+                    RdvStatus::Unknown
+                } else {
+                    state.status
+                };
+                Ok(RdvEvent::ParticipantAdded {
+                    usager_id,
+                    by,
+                    status,
+                    participation_token,
+                })
+            }
+            RdvCommand::RemoveParticipant { usager_id, agent_id } => {
+                let state = self.state()?;
+                if !state.participations.contains_key(&usager_id) {
+                    return Err(DomainError::not_found("participant"));
+                }
+                if !state.is_collective() && state.participations.len() == 1 {
+                    return Err(DomainError::invalid(
+                        "usager_id",
+                        "an individual RDV keeps at least one usager: cancel it instead",
+                    ));
+                }
+                Ok(RdvEvent::ParticipantRemoved {
+                    usager_id,
+                    by: Actor::Agent { agent_id },
+                })
+            }
+            RdvCommand::ChangeParticipationStatus {
+                usager_id,
+                by,
+                status,
+                zone,
+                usager_may_cancel,
+            } => {
+                let state = self.state()?;
+                let Some(current) = state.participations.get(&usager_id) else {
+                    return Err(DomainError::not_found("participant"));
+                };
+                if current.status == status {
+                    return Err(DomainError::conflict("the participation already has this status"));
+                }
+                match by {
+                    Actor::Usager => {
+                        if status != RdvStatus::Excused {
+                            return Err(DomainError::forbidden("an usager may only cancel their participation"));
+                        }
+                        if !usager_may_cancel {
+                            return Err(DomainError::forbidden("this motif does not let usagers cancel online"));
+                        }
+                        if state.booking.starts_at - now <= usager_cancellation_notice() {
+                            return Err(DomainError::conflict(
+                                "a participation can be cancelled online only more than 4 hours ahead",
+                            ));
+                        }
+                    }
+                    Actor::Agent { .. } => {
+                        // Participations follow the individual menu, also in ateliers.
+                        if !status_menu(state.booking.starts_at, now, zone, false).contains(&status) {
+                            return Err(DomainError::invalid(
+                                "status",
+                                "this status is not possible at this point of the RDV",
+                            ));
+                        }
+                    }
+                }
+                let mut statuses: BTreeMap<UsagerId, RdvStatus> =
+                    state.participations.iter().map(|(u, p)| (*u, p.status)).collect();
+                statuses.insert(usager_id, status);
+                let rdv_status = participation::derived_status(
+                    statuses.values().copied(),
+                    state.is_collective(),
+                    state.booking.starts_at <= now,
+                );
+                let cancelled_at = if rdv_status == state.status {
+                    state.cancelled_at
+                } else {
+                    cancelled_at_for(rdv_status, now)
+                };
+                Ok(RdvEvent::ParticipationStatusChanged {
+                    usager_id,
+                    status,
+                    by,
+                    rdv_status,
+                    cancelled_at,
+                })
+            }
+            RdvCommand::SendReminder => {
+                let state = self.state()?;
+                if state.status.is_cancelled() || state.booking.starts_at <= now {
+                    return Err(DomainError::conflict("no reminder for a cancelled or started RDV"));
+                }
+                if state.reminded_for == Some(state.booking.starts_at) {
+                    return Err(DomainError::conflict("the reminder was already sent"));
+                }
+                Ok(RdvEvent::ReminderSent {
+                    starts_at: state.booking.starts_at,
+                })
+            }
+        }
+    }
+}
+
+impl RdvState {
+    /// Refuses a status the agent's menu does not offer now.
+    fn check_menu(&self, status: RdvStatus, now: DateTime<Utc>, zone: TimeZone) -> Result<(), DomainError> {
+        if status_menu(self.booking.starts_at, now, zone, self.is_collective()).contains(&status) {
+            Ok(())
+        } else {
+            Err(DomainError::invalid(
+                "status",
+                "this status is not possible at this point of the RDV",
+            ))
         }
     }
 }
@@ -311,11 +554,18 @@ impl Aggregate for Rdv {
 
     fn apply(&mut self, event: RdvEvent) {
         if let RdvEvent::RdvBooked { booking } = event {
+            let participation = Participation {
+                status: RdvStatus::Unknown,
+                created_by: booking.created_by,
+                token: booking.participation_token.clone(),
+            };
             self.0 = Some(RdvState {
+                participations: booking.usager_ids.iter().map(|u| (*u, participation.clone())).collect(),
                 booking: *booking,
                 status: RdvStatus::Unknown,
                 cancelled_at: None,
                 arrived_at: None,
+                reminded_for: None,
             });
             return;
         }
@@ -324,22 +574,59 @@ impl Aggregate for Rdv {
             RdvEvent::RdvBooked { .. } => {}
             RdvEvent::RdvCancelled {
                 status, cancelled_at, ..
-            } => {
-                state.status = status;
-                state.cancelled_at = Some(cancelled_at);
-            }
+            } => state.set_status(status, Some(cancelled_at)),
             RdvEvent::RdvStatusChanged {
                 status, cancelled_at, ..
-            } => {
-                state.status = status;
-                state.cancelled_at = cancelled_at;
-            }
+            } => state.set_status(status, cancelled_at),
             RdvEvent::RdvRescheduled { starts_at, ends_at, .. } => {
                 state.booking.starts_at = starts_at;
                 state.booking.ends_at = ends_at;
             }
             RdvEvent::UsagerArrived { at, .. } => state.arrived_at = Some(at),
+            RdvEvent::ParticipantAdded {
+                usager_id,
+                by,
+                status,
+                participation_token,
+            } => {
+                state.booking.usager_ids.insert(usager_id);
+                state.participations.insert(
+                    usager_id,
+                    Participation {
+                        status,
+                        created_by: by,
+                        token: participation_token,
+                    },
+                );
+            }
+            RdvEvent::ParticipantRemoved { usager_id, .. } => {
+                state.booking.usager_ids.remove(&usager_id);
+                state.participations.remove(&usager_id);
+            }
+            RdvEvent::ParticipationStatusChanged {
+                usager_id,
+                status,
+                rdv_status,
+                cancelled_at,
+                ..
+            } => {
+                if let Some(p) = state.participations.get_mut(&usager_id) {
+                    p.status = status;
+                }
+                state.status = rdv_status;
+                state.cancelled_at = cancelled_at;
+            }
+            RdvEvent::ReminderSent { starts_at } => state.reminded_for = Some(starts_at),
         }
+    }
+}
+
+impl RdvState {
+    /// An RDV status set by an agent reaches the participations.
+    fn set_status(&mut self, status: RdvStatus, cancelled_at: Option<DateTime<Utc>>) {
+        self.status = status;
+        self.cancelled_at = cancelled_at;
+        participation::propagate(status, self.participations.values_mut());
     }
 }
 

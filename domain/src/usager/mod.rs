@@ -1,6 +1,6 @@
-//! An usager: the person who takes appointments. This first slice holds the
-//! identity and contact an RDV needs; field settings, relatives and the SI's
-//! external id come with the booking issue's usager work.
+//! An usager: the person who takes appointments: identity, contact, the
+//! espace's custom fields, notification preferences, the SI's external id,
+//! and for a relative the responsible usager who books for them.
 
 use crate::{
     DomainError, Services, VersionedAggregate,
@@ -36,6 +36,27 @@ pub struct UsagerProfile {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub responsible_id: Option<crate::ids::UsagerId>,
+    /// How the usager wants to hear about RDVs (both on by default, as in
+    /// RDV Service Public). Added after version 1.0 with defaults.
+    #[serde(default)]
+    pub notifications: NotificationPreferences,
+    /// The organisation's information system's own identifier.
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// RDV Service Public's `notify_by_email` / `notify_by_sms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, ToSchema)]
+pub struct NotificationPreferences {
+    pub email: bool,
+    /// SMS go only to a mobile number, whatever this says.
+    pub sms: bool,
+}
+
+impl Default for NotificationPreferences {
+    fn default() -> Self {
+        Self { email: true, sms: true }
+    }
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -53,6 +74,12 @@ pub enum UsagerCommand {
         organisation_ids: BTreeSet<OrganisationId>,
         profile: UsagerProfile,
     },
+    /// Replaces the profile and organisations (the gateway applies a merge
+    /// patch to the current ones); an unchanged usager records nothing.
+    UpdateUsager {
+        organisation_ids: BTreeSet<OrganisationId>,
+        profile: UsagerProfile,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -61,9 +88,16 @@ pub enum UsagerEvent {
         organisation_ids: BTreeSet<OrganisationId>,
         profile: UsagerProfile,
     },
+    UsagerUpdated {
+        organisation_ids: BTreeSet<OrganisationId>,
+        profile: UsagerProfile,
+    },
 }
 
-crate::versioned_events!(UsagerEvent { UsagerCreated => "1.0" });
+crate::versioned_events!(UsagerEvent {
+    UsagerCreated => "1.0",
+    UsagerUpdated => "1.0",
+});
 
 impl Usager {
     pub fn state(&self) -> Result<&UsagerState, DomainError> {
@@ -84,35 +118,63 @@ impl Aggregate for Usager {
         _svc: &Services,
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
-        let UsagerCommand::CreateUsager {
+        let event = match command {
+            UsagerCommand::CreateUsager {
+                organisation_ids,
+                profile,
+            } => {
+                if self.0.is_some() {
+                    return Err(DomainError::conflict("usager already exists"));
+                }
+                UsagerEvent::UsagerCreated {
+                    organisation_ids,
+                    profile,
+                }
+            }
+            UsagerCommand::UpdateUsager {
+                organisation_ids,
+                profile,
+            } => {
+                let state = self.state()?;
+                if state.organisation_ids == organisation_ids && state.profile == profile {
+                    return Ok(());
+                }
+                UsagerEvent::UsagerUpdated {
+                    organisation_ids,
+                    profile,
+                }
+            }
+        };
+        let (UsagerEvent::UsagerCreated {
             organisation_ids,
             profile,
-        } = command;
-        if self.0.is_some() {
-            return Err(DomainError::conflict("usager already exists"));
         }
+        | UsagerEvent::UsagerUpdated {
+            organisation_ids,
+            profile,
+        }) = &event;
         if organisation_ids.is_empty() {
             return Err(DomainError::invalid(
                 "organisation_ids",
                 "an usager belongs to at least one organisation",
             ));
         }
-        sink.write(
-            UsagerEvent::UsagerCreated {
-                organisation_ids,
-                profile,
-            },
-            self,
-        )
-        .await;
+        if profile.external_id.as_ref().is_some_and(|id| id.trim().is_empty() || id.len() > 255) {
+            return Err(DomainError::invalid("external_id", "between 1 and 255 characters"));
+        }
+        sink.write(event, self).await;
         Ok(())
     }
 
     fn apply(&mut self, event: UsagerEvent) {
-        let UsagerEvent::UsagerCreated {
+        let (UsagerEvent::UsagerCreated {
             organisation_ids,
             profile,
-        } = event;
+        }
+        | UsagerEvent::UsagerUpdated {
+            organisation_ids,
+            profile,
+        }) = event;
         self.0 = Some(UsagerState {
             organisation_ids,
             profile,
@@ -121,3 +183,91 @@ impl Aggregate for Usager {
 }
 
 impl VersionedAggregate for Usager {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cqrs_es::test::TestFramework;
+
+    fn profile() -> UsagerProfile {
+        UsagerProfile {
+            first_name: Text::parse("Ada", "first_name").unwrap(),
+            last_name: Text::parse("Lovelace", "last_name").unwrap(),
+            email: None,
+            phone: None,
+            birth_date: None,
+            custom: Default::default(),
+            responsible_id: None,
+            notifications: NotificationPreferences::default(),
+            external_id: None,
+        }
+    }
+
+    fn created() -> UsagerEvent {
+        UsagerEvent::UsagerCreated {
+            organisation_ids: [OrganisationId::default()].into(),
+            profile: profile(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_update_replaces_the_profile_and_records_nothing_when_unchanged() {
+        let mut changed = profile();
+        changed.notifications.sms = false;
+        changed.external_id = Some("SI-42".into());
+        TestFramework::<Usager>::with(Services::at("2026-01-12T08:00:00Z"))
+            .given(vec![created()])
+            .when_async(UsagerCommand::UpdateUsager {
+                organisation_ids: [OrganisationId::default()].into(),
+                profile: changed.clone(),
+            })
+            .await
+            .then_expect_events(vec![UsagerEvent::UsagerUpdated {
+                organisation_ids: [OrganisationId::default()].into(),
+                profile: changed,
+            }]);
+        TestFramework::<Usager>::with(Services::at("2026-01-12T08:00:00Z"))
+            .given(vec![created()])
+            .when_async(UsagerCommand::UpdateUsager {
+                organisation_ids: [OrganisationId::default()].into(),
+                profile: profile(),
+            })
+            .await
+            .then_expect_events(vec![]);
+    }
+
+    #[tokio::test]
+    async fn an_usager_keeps_an_organisation_and_a_sensible_external_id() {
+        let err = TestFramework::<Usager>::with(Services::at("2026-01-12T08:00:00Z"))
+            .given(vec![created()])
+            .when_async(UsagerCommand::UpdateUsager {
+                organisation_ids: BTreeSet::new(),
+                profile: profile(),
+            })
+            .await
+            .inspect_result()
+            .unwrap_err();
+        assert_eq!(err.errors[0].field, "organisation_ids");
+        let mut blank = profile();
+        blank.external_id = Some("  ".into());
+        let err = TestFramework::<Usager>::with(Services::at("2026-01-12T08:00:00Z"))
+            .given_no_previous_events()
+            .when_async(UsagerCommand::CreateUsager {
+                organisation_ids: [OrganisationId::default()].into(),
+                profile: blank,
+            })
+            .await
+            .inspect_result()
+            .unwrap_err();
+        assert_eq!(err.errors[0].field, "external_id");
+    }
+
+    #[test]
+    fn a_version_1_0_profile_reads_with_default_preferences() {
+        let stored = serde_json::json!({"first_name": "Ada", "last_name": "Lovelace", "email": null,
+                                        "phone": null, "birth_date": null});
+        let profile: UsagerProfile = serde_json::from_value(stored).unwrap();
+        assert_eq!(profile.notifications, NotificationPreferences { email: true, sms: true });
+        assert_eq!(profile.external_id, None);
+    }
+}
