@@ -54,6 +54,7 @@ pub struct App {
     state: AppState,
     projectors: Vec<Projector>,
     outbox: Option<OutboxSender>,
+    scheduler: bool,
     /// Set when this start created the platform admin token: print it once.
     pub bootstrap_admin_token: Option<String>,
 }
@@ -127,6 +128,7 @@ impl App {
             state,
             projectors,
             outbox,
+            scheduler: config.scheduler,
             bootstrap_admin_token,
         })
     }
@@ -152,6 +154,10 @@ impl App {
         }
         if let Some(outbox) = self.outbox {
             workers.spawn(outbox.run(shutdown.clone()));
+        }
+        if self.scheduler {
+            let every = Duration::from_secs(60);
+            workers.spawn(crate::reminders::run(self.state.clone(), every, shutdown.clone()));
         }
         let stop = shutdown.clone();
         // Answers are small and written at once: send them without Nagle's delay.

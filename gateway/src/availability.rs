@@ -37,6 +37,19 @@ pub struct SlotView {
     pub timezone: String,
     pub agent_id: Uuid,
     pub lieu_id: Option<Uuid>,
+    /// For a collective motif, the atelier to sign up to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub atelier: Option<AtelierSlot>,
+}
+
+/// An open atelier as a slot: sign up with
+/// `POST /v1/public/rdvs/{rdv_id}/participants`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AtelierSlot {
+    pub rdv_id: Uuid,
+    pub name: Option<String>,
+    /// None: unlimited.
+    pub seats_left: Option<i64>,
 }
 
 impl SlotView {
@@ -47,6 +60,7 @@ impl SlotView {
             timezone: zone.name().to_string(),
             agent_id: slot.agent.0,
             lieu_id: slot.lieu.map(|l| l.0),
+            atelier: None,
         }
     }
 }
@@ -71,7 +85,7 @@ pub struct SlotSearch {
     departement: String,
     /// The espace's own closed days.
     closed_days: std::collections::BTreeSet<NaiveDate>,
-    motif_id: MotifId,
+    pub motif_id: MotifId,
     pub motif: MotifState,
     pub lieu_id: Option<LieuId>,
     pub agent_id: Option<AgentId>,

@@ -50,6 +50,10 @@ pub struct Config {
     /// mode). Turn off for a stateless gateway beside `rdv project`.
     #[arg(long, env = "RDV_EMBEDDED_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub embedded_workers: bool,
+    /// Run the reminder scheduler (48 h reminders) in this process. Safe in
+    /// several gateways at once: each reminder is recorded once.
+    #[arg(long, env = "RDV_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub scheduler: bool,
 }
 
 impl Config {
@@ -68,6 +72,7 @@ impl Config {
             mail_from: "rdv-events <ne-pas-repondre@rdv-events.localhost>".into(),
             now: None,
             embedded_workers: true,
+            scheduler: true,
         }
     }
 }

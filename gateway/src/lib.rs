@@ -14,6 +14,8 @@ pub mod error;
 pub mod extract;
 pub mod history;
 pub mod notifications;
+pub mod rdv_notices;
+pub mod reminders;
 pub mod reply;
 pub mod routes;
 pub mod schemas;

@@ -38,11 +38,17 @@ pub fn agent_invitation(
     }
 }
 
-/// Which RDV notification to send.
+/// Which RDV notification to send. Only `Created` carries the usager's
+/// link: its token exists in clear only at that moment (the store keeps a
+/// digest), so later messages point back to the confirmation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RdvNotice {
     Created,
+    /// The start (or the lieu) changed.
+    Updated,
     Cancelled,
+    /// 48 h before.
+    Reminder,
 }
 
 /// What an RDV e-mail says: when (in the organisation's zone), where, and
@@ -70,6 +76,8 @@ pub fn rdv_email(m: RdvMessage<'_>) -> OutboxMessage {
     let (subject, intro) = match m.notice {
         RdvNotice::Created => ("Votre rendez-vous est confirmé", "Votre rendez-vous est confirmé."),
         RdvNotice::Cancelled => ("Votre rendez-vous est annulé", "Votre rendez-vous a été annulé."),
+        RdvNotice::Updated => ("Votre rendez-vous a été modifié", "Votre rendez-vous a été déplacé."),
+        RdvNotice::Reminder => ("Rappel de votre rendez-vous", "Nous vous rappelons votre rendez-vous."),
     };
     let mut text = format!(
         "Bonjour {},\n\n{intro}\n\n{} — {}\nLe {when} ({})\n{place}",
@@ -78,7 +86,7 @@ pub fn rdv_email(m: RdvMessage<'_>) -> OutboxMessage {
         m.motif,
         m.timezone.0.name(),
     );
-    if let (RdvNotice::Created, Some(instructions)) = (m.notice, m.instructions) {
+    if let (RdvNotice::Created | RdvNotice::Reminder, Some(instructions)) = (m.notice, m.instructions) {
         text.push_str(&format!("\n{instructions}\n"));
     }
     if let (RdvNotice::Created, Some(link)) = (m.notice, &m.link) {
@@ -121,6 +129,8 @@ pub fn rdv_sms(
         }
         (RdvNotice::Created, None) => format!("RDV confirmé le {when} - {organisation}."),
         (RdvNotice::Cancelled, _) => format!("Votre RDV du {when} - {organisation} est annulé."),
+        (RdvNotice::Updated, _) => format!("Votre RDV est déplacé au {when} - {organisation}."),
+        (RdvNotice::Reminder, _) => format!("Rappel : RDV le {when} - {organisation}."),
     };
     OutboxMessage {
         id: Uuid::now_v7(),

@@ -8,16 +8,23 @@ use crate::{
 use rdv_domain::usager::{Usager, UsagerEvent, UsagerProfile};
 use rdv_eventstore::{ProjectionTx, StoredEvent, codec::Decoder};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 pub const NAME: &str = "usagers";
 pub const USAGERS: &str = "usagers";
+/// Every usager once, by id (what an update compares with).
+pub const BY_ID: &str = "by_id";
 
 /// One usager as listed in one organisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UsagerDoc {
     pub id: Uuid,
     pub profile: UsagerProfile,
+    /// Every organisation of the usager (so an update knows which
+    /// organisation lists to leave).
+    #[serde(default)]
+    pub organisation_ids: BTreeSet<Uuid>,
     /// Folded text the search matches against.
     pub search: String,
 }
@@ -51,6 +58,7 @@ fn search_text(profile: &UsagerProfile) -> String {
             parts.push(format!("0{national}"));
         }
     }
+    parts.extend(profile.external_id.clone());
     parts.extend(
         profile
             .birth_date
@@ -76,19 +84,35 @@ impl Projection for Usagers {
             projection: NAME,
             event,
         };
-        let UsagerEvent::UsagerCreated {
+        let (UsagerEvent::UsagerCreated {
             organisation_ids,
             profile,
-        } = Decoder::<Usager>::default().decode(event)?;
+        }
+        | UsagerEvent::UsagerUpdated {
+            organisation_ids,
+            profile,
+        }) = Decoder::<Usager>::default().decode(event)?;
+        let id = docs.aggregate_uuid()?;
+        let key = |organisation: &dyn std::fmt::Display| format!("{organisation}:{id}");
+        if let Some(previous) = docs.find::<UsagerDoc>(BY_ID, &id.to_string()).await? {
+            for gone in previous
+                .organisation_ids
+                .iter()
+                .filter(|o| !organisation_ids.iter().any(|n| n.0 == **o))
+            {
+                docs.delete(USAGERS, &key(gone)).await?;
+            }
+        }
         let doc = UsagerDoc {
-            id: docs.aggregate_uuid()?,
+            id,
             search: search_text(&profile),
+            organisation_ids: organisation_ids.iter().map(|o| o.0).collect(),
             profile,
         };
+        docs.save(BY_ID, &id.to_string(), None, &doc).await?;
         for organisation in organisation_ids {
             let parent = organisation.to_string();
-            docs.save(USAGERS, &format!("{organisation}:{}", doc.id), Some(&parent), &doc)
-                .await?;
+            docs.save(USAGERS, &key(&organisation), Some(&parent), &doc).await?;
         }
         Ok(())
     }

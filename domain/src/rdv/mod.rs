@@ -407,7 +407,11 @@ impl Rdv {
                 if state.status.is_cancelled() {
                     return Err(DomainError::conflict("the RDV is cancelled"));
                 }
-                if state.participations.get(&usager_id).is_some_and(|p| !p.status.is_cancelled()) {
+                if state
+                    .participations
+                    .get(&usager_id)
+                    .is_some_and(|p| !p.status.is_cancelled())
+                {
                     return Err(DomainError::conflict("the usager already takes part in this RDV"));
                 }
                 if by == Actor::Usager {

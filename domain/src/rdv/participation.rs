@@ -51,11 +51,7 @@ pub fn propagate<'a>(status: RdvStatus, participations: impl Iterator<Item = &'a
 /// collective RDV that has started with nobody left unknown is revoked
 /// (nobody came); an individual one takes the status all its participations
 /// share (excused, revoked or noshow), otherwise unknown.
-pub fn derived_status(
-    statuses: impl Iterator<Item = RdvStatus> + Clone,
-    collective: bool,
-    started: bool,
-) -> RdvStatus {
+pub fn derived_status(statuses: impl Iterator<Item = RdvStatus> + Clone, collective: bool, started: bool) -> RdvStatus {
     let mut all = statuses.clone();
     if statuses.clone().any(|s| s == RdvStatus::Seen) {
         return RdvStatus::Seen;
@@ -70,9 +66,7 @@ pub fn derived_status(
         };
     }
     match all.next() {
-        Some(first @ (RdvStatus::Excused | RdvStatus::Revoked | RdvStatus::Noshow)) if all.all(|s| s == first) => {
-            first
-        }
+        Some(first @ (RdvStatus::Excused | RdvStatus::Revoked | RdvStatus::Noshow)) if all.all(|s| s == first) => first,
         _ => RdvStatus::Unknown,
     }
 }

@@ -415,7 +415,11 @@ async fn an_excused_participation_frees_its_seat() {
         .await
         .then_expect_events(vec![excused.clone()]);
     TestFramework::<Rdv>::with(services())
-        .given(vec![atelier("2026-01-20T09:00:00Z", Some(1)), joined(a, Actor::Usager), excused])
+        .given(vec![
+            atelier("2026-01-20T09:00:00Z", Some(1)),
+            joined(a, Actor::Usager),
+            excused,
+        ])
         .when_async(sign_up(b))
         .await
         .then_expect_events(vec![joined(b, Actor::Usager)]);
@@ -460,7 +464,10 @@ fn the_collective_menu_offers_revoked_before_its_day_and_seen_from_it() {
     let now: DateTime<Utc> = NOW.parse().unwrap();
     let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
     use RdvStatus::*;
-    assert_eq!(status_menu(t("2026-01-13T09:00:00Z"), now, paris(), true), [Unknown, Revoked]);
+    assert_eq!(
+        status_menu(t("2026-01-13T09:00:00Z"), now, paris(), true),
+        [Unknown, Revoked]
+    );
     assert_eq!(
         status_menu(t("2026-01-12T15:00:00Z"), now, paris(), true),
         [Unknown, Revoked, Seen]

@@ -159,7 +159,11 @@ impl Aggregate for Usager {
                 "an usager belongs to at least one organisation",
             ));
         }
-        if profile.external_id.as_ref().is_some_and(|id| id.trim().is_empty() || id.len() > 255) {
+        if profile
+            .external_id
+            .as_ref()
+            .is_some_and(|id| id.trim().is_empty() || id.len() > 255)
+        {
             return Err(DomainError::invalid("external_id", "between 1 and 255 characters"));
         }
         sink.write(event, self).await;
@@ -267,7 +271,10 @@ mod tests {
         let stored = serde_json::json!({"first_name": "Ada", "last_name": "Lovelace", "email": null,
                                         "phone": null, "birth_date": null});
         let profile: UsagerProfile = serde_json::from_value(stored).unwrap();
-        assert_eq!(profile.notifications, NotificationPreferences { email: true, sms: true });
+        assert_eq!(
+            profile.notifications,
+            NotificationPreferences { email: true, sms: true }
+        );
         assert_eq!(profile.external_id, None);
     }
 }

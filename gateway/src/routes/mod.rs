@@ -12,6 +12,7 @@ mod settings;
 mod slots;
 mod system;
 mod territories;
+mod usagers;
 
 use crate::state::AppState;
 use axum::Router;
@@ -103,21 +104,25 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(slots::next_availability))
         .routes(routes!(slots::agenda))
         .routes(routes!(slots::agenda_ics))
-        .routes(routes!(rdvs::create_usager))
-        .routes(routes!(rdvs::get_usager))
-        .routes(routes!(rdvs::search_usagers))
-        .routes(routes!(rdvs::usager_history))
-        .routes(routes!(rdvs::book_rdv))
-        .routes(routes!(rdvs::public_book))
+        .routes(routes!(usagers::create_usager))
+        .routes(routes!(usagers::get_usager, usagers::update_usager))
+        .routes(routes!(usagers::search_usagers))
+        .routes(routes!(usagers::usager_history))
+        .routes(routes!(rdvs::booking::book_rdv))
+        .routes(routes!(rdvs::booking::public_book))
         .routes(routes!(rdvs::get_rdv))
-        .routes(routes!(rdvs::cancel_rdv))
-        .routes(routes!(rdvs::public_cancel))
-        .routes(routes!(rdvs::change_status))
-        .routes(routes!(rdvs::reschedule))
-        .routes(routes!(rdvs::public_reschedule))
-        .routes(routes!(rdvs::mark_arrived))
+        .routes(routes!(rdvs::lifecycle::cancel_rdv))
+        .routes(routes!(rdvs::lifecycle::public_cancel))
+        .routes(routes!(rdvs::lifecycle::change_status))
+        .routes(routes!(rdvs::lifecycle::reschedule))
+        .routes(routes!(rdvs::lifecycle::public_reschedule))
+        .routes(routes!(rdvs::lifecycle::mark_arrived))
         .routes(routes!(rdvs::list_rdvs))
-        .routes(routes!(rdvs::public_rdv))
+        .routes(routes!(rdvs::lifecycle::public_rdv))
+        .routes(routes!(rdvs::participants::add_participant))
+        .routes(routes!(rdvs::participants::remove_participant))
+        .routes(routes!(rdvs::participants::participation_status))
+        .routes(routes!(rdvs::participants::public_sign_up))
         .split_for_parts()
 }
 

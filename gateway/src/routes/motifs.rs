@@ -150,32 +150,11 @@ pub async fn update_motif(
     let (motif_id, motif) = visible_motif(&state, &principal, &id).await?;
     principal.require_territory_configuration(motif.territory_id)?;
     let mut merged = serde_json::to_value(&motif.config).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    merge_patch(&mut merged, body.value);
+    crate::extract::merge_patch(&mut merged, body.value);
     let config: MotifConfig = JsonBody::<MotifConfig>::parse_value(merged)?;
     let command = configure_command(&state, motif.territory_id, config).await?;
     let ctx = principal.context(&headers, &format!("PATCH /v1/motifs/{id}"), &body.hash);
     run_motif_command(&state, &ctx, motif_id, command, headers.if_match, StatusCode::OK).await
-}
-
-/// RFC 7396: objects merge key by key, `null` removes, anything else replaces.
-fn merge_patch(target: &mut Value, patch: Value) {
-    match patch {
-        Value::Object(patch) => {
-            if !target.is_object() {
-                *target = Value::Object(Default::default());
-            }
-            if let Value::Object(target) = target {
-                for (key, value) in patch {
-                    if value.is_null() {
-                        target.remove(&key);
-                    } else {
-                        merge_patch(target.entry(key).or_insert(Value::Null), value);
-                    }
-                }
-            }
-        }
-        other => *target = other,
-    }
 }
 
 async fn archive_or_restore(

@@ -1,8 +1,9 @@
 use crate::{
     auth::Principal,
-    availability::{self as engine, SlotSearch, SlotView, check_range},
+    availability::{self as engine, AtelierSlot, SlotSearch, SlotView, check_range},
     error::ApiError,
     extract::{Query, path_id},
+    routes::rdvs::participants::open_to_usagers,
     state::AppState,
 };
 use axum::{
@@ -11,7 +12,7 @@ use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rdv_domain::{
     DomainError,
     agenda::AgentAgenda,
@@ -22,6 +23,7 @@ use rdv_domain::{
     organisation::OrganisationState,
     rdv::Rdv,
 };
+use rdv_projections::rdvs::{self, AtelierView, RdvDoc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -93,9 +95,51 @@ pub async fn public_slots(
     search.latest = Some(now + Duration::minutes(booking.max_booking_delay_in_min.into()));
     search.from = search.earliest.with_timezone(&search.zone()).date_naive();
     let search = search.days(q.from, q.to)?;
+    if search.motif.config.informations.collective {
+        return Ok(Json(open_ateliers(&state, &search, now).await?));
+    }
     let mut slots = engine::search(&state, &search).await?;
     slots.dedup_by(|a, b| a.starts_at == b.starts_at);
     Ok(Json(slots.iter().map(|s| SlotView::new(s, search.zone())).collect()))
+}
+
+/// A collective motif's open ateliers in the search's days, as slots (RDV
+/// Service Public lists them instead of computed créneaux), by start.
+async fn open_ateliers(state: &AppState, search: &SlotSearch, now: DateTime<Utc>) -> Result<Vec<SlotView>, ApiError> {
+    let docs = state
+        .store
+        .docs(rdvs::NAME, rdvs::RDVS, &search.organisation_id.to_string())
+        .await?;
+    let zone = search.zone();
+    let mut ateliers: Vec<RdvDoc> = docs
+        .into_iter()
+        .filter_map(|d| serde_json::from_value::<RdvDoc>(d).ok())
+        .filter(|r| {
+            let day = r.starts_at.with_timezone(&zone).date_naive();
+            let seats_left = r.collective.as_ref().and_then(AtelierView::seats_left);
+            r.motif_id == search.motif_id.0
+                && r.collective.is_some()
+                && search.lieu_id.is_none_or(|l| r.lieu_id == Some(l.0))
+                && (search.from..=search.to).contains(&day)
+                && open_to_usagers(r.status, r.starts_at, seats_left, &search.motif.config, now)
+        })
+        .collect();
+    ateliers.sort_by_key(|r| (r.starts_at, r.id));
+    Ok(ateliers
+        .iter()
+        .map(|r| SlotView {
+            starts_at: r.starts_at.with_timezone(&zone).to_rfc3339(),
+            ends_at: r.ends_at.with_timezone(&zone).to_rfc3339(),
+            timezone: zone.name().to_string(),
+            agent_id: r.agent_ids.first().copied().unwrap_or_default(),
+            lieu_id: r.lieu_id,
+            atelier: r.collective.as_ref().map(|a| AtelierSlot {
+                rdv_id: r.id,
+                name: a.name.clone(),
+                seats_left: a.seats_left(),
+            }),
+        })
+        .collect())
 }
 
 #[derive(Deserialize, IntoParams)]

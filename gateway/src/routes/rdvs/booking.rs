@@ -1,0 +1,389 @@
+//! Booking an RDV: by an agent (warnings, never refused for overlaps) or
+//! by an usager (offered slots only, never two RDVs on one agent's time).
+
+use super::*;
+
+#[derive(Deserialize, ToSchema)]
+pub struct BookRdvRequest {
+    organisation_id: OrganisationId,
+    motif_id: MotifId,
+    lieu_id: Option<LieuId>,
+    agent_ids: BTreeSet<AgentId>,
+    usager_ids: BTreeSet<UsagerId>,
+    /// RFC 3339.
+    #[schema(value_type = String)]
+    starts_at: DateTime<FixedOffset>,
+    /// Defaults to the motif's duration.
+    duration_in_min: Option<u32>,
+    /// Internal "Contexte" note.
+    context: Option<String>,
+    /// Collective motifs only: the atelier's title.
+    name: Option<String>,
+    /// Collective motifs only: seats (default: the motif's); none means
+    /// unlimited.
+    max_participants_count: Option<u32>,
+}
+
+/// RDV Service Public's duplicate rules, among the RDVs already on the
+/// agents' day: an identical RDV (organisation, lieu, motif, times, usagers
+/// and agents, not cancelled) is refused; one with the same usager and motif
+/// that day is a "suspected duplicate" warning.
+async fn duplicates(
+    unit: &mut UnitOfWork<'_>,
+    booking: &Booking,
+    organisation: &OrganisationState,
+) -> Result<Vec<Value>, CommandError> {
+    let day = booking.starts_at.with_timezone(&organisation.timezone.0).date_naive();
+    let mut seen = BTreeSet::new();
+    let mut warnings = Vec::new();
+    for agent in &booking.agent_ids {
+        let (agent_day, _) = unit.load::<AgentDay>(&AgentDay::stream_id(*agent, day)).await?;
+        for other_id in agent_day.reservations.keys().filter(|id| seen.insert(**id)) {
+            let (other, _) = unit.load::<Rdv>(&other_id.to_string()).await?;
+            let Some(other) = other.0.filter(|o| !o.status.is_cancelled()) else {
+                continue;
+            };
+            let b = &other.booking;
+            let identical = (b.organisation_id, b.lieu_id, b.motif_id, b.starts_at, b.ends_at)
+                == (
+                    booking.organisation_id,
+                    booking.lieu_id,
+                    booking.motif_id,
+                    booking.starts_at,
+                    booking.ends_at,
+                )
+                && b.usager_ids == booking.usager_ids
+                && b.agent_ids == booking.agent_ids;
+            if identical {
+                return Err(DomainError::conflict("an identical RDV already exists").into());
+            }
+            if b.motif_id == booking.motif_id && !b.usager_ids.is_disjoint(&booking.usager_ids) {
+                warnings.push(json!({"code": "suspected_duplicate", "rdv_id": other_id,
+                                     "message": "the usager already has an RDV for this motif that day"}));
+            }
+        }
+    }
+    Ok(warnings)
+}
+
+/// Books an RDV as an agent: any time, any agent of the organisation.
+/// Overlaps and a start in the past are warnings, as in RDV Service Public.
+#[utoipa::path(post, path = "/v1/rdvs", tag = "rdvs", request_body = BookRdvRequest, security(("bearer" = [])),
+    responses((status = 201, body = CommandAnswer, description = "also holds warnings"), (status = 422, body = crate::error::Problem)))]
+pub async fn book_rdv(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    body: JsonBody<BookRdvRequest>,
+) -> Result<CommandReply, ApiError> {
+    let r = body.value;
+    let organisation_path = r.organisation_id.to_string();
+    let authorize = |o, org: &OrganisationState| principal.require_organisation_member(o, org.territory_id);
+    let search = SlotSearch::prepare(&state, &organisation_path, authorize, r.motif_id, None).await?;
+    let mut errors = Vec::new();
+    for (i, agent) in r.agent_ids.iter().enumerate() {
+        let member = state
+            .load::<Agent>(&agent.to_string())
+            .await?
+            .0
+            .is_some_and(|a| a.memberships.contains_key(&r.organisation_id));
+        if !member {
+            errors.push(FieldError::new(
+                format!("agent_ids[{i}]"),
+                "no such agent in this organisation",
+            ));
+        }
+    }
+    for (i, usager) in r.usager_ids.iter().enumerate() {
+        let member = state
+            .load::<Usager>(&usager.to_string())
+            .await?
+            .0
+            .is_some_and(|u| u.organisation_ids.contains(&r.organisation_id));
+        if !member {
+            errors.push(FieldError::new(
+                format!("usager_ids[{i}]"),
+                "no such usager in this organisation",
+            ));
+        }
+    }
+    let informations = &search.motif.config.informations;
+    let collective = if informations.collective {
+        Some(Atelier {
+            name: r.name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+            max_participants: r.max_participants_count.or(informations.max_participants),
+        })
+    } else {
+        for (field, given) in [
+            ("name", r.name.is_some()),
+            ("max_participants_count", r.max_participants_count.is_some()),
+        ] {
+            if given {
+                errors.push(FieldError::new(field, "only for a collective motif"));
+            }
+        }
+        None
+    };
+    if !errors.is_empty() {
+        return Err(DomainError::invalid_fields(errors).into());
+    }
+    let mut atelier_warnings = Vec::new();
+    if let Some(atelier) = &collective {
+        if atelier.name.as_ref().is_some_and(|n| n.chars().count() > 50) {
+            atelier_warnings.push(json!({"code": "long_name", "message": "the atelier's name is over 50 characters"}));
+        }
+        if atelier
+            .max_participants
+            .is_some_and(|max| r.usager_ids.len() > max as usize)
+        {
+            atelier_warnings.push(too_many_participants());
+        }
+    }
+    let starts_at = r.starts_at.with_timezone(&Utc);
+    let minutes = r
+        .duration_in_min
+        .unwrap_or(search.motif.config.informations.default_duration_in_min);
+    let interval = Interval::new(starts_at, starts_at + Duration::minutes(minutes.into()));
+    let booking = Booking {
+        organisation_id: r.organisation_id,
+        motif_id: r.motif_id,
+        lieu_id: r.lieu_id,
+        agent_ids: r.agent_ids.clone(),
+        usager_ids: r.usager_ids,
+        starts_at: interval.start,
+        ends_at: interval.end,
+        context: r.context.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+        created_by: Actor::Agent {
+            agent_id: principal.agent_id().unwrap_or_default(),
+        },
+        participation_token: None,
+        collective,
+    };
+    let rdv_id = RdvId::new();
+    let token = tokens::new_participation_token(rdv_id);
+    let booking = Booking {
+        participation_token: Some((tokens::hash(&token), state.services().now() + participation_token_ttl())),
+        ..booking
+    };
+    let notice = notice_context(&state, &booking).await?;
+    let ctx = principal.context(&headers, "POST /v1/rdvs", &body.hash);
+    let organisation = search.organisation.clone();
+    let outcome = state
+        .commands
+        .run(
+            &ctx,
+            |unit| {
+                let (booking, organisation, notice, token, mut warnings) = (
+                    booking.clone(),
+                    organisation.clone(),
+                    notice.clone(),
+                    token.clone(),
+                    atelier_warnings.clone(),
+                );
+                Box::pin(async move {
+                    unit.new_stream::<Rdv>(&rdv_id.to_string());
+                    for usager_id in &booking.usager_ids {
+                        if let Some(to) = recipient(unit, *usager_id).await? {
+                            queue_notice(
+                                unit,
+                                &notice,
+                                RdvNotice::Created,
+                                &to,
+                                booking.starts_at,
+                                Some(&token),
+                                true,
+                            );
+                        }
+                    }
+                    let agents = booking.agent_ids.clone();
+                    warnings.extend(duplicates(unit, &booking, &organisation).await?);
+                    unit.handle::<Rdv>(
+                        &rdv_id.to_string(),
+                        RdvCommand::BookRdv {
+                            booking: Box::new(booking),
+                        },
+                    )
+                    .await?;
+                    warnings.extend(reserve(unit, rdv_id, &agents, interval, &organisation, false).await?);
+                    if interval.start < unit.now() {
+                        warnings.push(json!({"code": "start_in_the_past", "message": "the RDV starts in the past"}));
+                    }
+                    Ok::<_, CommandError>(warnings)
+                })
+            },
+            answer_with_warnings(StatusCode::CREATED, rdv_id),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct PublicBookingRequest {
+    organisation_id: OrganisationId,
+    motif_id: MotifId,
+    lieu_id: Option<LieuId>,
+    /// RFC 3339; must be a slot the search offers now.
+    #[schema(value_type = String)]
+    starts_at: DateTime<FixedOffset>,
+    usager: UsagerFields,
+}
+
+/// What an usager gets back: the RDV and its magic link token (12 weeks).
+#[derive(Serialize, ToSchema)]
+pub struct PublicBookingAnswer {
+    rdv_id: RdvId,
+    usager_id: UsagerId,
+    agent_id: AgentId,
+    participation_token: String,
+}
+
+/// Books an offered slot as an usager (no login). The agent is chosen among
+/// those free at that time: the one with the fewest RDVs that day, then the
+/// lowest id. A slot taken meanwhile is 409 with `next_slots`. Never two
+/// RDVs on one agent's time: the agent's day is reserved in the same
+/// transaction as the RDV is created.
+#[utoipa::path(post, path = "/v1/public/rdvs", tag = "rdvs", request_body = PublicBookingRequest,
+    responses((status = 201, body = PublicBookingAnswer), (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)))]
+pub async fn public_book(
+    State(state): State<AppState>,
+    headers: CommandHeaders,
+    body: JsonBody<PublicBookingRequest>,
+) -> Result<CommandReply, ApiError> {
+    let r = body.value;
+    let profile = r.usager.parse("usager.")?;
+    usager_field_settings(&state, r.organisation_id)
+        .await?
+        .check_values(&profile.custom)?;
+    let organisation_path = r.organisation_id.to_string();
+    let mut search = SlotSearch::prepare(&state, &organisation_path, |_, _| Ok(()), r.motif_id, None).await?;
+    let booking_rules = search.motif.config.booking.clone();
+    if booking_rules.bookable_by != BookableBy::Everyone
+        || search.motif.config.informations.visibility == Visibility::Invisible
+    {
+        return Err(DomainError::invalid("motif_id", "this motif is not bookable online without an invitation").into());
+    }
+    if search.motif.config.informations.collective {
+        return Err(DomainError::invalid(
+            "motif_id",
+            "a collective motif: sign up to one of its ateliers (POST /v1/public/rdvs/{id}/participants)",
+        )
+        .into());
+    }
+    let now = state.services().now();
+    search.lieu_id = r.lieu_id;
+    search.earliest = now + Duration::minutes(booking_rules.min_booking_delay_in_min.into());
+    search.latest = Some(now + Duration::minutes(booking_rules.max_booking_delay_in_min.into()));
+    let starts_at = r.starts_at.with_timezone(&Utc);
+    let day = starts_at.with_timezone(&search.zone()).date_naive();
+    search.from = day;
+    search.to = day;
+    let offered: Vec<Slot> = engine::search(&state, &search)
+        .await?
+        .into_iter()
+        .filter(|s| s.starts_at == starts_at)
+        .collect();
+    let Some(first) = offered.first().copied() else {
+        let next = next_slots(&state, &mut search, day).await?;
+        return Err(ApiError::from(DomainError::conflict("this slot is not offered")).with("next_slots", json!(next)));
+    };
+    let candidates: Vec<AgentId> = offered.iter().map(|s| s.agent).collect();
+    let interval = Interval::new(first.starts_at, first.ends_at);
+    let (rdv_id, usager_id) = (RdvId::new(), UsagerId::new());
+    let token = tokens::new_participation_token(rdv_id);
+    let token_hash = tokens::hash(&token);
+    let organisation = search.organisation.clone();
+    let notice = notice_context_of(&state, r.organisation_id, r.motif_id, first.lieu).await?;
+    let ctx = {
+        let mut ctx = crate::auth::anonymous_context(format!("usager:{usager_id}"), &headers);
+        ctx.idempotency = None;
+        ctx
+    };
+    let outcome = state
+        .commands
+        .run(
+            &ctx,
+            |unit| {
+                let (candidates, organisation, profile, token, token_hash, notice) = (
+                    candidates.clone(),
+                    organisation.clone(),
+                    profile.clone(),
+                    token.clone(),
+                    token_hash.clone(),
+                    notice.clone(),
+                );
+                let (motif_id, lieu_id, organisation_id) = (r.motif_id, first.lieu, r.organisation_id);
+                Box::pin(async move {
+                    let day = interval.start.with_timezone(&organisation.timezone.0).date_naive();
+                    let mut free = Vec::new();
+                    for agent in candidates {
+                        let (agent_day, _) = unit.load::<AgentDay>(&AgentDay::stream_id(agent, day)).await?;
+                        if agent_day.overlapping(rdv_id, interval).is_empty() {
+                            free.push((agent_day.reservations.len(), agent));
+                        }
+                    }
+                    free.sort();
+                    let Some((_, agent)) = free.first().copied() else {
+                        return Err(DomainError::conflict("this slot was just taken").into());
+                    };
+                    unit.new_stream::<Usager>(&usager_id.to_string());
+                    let create = UsagerCommand::CreateUsager {
+                        organisation_ids: [organisation_id].into(),
+                        profile: profile.clone(),
+                    };
+                    unit.handle::<Usager>(&usager_id.to_string(), create).await?;
+                    let booking = Booking {
+                        organisation_id,
+                        motif_id,
+                        lieu_id,
+                        agent_ids: [agent].into(),
+                        usager_ids: [usager_id].into(),
+                        starts_at: interval.start,
+                        ends_at: interval.end,
+                        context: None,
+                        created_by: Actor::Usager,
+                        participation_token: Some((token_hash, unit.now() + participation_token_ttl())),
+                        collective: None,
+                    };
+                    unit.new_stream::<Rdv>(&rdv_id.to_string());
+                    unit.handle::<Rdv>(
+                        &rdv_id.to_string(),
+                        RdvCommand::BookRdv {
+                            booking: Box::new(booking),
+                        },
+                    )
+                    .await?;
+                    reserve(unit, rdv_id, &[agent].into(), interval, &organisation, true).await?;
+                    queue_notice(
+                        unit,
+                        &notice,
+                        RdvNotice::Created,
+                        &profile,
+                        interval.start,
+                        Some(&token),
+                        true,
+                    );
+                    Ok::<_, CommandError>(PublicBookingAnswer {
+                        rdv_id,
+                        usager_id,
+                        agent_id: agent,
+                        participation_token: token,
+                    })
+                })
+            },
+            reply(
+                StatusCode::CREATED,
+                "Rdv",
+                |a: &PublicBookingAnswer| a.rdv_id.to_string(),
+                |a| json!(a),
+            ),
+        )
+        .await;
+    match outcome {
+        Ok(outcome) => Ok(CommandReply(outcome)),
+        Err(CommandError::Domain(e)) if e.kind == ErrorKind::Conflict => {
+            let next = next_slots(&state, &mut search, day).await?;
+            Err(ApiError::from(e).with("next_slots", json!(next)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,401 @@
+//! Usagers: creation and update with the espace's field settings, search,
+//! the usager page (relatives, RDVs) and history.
+
+use crate::{
+    auth::Principal,
+    error::ApiError,
+    extract::{CommandHeaders, Form, JsonBody, path_id},
+    reply::{CommandAnswer, CommandReply},
+    state::AppState,
+};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use chrono::NaiveDate;
+use rdv_domain::{
+    DomainError,
+    ids::{OrganisationId, UsagerId},
+    usager::{NotificationPreferences, Usager, UsagerCommand, UsagerProfile},
+    values::{Email, Text},
+};
+use rdv_projections::{rdvs::RdvDoc, usagers::UsagerDoc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use utoipa::ToSchema;
+
+/// An usager's identity and contact, as forms send it.
+#[derive(Deserialize, ToSchema)]
+pub struct UsagerFields {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    birth_date: Option<NaiveDate>,
+    /// Values of the espace's custom fields, by key.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    custom_fields: std::collections::BTreeMap<String, Value>,
+    /// E-mail and SMS notifications (both on when absent).
+    notifications: Option<NotificationPreferences>,
+    /// The SI's own identifier of this usager.
+    external_id: Option<String>,
+}
+
+impl UsagerFields {
+    /// Parses the fields (`prefix` names them in errors, e.g. `usager.`).
+    pub(crate) fn parse(self, prefix: &str) -> Result<UsagerProfile, ApiError> {
+        let mut form = Form::default();
+        let first_name = form.required(&format!("{prefix}first_name"), self.first_name.as_deref(), Text::parse);
+        let last_name = form.required(&format!("{prefix}last_name"), self.last_name.as_deref(), Text::parse);
+        let email = form.optional(&format!("{prefix}email"), self.email.as_deref(), Email::parse);
+        let phone = self.phone.filter(|p| !p.trim().is_empty());
+        let phone = form.optional(
+            &format!("{prefix}phone"),
+            phone.as_deref(),
+            rdv_domain::phone::PhoneE164::parse,
+        );
+        form.finish(|| {
+            Some(UsagerProfile {
+                first_name: first_name?,
+                last_name: last_name?,
+                email: email?,
+                phone: phone?,
+                birth_date: self.birth_date,
+                custom: self.custom_fields,
+                responsible_id: None,
+                notifications: self.notifications.unwrap_or_default(),
+                external_id: self.external_id.map(|id| id.trim().to_string()),
+            })
+        })
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct CreateUsagerRequest {
+    organisation_ids: BTreeSet<OrganisationId>,
+    /// Makes this usager a relative of another, who books and is notified
+    /// for them; the relative joins the responsible's organisations.
+    responsible_id: Option<UsagerId>,
+    #[serde(flatten)]
+    fields: UsagerFields,
+}
+
+/// Creates an usager in organisations the agent works in (or a relative of
+/// an usager, with `responsible_id`).
+#[utoipa::path(post, path = "/v1/usagers", tag = "rdvs", request_body = CreateUsagerRequest, security(("bearer" = [])),
+    responses((status = 201, body = CommandAnswer), (status = 422, body = crate::error::Problem)))]
+pub async fn create_usager(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    body: JsonBody<CreateUsagerRequest>,
+) -> Result<CommandReply, ApiError> {
+    let r = body.value;
+    for organisation_id in &r.organisation_ids {
+        let organisation = crate::routes::organisations::organisation(&state, &organisation_id.to_string()).await?;
+        principal.require_organisation_member(organisation.0, organisation.1.territory_id)?;
+    }
+    let mut profile = r.fields.parse("")?;
+    let mut organisation_ids = r.organisation_ids.clone();
+    if let Some(responsible_id) = r.responsible_id {
+        let responsible = state.load::<Usager>(&responsible_id.to_string()).await?.0;
+        let responsible = responsible
+            .filter(|u| !u.organisation_ids.is_disjoint(&r.organisation_ids))
+            .ok_or_else(|| DomainError::invalid("responsible_id", "no such usager in these organisations"))?;
+        if responsible.profile.responsible_id.is_some() {
+            return Err(DomainError::invalid("responsible_id", "a relative cannot be responsible for another").into());
+        }
+        organisation_ids.extend(responsible.organisation_ids);
+        profile.responsible_id = Some(responsible_id);
+    }
+    let first = r
+        .organisation_ids
+        .first()
+        .copied()
+        .ok_or_else(|| DomainError::invalid("organisation_ids", "give at least one"))?;
+    usager_field_settings(&state, first)
+        .await?
+        .check_values(&profile.custom)?;
+    let command = UsagerCommand::CreateUsager {
+        organisation_ids,
+        profile,
+    };
+    let ctx = principal.context(&headers, "POST /v1/usagers", &body.hash);
+    state
+        .command::<Usager>(&ctx, &UsagerId::new().to_string(), command, None, StatusCode::CREATED)
+        .await
+}
+
+/// What a PATCH of an usager may change: its organisations and its fields.
+#[derive(Deserialize)]
+struct UsagerUpdate {
+    organisation_ids: BTreeSet<OrganisationId>,
+    #[serde(flatten)]
+    fields: UsagerFields,
+}
+
+/// Changes an usager: the body is a JSON merge patch (RFC 7396) of
+/// `{organisation_ids, first_name, last_name, email, phone, birth_date,
+/// custom_fields, notifications, external_id}`; `null` clears a field.
+/// Required and custom fields are checked against the espace's settings;
+/// the caller must work in every organisation it adds or removes.
+#[utoipa::path(patch, path = "/v1/usagers/{id}", tag = "rdvs", params(("id" = String, Path)),
+    request_body(content = Object, description = "JSON merge patch of the usager"), security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 404, body = crate::error::Problem), (status = 412, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)))]
+pub async fn update_usager(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<Value>,
+) -> Result<CommandReply, ApiError> {
+    let (usager_id, usager, organisation) = visible_usager(&state, &principal, &id).await?;
+    let p = &usager.profile;
+    let mut merged = json!({
+        "organisation_ids": usager.organisation_ids,
+        "first_name": p.first_name, "last_name": p.last_name, "email": p.email, "phone": p.phone,
+        "birth_date": p.birth_date, "custom_fields": p.custom, "notifications": p.notifications,
+        "external_id": p.external_id,
+    });
+    crate::extract::merge_patch(&mut merged, body.value);
+    let update = JsonBody::<UsagerUpdate>::parse_value(merged)?;
+    for changed in update.organisation_ids.symmetric_difference(&usager.organisation_ids) {
+        let (o, org) = crate::routes::organisations::organisation(&state, &changed.to_string()).await?;
+        principal
+            .require_organisation_member(o, org.territory_id)
+            .map_err(|_| {
+                DomainError::invalid(
+                    "organisation_ids",
+                    "only organisations you work in can be added or removed",
+                )
+            })?;
+    }
+    let mut profile = update.fields.parse("")?;
+    profile.responsible_id = usager.profile.responsible_id;
+    usager_field_settings(&state, organisation)
+        .await?
+        .check_values(&profile.custom)?;
+    let command = UsagerCommand::UpdateUsager {
+        organisation_ids: update.organisation_ids,
+        profile,
+    };
+    let ctx = principal.context(&headers, &format!("PATCH /v1/usagers/{id}"), &body.hash);
+    state
+        .command::<Usager>(&ctx, &usager_id.to_string(), command, headers.if_match, StatusCode::OK)
+        .await
+}
+
+/// The usager field settings of an organisation's espace.
+pub(crate) async fn usager_field_settings(
+    state: &AppState,
+    organisation: OrganisationId,
+) -> Result<rdv_domain::territory::UsagerFieldSettings, ApiError> {
+    let organisation = crate::routes::organisations::organisation(state, &organisation.to_string())
+        .await?
+        .1;
+    let territory = state
+        .load::<rdv_domain::territory::Territory>(&organisation.territory_id.to_string())
+        .await?;
+    Ok(territory.state()?.settings.usager_fields.clone())
+}
+
+/// An usager as the espace's forms show it now.
+#[derive(Serialize, ToSchema)]
+pub struct UsagerView {
+    id: UsagerId,
+    organisation_ids: BTreeSet<OrganisationId>,
+    #[serde(flatten)]
+    profile: UsagerProfile,
+    /// Usagers this one is responsible for (on the usager's own page).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    relatives: Vec<UsagerId>,
+    /// On the usager's own page: RDVs to come and past ones (latest first),
+    /// in the caller's organisations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rdvs: Option<UsagerRdvs>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UsagerRdvs {
+    upcoming: Vec<RdvDoc>,
+    past: Vec<RdvDoc>,
+}
+
+/// An usager, with the fields the espace shows (hidden or removed fields
+/// keep their values and show again when they come back).
+#[utoipa::path(get, path = "/v1/usagers/{id}", tag = "rdvs", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = UsagerView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_usager(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<UsagerView>, ApiError> {
+    let (usager_id, usager, organisation) = visible_usager(&state, &principal, &id).await?;
+    let profile = usager_field_settings(&state, organisation)
+        .await?
+        .shown(&usager.profile);
+    let docs = state
+        .store
+        .docs(
+            rdv_projections::usagers::NAME,
+            rdv_projections::usagers::USAGERS,
+            &organisation.to_string(),
+        )
+        .await?;
+    let relatives = docs
+        .into_iter()
+        .filter_map(|d| serde_json::from_value::<UsagerDoc>(d).ok())
+        .filter(|u| u.profile.responsible_id == Some(usager_id))
+        .map(|u| UsagerId(u.id))
+        .collect();
+    let rdvs = usager_rdvs(&state, &principal, usager_id).await?;
+    Ok(Json(UsagerView {
+        id: usager_id,
+        organisation_ids: usager.organisation_ids,
+        profile,
+        relatives,
+        rdvs: Some(rdvs),
+    }))
+}
+
+/// The usager's RDVs in organisations the caller works in, split at now.
+async fn usager_rdvs(state: &AppState, principal: &Principal, usager_id: UsagerId) -> Result<UsagerRdvs, ApiError> {
+    let docs = state
+        .store
+        .docs(
+            rdv_projections::rdvs::NAME,
+            rdv_projections::rdvs::BY_USAGER,
+            &usager_id.to_string(),
+        )
+        .await?;
+    let now = state.services().now();
+    let (mut upcoming, mut past) = (Vec::new(), Vec::new());
+    for doc in docs
+        .into_iter()
+        .filter_map(|d| serde_json::from_value::<RdvDoc>(d).ok())
+    {
+        let (o, org) = crate::routes::organisations::organisation(state, &doc.organisation_id.to_string()).await?;
+        if principal.require_organisation_member(o, org.territory_id).is_err() {
+            continue;
+        }
+        if doc.ends_at > now {
+            upcoming.push(doc)
+        } else {
+            past.push(doc)
+        }
+    }
+    upcoming.sort_by_key(|r| (r.starts_at, r.id));
+    past.sort_by_key(|r| std::cmp::Reverse((r.starts_at, r.id)));
+    Ok(UsagerRdvs { upcoming, past })
+}
+
+/// The usager and one of its organisations the caller works in (404 when
+/// there is none: the caller learns nothing of usagers elsewhere).
+async fn visible_usager(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<(UsagerId, rdv_domain::usager::UsagerState, OrganisationId), ApiError> {
+    let usager_id: UsagerId = path_id(id, "usager")?;
+    let usager = state
+        .load::<Usager>(id)
+        .await?
+        .0
+        .ok_or_else(|| ApiError::not_found("usager"))?;
+    for organisation_id in &usager.organisation_ids {
+        let (o, organisation) = crate::routes::organisations::organisation(state, &organisation_id.to_string()).await?;
+        if principal
+            .require_organisation_member(o, organisation.territory_id)
+            .is_ok()
+        {
+            return Ok((usager_id, usager, o));
+        }
+    }
+    Err(ApiError::not_found("usager"))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct UsagerSearch {
+    /// Words matched against names, e-mail, phone and birth date, ignoring
+    /// case and accents ("helene 06 12" finds Hélène with 06 12 34 56 78).
+    search: Option<String>,
+    min_position: Option<i64>,
+}
+
+/// The usagers of an organisation matching a search, by last then first name
+/// (at most 100), with the fields the espace shows.
+#[utoipa::path(get, path = "/v1/organisations/{id}/usagers", tag = "rdvs", params(("id" = String, Path), UsagerSearch),
+    security(("bearer" = [])), responses((status = 200, body = Vec<UsagerView>)))]
+pub async fn search_usagers(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    crate::extract::Query(q): crate::extract::Query<UsagerSearch>,
+) -> Result<Json<Vec<UsagerView>>, ApiError> {
+    let (organisation_id, organisation) = crate::routes::organisations::organisation(&state, &id).await?;
+    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    state.wait_for(rdv_projections::usagers::NAME, q.min_position).await?;
+    let words: Vec<String> = rdv_projections::usagers::fold(q.search.as_deref().unwrap_or_default())
+        .split_whitespace()
+        .map(|w| w.replace(['.', '-'], ""))
+        .collect();
+    let settings = usager_field_settings(&state, organisation_id).await?;
+    let docs = state
+        .store
+        .docs(rdv_projections::usagers::NAME, rdv_projections::usagers::USAGERS, &id)
+        .await?;
+    let mut found: Vec<UsagerDoc> = docs
+        .into_iter()
+        .filter_map(|d| serde_json::from_value::<UsagerDoc>(d).ok())
+        .filter(|u| {
+            let text = u.search.replace(['.', '-'], "");
+            let compact = text.replace(' ', "");
+            words
+                .iter()
+                .all(|w| text.contains(w.as_str()) || compact.contains(w.as_str()))
+        })
+        .collect();
+    found.sort_by(|a, b| {
+        (a.profile.last_name.as_str(), a.profile.first_name.as_str(), a.id).cmp(&(
+            b.profile.last_name.as_str(),
+            b.profile.first_name.as_str(),
+            b.id,
+        ))
+    });
+    Ok(Json(
+        found
+            .into_iter()
+            .take(100)
+            .map(|u| UsagerView {
+                id: UsagerId(u.id),
+                organisation_ids: [organisation_id].into(),
+                profile: settings.shown(&u.profile),
+                relatives: Vec::new(),
+                rdvs: None,
+            })
+            .collect(),
+    ))
+}
+
+/// Every change of an usager: who, when, which fields (for the agents of
+/// its organisations).
+#[utoipa::path(get, path = "/v1/usagers/{id}/history", tag = "rdvs", params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Vec<crate::history::HistoryEntry>), (status = 404, body = crate::error::Problem)))]
+pub async fn usager_history(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<crate::history::HistoryEntry>>, ApiError> {
+    visible_usager(&state, &principal, &id).await?;
+    let events = state.store.load_stream("Usager", &id).await?;
+    Ok(Json(crate::history::of::<Usager>(&events, |u| {
+        u.0.as_ref().map_or(
+            Value::Null,
+            |s| json!({"organisation_ids": s.organisation_ids, "profile": s.profile}),
+        )
+    })?))
+}
