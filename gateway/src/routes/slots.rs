@@ -96,6 +96,7 @@ pub async fn public_slots(
     search.from = search.earliest.with_timezone(&search.zone()).date_naive();
     let search = search.days(q.from, q.to)?;
     if search.motif.config.informations.collective {
+        state.wait_for(rdvs::NAME, q.min_position).await?;
         return Ok(Json(open_ateliers(&state, &search, now).await?));
     }
     let mut slots = engine::search(&state, &search).await?;

@@ -17,6 +17,8 @@ pub struct TestApp {
     pub clock: FixedClock,
     pub config: Config,
     pub client: reqwest::Client,
+    /// The running app's state, for workers a test drives itself.
+    pub state: rdv_gateway::state::AppState,
     _dir: Arc<TempDir>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<()>>>,
@@ -78,6 +80,7 @@ impl TestApp {
             .expect("app builds");
         let admin_token = app.bootstrap_admin_token.clone().unwrap_or_default();
         let address = format!("http://{}", app.local_addr());
+        let state = app.state().clone();
         let (stop, stopped) = oneshot::channel();
         let server = tokio::spawn(app.run(async {
             let _ = stopped.await;
@@ -88,6 +91,7 @@ impl TestApp {
             clock,
             config,
             client: reqwest::Client::new(),
+            state,
             _dir: dir,
             stop: Some(stop),
             server: Some(server),

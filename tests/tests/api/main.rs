@@ -9,4 +9,7 @@ mod contract;
 mod errors;
 mod flow;
 mod idempotency;
+mod participants;
+mod reminders;
 mod slots;
+mod usagers;

@@ -254,7 +254,8 @@ pub async fn public_sign_up(
     let motif = state.load::<Motif>(&rdv.booking.motif_id.to_string()).await?;
     let config = &motif.state()?.config;
     let now = state.services().now();
-    if !open_to_usagers(rdv.status, rdv.booking.starts_at, rdv.seats_left(), config, now) {
+    // Seats are counted by the aggregate, under concurrency ("this atelier is full").
+    if !open_to_usagers(rdv.status, rdv.booking.starts_at, None, config, now) {
         return Err(DomainError::conflict("this atelier is not open to online sign-ups").into());
     }
     let profile = body.value.usager.parse("usager.")?;
