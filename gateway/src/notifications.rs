@@ -76,7 +76,7 @@ pub fn rdv_email(m: RdvMessage<'_>) -> OutboxMessage {
     let (subject, intro) = match m.notice {
         RdvNotice::Created => ("Votre rendez-vous est confirmé", "Votre rendez-vous est confirmé."),
         RdvNotice::Cancelled => ("Votre rendez-vous est annulé", "Votre rendez-vous a été annulé."),
-        RdvNotice::Updated => ("Votre rendez-vous a été modifié", "Votre rendez-vous a été déplacé."),
+        RdvNotice::Updated => ("Votre rendez-vous a été modifié", "Votre rendez-vous a été modifié."),
         RdvNotice::Reminder => ("Rappel de votre rendez-vous", "Nous vous rappelons votre rendez-vous."),
     };
     let mut text = format!(

@@ -204,6 +204,14 @@ pub enum RdvCommand {
     },
     /// The reminder before an RDV, once per start time.
     SendReminder,
+    /// Agents, lieu and the internal Contexte note, as an agent edits them
+    /// (the new values, whole; an unchanged RDV records nothing).
+    UpdateRdvDetails {
+        agent_id: AgentId,
+        agent_ids: BTreeSet<AgentId>,
+        lieu_id: Option<LieuId>,
+        context: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -253,6 +261,12 @@ pub enum RdvEvent {
     ReminderSent {
         starts_at: DateTime<Utc>,
     },
+    RdvDetailsUpdated {
+        by: Actor,
+        agent_ids: BTreeSet<AgentId>,
+        lieu_id: Option<LieuId>,
+        context: Option<String>,
+    },
 }
 
 crate::versioned_events!(RdvEvent {
@@ -265,6 +279,7 @@ crate::versioned_events!(RdvEvent {
     ParticipantRemoved => "1.0",
     ParticipationStatusChanged => "1.0",
     ReminderSent => "1.0",
+    RdvDetailsUpdated => "1.0",
 });
 
 impl Rdv {
@@ -513,6 +528,23 @@ impl Rdv {
                     cancelled_at,
                 })
             }
+            RdvCommand::UpdateRdvDetails {
+                agent_id,
+                agent_ids,
+                lieu_id,
+                context,
+            } => {
+                self.state()?;
+                if agent_ids.is_empty() {
+                    return Err(DomainError::invalid("agent_ids", "an RDV needs at least one agent"));
+                }
+                Ok(RdvEvent::RdvDetailsUpdated {
+                    by: Actor::Agent { agent_id },
+                    agent_ids,
+                    lieu_id,
+                    context: context.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
+                })
+            }
             RdvCommand::SendReminder => {
                 let state = self.state()?;
                 if state.status.is_cancelled() || state.booking.starts_at <= now {
@@ -526,6 +558,26 @@ impl Rdv {
                 })
             }
         }
+    }
+}
+
+impl Rdv {
+    /// An edit of the details that leaves them as they are records nothing.
+    fn changes_nothing(&self, event: &RdvEvent) -> bool {
+        let (
+            Some(state),
+            RdvEvent::RdvDetailsUpdated {
+                agent_ids,
+                lieu_id,
+                context,
+                ..
+            },
+        ) = (&self.0, event)
+        else {
+            return false;
+        };
+        let b = &state.booking;
+        (&b.agent_ids, b.lieu_id, &b.context) == (agent_ids, *lieu_id, context)
     }
 }
 
@@ -552,7 +604,9 @@ impl Aggregate for Rdv {
 
     async fn handle(&mut self, command: RdvCommand, svc: &Services, sink: &EventSink<Self>) -> Result<(), DomainError> {
         let event = self.decide(command, svc.now())?;
-        sink.write(event, self).await;
+        if !self.changes_nothing(&event) {
+            sink.write(event, self).await;
+        }
         Ok(())
     }
 
@@ -621,6 +675,16 @@ impl Aggregate for Rdv {
                 state.cancelled_at = cancelled_at;
             }
             RdvEvent::ReminderSent { starts_at } => state.reminded_for = Some(starts_at),
+            RdvEvent::RdvDetailsUpdated {
+                agent_ids,
+                lieu_id,
+                context,
+                ..
+            } => {
+                state.booking.agent_ids = agent_ids;
+                state.booking.lieu_id = lieu_id;
+                state.booking.context = context;
+            }
         }
     }
 }

@@ -601,3 +601,37 @@ async fn one_reminder_per_start_time() {
             starts_at: "2026-01-14T10:00:00Z".parse().unwrap(),
         }]);
 }
+
+#[tokio::test]
+async fn details_change_agents_lieu_and_contexte_and_an_unchanged_edit_records_nothing() {
+    let other = AgentId::new();
+    let lieu = LieuId::new();
+    let update = |agents: BTreeSet<AgentId>, lieu_id, context: Option<&str>| RdvCommand::UpdateRdvDetails {
+        agent_id: AgentId::default(),
+        agent_ids: agents,
+        lieu_id,
+        context: context.map(str::to_string),
+    };
+    TestFramework::<Rdv>::with(services())
+        .given(vec![booked("2026-01-20T09:00:00Z")])
+        .when_async(update([other].into(), Some(lieu), Some("  apporter le dossier ")))
+        .await
+        .then_expect_events(vec![RdvEvent::RdvDetailsUpdated {
+            by: AGENT,
+            agent_ids: [other].into(),
+            lieu_id: Some(lieu),
+            context: Some("apporter le dossier".into()),
+        }]);
+    TestFramework::<Rdv>::with(services())
+        .given(vec![booked("2026-01-20T09:00:00Z")])
+        .when_async(update([AgentId::default()].into(), None, Some(" ")))
+        .await
+        .then_expect_events(vec![]);
+    let err = TestFramework::<Rdv>::with(services())
+        .given(vec![booked("2026-01-20T09:00:00Z")])
+        .when_async(update(BTreeSet::new(), None, None))
+        .await
+        .inspect_result()
+        .unwrap_err();
+    assert_eq!(err.errors[0].field, "agent_ids");
+}

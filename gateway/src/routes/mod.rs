@@ -110,7 +110,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(usagers::usager_history))
         .routes(routes!(rdvs::booking::book_rdv))
         .routes(routes!(rdvs::booking::public_book))
-        .routes(routes!(rdvs::get_rdv))
+        .routes(routes!(rdvs::get_rdv, rdvs::lifecycle::update_rdv))
         .routes(routes!(rdvs::lifecycle::cancel_rdv))
         .routes(routes!(rdvs::lifecycle::public_cancel))
         .routes(routes!(rdvs::lifecycle::change_status))

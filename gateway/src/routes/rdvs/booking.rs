@@ -80,27 +80,9 @@ pub async fn book_rdv(
     let organisation_path = r.organisation_id.to_string();
     let authorize = |o, org: &OrganisationState| principal.require_organisation_member(o, org.territory_id);
     let search = SlotSearch::prepare(&state, &organisation_path, authorize, r.motif_id, None).await?;
-    let mut errors = Vec::new();
-    for (i, agent) in r.agent_ids.iter().enumerate() {
-        let member = state
-            .load::<Agent>(&agent.to_string())
-            .await?
-            .0
-            .is_some_and(|a| a.memberships.contains_key(&r.organisation_id));
-        if !member {
-            errors.push(FieldError::new(
-                format!("agent_ids[{i}]"),
-                "no such agent in this organisation",
-            ));
-        }
-    }
+    let mut errors = agent_errors(&state, r.organisation_id, &r.agent_ids).await?;
     for (i, usager) in r.usager_ids.iter().enumerate() {
-        let member = state
-            .load::<Usager>(&usager.to_string())
-            .await?
-            .0
-            .is_some_and(|u| u.organisation_ids.contains(&r.organisation_id));
-        if !member {
+        if !usager_in(&state, *usager, r.organisation_id).await? {
             errors.push(FieldError::new(
                 format!("usager_ids[{i}]"),
                 "no such usager in this organisation",

@@ -389,3 +389,90 @@ pub async fn public_rdv(
         instructions: notice.instructions,
     }))
 }
+
+/// The details of an RDV an agent may edit.
+#[derive(Deserialize)]
+struct RdvDetails {
+    agent_ids: BTreeSet<AgentId>,
+    lieu_id: Option<LieuId>,
+    context: Option<String>,
+}
+
+/// Changes an RDV's agents, lieu or internal Contexte note: the body is a
+/// JSON merge patch of `{agent_ids, lieu_id, context}`. New agents' time is
+/// reserved (overlaps are warnings), removed agents' time is freed; a new
+/// lieu is told to the usagers (RDV Service Public notifies an update when
+/// the start or the lieu changes).
+#[utoipa::path(patch, path = "/v1/rdvs/{id}", tag = "rdvs", params(("id" = String, Path)),
+    request_body(content = Object, description = "JSON merge patch of {agent_ids, lieu_id, context}"), security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 404, body = crate::error::Problem), (status = 412, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)))]
+pub async fn update_rdv(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<Value>,
+) -> Result<CommandReply, ApiError> {
+    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
+    let b = &rdv.booking;
+    let mut merged = json!({"agent_ids": b.agent_ids, "lieu_id": b.lieu_id, "context": b.context});
+    crate::extract::merge_patch(&mut merged, body.value);
+    let details = JsonBody::<RdvDetails>::parse_value(merged)?;
+    let mut errors = agent_errors(&state, b.organisation_id, &details.agent_ids).await?;
+    if let Some(lieu) = details.lieu_id.filter(|l| Some(*l) != b.lieu_id) {
+        let usable = state
+            .load::<rdv_domain::lieu::Lieu>(&lieu.to_string())
+            .await?
+            .0
+            .is_some_and(|l| l.organisation_id == b.organisation_id && l.availability != Availability::Disabled);
+        if !usable {
+            errors.push(FieldError::new("lieu_id", "no such enabled lieu in this organisation"));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(DomainError::invalid_fields(errors).into());
+    }
+    let organisation = rdv_organisation(&state, &rdv).await?;
+    let notice = notice_context_of(&state, b.organisation_id, b.motif_id, details.lieu_id).await?;
+    let usagers = active_participants(&rdv);
+    let agent_id = principal.agent_id().unwrap_or_default();
+    let ctx = principal.context(&headers, &format!("PATCH /v1/rdvs/{id}"), &body.hash);
+    let outcome = state
+        .commands
+        .run(
+            &ctx,
+            |unit| {
+                let (organisation, notice, usagers) = (organisation.clone(), notice.clone(), usagers.clone());
+                let command = RdvCommand::UpdateRdvDetails {
+                    agent_id,
+                    agent_ids: details.agent_ids.clone(),
+                    lieu_id: details.lieu_id,
+                    context: details.context.clone(),
+                };
+                Box::pin(async move {
+                    let (before, after) = handle_rdv(unit, rdv_id, command).await?;
+                    if after.status.is_cancelled() {
+                        return Ok(Vec::new());
+                    }
+                    let (old, new) = (&before.booking.agent_ids, &after.booking.agent_ids);
+                    let interval = Interval::new(after.booking.starts_at, after.booking.ends_at);
+                    let gone = old.difference(new).copied().collect();
+                    release(unit, rdv_id, &gone, interval, &organisation).await?;
+                    let added = new.difference(old).copied().collect();
+                    let warnings = reserve(unit, rdv_id, &added, interval, &organisation, false).await?;
+                    if before.booking.lieu_id != after.booking.lieu_id {
+                        for usager in &usagers {
+                            if let Some(to) = recipient(unit, *usager).await? {
+                                queue_notice(unit, &notice, RdvNotice::Updated, &to, interval.start, None, true);
+                            }
+                        }
+                    }
+                    Ok(warnings)
+                })
+            },
+            answer_with_warnings(StatusCode::OK, rdv_id),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}

@@ -31,6 +31,7 @@ use rdv_domain::{
     agent_day::{AgentDay, AgentDayCommand},
     availability::slots::{Interval, Slot},
     ids::{AgentId, LieuId, MotifId, OrganisationId, RdvId, UsagerId},
+    lieu::Availability,
     motif::{BookableBy, Motif, MotifConfig, Visibility},
     organisation::OrganisationState,
     rdv::{Actor, Atelier, Booking, Rdv, RdvCommand, RdvState, RdvStatus, participation_token_ttl},
@@ -87,38 +88,49 @@ async fn agent_rdv(state: &AppState, principal: &Principal, id: &str) -> Result<
     Ok((rdv_id, rdv))
 }
 
-/// Hides the internal Contexte field when the espace has turned it off
-/// (the stored value stays and shows again when it is turned back on).
-async fn apply_rdv_fields(
-    state: &AppState,
-    organisation: &OrganisationState,
-    docs: &mut [RdvDoc],
-) -> Result<(), ApiError> {
+/// Whether the espace shows the internal Contexte field. When it is off,
+/// views hide the stored value, which shows again when it is turned back on.
+async fn context_shown(state: &AppState, organisation: &OrganisationState) -> Result<bool, ApiError> {
     let territory = state
         .load::<rdv_domain::territory::Territory>(&organisation.territory_id.to_string())
         .await?;
-    if !territory.state()?.settings.rdv_fields.context_enabled {
-        docs.iter_mut().for_each(|d| d.context = None);
-    }
-    Ok(())
+    Ok(territory.state()?.settings.rdv_fields.context_enabled)
 }
 
-/// An RDV (read from its stream: always current).
+/// An RDV with its history.
+#[derive(Serialize, ToSchema)]
+pub struct RdvWithHistory {
+    #[serde(flatten)]
+    rdv: RdvDoc,
+    /// Every change: who, when, which fields.
+    history: Vec<crate::history::HistoryEntry>,
+}
+
+/// An RDV (read from its stream: always current) and its history. The
+/// Contexte note is left out of both while the espace has it turned off.
 #[utoipa::path(get, path = "/v1/rdvs/{id}", tag = "rdvs", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = RdvDoc), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = RdvWithHistory), (status = 404, body = crate::error::Problem)))]
 pub async fn get_rdv(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Json<RdvDoc>, ApiError> {
+) -> Result<Json<RdvWithHistory>, ApiError> {
     let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
     let organisation = crate::routes::organisations::organisation(&state, &rdv.booking.organisation_id.to_string())
         .await?
         .1;
-    let mut doc = [RdvDoc::new(rdv_id.0, &rdv)];
-    apply_rdv_fields(&state, &organisation, &mut doc).await?;
-    let [doc] = doc;
-    Ok(Json(doc))
+    let show_context = context_shown(&state, &organisation).await?;
+    let view = |s: &RdvState| {
+        let mut doc = RdvDoc::new(rdv_id.0, s);
+        doc.context = doc.context.filter(|_| show_context);
+        doc
+    };
+    let events = state.store.load_stream("Rdv", &id).await?;
+    let history = crate::history::of::<Rdv>(&events, |r| r.0.as_ref().map_or(Value::Null, |s| json!(view(s))))?;
+    Ok(Json(RdvWithHistory {
+        rdv: view(&rdv),
+        history,
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -189,7 +201,9 @@ pub async fn list_rdvs(
     let total_count = rdvs.len();
     let total_pages = total_count.div_ceil(per_page).max(1);
     let mut rdvs: Vec<RdvDoc> = rdvs.into_iter().skip((page - 1) * per_page).take(per_page).collect();
-    apply_rdv_fields(&state, &organisation, &mut rdvs).await?;
+    if !context_shown(&state, &organisation).await? {
+        rdvs.iter_mut().for_each(|d| d.context = None);
+    }
     let meta = PageMeta {
         current_page: page,
         next_page: (page < total_pages).then_some(page + 1),
@@ -283,6 +297,38 @@ async fn follow_cancellation(
         (true, false) => reserve(unit, rdv_id, agents, interval, organisation, false).await,
         _ => Ok(Vec::new()),
     }
+}
+
+/// A field error for each agent (`agent_ids[i]`) not in the organisation.
+async fn agent_errors(
+    state: &AppState,
+    organisation_id: OrganisationId,
+    agents: &BTreeSet<AgentId>,
+) -> Result<Vec<FieldError>, ApiError> {
+    let mut errors = Vec::new();
+    for (i, agent) in agents.iter().enumerate() {
+        let member = state
+            .load::<Agent>(&agent.to_string())
+            .await?
+            .0
+            .is_some_and(|a| a.memberships.contains_key(&organisation_id));
+        if !member {
+            errors.push(FieldError::new(
+                format!("agent_ids[{i}]"),
+                "no such agent in this organisation",
+            ));
+        }
+    }
+    Ok(errors)
+}
+
+/// Whether the usager belongs to the organisation.
+async fn usager_in(state: &AppState, usager: UsagerId, organisation_id: OrganisationId) -> Result<bool, ApiError> {
+    Ok(state
+        .load::<Usager>(&usager.to_string())
+        .await?
+        .0
+        .is_some_and(|u| u.organisation_ids.contains(&organisation_id)))
 }
 
 /// Usagers whose participation still stands (they hear about changes).

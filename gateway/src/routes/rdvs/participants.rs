@@ -112,12 +112,7 @@ pub async fn add_participant(
 ) -> Result<CommandReply, ApiError> {
     let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
     let usager_id = body.value.usager_id;
-    let member = state
-        .load::<Usager>(&usager_id.to_string())
-        .await?
-        .0
-        .is_some_and(|u| u.organisation_ids.contains(&rdv.booking.organisation_id));
-    if !member {
+    if !usager_in(&state, usager_id, rdv.booking.organisation_id).await? {
         return Err(DomainError::invalid("usager_id", "no such usager in this organisation").into());
     }
     let by = Actor::Agent {
