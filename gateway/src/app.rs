@@ -82,8 +82,11 @@ impl App {
         } else {
             None
         };
+        let started_at_position = store.head().await?;
         let state = AppState::new(Inner {
             commands,
+            availability: Arc::default(),
+            started_at_position,
             store,
             admin_token: config.admin_token.as_deref().map(tokens::hash),
             public_url: config.public_url.clone(),
@@ -149,6 +152,8 @@ impl App {
         let store = self.state.store.clone();
         let follow = shutdown.clone();
         workers.spawn(async move { store.follow_feed(follow).await });
+        let index = self.state.availability.clone();
+        workers.spawn(index.follow(self.state.store.clone(), shutdown.clone()));
         for projector in self.projectors {
             workers.spawn(projector.run(shutdown.clone()));
         }

@@ -18,9 +18,8 @@ use rdv_domain::{
     territory::Territory,
     values::TimeZone,
 };
-use rdv_projections::availability::{self, AbsenceView, BusyView, PlageView};
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -124,7 +123,7 @@ impl SlotSearch {
         let territory = state.load::<Territory>(&organisation.territory_id.to_string()).await?;
         let departement = territory.state()?.departement_number.as_str().to_string();
         let closed_days = territory.state()?.settings.closed_days.clone();
-        state.wait_for(availability::NAME, min_position).await?;
+        state.wait_for_availability(min_position).await?;
         let now = state.services().now();
         let today = now.with_timezone(&organisation.timezone.0).date_naive();
         Ok(Self {
@@ -155,44 +154,23 @@ impl SlotSearch {
     pub fn zone(&self) -> Tz {
         self.organisation.timezone.0
     }
+
+    /// A local day as instants: its midnight and the next.
+    pub fn day_bounds(&self, day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+        let zone = self.organisation.timezone;
+        (midnight(zone, day), midnight(zone, day + Duration::days(1)))
+    }
 }
 
 fn midnight(zone: TimeZone, day: NaiveDate) -> DateTime<Utc> {
     local_instant(zone, day, NaiveTime::MIN)
 }
 
-/// The slots of a search, sorted, one per (start, agent).
+/// The slots of a search, sorted, one per (start, agent), from the
+/// in-memory availability index.
 pub async fn search(state: &AppState, q: &SlotSearch) -> Result<Vec<Slot>, ApiError> {
     let now = state.services().now();
     let zone = q.organisation.timezone;
-    let organisation = q.organisation_id.to_string();
-    let docs = state
-        .store
-        .docs(availability::NAME, availability::PLAGES, &organisation)
-        .await?;
-    let plages: Vec<PlageView> = docs
-        .into_iter()
-        .filter_map(|d| serde_json::from_value(d).ok())
-        .collect();
-    let mut openings = Vec::new();
-    let mut agents = BTreeSet::new();
-    for view in &plages {
-        let agent = AgentId(view.agent_id);
-        if !view.plage.motif_ids.contains(&q.motif_id)
-            || q.lieu_id.is_some_and(|l| view.plage.lieu_id != Some(l))
-            || q.agent_id.is_some_and(|a| a != agent)
-        {
-            continue;
-        }
-        agents.insert(agent);
-        for interval in view.plage.occurrences(q.from, q.to) {
-            openings.push(Opening {
-                agent,
-                lieu: view.plage.lieu_id,
-                interval,
-            });
-        }
-    }
     let holidays: Vec<Interval> = q
         .from
         .iter_days()
@@ -200,29 +178,34 @@ pub async fn search(state: &AppState, q: &SlotSearch) -> Result<Vec<Slot>, ApiEr
         .filter(|d| is_public_holiday(*d, &q.departement) || q.closed_days.contains(d))
         .map(|d| Interval::new(midnight(zone, d), midnight(zone, d + Duration::days(1))))
         .collect();
-    let mut busy: HashMap<AgentId, Vec<Interval>> = HashMap::new();
-    for agent in agents {
-        let docs = state
-            .store
-            .docs(availability::NAME, availability::ABSENCES, &agent.to_string())
-            .await?;
-        let mut times = holidays.clone();
-        for absence in docs
-            .into_iter()
-            .filter_map(|d| serde_json::from_value::<AbsenceView>(d).ok())
-        {
-            times.extend(absence.absence.occurrences(q.from, q.to));
+    let (range_start, range_end) = (midnight(zone, q.from), midnight(zone, q.to + Duration::days(1)));
+    let (openings, busy) = state.availability.read(|calendars| {
+        let mut openings = Vec::new();
+        let mut busy: HashMap<AgentId, Vec<Interval>> = HashMap::new();
+        for view in calendars.plages(q.organisation_id.0) {
+            let agent = AgentId(view.agent_id);
+            if !view.plage.motif_ids.contains(&q.motif_id)
+                || q.lieu_id.is_some_and(|l| view.plage.lieu_id != Some(l))
+                || q.agent_id.is_some_and(|a| a != agent)
+            {
+                continue;
+            }
+            for interval in view.plage.occurrences(q.from, q.to) {
+                openings.push(Opening {
+                    agent,
+                    lieu: view.plage.lieu_id,
+                    interval,
+                });
+            }
+            busy.entry(agent).or_insert_with(|| {
+                let mut times = holidays.clone();
+                times.extend(calendars.absences(agent.0, q.from, q.to));
+                times.extend(calendars.reserved(agent.0, range_start, range_end));
+                times
+            });
         }
-        let reserved = state
-            .store
-            .docs(availability::NAME, availability::BUSY, &agent.to_string())
-            .await?;
-        let reserved = reserved
-            .into_iter()
-            .filter_map(|d| serde_json::from_value::<BusyView>(d).ok());
-        times.extend(reserved.map(|b| Interval::new(b.starts_at, b.ends_at)));
-        busy.insert(agent, times);
-    }
+        (openings, busy)
+    });
     let duration = Duration::minutes(q.motif.config.informations.default_duration_in_min.into());
     let from = midnight(zone, q.from).max(q.earliest);
     let mut to = midnight(zone, q.to + Duration::days(1));

@@ -7,7 +7,7 @@ use crate::{
 use axum::http::StatusCode;
 use rdv_domain::{DomainError, Services, VersionedAggregate, values::TokenHash};
 use rdv_eventstore::{CommandContext, CommandService, EventStore, codec::Decoder};
-use rdv_projections::ProjectorStatus;
+use rdv_projections::{ProjectorStatus, availability_index::AvailabilityIndex};
 use std::{collections::HashMap, sync::Arc, time::Duration};
 use tokio::sync::watch;
 
@@ -25,6 +25,11 @@ pub struct Inner {
     pub public_url: String,
     /// Progress of the projectors running in this process.
     pub projectors: HashMap<&'static str, watch::Receiver<ProjectorStatus>>,
+    /// Plages, absences and reserved time in memory, for slot searches.
+    pub availability: Arc<AvailabilityIndex>,
+    /// The feed's head when this process started: the index has the whole
+    /// calendar once it reaches it.
+    pub started_at_position: i64,
 }
 
 impl std::ops::Deref for AppState {
@@ -103,6 +108,22 @@ impl AppState {
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             },
+        }
+    }
+}
+
+impl AppState {
+    /// Waits (at most [`MIN_POSITION_WAIT`]) until the availability index has
+    /// applied the feed up to `min` and, in any case, up to where the feed
+    /// stood when the process started (a search never sees half a calendar).
+    pub async fn wait_for_availability(&self, min: Option<i64>) -> Result<(), ApiError> {
+        let min = min.unwrap_or(0).max(self.started_at_position);
+        let mut position = self.availability.position();
+        let reached = tokio::time::timeout(MIN_POSITION_WAIT, position.wait_for(|p| *p >= min)).await;
+        match (reached, self.availability.failure()) {
+            (Ok(Ok(_)), _) => Ok(()),
+            (_, Some(failure)) => Err(ApiError::not_ready(format!("availability index stopped: {failure}"))),
+            _ => Err(not_reached("availability", min)),
         }
     }
 }

@@ -44,6 +44,70 @@ pub struct AbsenceView {
     pub absence: Absence,
 }
 
+/// What an event changes in an availability calendar: shared by the
+/// documents ([`Availability`]) and the in-memory index
+/// ([`crate::availability_index`]), so both read events the same way.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AvailabilityChange {
+    PlageSaved(PlageView),
+    PlageDeleted(Uuid),
+    AbsenceSaved(AbsenceView),
+    AbsenceDeleted(Uuid),
+    TimeReserved { agent_id: Uuid, busy: BusyView },
+    TimeReleased { agent_id: Uuid, rdv_id: Uuid },
+}
+
+impl AvailabilityChange {
+    /// The change an event makes, if it concerns availability.
+    pub fn of(event: &StoredEvent) -> Result<Option<Self>, ProjectionError> {
+        let uuid = |id: &str| id.parse::<Uuid>().map_err(|e| ProjectionError::event(event, e));
+        Ok(Some(match event.aggregate_type.as_str() {
+            "AgentDay" => {
+                // Stream `{agent}:{day}`.
+                let agent_id = uuid(event.aggregate_id.split(':').next().unwrap_or_default())?;
+                match Decoder::<AgentDay>::default().decode(event)? {
+                    AgentDayEvent::TimeReserved {
+                        rdv_id,
+                        starts_at,
+                        ends_at,
+                    } => Self::TimeReserved {
+                        agent_id,
+                        busy: BusyView {
+                            rdv_id: rdv_id.0,
+                            starts_at,
+                            ends_at,
+                        },
+                    },
+                    AgentDayEvent::TimeReleased { rdv_id } => Self::TimeReleased {
+                        agent_id,
+                        rdv_id: rdv_id.0,
+                    },
+                }
+            }
+            "AgentAgenda" => {
+                let agent_id = uuid(&event.aggregate_id)?;
+                match Decoder::<AgentAgenda>::default().decode(event)? {
+                    AgentAgendaEvent::PlageCreated { plage_id, plage }
+                    | AgentAgendaEvent::PlageUpdated { plage_id, plage } => Self::PlageSaved(PlageView {
+                        id: plage_id.0,
+                        agent_id,
+                        plage: *plage,
+                    }),
+                    AgentAgendaEvent::PlageDeleted { plage_id } => Self::PlageDeleted(plage_id.0),
+                    AgentAgendaEvent::AbsenceCreated { absence_id, absence }
+                    | AgentAgendaEvent::AbsenceUpdated { absence_id, absence } => Self::AbsenceSaved(AbsenceView {
+                        id: absence_id.0,
+                        agent_id,
+                        absence,
+                    }),
+                    AgentAgendaEvent::AbsenceDeleted { absence_id } => Self::AbsenceDeleted(absence_id.0),
+                }
+            }
+            _ => return Ok(None),
+        }))
+    }
+}
+
 pub struct Availability;
 
 #[async_trait::async_trait]
@@ -53,65 +117,32 @@ impl Projection for Availability {
     }
 
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
+        let Some(change) = AvailabilityChange::of(event)? else {
+            return Ok(());
+        };
         let mut docs = Documents {
             tx,
             projection: NAME,
             event,
         };
-        match event.aggregate_type.as_str() {
-            "AgentDay" => return busy(&mut docs).await,
-            "AgentAgenda" => {}
-            _ => return Ok(()),
-        }
-        let agent_id = docs.aggregate_uuid()?;
-        match Decoder::<AgentAgenda>::default().decode(event)? {
-            AgentAgendaEvent::PlageCreated { plage_id, plage } | AgentAgendaEvent::PlageUpdated { plage_id, plage } => {
-                let parent = plage.organisation_id.to_string();
-                let view = PlageView {
-                    id: plage_id.0,
-                    agent_id,
-                    plage: *plage,
-                };
-                docs.save(PLAGES, &plage_id.to_string(), Some(&parent), &view).await
+        match change {
+            AvailabilityChange::PlageSaved(view) => {
+                let parent = view.plage.organisation_id.to_string();
+                docs.save(PLAGES, &view.id.to_string(), Some(&parent), &view).await
             }
-            AgentAgendaEvent::PlageDeleted { plage_id } => docs.delete(PLAGES, &plage_id.to_string()).await,
-            AgentAgendaEvent::AbsenceCreated { absence_id, absence }
-            | AgentAgendaEvent::AbsenceUpdated { absence_id, absence } => {
-                let view = AbsenceView {
-                    id: absence_id.0,
-                    agent_id,
-                    absence,
-                };
-                docs.save(ABSENCES, &absence_id.to_string(), Some(&agent_id.to_string()), &view)
-                    .await
+            AvailabilityChange::PlageDeleted(id) => docs.delete(PLAGES, &id.to_string()).await,
+            AvailabilityChange::AbsenceSaved(view) => {
+                let parent = view.agent_id.to_string();
+                docs.save(ABSENCES, &view.id.to_string(), Some(&parent), &view).await
             }
-            AgentAgendaEvent::AbsenceDeleted { absence_id } => docs.delete(ABSENCES, &absence_id.to_string()).await,
+            AvailabilityChange::AbsenceDeleted(id) => docs.delete(ABSENCES, &id.to_string()).await,
+            AvailabilityChange::TimeReserved { agent_id, busy } => {
+                let (id, parent) = (format!("{}:{agent_id}", busy.rdv_id), agent_id.to_string());
+                docs.save(BUSY, &id, Some(&parent), &busy).await
+            }
+            AvailabilityChange::TimeReleased { agent_id, rdv_id } => {
+                docs.delete(BUSY, &format!("{rdv_id}:{agent_id}")).await
+            }
         }
-    }
-}
-
-/// Reservations of an agent's day become (or stop being) busy times.
-async fn busy(docs: &mut Documents<'_>) -> Result<(), ProjectionError> {
-    let agent = docs
-        .event
-        .aggregate_id
-        .split(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    match Decoder::<AgentDay>::default().decode(docs.event)? {
-        AgentDayEvent::TimeReserved {
-            rdv_id,
-            starts_at,
-            ends_at,
-        } => {
-            let view = BusyView {
-                rdv_id: rdv_id.0,
-                starts_at,
-                ends_at,
-            };
-            docs.save(BUSY, &format!("{rdv_id}:{agent}"), Some(&agent), &view).await
-        }
-        AgentDayEvent::TimeReleased { rdv_id } => docs.delete(BUSY, &format!("{rdv_id}:{agent}")).await,
     }
 }

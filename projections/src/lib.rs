@@ -7,6 +7,7 @@
 //! resumes, and a rebuild starts again from position 0.
 
 pub mod availability;
+pub mod availability_index;
 pub mod configuration;
 pub mod directory;
 mod documents;

@@ -1,9 +1,13 @@
 //! Load driver: starts the real app in this process (port 0, its own store),
-//! prepares a territory and an organisation, then sends InviteAgent commands
-//! over HTTP from N concurrent clients and prints throughput and latency.
-//! Bounded by `--requests`, loopback only.
+//! prepares a territory and an organisation, then sends commands over HTTP
+//! from N concurrent clients and prints throughput and latency. Bounded by
+//! `--requests`, loopback only. Scenarios:
+//! - `invite` (default): InviteAgent commands;
+//! - `book`: usager bookings (`POST /v1/public/rdvs`) of offered slots, over
+//!   `--agents` agents with weekday plages, each request a slot the search
+//!   offers at that moment (so each one also runs the slot search).
 //!
-//! cargo run --release -p rdv-tests --bin rdv-load -- --clients 8 --requests 4000 [--postgres URL]
+//! cargo run --release -p rdv-tests --bin rdv-load -- --clients 8 --requests 4000 [--postgres URL] [--scenario book]
 
 use rdv_domain::FixedClock;
 use rdv_gateway::{App, Config};
@@ -28,6 +32,8 @@ struct Args {
     requests: usize,
     postgres: Option<String>,
     workers: bool,
+    scenario: String,
+    agents: usize,
 }
 
 fn args() -> Args {
@@ -36,6 +42,8 @@ fn args() -> Args {
         requests: 2000,
         postgres: None,
         workers: true,
+        scenario: "invite".into(),
+        agents: 50,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -45,13 +53,26 @@ fn args() -> Args {
             "--requests" => args.requests = value().parse().expect("--requests N"),
             "--postgres" => args.postgres = Some(value()),
             "--no-workers" => args.workers = false,
-            other => panic!("unknown flag {other}; use --clients N --requests N [--postgres URL] [--no-workers]"),
+            "--scenario" => args.scenario = value(),
+            "--agents" => args.agents = value().parse().expect("--agents N"),
+            other => panic!(
+                "unknown flag {other}; use --clients N --requests N [--postgres URL] [--no-workers] \
+                 [--scenario invite|book] [--agents N]"
+            ),
         }
     }
     args
 }
 
+/// A setup request: it must succeed.
 async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
+    let (ok, body) = send(client, url, token, body).await;
+    assert!(ok, "{body}");
+    body
+}
+
+/// A measured request: success or not, and the answer.
+async fn send(client: &reqwest::Client, url: String, token: &str, body: Value) -> (bool, Value) {
     let response = client
         .post(url)
         .bearer_auth(token)
@@ -59,8 +80,8 @@ async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -
         .send()
         .await
         .expect("request");
-    assert!(response.status().is_success(), "{}", response.status());
-    response.json().await.expect("json")
+    let ok = response.status().is_success();
+    (ok, response.json().await.expect("json"))
 }
 
 #[tokio::main]
@@ -113,43 +134,55 @@ async fn main() {
         json!({"name": "CMS"}),
     )
     .await;
-    let agents_url = format!(
-        "{base}/v1/organisations/{}/agents",
-        organisation["id"].as_str().unwrap()
-    );
+    let organisation = organisation["id"].as_str().unwrap().to_string();
+    let jobs: Arc<dyn Fn(usize) -> (String, Value) + Send + Sync> = match args.scenario.as_str() {
+        "invite" => {
+            let url = format!("{base}/v1/organisations/{organisation}/agents");
+            Arc::new(move |n| {
+                let body = json!({"email": format!("agent{n}@cms.fr"), "first_name": "A", "last_name": "B",
+                                  "services": ["service_social"], "role": "basic"});
+                (url.clone(), body)
+            })
+        }
+        "book" => booking_jobs(&client, &base, &admin, &territory, &organisation, args.agents).await,
+        other => panic!("unknown scenario {other}"),
+    };
 
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..args.clients)
         .map(|_| {
-            let (client, url, admin, next) = (client.clone(), agents_url.clone(), admin.clone(), next.clone());
+            let (client, admin, next, jobs) = (client.clone(), admin.clone(), next.clone(), jobs.clone());
             let total = args.requests;
             tokio::spawn(async move {
-                let mut latencies = Vec::new();
+                let (mut latencies, mut refused) = (Vec::new(), 0);
                 loop {
                     let n = next.fetch_add(1, Ordering::Relaxed);
                     if n >= total {
-                        return latencies;
+                        return (latencies, refused);
                     }
-                    let body = json!({"email": format!("agent{n}@cms.fr"), "first_name": "A", "last_name": "B",
-                                      "services": ["service_social"], "role": "basic"});
+                    let (url, body) = jobs(n);
                     let t = Instant::now();
-                    post(&client, url.clone(), &admin, body).await;
+                    let (ok, _) = send(&client, url, &admin, body).await;
                     latencies.push(t.elapsed());
+                    refused += usize::from(!ok);
                 }
             })
         })
         .collect();
-    let mut latencies: Vec<Duration> = Vec::new();
+    let (mut latencies, mut refused): (Vec<Duration>, usize) = (Vec::new(), 0);
     for task in tasks {
-        latencies.extend(task.await.unwrap());
+        let (mine, not_ok) = task.await.unwrap();
+        latencies.extend(mine);
+        refused += not_ok;
     }
     let elapsed = started.elapsed();
     latencies.sort();
     let pct =
         |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
     println!(
-        "invite_agent store={store} clients={} requests={} workers={} rate={:.0}/s p50={:.2}ms p99={:.2}ms",
+        "{} store={store} clients={} requests={} refused={refused} workers={} rate={:.0}/s p50={:.2}ms p99={:.2}ms",
+        args.scenario,
         args.clients,
         latencies.len(),
         args.workers,
@@ -157,4 +190,92 @@ async fn main() {
         pct(0.50),
         pct(0.99),
     );
+}
+
+/// Prepares the booking scenario: a motif bookable by everyone (30 min), a
+/// lieu, `agents` intervenants with plages Monday to Friday 09:00–17:00 from
+/// 6 January 2026; waits until the slots are offered. Job `n` books the
+/// `n`-th start in turn over those days, so concurrent clients book
+/// different times of the same days (and agents' days) as usagers would.
+async fn booking_jobs(
+    client: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    territory: &str,
+    organisation: &str,
+    agents: usize,
+) -> Arc<dyn Fn(usize) -> (String, Value) + Send + Sync> {
+    let motif = post(
+        client,
+        format!("{base}/v1/territories/{territory}/motifs"),
+        admin,
+        json!({
+            "informations": {"name": "Accueil", "color": "#123456", "service": "service_social", "default_duration_in_min": 30,
+                             "location_type": "public_office", "collective": false, "max_participants": null,
+                             "visibility": "visible_and_notified", "follow_up": false, "category": null},
+            "booking": {"bookable_by": "everyone", "min_booking_delay_in_min": 30, "max_booking_delay_in_min": 262800,
+                        "usager_can_cancel": true, "usager_can_reschedule": true, "sectorisation_level": "departement"},
+            "organisation_ids": [organisation],
+        }),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lieu = post(
+        client,
+        format!("{base}/v1/organisations/{organisation}/lieux"),
+        admin,
+        json!({"name": "Accueil", "address": "1 rue A"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut position = 0;
+    for i in 0..agents {
+        let agent = post(
+            client,
+            format!("{base}/v1/organisations/{organisation}/agents"),
+            admin,
+            json!({"first_name": "Agent", "last_name": format!("N{i}"), "services": ["service_social"], "role": "intervenant"}),
+        )
+        .await["agent_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let plage = post(
+            client,
+            format!("{base}/v1/agents/{agent}/plages"),
+            admin,
+            json!({"organisation_id": organisation, "lieu_id": lieu, "motif_ids": [motif],
+                   "first_day": "2026-01-06", "start_time": "09:00", "end_time": "17:00",
+                   "recurrence": {"every": "week", "interval": 1, "end": {"type": "never"},
+                                  "days": ["monday", "tuesday", "wednesday", "thursday", "friday"]}}),
+        )
+        .await;
+        position = position.max(plage["events"][0]["position"].as_i64().unwrap_or(0));
+    }
+    let offered = client
+        .get(format!(
+            "{base}/v1/public/slots?organisation_id={organisation}&motif_id={motif}&from=2026-01-06&to=2026-01-06&min_position={position}"
+        ))
+        .send()
+        .await
+        .expect("slots");
+    assert!(offered.status().is_success(), "{}", offered.status());
+    // Weekdays from Tuesday 6 January for eight weeks, every 30 minutes.
+    let first: chrono::NaiveDate = "2026-01-06".parse().unwrap();
+    let starts: Vec<String> = (0..56)
+        .map(|d| first + chrono::Duration::days(d))
+        .filter(|day| chrono::Datelike::weekday(day).number_from_monday() <= 5)
+        .flat_map(|day| (0..16).map(move |k| format!("{day}T{:02}:{:02}:00+01:00", 9 + k / 2, (k % 2) * 30)))
+        .collect();
+    let url = format!("{base}/v1/public/rdvs");
+    let (organisation, motif) = (organisation.to_string(), motif);
+    Arc::new(move |n| {
+        let body = json!({"organisation_id": organisation, "motif_id": motif, "starts_at": starts[n % starts.len()],
+                          "usager": {"first_name": "Usager", "last_name": format!("N{n}")}});
+        (url.clone(), body)
+    })
 }

@@ -485,6 +485,9 @@ async fn rdvs_are_moved_by_agents_anywhere_and_by_usagers_to_offered_slots() {
         )
         .await;
     assert_eq!(by_agent.status, StatusCode::OK, "{}", by_agent.body);
+    let notice = app.wait_for_eml_containing("Le 26/01/2026 à 14:00").await;
+    assert!(notice.contains("Votre rendez-vous a été modifié."), "{notice}");
+    assert!(!notice.contains("token="), "the link stays the confirmation's");
     // Two days before, the usager can no longer move it.
     app.clock.set("2026-01-24T14:00:00Z".parse().unwrap());
     let late = move_publicly("2026-01-26T10:00:00+01:00").await;

@@ -219,9 +219,26 @@ pub struct PublicBookingAnswer {
     participation_token: String,
 }
 
+/// The order in which an usager's booking tries the agents offering the
+/// slot: fewest RDVs that day first (spreading the work), ties drawn at
+/// random (as RDV Service Public's `.sample`) so that concurrent bookings of
+/// one time rarely race for the same agent. The draw comes from the new
+/// RDV's id; the counts from the availability index.
+fn agent_preference(mut candidates: Vec<(usize, AgentId)>, rdv_id: RdvId) -> Vec<AgentId> {
+    let seed = rdv_id.0.as_u128() as u64;
+    candidates.sort_by_key(|(count, agent)| (*count, mix(seed ^ agent.0.as_u128() as u64)));
+    candidates.into_iter().map(|(_, agent)| agent).collect()
+}
+
+/// SplitMix64's finaliser: a well-spread hash of a 64-bit value.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
 /// Books an offered slot as an usager (no login). The agent is chosen among
-/// those free at that time: the one with the fewest RDVs that day, then the
-/// lowest id. A slot taken meanwhile is 409 with `next_slots`. Never two
+/// those free at that time by [`choose_agent`]. A slot taken meanwhile is 409 with `next_slots`. Never two
 /// RDVs on one agent's time: the agent's day is reserved in the same
 /// transaction as the RDV is created.
 #[utoipa::path(post, path = "/v1/public/rdvs", tag = "rdvs", request_body = PublicBookingRequest,
@@ -268,9 +285,16 @@ pub async fn public_book(
         let next = next_slots(&state, &mut search, day).await?;
         return Err(ApiError::from(DomainError::conflict("this slot is not offered")).with("next_slots", json!(next)));
     };
-    let candidates: Vec<AgentId> = offered.iter().map(|s| s.agent).collect();
+    let (day_start, day_end) = search.day_bounds(day);
+    let counts = state.availability.read(|c| {
+        offered
+            .iter()
+            .map(|s| (c.reservations_between(s.agent.0, day_start, day_end), s.agent))
+            .collect()
+    });
     let interval = Interval::new(first.starts_at, first.ends_at);
     let (rdv_id, usager_id) = (RdvId::new(), UsagerId::new());
+    let candidates = agent_preference(counts, rdv_id);
     let token = tokens::new_participation_token(rdv_id);
     let token_hash = tokens::hash(&token);
     let organisation = search.organisation.clone();
@@ -296,15 +320,15 @@ pub async fn public_book(
                 let (motif_id, lieu_id, organisation_id) = (r.motif_id, first.lieu, r.organisation_id);
                 Box::pin(async move {
                     let day = interval.start.with_timezone(&organisation.timezone.0).date_naive();
-                    let mut free = Vec::new();
+                    let mut chosen = None;
                     for agent in candidates {
                         let (agent_day, _) = unit.load::<AgentDay>(&AgentDay::stream_id(agent, day)).await?;
                         if agent_day.overlapping(rdv_id, interval).is_empty() {
-                            free.push((agent_day.reservations.len(), agent));
+                            chosen = Some(agent);
+                            break;
                         }
                     }
-                    free.sort();
-                    let Some((_, agent)) = free.first().copied() else {
+                    let Some(agent) = chosen else {
                         return Err(DomainError::conflict("this slot was just taken").into());
                     };
                     unit.new_stream::<Usager>(&usager_id.to_string());
@@ -367,5 +391,24 @@ pub async fn public_book(
             Err(ApiError::from(e).with("next_slots", json!(next)))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_least_busy_agent_comes_first_and_ties_are_drawn() {
+        let (a, b, c) = (AgentId::new(), AgentId::new(), AgentId::new());
+        assert_eq!(agent_preference(vec![(3, a), (1, b), (2, c)], RdvId::new()), [b, c, a]);
+        let firsts: BTreeSet<AgentId> = (0..64)
+            .map(|_| agent_preference(vec![(1, a), (1, b), (5, c)], RdvId::new())[0])
+            .collect();
+        assert_eq!(
+            firsts,
+            [a, b].into(),
+            "both tied agents are drawn first, never the busier one"
+        );
     }
 }
