@@ -25,6 +25,9 @@ use uuid::Uuid;
 /// RDV longer than this is clipped from searches that begin inside it).
 const LONGEST_RDV: Duration = Duration::days(1);
 
+/// One agent's reserved time: (start, rdv) → end, in start order.
+type Reservations = BTreeMap<(DateTime<Utc>, Uuid), DateTime<Utc>>;
+
 /// The calendars, as the last applied event left them.
 #[derive(Default)]
 pub struct Calendars {
@@ -36,7 +39,7 @@ pub struct Calendars {
     absences: HashMap<Uuid, BTreeMap<Uuid, AbsenceView>>,
     absence_agent: HashMap<Uuid, Uuid>,
     /// Reserved time by agent: (start, rdv) → end.
-    reserved: HashMap<Uuid, BTreeMap<(DateTime<Utc>, Uuid), DateTime<Utc>>>,
+    reserved: HashMap<Uuid, Reservations>,
     /// The start of each reservation, by (rdv, agent), to release it.
     reservation_start: HashMap<(Uuid, Uuid), DateTime<Utc>>,
 }
