@@ -62,6 +62,40 @@ impl PostgresBackend {
         rows.into_iter().map(EventRow::into_event).collect()
     }
 
+    /// Events of some aggregate types after `after` (at most `limit`), and
+    /// the position the feed was scanned to. Everything below the bound read
+    /// first has committed or aborted, so the second query sees it all.
+    pub async fn read_feed_of(
+        &self,
+        after: i64,
+        limit: i64,
+        aggregate_types: &[&str],
+    ) -> Result<(Vec<StoredEvent>, i64), StoreError> {
+        let bound: i64 = sqlx::query_scalar(&format!("SELECT {SAFE_BOUND}"))
+            .fetch_one(&self.pool)
+            .await?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > $1 AND global_position < $2 \
+             AND aggregate_type = ANY($3) ORDER BY global_position LIMIT $4"
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(&sql)
+            .bind(after)
+            .bind(bound)
+            .bind(aggregate_types)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        let events = rows
+            .into_iter()
+            .map(EventRow::into_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        let scanned = match events.last() {
+            Some(last) if events.len() as i64 == limit => last.position,
+            _ => (bound - 1).max(after),
+        };
+        Ok((events, scanned))
+    }
+
     pub(crate) async fn read_versions(&self, after: i64, limit: i64) -> Result<Vec<StreamVersionAt>, StoreError> {
         let sql = format!(
             "SELECT global_position, aggregate_type, aggregate_id, sequence FROM events \

@@ -83,6 +83,42 @@ impl SqliteBackend {
         rows.into_iter().map(EventRow::into_event).collect()
     }
 
+    /// Events of some aggregate types after `after` (at most `limit`), and
+    /// the position the feed was scanned to (one writer: positions are
+    /// commit order, so everything up to the head read first is there).
+    pub async fn read_feed_of(
+        &self,
+        after: i64,
+        limit: i64,
+        aggregate_types: &[&str],
+    ) -> Result<(Vec<StoredEvent>, i64), StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT MAX(global_position) FROM events")
+            .fetch_one(&self.reader)
+            .await?;
+        let head = head.unwrap_or(0);
+        let types = serde_json::to_string(aggregate_types).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > ? AND global_position <= ? \
+             AND aggregate_type IN (SELECT value FROM json_each(?)) ORDER BY global_position LIMIT ?"
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(&sql)
+            .bind(after)
+            .bind(head)
+            .bind(types)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        let events = rows
+            .into_iter()
+            .map(EventRow::into_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        let scanned = match events.last() {
+            Some(last) if events.len() as i64 == limit => last.position,
+            _ => head.max(after),
+        };
+        Ok((events, scanned))
+    }
+
     pub(crate) async fn read_versions(&self, after: i64, limit: i64) -> Result<Vec<StreamVersionAt>, StoreError> {
         Ok(sqlx::query_as(
             "SELECT global_position, aggregate_type, aggregate_id, sequence FROM events \

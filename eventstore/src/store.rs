@@ -134,6 +134,19 @@ impl EventStore {
         on_backend!(self, b => b.read_feed(after, limit).await)
     }
 
+    /// Events of the given aggregate types after `after`, at most `limit`,
+    /// and the position up to which the feed was scanned (resume from it):
+    /// what a reader interested in a few streams needs, without transferring
+    /// the rest. Never skips an event that commits late.
+    pub async fn read_feed_of(
+        &self,
+        after: i64,
+        limit: i64,
+        aggregate_types: &[&str],
+    ) -> Result<(Vec<StoredEvent>, i64), StoreError> {
+        on_backend!(self, b => b.read_feed_of(after, limit, aggregate_types).await)
+    }
+
     /// The position of the last readable event (0 when empty).
     pub async fn head(&self) -> Result<i64, StoreError> {
         on_backend!(self, b => b.head().await)

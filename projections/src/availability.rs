@@ -58,6 +58,9 @@ pub enum AvailabilityChange {
 }
 
 impl AvailabilityChange {
+    /// The aggregates whose events change availability.
+    pub const AGGREGATES: &'static [&'static str] = &["AgentAgenda", "AgentDay"];
+
     /// The change an event makes, if it concerns availability.
     pub fn of(event: &StoredEvent) -> Result<Option<Self>, ProjectionError> {
         let uuid = |id: &str| id.parse::<Uuid>().map_err(|e| ProjectionError::event(event, e));
@@ -114,6 +117,10 @@ pub struct Availability;
 impl Projection for Availability {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn aggregates(&self) -> &'static [&'static str] {
+        AvailabilityChange::AGGREGATES
     }
 
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {

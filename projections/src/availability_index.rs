@@ -154,13 +154,16 @@ impl AvailabilityIndex {
     }
 
     /// Applies the feed after the current position; returns the new one.
+    /// Only plage, absence and reservation streams are read.
     pub async fn catch_up(&self, store: &EventStore) -> Result<i64, ProjectionError> {
         let mut position = *self.position.borrow();
         loop {
-            let events = store.read_feed(position, 2000).await?;
-            let Some(last) = events.last().map(|e| e.position) else {
+            let (events, scanned) = store
+                .read_feed_of(position, 2000, AvailabilityChange::AGGREGATES)
+                .await?;
+            if scanned == position {
                 return Ok(position);
-            };
+            }
             let mut changes = Vec::new();
             for event in &events {
                 changes.extend(AvailabilityChange::of(event)?);
@@ -168,7 +171,7 @@ impl AvailabilityIndex {
             let mut calendars = self.calendars.write().unwrap_or_else(|e| e.into_inner());
             changes.into_iter().for_each(|c| calendars.apply(c));
             drop(calendars);
-            position = last;
+            position = scanned;
             self.position.send_replace(position);
         }
     }
@@ -190,7 +193,8 @@ impl AvailabilityIndex {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = appended.changed() => {}
+                // A short pause after a wake gathers a burst of appends into one read.
+                _ = appended.changed() => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
                 _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
             }
         }

@@ -49,6 +49,10 @@ impl Projection for Configuration {
         NAME
     }
 
+    fn aggregates(&self) -> &'static [&'static str] {
+        &["Motif", "Lieu", "Territory"]
+    }
+
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
         let mut docs = Documents {
             tx,

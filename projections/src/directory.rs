@@ -101,6 +101,10 @@ impl Projection for Directory {
         NAME
     }
 
+    fn aggregates(&self) -> &'static [&'static str] {
+        &["Territory", "Organisation", "Agent"]
+    }
+
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
         match event.aggregate_type.as_str() {
             "Territory" => territory(&mut docs(tx, event), Decoder::<Territory>::default().decode(event)?).await,

@@ -40,6 +40,10 @@ pub trait Projection: Send + Sync {
     /// Names the projection's documents and checkpoint.
     fn name(&self) -> &'static str;
 
+    /// The aggregate types whose events the projection reads: the projector
+    /// fetches only those from the feed.
+    fn aggregates(&self) -> &'static [&'static str];
+
     /// Applies one event inside the batch's transaction. Events the
     /// projection does not care about are ignored.
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError>;
@@ -94,17 +98,20 @@ impl Projector {
         loop {
             let mut tx = self.store.begin_projection().await?;
             let checkpoint = tx.lock_checkpoint(name).await?;
-            let batch = self.store.read_feed(checkpoint, BATCH).await?;
-            let Some(last) = batch.last().map(|e| e.position) else {
+            let (batch, scanned) = self
+                .store
+                .read_feed_of(checkpoint, BATCH, self.projection.aggregates())
+                .await?;
+            if scanned == checkpoint {
                 self.status.send_replace(ProjectorStatus::Running(checkpoint));
                 return Ok(checkpoint);
-            };
+            }
             for event in &batch {
                 self.projection.apply(&mut tx, event).await?;
             }
-            tx.set_checkpoint(name, last).await?;
+            tx.set_checkpoint(name, scanned).await?;
             tx.commit().await?;
-            self.status.send_replace(ProjectorStatus::Running(last));
+            self.status.send_replace(ProjectorStatus::Running(scanned));
         }
     }
 

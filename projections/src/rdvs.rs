@@ -132,6 +132,10 @@ impl Projection for Rdvs {
         NAME
     }
 
+    fn aggregates(&self) -> &'static [&'static str] {
+        &["Rdv"]
+    }
+
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if event.aggregate_type != "Rdv" {
             return Ok(());

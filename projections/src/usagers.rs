@@ -75,6 +75,10 @@ impl Projection for Usagers {
         NAME
     }
 
+    fn aggregates(&self) -> &'static [&'static str] {
+        &["Usager"]
+    }
+
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
         if event.aggregate_type != "Usager" {
             return Ok(());

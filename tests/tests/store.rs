@@ -487,3 +487,34 @@ async fn one_unit_may_handle_a_stream_twice_and_builds_on_its_own_events() {
         assert!(platform.admin_tokens.is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_feed_read_by_aggregate_type_skips_the_others_and_says_how_far_it_scanned() {
+    for s in all_stores().await {
+        let commands = CommandService::new(s.store.clone(), services());
+        let ctx = CommandContext::new("platform-admin");
+        let respond = |_: &(), _: &CommitSummary<'_>| StoredResponse {
+            status: 201,
+            body: json!({}),
+        };
+        let territory = Uuid::now_v7().to_string();
+        commands
+            .execute::<Territory, _>(&ctx, &territory, create_territory(), None, respond)
+            .await
+            .unwrap();
+        commands
+            .execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("a"), None, respond)
+            .await
+            .unwrap();
+        let head = s.store.head().await.unwrap();
+        let (events, scanned) = s.store.read_feed_of(0, 100, &["Territory"]).await.unwrap();
+        assert_eq!(events.len(), 1, "{}", s.name);
+        assert_eq!(events[0].aggregate_id, territory);
+        assert!(scanned >= head, "{}: scanned to {scanned}, head {head}", s.name);
+        let (none, again) = s.store.read_feed_of(scanned, 100, &["Territory"]).await.unwrap();
+        assert!(none.is_empty() && again >= scanned, "{}", s.name);
+        // A full page stops at its last event, so the rest is read next.
+        let (page, upto) = s.store.read_feed_of(0, 1, &["Territory", "Platform"]).await.unwrap();
+        assert_eq!((page.len(), upto), (1, page[0].position), "{}", s.name);
+    }
+}

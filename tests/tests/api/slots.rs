@@ -250,10 +250,27 @@ async fn weekly_plages_minus_absences_and_holidays() {
         "{text}"
     );
 
-    // Rebuilt from position 0, the availability projection answers the same.
+    // Rebuilt from position 0 (the documents by `rdv project --rebuild`, the
+    // in-memory index at every start), the availability answers the same.
     let before = app.get(&url("2026-01-12", "2026-02-28"), &s.token).await.body;
+    let agenda_before = app
+        .get(
+            &format!("/v1/agents/{}/agenda?from=2026-01-19&to=2026-01-25", s.agent),
+            &s.token,
+        )
+        .await
+        .body;
     app.rebuild("availability").await;
+    let app = app.restart().await;
     assert_eq!(app.get(&url("2026-01-12", "2026-02-28"), &s.token).await.body, before);
+    let agenda_after = app
+        .get(
+            &format!("/v1/agents/{}/agenda?from=2026-01-19&to=2026-01-25", s.agent),
+            &s.token,
+        )
+        .await
+        .body;
+    assert_eq!(agenda_after, agenda_before);
 }
 
 #[tokio::test]
