@@ -12,6 +12,7 @@
 pub mod codec;
 pub mod command;
 pub mod error;
+mod group_commit;
 pub mod model;
 pub mod postgres;
 pub mod readmodel;

@@ -3,6 +3,7 @@
 
 use crate::{
     error::{StoreError, is_unique_violation},
+    group_commit::GroupCommit,
     model::*,
     rows::EventRow,
     stream_cache::StreamVersionAt,
@@ -24,7 +25,13 @@ pub const MAX_EVENTS_PER_APPEND: usize = 1 << 16;
 #[derive(Debug, Clone)]
 pub struct PostgresBackend {
     pub(crate) pool: PgPool,
+    /// Appends without an idempotency record go through group commit.
+    group: GroupCommit,
 }
+
+/// Statements writing appends at once (see [`crate::group_commit`]): fewer
+/// than the concurrent requests, so that groups form under load.
+pub const GROUP_WRITERS: usize = 2;
 
 impl PostgresBackend {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -34,7 +41,12 @@ impl PostgresBackend {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { pool })
+        let writers = std::env::var("RDV_PG_WRITERS")
+            .ok()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(GROUP_WRITERS);
+        let group = GroupCommit::start(pool.clone(), writers);
+        Ok(Self { pool, group })
     }
 
     pub async fn load_stream(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
@@ -131,9 +143,8 @@ impl PostgresBackend {
         idempotency: Option<(&IdempotencyClaim, &crate::Responder<'_>)>,
     ) -> Result<Vec<CommittedEvent>, StoreError> {
         let Some((claim, respond)) = idempotency else {
-            // One statement is one transaction: a single round trip.
-            let mut conn = self.pool.acquire().await?;
-            return insert(&mut conn, request).await;
+            // One statement is one transaction, shared with concurrent appends.
+            return self.group.append(request).await;
         };
         let (mut tx, committed) = self.begin_append(request).await?;
         let response = respond(&committed);
@@ -183,7 +194,10 @@ pub fn unique_database_name(prefix: &str) -> String {
 /// `pg_current_xact_id()` assigns the transaction id before any position is
 /// computed from it; a stream moved on by another writer violates the
 /// (aggregate_type, aggregate_id, sequence) key and becomes a conflict.
-async fn insert(conn: &mut sqlx::PgConnection, request: &AppendRequest) -> Result<Vec<CommittedEvent>, StoreError> {
+pub(crate) async fn insert(
+    conn: &mut sqlx::PgConnection,
+    request: &AppendRequest,
+) -> Result<Vec<CommittedEvent>, StoreError> {
     let total: usize = request.streams.iter().map(|s| s.events.len()).sum();
     if total >= MAX_EVENTS_PER_APPEND {
         return Err(StoreError::Corrupt(format!(

@@ -18,6 +18,7 @@ use rdv_domain::{
     territory::Territory,
     values::TimeZone,
 };
+use rdv_projections::availability_index::Calendars;
 use serde::Serialize;
 use std::collections::HashMap;
 use utoipa::ToSchema;
@@ -170,6 +171,12 @@ fn midnight(zone: TimeZone, day: NaiveDate) -> DateTime<Utc> {
 /// in-memory availability index.
 pub async fn search(state: &AppState, q: &SlotSearch) -> Result<Vec<Slot>, ApiError> {
     let now = state.services().now();
+    Ok(state.availability.read(|calendars| search_in(calendars, q, now)))
+}
+
+/// The slots of a search in given calendars (the index's, or calendars
+/// folded from the feed by a benchmark's naive rescan).
+pub fn search_in(calendars: &Calendars, q: &SlotSearch, now: DateTime<Utc>) -> Vec<Slot> {
     let zone = q.organisation.timezone;
     let holidays: Vec<Interval> = q
         .from
@@ -179,7 +186,7 @@ pub async fn search(state: &AppState, q: &SlotSearch) -> Result<Vec<Slot>, ApiEr
         .map(|d| Interval::new(midnight(zone, d), midnight(zone, d + Duration::days(1))))
         .collect();
     let (range_start, range_end) = (midnight(zone, q.from), midnight(zone, q.to + Duration::days(1)));
-    let (openings, busy) = state.availability.read(|calendars| {
+    let (openings, busy) = {
         let mut openings = Vec::new();
         let mut busy: HashMap<AgentId, Vec<Interval>> = HashMap::new();
         for view in calendars.plages(q.organisation_id.0) {
@@ -205,12 +212,12 @@ pub async fn search(state: &AppState, q: &SlotSearch) -> Result<Vec<Slot>, ApiEr
             });
         }
         (openings, busy)
-    });
+    };
     let duration = Duration::minutes(q.motif.config.informations.default_duration_in_min.into());
     let from = midnight(zone, q.from).max(q.earliest);
     let mut to = midnight(zone, q.to + Duration::days(1));
     if let Some(latest) = q.latest {
         to = to.min(latest + Duration::seconds(1));
     }
-    Ok(slots::search(&openings, &busy, duration, now, from, to))
+    slots::search(&openings, &busy, duration, now, from, to)
 }

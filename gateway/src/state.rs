@@ -119,6 +119,9 @@ impl AppState {
     pub async fn wait_for_availability(&self, min: Option<i64>) -> Result<(), ApiError> {
         let min = min.unwrap_or(0).max(self.started_at_position);
         let mut position = self.availability.position();
+        if *position.borrow() < min {
+            self.availability.hurry();
+        }
         let reached = tokio::time::timeout(MIN_POSITION_WAIT, position.wait_for(|p| *p >= min)).await;
         match (reached, self.availability.failure()) {
             (Ok(Ok(_)), _) => Ok(()),

@@ -45,7 +45,7 @@ pub struct Calendars {
 }
 
 impl Calendars {
-    fn apply(&mut self, change: AvailabilityChange) {
+    pub fn apply(&mut self, change: AvailabilityChange) {
         match change {
             AvailabilityChange::PlageSaved(view) => {
                 let organisation = view.plage.organisation_id.0;
@@ -125,6 +125,8 @@ pub struct AvailabilityIndex {
     position: watch::Sender<i64>,
     /// Set when applying an event failed: the index stops there.
     failed: watch::Sender<Option<String>>,
+    /// Asks the follower to read the feed now (a reader waits for a position).
+    wanted: tokio::sync::Notify,
 }
 
 impl Default for AvailabilityIndex {
@@ -133,6 +135,7 @@ impl Default for AvailabilityIndex {
             calendars: RwLock::default(),
             position: watch::Sender::new(0),
             failed: watch::Sender::new(None),
+            wanted: tokio::sync::Notify::new(),
         }
     }
 }
@@ -146,6 +149,12 @@ impl AvailabilityIndex {
     /// The position applied so far.
     pub fn position(&self) -> watch::Receiver<i64> {
         self.position.subscribe()
+    }
+
+    /// Asks the follower for a catch-up now rather than at its next poll:
+    /// what a reader waiting for its own write does.
+    pub fn hurry(&self) {
+        self.wanted.notify_one();
     }
 
     /// Why the index stopped, if it did.
@@ -176,11 +185,14 @@ impl AvailabilityIndex {
         }
     }
 
-    /// Follows the feed until `shutdown`: woken by this process's appends,
-    /// polling for other processes'. An event it cannot read stops it (the
-    /// failure is reported; searches waiting for it then answer 503).
+    /// Follows the feed until `shutdown`: every [`POLL`], or at once when a
+    /// reader waits for a position ([`Self::hurry`]). Polling rather than
+    /// waking on every append keeps the feed reads to a few per second under
+    /// load; an index a few milliseconds behind only offers a slot that was
+    /// just taken, which the booking's own check then refuses. An event it
+    /// cannot read stops it (the failure is reported; searches waiting for it
+    /// then answer 503).
     pub async fn follow(self: Arc<Self>, store: EventStore, shutdown: CancellationToken) {
-        let mut appended = store.subscribe();
         loop {
             if let Err(error) = self.catch_up(&store).await {
                 if matches!(error, ProjectionError::Store(_)) {
@@ -193,13 +205,15 @@ impl AvailabilityIndex {
             }
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                // A short pause after a wake gathers a burst of appends into one read.
-                _ = appended.changed() => tokio::time::sleep(std::time::Duration::from_millis(2)).await,
-                _ = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+                _ = self.wanted.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
             }
         }
     }
 }
+
+/// How often the follower reads the feed when nobody is waiting.
+pub const POLL: std::time::Duration = std::time::Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {

@@ -518,3 +518,82 @@ async fn a_feed_read_by_aggregate_type_skips_the_others_and_says_how_far_it_scan
         assert_eq!((page.len(), upto), (1, page[0].position), "{}", s.name);
     }
 }
+
+/// One raw event for stream `id` at `expected_version`.
+fn raw_append(id: &str, expected_version: i64) -> AppendRequest {
+    AppendRequest {
+        streams: vec![StreamAppend {
+            aggregate_type: "Probe".into(),
+            aggregate_id: id.into(),
+            expected_version,
+            events: vec![NewEvent {
+                event_type: "Probed".into(),
+                event_version: "1.0".into(),
+                payload: json!({}),
+                metadata: EventMetadata {
+                    event_id: Uuid::now_v7(),
+                    occurred_at: Utc::now(),
+                    actor: "test".into(),
+                    correlation_id: Uuid::now_v7(),
+                    causation_id: None,
+                    idempotency_key: None,
+                },
+            }],
+        }],
+        outbox: vec![],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_land_together_and_only_the_conflicting_one_fails() {
+    for s in all_stores().await {
+        // Forty appends at once (PostgreSQL writes them in groups), two of
+        // them to the same stream at the same version.
+        let appends = (0..40).map(|i| {
+            let store = s.store.clone();
+            let id = if i < 2 {
+                "shared".to_string()
+            } else {
+                format!("probe-{i}")
+            };
+            tokio::spawn(async move { store.append(&raw_append(&id, 0), None).await })
+        });
+        let results: Vec<_> = futures::future::join_all(appends)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        let conflicts = results
+            .iter()
+            .filter(|r| matches!(r, Err(StoreError::Conflict { .. })))
+            .count();
+        assert_eq!(
+            conflicts,
+            1,
+            "{}: {:?}",
+            s.name,
+            results.iter().filter(|r| r.is_err()).collect::<Vec<_>>()
+        );
+        let mut positions: Vec<i64> = results.iter().flatten().flatten().map(|e| e.position).collect();
+        assert_eq!(positions.len(), 39, "{}", s.name);
+        positions.sort();
+        positions.dedup();
+        assert_eq!(positions.len(), 39, "{}: every event has its own position", s.name);
+        if s.name == "postgres" {
+            // position = xid << 16 + index: some appends shared a transaction.
+            let mut transactions: Vec<i64> = positions.iter().map(|p| p >> 16).collect();
+            transactions.dedup();
+            assert!(
+                transactions.len() < 39,
+                "group commit gathered appends: {transactions:?}"
+            );
+        }
+        let feed = s.store.read_feed(0, 1000).await.unwrap();
+        assert_eq!(
+            feed.iter().filter(|e| e.aggregate_type == "Probe").count(),
+            39,
+            "{}",
+            s.name
+        );
+    }
+}
