@@ -66,11 +66,29 @@ impl ProjectorStatus {
     }
 }
 
+/// A checkpoint that moved over events the projection does not read is
+/// written at most this often (so other processes waiting on it see it
+/// move), not once per wake.
+const SKIPPED_CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+#[derive(Clone, Copy)]
+struct Skipped {
+    stored: i64,
+    scanned: i64,
+    written: std::time::Instant,
+}
+
 /// Runs one projection over the feed.
 pub struct Projector {
     store: EventStore,
     projection: Arc<dyn Projection>,
     status: watch::Sender<ProjectorStatus>,
+    /// The stored checkpoint as last seen, how far the feed was scanned past
+    /// it without finding an event of the projection, and when the
+    /// checkpoint was last written. Nothing can appear later in a scanned
+    /// stretch, so resuming from it is safe while the stored checkpoint is
+    /// unchanged (a rebuild elsewhere resets it, and then it is not used).
+    skipped: std::sync::Mutex<Skipped>,
 }
 
 impl Projector {
@@ -79,6 +97,11 @@ impl Projector {
             store,
             projection,
             status: watch::channel(ProjectorStatus::Running(0)).0,
+            skipped: std::sync::Mutex::new(Skipped {
+                stored: 0,
+                scanned: 0,
+                written: std::time::Instant::now(),
+            }),
         }
     }
 
@@ -97,7 +120,13 @@ impl Projector {
         let name = self.projection.name();
         loop {
             let mut tx = self.store.begin_projection().await?;
-            let checkpoint = tx.lock_checkpoint(name).await?;
+            let stored = tx.lock_checkpoint(name).await?;
+            let skipped = *self.skipped.lock().unwrap_or_else(|e| e.into_inner());
+            let checkpoint = if skipped.stored == stored {
+                stored.max(skipped.scanned)
+            } else {
+                stored
+            };
             let (batch, scanned) = self
                 .store
                 .read_feed_of(checkpoint, BATCH, self.projection.aggregates())
@@ -106,11 +135,27 @@ impl Projector {
                 self.status.send_replace(ProjectorStatus::Running(checkpoint));
                 return Ok(checkpoint);
             }
+            if batch.is_empty() && skipped.written.elapsed() < SKIPPED_CHECKPOINT_EVERY {
+                // Only other aggregates' events: move on in memory, write nothing.
+                drop(tx);
+                *self.skipped.lock().unwrap_or_else(|e| e.into_inner()) = Skipped {
+                    stored,
+                    scanned,
+                    written: skipped.written,
+                };
+                self.status.send_replace(ProjectorStatus::Running(scanned));
+                continue;
+            }
             for event in &batch {
                 self.projection.apply(&mut tx, event).await?;
             }
             tx.set_checkpoint(name, scanned).await?;
             tx.commit().await?;
+            *self.skipped.lock().unwrap_or_else(|e| e.into_inner()) = Skipped {
+                stored: scanned,
+                scanned,
+                written: std::time::Instant::now(),
+            };
             self.status.send_replace(ProjectorStatus::Running(scanned));
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod mailer;
 pub mod outbox;
+pub mod signing;
 pub mod sms;
 
 pub use mailer::Mailer;
