@@ -54,18 +54,39 @@ impl GroupCommit {
 }
 
 async fn work(pool: PgPool, receiver: Arc<Mutex<mpsc::UnboundedReceiver<(AppendRequest, Reply)>>>) {
+    // Appends held back from a group because they touch a stream already in
+    // it (they would make the whole group conflict): first in the next one.
+    let mut held: Vec<(AppendRequest, Reply)> = Vec::new();
     loop {
-        let mut group = Vec::new();
+        let mut candidates = std::mem::take(&mut held);
         {
             let mut queue = receiver.lock().await;
-            let Some(first) = queue.recv().await else { return };
-            group.push(first);
-            while group.len() < MAX_GROUP {
+            if candidates.is_empty() {
+                let Some(first) = queue.recv().await else { return };
+                candidates.push(first);
+            }
+            while candidates.len() < MAX_GROUP {
                 match queue.try_recv() {
-                    Ok(next) => group.push(next),
+                    Ok(next) => candidates.push(next),
                     Err(_) => break,
                 }
             }
+        }
+        let mut streams = std::collections::HashSet::new();
+        let mut group = Vec::new();
+        for member in candidates {
+            let touched: Vec<(String, String)> = member
+                .0
+                .streams
+                .iter()
+                .map(|s| (s.aggregate_type.clone(), s.aggregate_id.clone()))
+                .collect();
+            if touched.iter().any(|t| streams.contains(t)) {
+                held.push(member);
+                continue;
+            }
+            streams.extend(touched);
+            group.push(member);
         }
         write(&pool, group).await;
     }
@@ -100,12 +121,13 @@ async fn write(pool: &PgPool, group: Vec<(AppendRequest, Reply)>) {
                     }));
             }
         }
-        // A conflict (or any failure) of the group: each member alone gets
-        // its own answer, the conflicting one its conflict.
+        // A conflict (or any failure) of the group: each member alone, all
+        // at once, gets its own answer, the conflicting one its conflict.
         Err(_) => {
-            for (request, reply) in group {
+            let retries = group.into_iter().map(|(request, reply)| async move {
                 let _ = reply.send(alone(pool, &request).await);
-            }
+            });
+            futures::future::join_all(retries).await;
         }
     }
 }

@@ -185,14 +185,15 @@ impl AvailabilityIndex {
         }
     }
 
-    /// Follows the feed until `shutdown`: every [`POLL`], or at once when a
-    /// reader waits for a position ([`Self::hurry`]). Polling rather than
-    /// waking on every append keeps the feed reads to a few per second under
-    /// load; an index a few milliseconds behind only offers a slot that was
-    /// just taken, which the booking's own check then refuses. An event it
-    /// cannot read stops it (the failure is reported; searches waiting for it
-    /// then answer 503).
+    /// Follows the feed until `shutdown`: shortly after this process's
+    /// appends (gathering a burst into one read), every [`POLL`] for other
+    /// processes', and at once when a reader waits for a position
+    /// ([`Self::hurry`]). An index a few milliseconds behind only offers a
+    /// slot that was just taken, which the booking's own check then refuses.
+    /// An event it cannot read stops it (the failure is reported; searches
+    /// waiting for it then answer 503).
     pub async fn follow(self: Arc<Self>, store: EventStore, shutdown: CancellationToken) {
+        let mut appended = store.subscribe();
         loop {
             if let Err(error) = self.catch_up(&store).await {
                 if matches!(error, ProjectionError::Store(_)) {
@@ -206,14 +207,20 @@ impl AvailabilityIndex {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = self.wanted.notified() => {}
+                // This process's appends: read them soon, a burst at a time.
+                _ = appended.changed() => tokio::time::sleep(GATHER).await,
                 _ = tokio::time::sleep(POLL) => {}
             }
         }
     }
 }
 
-/// How often the follower reads the feed when nobody is waiting.
+/// How often the follower reads the feed for other processes' appends.
 pub const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// After an append of this process, how long the follower lets others gather
+/// before reading them in one go.
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(5);
 
 #[cfg(test)]
 mod tests {

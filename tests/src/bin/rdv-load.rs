@@ -81,7 +81,7 @@ async fn send(client: &reqwest::Client, url: String, token: &str, body: Value) -
         .await
         .expect("request");
     let ok = response.status().is_success();
-    (ok, response.json().await.expect("json"))
+    (ok, response.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::main]
