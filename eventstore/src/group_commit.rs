@@ -59,12 +59,18 @@ async fn work(pool: PgPool, receiver: Arc<Mutex<mpsc::UnboundedReceiver<(AppendR
     let mut held: Vec<(AppendRequest, Reply)> = Vec::new();
     loop {
         let mut candidates = std::mem::take(&mut held);
-        {
+        // With appends held back, never wait on the queue (another worker
+        // may be waiting there for new arrivals): take what is there, if the
+        // queue is free, and write.
+        let queue = if candidates.is_empty() {
             let mut queue = receiver.lock().await;
-            if candidates.is_empty() {
-                let Some(first) = queue.recv().await else { return };
-                candidates.push(first);
-            }
+            let Some(first) = queue.recv().await else { return };
+            candidates.push(first);
+            Some(queue)
+        } else {
+            receiver.try_lock().ok()
+        };
+        if let Some(mut queue) = queue {
             while candidates.len() < MAX_GROUP {
                 match queue.try_recv() {
                     Ok(next) => candidates.push(next),

@@ -597,3 +597,24 @@ async fn concurrent_appends_land_together_and_only_the_conflicting_one_fails() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_appends_to_one_stream_at_once_are_all_answered() {
+    for s in all_stores().await {
+        // On PostgreSQL they cannot share a group: all but one are held back
+        // for later groups, and every one of them must still be answered.
+        let appends = (0..30).map(|_| {
+            let store = s.store.clone();
+            tokio::spawn(async move { store.append(&raw_append("hot", 0), None).await })
+        });
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(10), futures::future::join_all(appends))
+            .await
+            .unwrap_or_else(|_| panic!("{}: appends left unanswered", s.name));
+        let ok = answered.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        let conflicts = answered
+            .iter()
+            .filter(|r| matches!(r, Ok(Err(StoreError::Conflict { .. }))))
+            .count();
+        assert_eq!((ok, conflicts), (1, 29), "{}", s.name);
+    }
+}
