@@ -33,6 +33,20 @@ fn respond_with_version(
     }
 }
 
+/// The feed once it shows `count` events. On PostgreSQL the feed only shows
+/// events below the oldest transaction still running on the server (that is
+/// what makes it gap-free), so under other tests' load it lags a moment.
+async fn settled_feed(store: &EventStore, count: usize) -> Vec<StoredEvent> {
+    for _ in 0..250 {
+        let feed = store.read_feed(0, 1000).await.unwrap();
+        if feed.len() >= count {
+            return feed;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the feed did not show {count} events within 5 s");
+}
+
 fn issue_token(hash: &str) -> PlatformCommand {
     PlatformCommand::IssueAdminToken {
         token_hash: TokenHash(hash.into()),
@@ -90,7 +104,7 @@ async fn appended_events_come_back_in_their_stream_and_in_the_feed_with_metadata
             "2026-01-05T09:00:00Z".parse::<chrono::DateTime<Utc>>().unwrap()
         );
         assert_eq!(stream[0].position, out.events[0].position);
-        let feed = s.store.read_feed(0, 100).await.unwrap();
+        let feed = settled_feed(&s.store, 2).await;
         assert_eq!(feed, *stream, "{}", s.name);
         assert!(feed[0].position < feed[1].position);
         assert_eq!(s.store.head().await.unwrap(), feed[1].position);
@@ -506,6 +520,7 @@ async fn a_feed_read_by_aggregate_type_skips_the_others_and_says_how_far_it_scan
             .execute::<Platform, _>(&ctx, PLATFORM_ID, issue_token("a"), None, respond)
             .await
             .unwrap();
+        settled_feed(&s.store, 2).await;
         let head = s.store.head().await.unwrap();
         let (events, scanned) = s.store.read_feed_of(0, 100, &["Territory"]).await.unwrap();
         assert_eq!(events.len(), 1, "{}", s.name);
@@ -588,7 +603,7 @@ async fn concurrent_appends_land_together_and_only_the_conflicting_one_fails() {
                 "group commit gathered appends: {transactions:?}"
             );
         }
-        let feed = s.store.read_feed(0, 1000).await.unwrap();
+        let feed = settled_feed(&s.store, 39).await;
         assert_eq!(
             feed.iter().filter(|e| e.aggregate_type == "Probe").count(),
             39,
