@@ -24,6 +24,7 @@ pub mod sms;
 pub mod territory;
 pub mod usager;
 pub mod values;
+pub mod webhook_endpoint;
 
 pub use error::{DomainError, ErrorKind, FieldError};
 

@@ -3,6 +3,7 @@
 
 use rdv_domain::{
     agenda, agent, agent_day, agent_email, lieu, motif, motif_key, organisation, platform, rdv, territory, usager,
+    webhook_endpoint,
 };
 use schemars::{JsonSchema, schema_for};
 use std::path::{Path, PathBuf};
@@ -64,6 +65,11 @@ pub fn generated() -> Vec<(PathBuf, String)> {
             "Usager",
             schema::<usager::UsagerCommand>(),
             schema::<usager::UsagerEvent>(),
+        ),
+        (
+            "WebhookEndpoint",
+            schema::<webhook_endpoint::WebhookEndpointCommand>(),
+            schema::<webhook_endpoint::WebhookEndpointEvent>(),
         ),
     ];
     for (aggregate, commands, events) in pairs {

@@ -6,8 +6,10 @@
 
 pub mod mailer;
 pub mod outbox;
+pub mod sealing;
 pub mod signing;
 pub mod sms;
+pub mod target;
 
 pub use mailer::Mailer;
 pub use outbox::OutboxSender;
