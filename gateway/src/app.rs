@@ -36,6 +36,8 @@ pub enum StartupError {
     Mailer(#[from] rdv_webhook_relay::mailer::MailError),
     #[error("{0}")]
     Command(#[from] rdv_eventstore::CommandError),
+    #[error("master key: {0}")]
+    MasterKey(#[from] rdv_webhook_relay::sealing::SealError),
 }
 
 /// Opens the store the configuration names: PostgreSQL when
@@ -83,9 +85,20 @@ impl App {
             None
         };
         let started_at_position = store.head().await?;
+        let master_key = match &config.master_key {
+            Some(key) => rdv_webhook_relay::sealing::MasterKey::from_base64(key)?,
+            None => {
+                if config.database_url.is_some() {
+                    tracing::warn!("RDV_MASTER_KEY is unset: secrets are sealed with this data dir's master.key");
+                }
+                rdv_webhook_relay::sealing::MasterKey::load_or_create(&config.data_dir.join("master.key"))?
+            }
+        };
         let state = AppState::new(Inner {
             commands,
             availability: Arc::default(),
+            master_key,
+            webhook_allow: rdv_webhook_relay::target::AllowList::parse(&config.webhook_allow_hosts),
             started_at_position,
             store,
             admin_token: config.admin_token.as_deref().map(tokens::hash),

@@ -145,6 +145,19 @@ impl Principal {
         }
     }
 
+    /// Webhook endpoints: territorial admin or the webhooks right (RDV
+    /// Service Public: webhooks are managed at the territory level).
+    pub fn require_territory_webhooks(&self, territory: TerritoryId) -> Result<(), ApiError> {
+        let rights = self.rights_in(territory);
+        if rights.admin || rights.manage_webhooks {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "this needs the right to manage the territory's webhooks",
+            ))
+        }
+    }
+
     /// Organisation admin, or territory rights over its territory.
     pub fn require_organisation_admin(
         &self,

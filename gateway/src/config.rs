@@ -36,6 +36,15 @@ pub struct Config {
     /// written as .sms files under `<data-dir>/outbox/`.
     #[arg(long, env = "SMS_GATEWAY_URL")]
     pub sms_gateway_url: Option<String>,
+    /// Base64 of 32 bytes sealing secrets at rest (webhook secrets); without
+    /// it, `<data-dir>/master.key` is used, created on first start.
+    #[arg(long, env = "RDV_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// Hosts webhooks may reach over http and at non-public addresses
+    /// (comma-separated; e.g. `127.0.0.1` for tests). Others: https to
+    /// public addresses only.
+    #[arg(long, env = "RDV_WEBHOOK_ALLOW_HOSTS", default_value = "")]
+    pub webhook_allow_hosts: String,
     /// Sender address of e-mails.
     #[arg(
         long,
@@ -69,6 +78,8 @@ impl Config {
             public_url: "http://127.0.0.1:8080".into(),
             smtp_url: None,
             sms_gateway_url: None,
+            master_key: None,
+            webhook_allow_hosts: String::new(),
             mail_from: "rdv-events <ne-pas-repondre@rdv-events.localhost>".into(),
             now: None,
             embedded_workers: true,

@@ -14,6 +14,7 @@ mod documents;
 pub mod projector;
 pub mod rdvs;
 pub mod usagers;
+pub mod webhooks;
 
 pub use projector::{Projection, ProjectionError, Projector, ProjectorStatus};
 
@@ -27,6 +28,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(availability::Availability),
         Arc::new(rdvs::Rdvs),
         Arc::new(usagers::Usagers),
+        Arc::new(webhooks::Webhooks),
     ]
 }
 

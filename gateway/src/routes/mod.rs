@@ -13,6 +13,7 @@ mod slots;
 mod system;
 mod territories;
 mod usagers;
+mod webhooks;
 
 use crate::state::AppState;
 use axum::Router;
@@ -39,6 +40,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "agenda", description = "Plages d'ouverture, absences and the agent's agenda"),
         (name = "slots", description = "Free slots (créneaux) for agents and usagers"),
         (name = "rdvs", description = "Usagers, booking and cancelling RDVs"),
+        (name = "webhooks", description = "Webhook endpoints of organisations"),
     )
 )]
 struct ApiDoc;
@@ -123,6 +125,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rdvs::participants::remove_participant))
         .routes(routes!(rdvs::participants::participation_status))
         .routes(routes!(rdvs::participants::public_sign_up))
+        .routes(routes!(webhooks::create_endpoint, webhooks::list_endpoints))
+        .routes(routes!(
+            webhooks::get_endpoint,
+            webhooks::update_endpoint,
+            webhooks::delete_endpoint
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::enable_endpoint))
+        .routes(routes!(webhooks::disable_endpoint))
         .split_for_parts()
 }
 

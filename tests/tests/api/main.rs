@@ -14,3 +14,4 @@ mod rdv_edits;
 mod reminders;
 mod slots;
 mod usagers;
+mod webhooks;

@@ -1,0 +1,281 @@
+//! Webhook endpoints of an organisation, managed by agents with the
+//! territory's webhooks right. The secret is generated here, shown once in
+//! the creation (or rotation) answer, and stored only sealed.
+
+use super::organisations::organisation;
+use crate::{
+    auth::Principal,
+    error::ApiError,
+    extract::{CommandHeaders, JsonBody, Query, path_id},
+    reply::{CommandAnswer, CommandReply, reply},
+    state::AppState,
+};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use rdv_domain::{
+    DomainError, FieldError,
+    ids::OrganisationId,
+    webhook_endpoint::{
+        EndpointConfig, SealedSecret, WebhookEndpoint, WebhookEndpointCommand, WebhookFormat, WebhookModel,
+    },
+};
+use rdv_projections::webhooks::{self, EndpointView};
+use rdv_webhook_relay::{signing::WebhookSecret, target};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Deserialize, ToSchema)]
+pub struct EndpointRequest {
+    /// https, to a public address (see `RDV_WEBHOOK_ALLOW_HOSTS`).
+    target_url: String,
+    /// Default: `rdv`, `absence`, `plage_ouverture` (as RDV Service Public).
+    subscriptions: Option<BTreeSet<WebhookModel>>,
+    #[serde(default)]
+    format: WebhookFormat,
+    description: Option<String>,
+}
+
+/// Checks the target (SSRF guard) and builds the configuration.
+async fn config_of(state: &AppState, r: EndpointRequest) -> Result<EndpointConfig, ApiError> {
+    let vetted = target::vet(&r.target_url, &state.webhook_allow).await;
+    if let Err(error) = vetted {
+        return Err(DomainError::invalid_fields(vec![FieldError::new("target_url", error.to_string())]).into());
+    }
+    Ok(EndpointConfig {
+        target_url: r.target_url,
+        subscriptions: r
+            .subscriptions
+            .unwrap_or_else(|| [WebhookModel::Rdv, WebhookModel::Absence, WebhookModel::PlageOuverture].into()),
+        format: r.format,
+        description: r.description.map(|d| d.trim().to_string()).filter(|d| !d.is_empty()),
+    })
+}
+
+/// The answer carrying a secret shown this once.
+fn with_secret(
+    status: StatusCode,
+    id: Uuid,
+    secret: String,
+) -> impl Fn(&(), &rdv_eventstore::CommitSummary<'_>) -> rdv_eventstore::StoredResponse + Send + Sync {
+    reply(
+        status,
+        "WebhookEndpoint",
+        move |_| id.to_string(),
+        move |_| json!({"secret": secret}),
+    )
+}
+
+/// Creates a webhook endpoint; the answer holds its secret (`whsec_…`),
+/// shown only this once.
+#[utoipa::path(post, path = "/v1/organisations/{id}/webhook-endpoints", tag = "webhooks", params(("id" = String, Path)),
+    request_body = EndpointRequest, security(("bearer" = [])),
+    responses((status = 201, body = CommandAnswer, description = "with `secret`"), (status = 403, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)))]
+pub async fn create_endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<EndpointRequest>,
+) -> Result<CommandReply, ApiError> {
+    let (organisation_id, org) = organisation(&state, &id).await?;
+    principal.require_territory_visibility(org.territory_id, "organisation")?;
+    principal.require_territory_webhooks(org.territory_id)?;
+    let config = config_of(&state, body.value).await?;
+    let secret = WebhookSecret::generate();
+    let command = WebhookEndpointCommand::CreateWebhookEndpoint {
+        organisation_id,
+        config,
+        secret: SealedSecret(state.master_key.seal(secret.as_str())),
+    };
+    let endpoint_id = Uuid::now_v7();
+    let ctx = principal.context(
+        &headers,
+        &format!("POST /v1/organisations/{id}/webhook-endpoints"),
+        &body.hash,
+    );
+    let respond = with_secret(StatusCode::CREATED, endpoint_id, secret.as_str().to_string());
+    let outcome = state
+        .commands
+        .execute::<WebhookEndpoint, _>(&ctx, &endpoint_id.to_string(), command, None, respond)
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// The webhook endpoints of an organisation (never their secrets).
+#[utoipa::path(get, path = "/v1/organisations/{id}/webhook-endpoints", tag = "webhooks",
+    params(("id" = String, Path), super::territories::MinPosition), security(("bearer" = [])),
+    responses((status = 200, body = Vec<EndpointView>)))]
+pub async fn list_endpoints(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<super::territories::MinPosition>,
+) -> Result<Json<Vec<EndpointView>>, ApiError> {
+    let (_, org) = organisation(&state, &id).await?;
+    principal.require_territory_visibility(org.territory_id, "organisation")?;
+    principal.require_territory_webhooks(org.territory_id)?;
+    state.wait_for(webhooks::NAME, q.min_position).await?;
+    let docs = state.store.docs(webhooks::NAME, webhooks::ENDPOINTS, &id).await?;
+    Ok(Json(
+        docs.into_iter()
+            .filter_map(|d| serde_json::from_value(d).ok())
+            .collect(),
+    ))
+}
+
+/// The endpoint, after checking the caller manages its territory's webhooks.
+async fn managed(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<(Uuid, rdv_domain::webhook_endpoint::EndpointState), ApiError> {
+    let endpoint_id: Uuid = path_id(id, "webhook endpoint")?;
+    let endpoint = state.load::<WebhookEndpoint>(id).await?;
+    let endpoint = endpoint
+        .state()
+        .map_err(|_| ApiError::not_found("webhook endpoint"))?
+        .clone();
+    let (_, org) = organisation(state, &endpoint.organisation_id.to_string()).await?;
+    principal.require_territory_visibility(org.territory_id, "webhook endpoint")?;
+    principal.require_territory_webhooks(org.territory_id)?;
+    Ok((endpoint_id, endpoint))
+}
+
+fn view(id: Uuid, organisation_id: OrganisationId, e: &rdv_domain::webhook_endpoint::EndpointState) -> EndpointView {
+    EndpointView {
+        id,
+        organisation_id: organisation_id.0,
+        config: e.config.clone(),
+        enabled: e.enabled,
+        disabled_reason: e.disabled_reason.clone(),
+    }
+}
+
+/// A webhook endpoint (never its secret).
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = EndpointView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<EndpointView>, ApiError> {
+    let (endpoint_id, endpoint) = managed(&state, &principal, &id).await?;
+    Ok(Json(view(endpoint_id, endpoint.organisation_id, &endpoint)))
+}
+
+/// Changes an endpoint: a JSON merge patch of `{target_url, subscriptions,
+/// format, description}`; the target is checked again.
+#[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = String, Path)),
+    request_body(content = Object, description = "JSON merge patch"), security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 422, body = crate::error::Problem)))]
+pub async fn update_endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<Value>,
+) -> Result<CommandReply, ApiError> {
+    let (_, endpoint) = managed(&state, &principal, &id).await?;
+    let mut merged = json!(endpoint.config);
+    crate::extract::merge_patch(&mut merged, body.value);
+    let request = JsonBody::<EndpointRequest>::parse_value(merged)?;
+    let config = config_of(&state, request).await?;
+    let ctx = principal.context(&headers, &format!("PATCH /v1/webhook-endpoints/{id}"), &body.hash);
+    let command = WebhookEndpointCommand::UpdateWebhookEndpoint { config };
+    state
+        .command::<WebhookEndpoint>(&ctx, &id, command, headers.if_match, StatusCode::OK)
+        .await
+}
+
+/// Deletes an endpoint: nothing more is sent to it.
+#[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = CommandAnswer), (status = 404, body = crate::error::Problem)))]
+pub async fn delete_endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+) -> Result<CommandReply, ApiError> {
+    managed(&state, &principal, &id).await?;
+    let ctx = principal.context(&headers, &format!("DELETE /v1/webhook-endpoints/{id}"), "");
+    state
+        .command::<WebhookEndpoint>(
+            &ctx,
+            &id,
+            WebhookEndpointCommand::DeleteWebhookEndpoint,
+            None,
+            StatusCode::OK,
+        )
+        .await
+}
+
+/// A new secret, shown once; the previous one still signs for 24 hours.
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = CommandAnswer, description = "with `secret`")))]
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+) -> Result<CommandReply, ApiError> {
+    let (endpoint_id, _) = managed(&state, &principal, &id).await?;
+    let secret = WebhookSecret::generate();
+    let command = WebhookEndpointCommand::RotateWebhookSecret {
+        secret: SealedSecret(state.master_key.seal(secret.as_str())),
+    };
+    let ctx = principal.context(&headers, &format!("POST /v1/webhook-endpoints/{id}/rotate-secret"), "");
+    let respond = with_secret(StatusCode::OK, endpoint_id, secret.as_str().to_string());
+    let outcome = state
+        .commands
+        .execute::<WebhookEndpoint, _>(&ctx, &id, command, None, respond)
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// Turns deliveries back on.
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/enable", tag = "webhooks", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = CommandAnswer)))]
+pub async fn enable_endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+) -> Result<CommandReply, ApiError> {
+    managed(&state, &principal, &id).await?;
+    let ctx = principal.context(&headers, &format!("POST /v1/webhook-endpoints/{id}/enable"), "");
+    state
+        .command::<WebhookEndpoint>(
+            &ctx,
+            &id,
+            WebhookEndpointCommand::EnableWebhookEndpoint,
+            None,
+            StatusCode::OK,
+        )
+        .await
+}
+
+/// Stops deliveries until enabled again.
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/disable", tag = "webhooks", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = CommandAnswer)))]
+pub async fn disable_endpoint(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+) -> Result<CommandReply, ApiError> {
+    managed(&state, &principal, &id).await?;
+    let ctx = principal.context(&headers, &format!("POST /v1/webhook-endpoints/{id}/disable"), "");
+    let command = WebhookEndpointCommand::DisableWebhookEndpoint {
+        reason: "disabled by an agent".into(),
+    };
+    state
+        .command::<WebhookEndpoint>(&ctx, &id, command, None, StatusCode::OK)
+        .await
+}
