@@ -11,6 +11,7 @@
 
 pub mod codec;
 pub mod command;
+pub mod deliveries;
 pub mod error;
 mod group_commit;
 pub mod model;

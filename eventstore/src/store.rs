@@ -81,6 +81,21 @@ impl EventStore {
         }
     }
 
+    /// The SQLite writer pool (the single writer: every write goes there).
+    pub(crate) fn sqlite_writer(&self) -> Result<sqlx::SqlitePool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(b) => Ok(b.writer.clone()),
+            Backend::Postgres(_) => Err(StoreError::Corrupt("not a SQLite store".into())),
+        }
+    }
+
+    pub(crate) fn sqlite_reader(&self) -> Result<sqlx::SqlitePool, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(b) => Ok(b.reader.clone()),
+            Backend::Postgres(_) => Err(StoreError::Corrupt("not a SQLite store".into())),
+        }
+    }
+
     /// The events of one stream in order, from the cache when it has them.
     pub async fn load_stream(
         &self,

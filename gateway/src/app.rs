@@ -14,7 +14,12 @@ use rdv_domain::{
 };
 use rdv_eventstore::{CommandContext, CommandService, EventStore, StoreError, StoredResponse};
 use rdv_projections::Projector;
-use rdv_webhook_relay::{Mailer, OutboxSender, SmsSender};
+use rdv_webhook_relay::{
+    Mailer, OutboxSender, SmsSender,
+    delivery::WebhookRelay,
+    sealing::{MasterKey, SealError},
+    target::AllowList,
+};
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -37,7 +42,7 @@ pub enum StartupError {
     #[error("{0}")]
     Command(#[from] rdv_eventstore::CommandError),
     #[error("master key: {0}")]
-    MasterKey(#[from] rdv_webhook_relay::sealing::SealError),
+    MasterKey(#[from] SealError),
 }
 
 /// Opens the store the configuration names: PostgreSQL when
@@ -49,6 +54,31 @@ pub async fn open_store(config: &Config) -> Result<EventStore, StoreError> {
     }
 }
 
+/// The key sealing secrets at rest: `RDV_MASTER_KEY`, or the data dir's
+/// `master.key` (created on first start; with PostgreSQL every process must
+/// share one key, so set `RDV_MASTER_KEY` there).
+pub fn master_key(config: &Config) -> Result<MasterKey, SealError> {
+    match &config.master_key {
+        Some(key) => MasterKey::from_base64(key),
+        None => {
+            if config.database_url.is_some() {
+                tracing::warn!("RDV_MASTER_KEY is unset: secrets are sealed with this data dir's master.key");
+            }
+            MasterKey::load_or_create(&config.data_dir.join("master.key"))
+        }
+    }
+}
+
+/// The webhook delivery worker the configuration describes.
+pub fn webhook_relay(config: &Config, commands: CommandService, master_key: MasterKey) -> WebhookRelay {
+    WebhookRelay::new(
+        commands,
+        master_key,
+        AllowList::parse(&config.webhook_allow_hosts),
+        config.webhook_retry_schedule.clone(),
+    )
+}
+
 /// A built, not yet running, service.
 pub struct App {
     listener: TcpListener,
@@ -56,6 +86,7 @@ pub struct App {
     state: AppState,
     projectors: Vec<Projector>,
     outbox: Option<OutboxSender>,
+    webhooks: Option<WebhookRelay>,
     scheduler: bool,
     /// Set when this start created the platform admin token: print it once.
     pub bootstrap_admin_token: Option<String>,
@@ -85,20 +116,15 @@ impl App {
             None
         };
         let started_at_position = store.head().await?;
-        let master_key = match &config.master_key {
-            Some(key) => rdv_webhook_relay::sealing::MasterKey::from_base64(key)?,
-            None => {
-                if config.database_url.is_some() {
-                    tracing::warn!("RDV_MASTER_KEY is unset: secrets are sealed with this data dir's master.key");
-                }
-                rdv_webhook_relay::sealing::MasterKey::load_or_create(&config.data_dir.join("master.key"))?
-            }
-        };
+        let master_key = master_key(&config)?;
+        let webhooks = config
+            .embedded_workers
+            .then(|| webhook_relay(&config, commands.clone(), master_key.clone()));
         let state = AppState::new(Inner {
             commands,
             availability: Arc::default(),
             master_key,
-            webhook_allow: rdv_webhook_relay::target::AllowList::parse(&config.webhook_allow_hosts),
+            webhook_allow: AllowList::parse(&config.webhook_allow_hosts),
             started_at_position,
             store,
             admin_token: config.admin_token.as_deref().map(tokens::hash),
@@ -144,6 +170,7 @@ impl App {
             state,
             projectors,
             outbox,
+            webhooks,
             scheduler: config.scheduler,
             bootstrap_admin_token,
         })
@@ -172,6 +199,9 @@ impl App {
         }
         if let Some(outbox) = self.outbox {
             workers.spawn(outbox.run(shutdown.clone()));
+        }
+        if let Some(relay) = self.webhooks {
+            workers.spawn(relay.run(shutdown.clone()));
         }
         if self.scheduler {
             let every = Duration::from_secs(60);

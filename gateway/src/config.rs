@@ -45,6 +45,14 @@ pub struct Config {
     /// public addresses only.
     #[arg(long, env = "RDV_WEBHOOK_ALLOW_HOSTS", default_value = "")]
     pub webhook_allow_hosts: String,
+    /// Webhook retry schedule in seconds: the first attempt, then each retry
+    /// (after the last, a delivery is dead-lettered).
+    #[arg(
+        long,
+        env = "RDV_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "0,5,300,1800,7200,18000,36000,36000"
+    )]
+    pub webhook_retry_schedule: rdv_webhook_relay::delivery::RetrySchedule,
     /// Sender address of e-mails.
     #[arg(
         long,
@@ -80,6 +88,7 @@ impl Config {
             sms_gateway_url: None,
             master_key: None,
             webhook_allow_hosts: String::new(),
+            webhook_retry_schedule: Default::default(),
             mail_from: "rdv-events <ne-pas-repondre@rdv-events.localhost>".into(),
             now: None,
             embedded_workers: true,

@@ -127,10 +127,19 @@ async fn relay(config: Config) -> Result<(), String> {
     let mailer = Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox")).map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
     let sms = SmsSender::new(config.sms_gateway_url.as_deref(), config.data_dir.join("outbox"));
-    let sender = tokio::spawn(OutboxSender::new(store, mailer, sms, config.mail_from).run(shutdown.clone()));
+    let master_key = rdv_gateway::app::master_key(&config).map_err(|e| e.to_string())?;
+    let commands = rdv_eventstore::CommandService::new(
+        store.clone(),
+        rdv_domain::Services::new(clock::from_config(config.now), config.invitation_ttl),
+    );
+    let webhooks = rdv_gateway::app::webhook_relay(&config, commands, master_key);
+    let mut workers = tokio::task::JoinSet::new();
+    workers.spawn(webhooks.run(shutdown.clone()));
+    workers.spawn(OutboxSender::new(store, mailer, sms, config.mail_from).run(shutdown.clone()));
     shutdown_signal().await;
     shutdown.cancel();
-    sender.await.map_err(|e| e.to_string())
+    while workers.join_next().await.is_some() {}
+    Ok(())
 }
 
 #[tokio::main]

@@ -14,6 +14,7 @@ mod documents;
 pub mod projector;
 pub mod rdvs;
 pub mod usagers;
+pub mod webhook_dispatch;
 pub mod webhooks;
 
 pub use projector::{Projection, ProjectionError, Projector, ProjectorStatus};
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(rdvs::Rdvs),
         Arc::new(usagers::Usagers),
         Arc::new(webhooks::Webhooks),
+        Arc::new(webhook_dispatch::WebhookDispatch),
     ]
 }
 

@@ -1,9 +1,8 @@
-//! Delivery of what the store's outbox holds to the outside world.
-//!
-//! For now: e-mails (agent invitations), written as `.eml` files in embedded
-//! mode or sent by SMTP. Signed webhooks join here next, on the same pattern:
-//! claim due rows, deliver, record the outcome, retry with backoff.
+//! Delivery to the outside world: the outbox's e-mails and SMS, and signed
+//! webhooks (claim due rows, deliver, record the outcome, retry with backoff),
+//! with what webhooks need: signatures, sealed secrets, the SSRF guard.
 
+pub mod delivery;
 pub mod mailer;
 pub mod outbox;
 pub mod sealing;

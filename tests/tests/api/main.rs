@@ -14,4 +14,5 @@ mod rdv_edits;
 mod reminders;
 mod slots;
 mod usagers;
+mod webhook_delivery;
 mod webhooks;

@@ -1,0 +1,238 @@
+//! Webhook deliveries at rest: queued by the dispatch projector in its
+//! checkpoint's transaction (no event dropped or doubled across crashes),
+//! claimed by relay workers with a lease (several processes never send the
+//! same delivery at once), and always in order per (endpoint, record): a
+//! delivery is claimable only when no earlier one of the same record to the
+//! same endpoint is still pending or failed.
+
+use crate::{error::StoreError, readmodel::ProjectionTx, sqlite::sqlite_sql, store::EventStore};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A delivery to queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    /// The `webhook-id`, the same on every attempt.
+    pub id: String,
+    pub endpoint_id: String,
+    /// `Rdv:<id>`: the unit of ordering.
+    pub record: String,
+    pub position: i64,
+    pub event_type: String,
+    pub body: String,
+    pub created_at_ms: i64,
+}
+
+/// A delivery claimed for an attempt.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ClaimedDelivery {
+    pub id: String,
+    pub endpoint_id: String,
+    pub record: String,
+    pub position: i64,
+    pub event_type: String,
+    pub body: String,
+    pub attempts: i32,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Succeeded,
+    /// Failed, to be tried again.
+    Failed,
+    /// Failed for the last time: kept, never dropped.
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+}
+
+/// One attempt's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub at_ms: i64,
+    pub status_code: Option<u16>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    /// Truncated by the caller (4 KB).
+    pub response: Option<String>,
+    /// The delivery's status after it, and when to try next.
+    pub status: DeliveryStatus,
+    pub next_attempt_at_ms: i64,
+}
+
+const INSERT: &str = "INSERT INTO webhook_deliveries (id, endpoint_id, record, position, event_type, body, status, \
+                      next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) \
+                      ON CONFLICT (id) DO NOTHING";
+
+impl ProjectionTx {
+    /// Queues a delivery with the projector's checkpoint.
+    pub async fn enqueue_delivery(&mut self, d: &NewDelivery) -> Result<(), StoreError> {
+        macro_rules! bind {
+            ($q:expr) => {
+                $q.bind(&d.id)
+                    .bind(&d.endpoint_id)
+                    .bind(&d.record)
+                    .bind(d.position)
+                    .bind(&d.event_type)
+                    .bind(&d.body)
+                    .bind(d.created_at_ms)
+            };
+        }
+        match self {
+            ProjectionTx::Sqlite(tx) => {
+                let sql = sqlite_sql(INSERT);
+                bind!(sqlx::query(&sql)).execute(&mut **tx).await?;
+            }
+            ProjectionTx::Postgres(tx) => {
+                bind!(sqlx::query(INSERT)).execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+const CLAIM: &str = "UPDATE webhook_deliveries SET claimed_until = $1 WHERE id IN ( \
+       SELECT d.id FROM webhook_deliveries d \
+       WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= $2 AND d.claimed_until <= $2 \
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.endpoint_id = d.endpoint_id \
+                         AND e.record = d.record AND e.position < d.position \
+                         AND e.status IN ('pending', 'failed')) \
+       ORDER BY d.position LIMIT $3 {LOCK}) \
+     RETURNING id, endpoint_id, record, position, event_type, body, attempts";
+
+const OUTCOME: &str = "UPDATE webhook_deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, \
+                       claimed_until = 0, last_error = $3 WHERE id = $4";
+
+const ATTEMPT: &str = "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, duration_ms, error, response) \
+                       SELECT $1, attempts, $2, $3, $4, $5, $6 FROM webhook_deliveries WHERE id = $1";
+
+impl EventStore {
+    /// Claims up to `limit` due deliveries for `lease_ms`, the earliest
+    /// first, at most one unfinished per (endpoint, record).
+    pub async fn claim_deliveries(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let until = now_ms + lease_ms;
+        Ok(match self.postgres() {
+            Some(pg) => {
+                let sql = CLAIM.replace("{LOCK}", "FOR UPDATE SKIP LOCKED");
+                sqlx::query_as(&sql)
+                    .bind(until)
+                    .bind(now_ms)
+                    .bind(limit)
+                    .fetch_all(&pg.pool)
+                    .await?
+            }
+            None => {
+                let sql = sqlite_sql(&CLAIM.replace("{LOCK}", ""));
+                sqlx::query_as(&sql)
+                    .bind(until)
+                    .bind(now_ms)
+                    .bind(limit)
+                    .fetch_all(&self.sqlite_writer()?)
+                    .await?
+            }
+        })
+    }
+
+    /// Records an attempt and the delivery's new status, together.
+    pub async fn record_attempt(&self, delivery_id: &str, attempt: &AttemptRecord) -> Result<(), StoreError> {
+        macro_rules! run {
+            ($tx:expr, $outcome:expr, $insert:expr) => {{
+                sqlx::query($insert)
+                    .bind(delivery_id)
+                    .bind(attempt.at_ms)
+                    .bind(attempt.status_code.map(i32::from))
+                    .bind(attempt.duration_ms)
+                    .bind(&attempt.error)
+                    .bind(&attempt.response)
+                    .execute(&mut *$tx)
+                    .await?;
+                sqlx::query($outcome)
+                    .bind(attempt.status.as_str())
+                    .bind(attempt.next_attempt_at_ms)
+                    .bind(&attempt.error)
+                    .bind(delivery_id)
+                    .execute(&mut *$tx)
+                    .await?;
+            }};
+        }
+        match self.postgres() {
+            Some(pg) => {
+                let mut tx = pg.pool.begin().await?;
+                // The attempt number is the count before this one, plus one.
+                run!(tx, OUTCOME, &ATTEMPT.replace("attempts,", "attempts + 1,"));
+                tx.commit().await?;
+            }
+            None => {
+                let mut tx = self.sqlite_writer()?.begin().await?;
+                let (outcome, insert) = (
+                    sqlite_sql(OUTCOME),
+                    sqlite_sql(&ATTEMPT.replace("attempts,", "attempts + 1,")),
+                );
+                run!(tx, &outcome, &insert);
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deliveries of an endpoint by status, oldest first (at most `limit`).
+    pub async fn deliveries_of(
+        &self,
+        endpoint_id: &str,
+        status: Option<DeliveryStatus>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>, StoreError> {
+        let sql = "SELECT id, record, position, event_type, status, attempts, next_attempt_at, last_error \
+                   FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2 = '' OR status = $2) \
+                   ORDER BY position LIMIT $3";
+        let status = status.map_or("", DeliveryStatus::as_str);
+        Ok(match self.postgres() {
+            Some(pg) => {
+                sqlx::query_as(sql)
+                    .bind(endpoint_id)
+                    .bind(status)
+                    .bind(limit)
+                    .fetch_all(&pg.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query_as(&sqlite_sql(sql))
+                    .bind(endpoint_id)
+                    .bind(status)
+                    .bind(limit)
+                    .fetch_all(&self.sqlite_reader()?)
+                    .await?
+            }
+        })
+    }
+}
+
+/// A delivery as its log shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: String,
+    pub record: String,
+    pub position: i64,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+}

@@ -1,0 +1,152 @@
+//! Webhook deliveries to a real local receiver: signed (checked here with
+//! an HMAC computed independently of our signing code), retried on a 500
+//! with the same `webhook-id`, and in version order per RDV.
+
+use crate::{
+    helpers::*,
+    slots::{plage, setup},
+};
+use axum::{Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCode as AxumStatus, routing::post};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use hmac::{Hmac, Mac};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct Receiver {
+    /// (headers, body) of every request, in arrival order.
+    seen: Mutex<Vec<(HeaderMap, String)>>,
+    /// Statuses to answer, first to last; then 200.
+    script: Mutex<Vec<u16>>,
+}
+
+async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> AxumStatus {
+    r.seen
+        .lock()
+        .unwrap()
+        .push((headers, String::from_utf8_lossy(&body).to_string()));
+    let next = {
+        let mut script = r.script.lock().unwrap();
+        if script.is_empty() { 200 } else { script.remove(0) }
+    };
+    AxumStatus::from_u16(next).unwrap()
+}
+
+async fn start_receiver(script: Vec<u16>) -> (Arc<Receiver>, String) {
+    let receiver = Arc::new(Receiver {
+        script: Mutex::new(script),
+        ..Default::default()
+    });
+    let app = Router::new()
+        .route("/hooks", post(receive))
+        .with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (receiver, url)
+}
+
+fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+#[tokio::test]
+async fn rdv_changes_reach_the_receiver_signed_retried_and_in_order() {
+    let (receiver, hook_url) = start_receiver(vec![500]).await;
+    let mut app = TestApp::spawn().await;
+    app.config.webhook_allow_hosts = "127.0.0.1".into();
+    app.config.webhook_retry_schedule = "0,0.2,0.2,0.2".parse().unwrap();
+    let app = app.restart().await;
+    let s = setup(&app, "26", "Europe/Paris").await;
+    let created = app
+        .post(
+            &format!("/v1/organisations/{}/webhook-endpoints", s.organisation),
+            &app.admin_token,
+            json!({"target_url": hook_url, "subscriptions": ["rdv"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let secret = created.body["secret"].as_str().unwrap().to_string();
+    let plage = app
+        .post(
+            &format!("/v1/agents/{}/plages", s.agent),
+            &s.token,
+            plage(&s, "2026-01-12", "09:00", "11:00", &["monday"]),
+        )
+        .await;
+    let slots = format!(
+        "/v1/public/slots?organisation_id={}&motif_id={}&min_position={}",
+        s.organisation,
+        s.motif,
+        plage.position()
+    );
+    app.request(Method::GET, &slots, None, None, &[]).await;
+    let booked = app
+        .request(
+            Method::POST,
+            "/v1/public/rdvs",
+            None,
+            Some(
+                json!({"organisation_id": s.organisation, "motif_id": s.motif, "starts_at": "2026-01-12T09:00:00+01:00",
+                        "usager": {"first_name": "Zoé", "last_name": "Leroy"}}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    let rdv = booked.id();
+    let cancelled = app
+        .post(
+            &format!("/v1/rdvs/{rdv}/cancel"),
+            &s.token,
+            json!({"status": "revoked"}),
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+
+    // The first attempt gets a 500; the retry and the next delivery succeed.
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen = receiver.seen.lock().unwrap().clone();
+        if seen.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    let id = |h: &HeaderMap| h["webhook-id"].to_str().unwrap().to_string();
+    assert_eq!(id(&seen[0].0), id(&seen[1].0), "a retry keeps its webhook-id");
+    assert_ne!(id(&seen[1].0), id(&seen[2].0));
+    let bodies: Vec<Value> = seen.iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();
+    assert_eq!(bodies[1]["meta"]["event"], "created");
+    assert_eq!(
+        bodies[2]["meta"]["event"], "updated",
+        "RDV Service Public sends a cancellation as an update"
+    );
+    assert_eq!(bodies[1]["data"]["id"], rdv.as_str());
+    assert_eq!(bodies[1]["data"]["status"], "unknown", "the record as of its event");
+    assert_eq!(bodies[2]["data"]["status"], "revoked");
+    assert!(bodies[1]["meta"]["version"].as_i64() < bodies[2]["meta"]["version"].as_i64());
+    assert!(
+        bodies[1].to_string().find("Zoé").is_none(),
+        "no usager name in the RDV payload"
+    );
+
+    // Signatures, computed here with HMAC-SHA256 directly.
+    let key = STANDARD.decode(secret.trim_start_matches("whsec_")).unwrap();
+    for (headers, body) in &seen {
+        let lapin = hex::encode(hmac(secret.as_bytes(), body.as_bytes()));
+        assert_eq!(headers["x-lapin-signature"], lapin.as_str());
+        let signed = format!(
+            "{}.{}.{body}",
+            id(headers),
+            headers["webhook-timestamp"].to_str().unwrap()
+        );
+        let expected = format!("v1,{}", STANDARD.encode(hmac(&key, signed.as_bytes())));
+        assert_eq!(headers["webhook-signature"], expected.as_str());
+    }
+}

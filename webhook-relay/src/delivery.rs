@@ -1,0 +1,273 @@
+//! The webhook delivery worker: claims due deliveries (in order per
+//! endpoint and record, see [`rdv_eventstore::deliveries`]), signs and posts
+//! them, records each attempt, and schedules the next one.
+//!
+//! - Success is a 2xx only (a redirect is not followed and counts as a
+//!   failure); the request times out after 15 s.
+//! - Retries follow the schedule (by default 0, 5 s, 5 min, 30 min, 2 h, 5 h,
+//!   10 h, 10 h: Svix's), with ±20 % jitter; a `Retry-After` on 429 or 503
+//!   pushes the next attempt back; after the last attempt the delivery is
+//!   dead-lettered (kept, never dropped).
+//! - 410 Gone dead-letters the delivery and disables the endpoint.
+//! - The target is vetted again (SSRF) before each attempt, and the request
+//!   goes to exactly the vetted address.
+
+use crate::{
+    sealing::MasterKey,
+    signing::{WebhookSecret, signature_header},
+    target::{self, AllowList},
+};
+use chrono::Utc;
+use rdv_domain::webhook_endpoint::{EndpointState, WebhookEndpoint, WebhookEndpointCommand, WebhookFormat};
+use rdv_eventstore::{
+    CommandContext, CommandService, EventStore, StoreError, StoredResponse,
+    codec::Decoder,
+    deliveries::{AttemptRecord, ClaimedDelivery, DeliveryStatus},
+};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+const BATCH: i64 = 50;
+const LEASE_MS: i64 = 60_000;
+const TIMEOUT: Duration = Duration::from_secs(15);
+const RESPONSE_KEPT: usize = 4096;
+
+/// When to attempt a delivery, in seconds: the first attempt, then each
+/// retry (`RDV_WEBHOOK_RETRY_SCHEDULE`, comma-separated).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrySchedule(pub Vec<f64>);
+
+impl Default for RetrySchedule {
+    /// Svix's: 0, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+    fn default() -> Self {
+        Self(vec![0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0])
+    }
+}
+
+impl std::str::FromStr for RetrySchedule {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let schedule: Result<Vec<f64>, _> = text.split(',').map(|s| s.trim().parse::<f64>()).collect();
+        match schedule {
+            Ok(s) if !s.is_empty() && s.iter().all(|d| d.is_finite() && *d >= 0.0) => Ok(Self(s)),
+            _ => Err(format!("not a list of seconds: {text}")),
+        }
+    }
+}
+
+pub struct WebhookRelay {
+    store: EventStore,
+    commands: CommandService,
+    master_key: MasterKey,
+    allow: AllowList,
+    schedule: RetrySchedule,
+}
+
+/// What one attempt came to.
+struct Outcome {
+    status_code: Option<u16>,
+    error: Option<String>,
+    response: Option<String>,
+    retry_after: Option<f64>,
+}
+
+impl WebhookRelay {
+    pub fn new(commands: CommandService, master_key: MasterKey, allow: AllowList, schedule: RetrySchedule) -> Self {
+        Self {
+            store: commands.store().clone(),
+            commands,
+            master_key,
+            allow,
+            schedule,
+        }
+    }
+
+    /// Delivers until `shutdown`, polling for due deliveries.
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            match self.deliver_due().await {
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "webhook relay"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+
+    /// Attempts every due delivery once (concurrently within a batch: a
+    /// batch never holds two deliveries of one record to one endpoint);
+    /// returns how many attempts were made.
+    pub async fn deliver_due(&self) -> Result<usize, StoreError> {
+        let mut attempts = 0;
+        loop {
+            let batch = self
+                .store
+                .claim_deliveries(Utc::now().timestamp_millis(), LEASE_MS, BATCH)
+                .await?;
+            if batch.is_empty() {
+                return Ok(attempts);
+            }
+            attempts += batch.len();
+            let results = futures::future::join_all(batch.iter().map(|d| self.attempt(d))).await;
+            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        }
+    }
+
+    async fn attempt(&self, delivery: &ClaimedDelivery) -> Result<(), StoreError> {
+        let events = self.store.load_stream("WebhookEndpoint", &delivery.endpoint_id).await?;
+        let endpoint: WebhookEndpoint = Decoder::default().fold(&events)?;
+        let started = Instant::now();
+        let outcome = match endpoint.state() {
+            Ok(state) if state.enabled => self.post(state, delivery).await,
+            _ => {
+                let record = AttemptRecord {
+                    at_ms: Utc::now().timestamp_millis(),
+                    status_code: None,
+                    duration_ms: 0,
+                    error: Some("the endpoint is disabled or deleted".into()),
+                    response: None,
+                    status: DeliveryStatus::Dead,
+                    next_attempt_at_ms: 0,
+                };
+                return self.store.record_attempt(&delivery.id, &record).await;
+            }
+        };
+        let now = Utc::now();
+        let succeeded = outcome.status_code.is_some_and(|c| (200..300).contains(&c));
+        let gone = outcome.status_code == Some(410);
+        let next_delay = self.schedule.0.get(delivery.attempts as usize + 1).copied();
+        let (status, next) = match (succeeded, gone, next_delay) {
+            (true, _, _) => (DeliveryStatus::Succeeded, 0),
+            (false, true, _) | (false, false, None) => (DeliveryStatus::Dead, 0),
+            (false, false, Some(delay)) => {
+                let delay = jittered(delay).max(outcome.retry_after.unwrap_or(0.0));
+                (DeliveryStatus::Failed, now.timestamp_millis() + (delay * 1000.0) as i64)
+            }
+        };
+        let record = AttemptRecord {
+            at_ms: now.timestamp_millis(),
+            status_code: outcome.status_code,
+            duration_ms: started.elapsed().as_millis() as i64,
+            error: outcome.error,
+            response: outcome.response,
+            status,
+            next_attempt_at_ms: next,
+        };
+        self.store.record_attempt(&delivery.id, &record).await?;
+        if gone {
+            self.disable(&delivery.endpoint_id, "the endpoint answered 410 Gone")
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Signs and posts the stored body to the vetted target.
+    async fn post(&self, endpoint: &EndpointState, delivery: &ClaimedDelivery) -> Outcome {
+        let failed = |error: String| Outcome {
+            status_code: None,
+            error: Some(error),
+            response: None,
+            retry_after: None,
+        };
+        let target = match target::vet(&endpoint.config.target_url, &self.allow).await {
+            Ok(target) => target,
+            Err(error) => return failed(format!("target refused: {error}")),
+        };
+        let now = Utc::now();
+        let mut secrets = Vec::new();
+        for sealed in endpoint.signing_secrets(now) {
+            match self.master_key.open(&sealed.0).map(|s| WebhookSecret::parse(&s)) {
+                Ok(Ok(secret)) => secrets.push(secret),
+                _ => return failed("the endpoint's secret cannot be opened".into()),
+            }
+        }
+        let timestamp = now.timestamp();
+        let body = delivery.body.as_bytes();
+        let host = target.url.host_str().unwrap_or_default().to_string();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(TIMEOUT)
+            .resolve(&host, target.address)
+            .build();
+        let Ok(client) = client else {
+            return failed("could not build an HTTP client".into());
+        };
+        let mut request = client
+            .post(target.url.clone())
+            .header("content-type", "application/json")
+            .header("webhook-id", &delivery.id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header(
+                "webhook-signature",
+                signature_header(&secrets, &delivery.id, timestamp, body),
+            );
+        if endpoint.config.format == WebhookFormat::RdvServicePublic
+            && let Some(current) = secrets.first()
+        {
+            request = request.header("x-lapin-signature", current.lapin_signature(body));
+        }
+        match request.body(delivery.body.clone()).send().await {
+            Ok(response) => {
+                let code = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .filter(|_| code == 429 || code == 503);
+                let text = response.text().await.unwrap_or_default();
+                let kept: String = text.chars().take(RESPONSE_KEPT).collect();
+                Outcome {
+                    status_code: Some(code),
+                    error: (!(200..300).contains(&code)).then(|| format!("HTTP {code}")),
+                    response: Some(kept),
+                    retry_after,
+                }
+            }
+            Err(error) if error.is_timeout() => failed("timeout".into()),
+            Err(error) if error.is_connect() => failed("connection failed".into()),
+            Err(_) => failed("request failed".into()),
+        }
+    }
+
+    async fn disable(&self, endpoint_id: &str, reason: &str) {
+        let command = WebhookEndpointCommand::DisableWebhookEndpoint { reason: reason.into() };
+        let ctx = CommandContext::new("system:webhook-relay");
+        let respond = |_: &(), _: &rdv_eventstore::CommitSummary<'_>| StoredResponse {
+            status: 200,
+            body: serde_json::Value::Null,
+        };
+        if let Err(error) = self
+            .commands
+            .execute::<WebhookEndpoint, _>(&ctx, endpoint_id, command, None, respond)
+            .await
+        {
+            tracing::warn!(%error, endpoint_id, "could not disable a gone webhook endpoint");
+        }
+    }
+}
+
+/// A delay with ±20 % jitter, so retries of many deliveries spread out.
+fn jittered(seconds: f64) -> f64 {
+    let spread = (uuid::Uuid::now_v7().as_u128() % 4001) as f64 / 10_000.0; // 0..0.4
+    seconds * (0.8 + spread)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_are_lists_of_seconds_and_jitter_stays_within_a_fifth() {
+        let parse = |s: &str| s.parse::<RetrySchedule>();
+        assert_eq!(parse("0, 5,300").unwrap().0, [0.0, 5.0, 300.0]);
+        assert!(parse("").is_err() && parse("5,-1").is_err() && parse("a").is_err());
+        for _ in 0..100 {
+            let d = jittered(100.0);
+            assert!((80.0..=120.0).contains(&d), "{d}");
+        }
+    }
+}
