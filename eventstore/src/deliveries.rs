@@ -199,7 +199,7 @@ impl EventStore {
         status: Option<DeliveryStatus>,
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
-        let sql = "SELECT id, record, position, event_type, status, attempts, next_attempt_at, last_error \
+        let sql = "SELECT id, endpoint_id, record, position, event_type, status, attempts, next_attempt_at, last_error \
                    FROM webhook_deliveries WHERE endpoint_id = $1 AND ($2 = '' OR status = $2) \
                    ORDER BY position LIMIT $3";
         let status = status.map_or("", DeliveryStatus::as_str);
@@ -224,10 +224,76 @@ impl EventStore {
     }
 }
 
+/// One attempt of a delivery, as its log shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub attempt: i32,
+    /// Epoch milliseconds.
+    pub at: i64,
+    pub status_code: Option<i32>,
+    pub duration_ms: i64,
+    pub error: Option<String>,
+    /// The response body, at most 4 KB.
+    pub response: Option<String>,
+}
+
+impl EventStore {
+    /// One delivery and its attempts, in order.
+    pub async fn delivery(&self, id: &str) -> Result<Option<(DeliveryRow, Vec<AttemptRow>)>, StoreError> {
+        let one = "SELECT id, endpoint_id, record, position, event_type, status, attempts, next_attempt_at, last_error \
+                   FROM webhook_deliveries WHERE id = $1";
+        let attempts = "SELECT attempt, at, status_code, duration_ms, error, response FROM webhook_attempts \
+                        WHERE delivery_id = $1 ORDER BY attempt";
+        let (row, tries): (Option<DeliveryRow>, Vec<AttemptRow>) = match self.postgres() {
+            Some(pg) => (
+                sqlx::query_as(one).bind(id).fetch_optional(&pg.pool).await?,
+                sqlx::query_as(attempts).bind(id).fetch_all(&pg.pool).await?,
+            ),
+            None => {
+                let reader = self.sqlite_reader()?;
+                (
+                    sqlx::query_as(&sqlite_sql(one))
+                        .bind(id)
+                        .fetch_optional(&reader)
+                        .await?,
+                    sqlx::query_as(&sqlite_sql(attempts))
+                        .bind(id)
+                        .fetch_all(&reader)
+                        .await?,
+                )
+            }
+        };
+        Ok(row.map(|r| (r, tries)))
+    }
+
+    /// Sends a delivery again now (a failed, dead or succeeded one), with
+    /// the same body and `webhook-id`; returns whether it exists.
+    pub async fn redeliver(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {
+        let sql = "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, claimed_until = 0 \
+                   WHERE id = $2";
+        let changed = match self.postgres() {
+            Some(pg) => {
+                let done = sqlx::query(sql).bind(now_ms).bind(id).execute(&pg.pool).await?;
+                done.rows_affected()
+            }
+            None => {
+                let done = sqlx::query(&sqlite_sql(sql))
+                    .bind(now_ms)
+                    .bind(id)
+                    .execute(&self.sqlite_writer()?)
+                    .await?;
+                done.rows_affected()
+            }
+        };
+        Ok(changed == 1)
+    }
+}
+
 /// A delivery as its log shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema, sqlx::FromRow)]
 pub struct DeliveryRow {
     pub id: String,
+    pub endpoint_id: String,
     pub record: String,
     pub position: i64,
     pub event_type: String,

@@ -134,6 +134,9 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::rotate_secret))
         .routes(routes!(webhooks::enable_endpoint))
         .routes(routes!(webhooks::disable_endpoint))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::get_delivery))
+        .routes(routes!(webhooks::redeliver))
         .split_for_parts()
 }
 

@@ -22,6 +22,7 @@ use rdv_domain::{
         EndpointConfig, SealedSecret, WebhookEndpoint, WebhookEndpointCommand, WebhookFormat, WebhookModel,
     },
 };
+use rdv_eventstore::deliveries::{AttemptRow, DeliveryRow, DeliveryStatus};
 use rdv_projections::webhooks::{self, EndpointView};
 use rdv_webhook_relay::{signing::WebhookSecret, target};
 use serde::Deserialize;
@@ -278,4 +279,86 @@ pub async fn disable_endpoint(
     state
         .command::<WebhookEndpoint>(&ctx, &id, command, None, StatusCode::OK)
         .await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct DeliveryFilter {
+    /// `pending`, `succeeded`, `failed` (to be retried) or `dead`.
+    status: Option<String>,
+}
+
+/// An endpoint's deliveries, oldest first (at most 500).
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks",
+    params(("id" = String, Path), DeliveryFilter), security(("bearer" = [])),
+    responses((status = 200, body = Vec<DeliveryRow>), (status = 422, body = crate::error::Problem)))]
+pub async fn list_deliveries(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<DeliveryFilter>,
+) -> Result<Json<Vec<DeliveryRow>>, ApiError> {
+    managed(&state, &principal, &id).await?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some("pending") => Some(DeliveryStatus::Pending),
+        Some("succeeded") => Some(DeliveryStatus::Succeeded),
+        Some("failed") => Some(DeliveryStatus::Failed),
+        Some("dead") => Some(DeliveryStatus::Dead),
+        Some(_) => {
+            return Err(DomainError::invalid("status", "one of pending, succeeded, failed, dead").into());
+        }
+    };
+    Ok(Json(state.store.deliveries_of(&id, status, 500).await?))
+}
+
+/// A delivery with each of its attempts.
+#[derive(serde::Serialize, ToSchema)]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    delivery: DeliveryRow,
+    attempts: Vec<AttemptRow>,
+}
+
+/// The delivery, after checking the caller manages its endpoint.
+async fn managed_delivery(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+) -> Result<(DeliveryRow, Vec<AttemptRow>), ApiError> {
+    let (delivery, attempts) = state
+        .store
+        .delivery(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("delivery"))?;
+    managed(state, principal, &delivery.endpoint_id).await?;
+    Ok((delivery, attempts))
+}
+
+/// A delivery and its attempts (time, status code, duration, error, the
+/// response body up to 4 KB).
+#[utoipa::path(get, path = "/v1/deliveries/{id}", tag = "webhooks", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = DeliveryDetail), (status = 404, body = crate::error::Problem)))]
+pub async fn get_delivery(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<DeliveryDetail>, ApiError> {
+    let (delivery, attempts) = managed_delivery(&state, &principal, &id).await?;
+    Ok(Json(DeliveryDetail { delivery, attempts }))
+}
+
+/// Sends a delivery again now, with the same body and `webhook-id`.
+#[utoipa::path(post, path = "/v1/deliveries/{id}/redeliver", tag = "webhooks", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 202), (status = 404, body = crate::error::Problem)))]
+pub async fn redeliver(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    managed_delivery(&state, &principal, &id).await?;
+    state
+        .store
+        .redeliver(&id, chrono::Utc::now().timestamp_millis())
+        .await?;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -4,7 +4,7 @@
 
 use crate::{
     helpers::*,
-    slots::{plage, setup},
+    slots::{Setup, plage, setup},
 };
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCode as AxumStatus, routing::post};
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -54,12 +54,13 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-#[tokio::test]
-async fn rdv_changes_reach_the_receiver_signed_retried_and_in_order() {
-    let (receiver, hook_url) = start_receiver(vec![500]).await;
+/// An app delivering to a fresh receiver (answering `script` first), with
+/// the retry schedule compressed, and an endpoint subscribed to RDVs.
+async fn app_with_endpoint(script: Vec<u16>, schedule: &str) -> (TestApp, Setup, Arc<Receiver>, String, String) {
+    let (receiver, hook_url) = start_receiver(script).await;
     let mut app = TestApp::spawn().await;
     app.config.webhook_allow_hosts = "127.0.0.1".into();
-    app.config.webhook_retry_schedule = "0,0.2,0.2,0.2".parse().unwrap();
+    app.config.webhook_retry_schedule = schedule.parse().unwrap();
     let app = app.restart().await;
     let s = setup(&app, "26", "Europe/Paris").await;
     let created = app
@@ -71,6 +72,24 @@ async fn rdv_changes_reach_the_receiver_signed_retried_and_in_order() {
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let secret = created.body["secret"].as_str().unwrap().to_string();
+    (app, s, receiver, created.id(), secret)
+}
+
+/// Waits (bounded) until the receiver has seen `count` requests.
+async fn requests(receiver: &Receiver, count: usize) -> Vec<(HeaderMap, String)> {
+    for _ in 0..200 {
+        let seen = receiver.seen.lock().unwrap().clone();
+        if seen.len() >= count {
+            return seen;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the receiver saw fewer than {count} requests");
+}
+
+#[tokio::test]
+async fn rdv_changes_reach_the_receiver_signed_retried_and_in_order() {
+    let (app, s, receiver, _, secret) = app_with_endpoint(vec![500], "0,0.2,0.2,0.2").await;
     let plage = app
         .post(
             &format!("/v1/agents/{}/plages", s.agent),
@@ -109,14 +128,7 @@ async fn rdv_changes_reach_the_receiver_signed_retried_and_in_order() {
     assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
 
     // The first attempt gets a 500; the retry and the next delivery succeed.
-    let mut seen = Vec::new();
-    for _ in 0..200 {
-        seen = receiver.seen.lock().unwrap().clone();
-        if seen.len() >= 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let seen = requests(&receiver, 3).await;
     assert_eq!(seen.len(), 3, "{seen:?}");
     let id = |h: &HeaderMap| h["webhook-id"].to_str().unwrap().to_string();
     assert_eq!(id(&seen[0].0), id(&seen[1].0), "a retry keeps its webhook-id");
@@ -149,4 +161,76 @@ async fn rdv_changes_reach_the_receiver_signed_retried_and_in_order() {
         let expected = format!("v1,{}", STANDARD.encode(hmac(&key, signed.as_bytes())));
         assert_eq!(headers["webhook-signature"], expected.as_str());
     }
+}
+
+#[tokio::test]
+async fn a_410_disables_the_endpoint_and_a_redelivery_sends_the_same_message() {
+    let (app, s, receiver, endpoint, _) = app_with_endpoint(vec![410], "0,0.1").await;
+    let admin = app.admin_token.clone();
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "Paul", "last_name": "Vidal"}),
+        )
+        .await
+        .id();
+    let booked = app
+        .post(
+            "/v1/rdvs",
+            &s.token,
+            json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
+                   "usager_ids": [usager], "starts_at": "2026-01-12T10:00:00+01:00"}),
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    let first = requests(&receiver, 1).await;
+    let mut shown = Value::Null;
+    for _ in 0..100 {
+        shown = app.get(&format!("/v1/webhook-endpoints/{endpoint}"), &admin).await.body;
+        if shown["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(shown["enabled"], false, "{shown}");
+    assert_eq!(shown["disabled_reason"], "the endpoint answered 410 Gone");
+
+    let dead = app
+        .get(
+            &format!("/v1/webhook-endpoints/{endpoint}/deliveries?status=dead"),
+            &admin,
+        )
+        .await;
+    assert_eq!(dead.body.as_array().unwrap().len(), 1, "{}", dead.body);
+    let delivery = dead.body[0]["id"].as_str().unwrap().to_string();
+    let detail = app.get(&format!("/v1/deliveries/{delivery}"), &admin).await.body;
+    assert_eq!(detail["attempts"][0]["status_code"], 410, "{detail}");
+    let bad = app
+        .get(
+            &format!("/v1/webhook-endpoints/{endpoint}/deliveries?status=lost"),
+            &admin,
+        )
+        .await;
+    assert_eq!(bad.fields(), ["status"]);
+
+    // Back on, the delivery is sent again: same webhook-id, same body.
+    app.post(&format!("/v1/webhook-endpoints/{endpoint}/enable"), &admin, json!({}))
+        .await;
+    let again = app
+        .post(&format!("/v1/deliveries/{delivery}/redeliver"), &admin, json!({}))
+        .await;
+    assert_eq!(again.status, StatusCode::ACCEPTED);
+    let seen = requests(&receiver, 2).await;
+    assert_eq!(seen[1].0["webhook-id"], first[0].0["webhook-id"]);
+    assert_eq!(seen[1].1, first[0].1, "the stored bytes are sent again");
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        status = app.get(&format!("/v1/deliveries/{delivery}"), &admin).await.body["status"].clone();
+        if status == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "succeeded");
 }
