@@ -1,8 +1,10 @@
-//! Webhook dispatch: each RDV event becomes one delivery per enabled
-//! endpoint of the RDV's organisation subscribed to `rdv`, queued in the
-//! same transaction as this projector's checkpoint. The body is built here,
-//! from the RDV **as of the event** (its state folded by the domain's own
-//! `apply`), and stored: every attempt sends the same bytes. A delivery's id
+//! Webhook dispatch: each change of a record an SI may subscribe to (RDVs,
+//! usagers, plages d'ouverture, absences, motifs, lieux, agents) becomes one
+//! delivery per enabled endpoint of the record's organisations subscribed to
+//! its model, queued in the same transaction as this projector's checkpoint.
+//! The body is built here from the record **as of the event** (its state
+//! folded by the domain's own `apply` and kept by this projector) and
+//! stored: every attempt sends the same bytes. A delivery's id
 //! (`webhook-id`) comes from the event and the endpoint, so a rebuild from
 //! position 0 queues nothing twice.
 
@@ -10,20 +12,26 @@ use crate::{
     documents::Documents,
     projector::{Projection, ProjectionError},
 };
-use cqrs_es::Aggregate;
 use rdv_domain::{
+    VersionedAggregate,
+    agenda::{AgentAgenda, AgentAgendaEvent},
+    agent::Agent,
+    lieu::Lieu,
+    motif::Motif,
     rdv::{Rdv, RdvEvent, RdvState},
+    usager::{Usager, UsagerEvent},
     webhook_endpoint::{WebhookEndpoint, WebhookEndpointEvent, WebhookFormat, WebhookModel},
 };
 use rdv_eventstore::{ProjectionTx, StoredEvent, codec::Decoder, deliveries::NewDelivery};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
 pub const NAME: &str = "webhook_dispatch";
 const ENDPOINTS: &str = "endpoints";
-const RDVS: &str = "rdvs";
+/// Records as of the last event, by `{aggregate type}:{id}`.
+const STATES: &str = "states";
 
 /// What dispatch needs of an endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,7 +52,15 @@ impl Projection for WebhookDispatch {
     }
 
     fn aggregates(&self) -> &'static [&'static str] {
-        &["WebhookEndpoint", "Rdv"]
+        &[
+            "WebhookEndpoint",
+            "Rdv",
+            "Usager",
+            "AgentAgenda",
+            "Motif",
+            "Lieu",
+            "Agent",
+        ]
     }
 
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
@@ -53,10 +69,19 @@ impl Projection for WebhookDispatch {
             projection: NAME,
             event,
         };
-        match event.aggregate_type.as_str() {
-            "WebhookEndpoint" => endpoint(&mut docs).await,
-            "Rdv" => rdv(&mut docs).await,
-            _ => Ok(()),
+        let change = match event.aggregate_type.as_str() {
+            "WebhookEndpoint" => return endpoint(&mut docs).await,
+            "Rdv" => rdv(&mut docs).await?,
+            "Usager" => usager(&mut docs).await?,
+            "AgentAgenda" => agenda(&mut docs).await?,
+            "Motif" => motif(&mut docs).await?,
+            "Lieu" => lieu(&mut docs).await?,
+            "Agent" => agent(&mut docs).await?,
+            _ => None,
+        };
+        match change {
+            Some(change) => announce(&mut docs, change).await,
+            None => Ok(()),
         }
     }
 }
@@ -95,61 +120,249 @@ async fn endpoint(docs: &mut Documents<'_>) -> Result<(), ProjectionError> {
     docs.save(ENDPOINTS, &id, Some(&parent), &target).await
 }
 
-async fn rdv(docs: &mut Documents<'_>) -> Result<(), ProjectionError> {
-    let id = docs.event.aggregate_id.clone();
-    let decoded = Decoder::<Rdv>::default().decode(docs.event)?;
-    let kind = match &decoded {
+/// A record change to announce: its model, what happened, the record as of
+/// the event, and the organisations whose endpoints hear of it.
+struct Change {
+    model: WebhookModel,
+    /// `Rdv`, `User`…: RDV Service Public's `meta.model`.
+    model_name: &'static str,
+    /// `created`, `updated`, `cancelled` (RDVs) or `destroyed`.
+    kind: &'static str,
+    record_key: String,
+    record: Value,
+    organisations: BTreeSet<Uuid>,
+}
+
+/// The aggregate before and after the event, the latter kept for the next.
+async fn fold<A>(docs: &mut Documents<'_>) -> Result<(A, A), ProjectionError>
+where
+    A: VersionedAggregate + Clone + Serialize + DeserializeOwned,
+{
+    let key = format!("{}:{}", A::TYPE, docs.event.aggregate_id);
+    let before: A = docs.find(STATES, &key).await?.unwrap_or_default();
+    let mut after = before.clone();
+    after.apply(Decoder::<A>::default().decode(docs.event)?);
+    docs.save(STATES, &key, None, &after).await?;
+    Ok((before, after))
+}
+
+fn kind_of(created: bool) -> &'static str {
+    if created { "created" } else { "updated" }
+}
+
+async fn rdv(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
+    let kind = match Decoder::<Rdv>::default().decode(docs.event)? {
         RdvEvent::RdvBooked { .. } => "created",
         RdvEvent::RdvCancelled { .. } => "cancelled",
         RdvEvent::RdvStatusChanged { status, .. } if status.is_cancelled() => "cancelled",
         // The salle d'attente and reminders change nothing an SI sees.
-        RdvEvent::UsagerArrived { .. } | RdvEvent::ReminderSent { .. } => return Ok(()),
+        RdvEvent::UsagerArrived { .. } | RdvEvent::ReminderSent { .. } => return Ok(None),
         _ => "updated",
     };
-    let previous: Option<RdvState> = docs.find(RDVS, &id).await?;
-    let mut rdv = Rdv(previous);
-    rdv.apply(decoded);
-    let state = rdv
+    let (_, after) = fold::<Rdv>(docs).await?;
+    let state = after
         .0
         .ok_or_else(|| ProjectionError::event(docs.event, "an RDV event before RdvBooked"))?;
-    docs.save(RDVS, &id, None, &state).await?;
-    let organisation = state.booking.organisation_id.to_string();
-    let targets: Vec<Target> = docs
-        .tx
-        .list(NAME, ENDPOINTS, &organisation)
+    Ok(Some(Change {
+        model: WebhookModel::Rdv,
+        model_name: "Rdv",
+        kind,
+        record_key: format!("Rdv:{}", docs.event.aggregate_id),
+        record: rdv_record(docs.aggregate_uuid()?, &state),
+        organisations: [state.booking.organisation_id.0].into(),
+    }))
+}
+
+async fn usager(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
+    let created = matches!(
+        Decoder::<Usager>::default().decode(docs.event)?,
+        UsagerEvent::UsagerCreated { .. }
+    );
+    let (_, after) = fold::<Usager>(docs).await?;
+    let Some(u) = after.0 else { return Ok(None) };
+    let p = &u.profile;
+    Ok(Some(Change {
+        model: WebhookModel::User,
+        model_name: "User",
+        kind: kind_of(created),
+        record_key: format!("User:{}", docs.event.aggregate_id),
+        record: json!({
+            "id": docs.aggregate_uuid()?, "first_name": p.first_name, "last_name": p.last_name, "email": p.email,
+            "phone_number": p.phone, "birth_date": p.birth_date, "external_id": p.external_id,
+            "notify_by_email": p.notifications.email, "notify_by_sms": p.notifications.sms,
+            "responsible_id": p.responsible_id,
+            "organisation_ids": u.organisation_ids,
+        }),
+        organisations: u.organisation_ids.iter().map(|o| o.0).collect(),
+    }))
+}
+
+async fn agenda(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
+    let event = Decoder::<AgentAgenda>::default().decode(docs.event)?;
+    let (before, after) = fold::<AgentAgenda>(docs).await?;
+    let agent_id = docs.aggregate_uuid()?;
+    // Absences apply in every organisation of the agent.
+    let agent: Agent = docs
+        .find(STATES, &format!("Agent:{agent_id}"))
         .await?
-        .into_iter()
-        .filter_map(|d| serde_json::from_value(d).ok())
-        .filter(|t: &Target| t.enabled && t.subscriptions.contains(&WebhookModel::Rdv))
-        .collect();
+        .unwrap_or_default();
+    let agent_organisations: BTreeSet<Uuid> = agent.0.iter().flat_map(|a| a.memberships.keys().map(|o| o.0)).collect();
+    let (model, model_name, kind, id, record, organisations) = match event {
+        AgentAgendaEvent::PlageCreated { plage_id, .. }
+        | AgentAgendaEvent::PlageUpdated { plage_id, .. }
+        | AgentAgendaEvent::PlageDeleted { plage_id } => {
+            let gone = !after.plages.contains_key(&plage_id);
+            let Some(plage) = after.plages.get(&plage_id).or(before.plages.get(&plage_id)) else {
+                return Ok(None);
+            };
+            let kind = if gone {
+                "destroyed"
+            } else {
+                kind_of(!before.plages.contains_key(&plage_id))
+            };
+            let record = json!({"id": plage_id, "agent": {"id": agent_id}, "plage": plage});
+            (
+                WebhookModel::PlageOuverture,
+                "PlageOuverture",
+                kind,
+                plage_id.0,
+                record,
+                [plage.organisation_id.0].into(),
+            )
+        }
+        AgentAgendaEvent::AbsenceCreated { absence_id, .. }
+        | AgentAgendaEvent::AbsenceUpdated { absence_id, .. }
+        | AgentAgendaEvent::AbsenceDeleted { absence_id } => {
+            let gone = !after.absences.contains_key(&absence_id);
+            let Some(absence) = after.absences.get(&absence_id).or(before.absences.get(&absence_id)) else {
+                return Ok(None);
+            };
+            let kind = if gone {
+                "destroyed"
+            } else {
+                kind_of(!before.absences.contains_key(&absence_id))
+            };
+            let record = json!({"id": absence_id, "agent": {"id": agent_id}, "absence": absence});
+            (
+                WebhookModel::Absence,
+                "Absence",
+                kind,
+                absence_id.0,
+                record,
+                agent_organisations,
+            )
+        }
+    };
+    Ok(Some(Change {
+        model,
+        model_name,
+        kind,
+        record_key: format!("{model_name}:{id}"),
+        record,
+        organisations,
+    }))
+}
+
+async fn motif(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
+    let (before, after) = fold::<Motif>(docs).await?;
+    let Some(m) = after.0 else { return Ok(None) };
+    // Organisations where it was or is enabled hear of the change.
+    let mut organisations: BTreeSet<Uuid> = m.config.organisation_ids.iter().map(|o| o.0).collect();
+    organisations.extend(
+        before
+            .0
+            .iter()
+            .flat_map(|b| b.config.organisation_ids.iter().map(|o| o.0)),
+    );
+    Ok(Some(Change {
+        model: WebhookModel::Motif,
+        model_name: "Motif",
+        kind: kind_of(before.0.is_none()),
+        record_key: format!("Motif:{}", docs.event.aggregate_id),
+        record: json!({"id": docs.aggregate_uuid()?, "archived": m.archived, "informations": m.config.informations,
+                       "booking": m.config.booking, "organisation_ids": m.config.organisation_ids}),
+        organisations,
+    }))
+}
+
+async fn lieu(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
+    let (before, after) = fold::<Lieu>(docs).await?;
+    let Some(l) = after.0 else { return Ok(None) };
+    Ok(Some(Change {
+        model: WebhookModel::Lieu,
+        model_name: "Lieu",
+        kind: kind_of(before.0.is_none()),
+        record_key: format!("Lieu:{}", docs.event.aggregate_id),
+        record: json!({"id": docs.aggregate_uuid()?, "name": l.details.name, "address": l.details.address,
+                       "phone_number": l.details.phone, "availability": l.availability,
+                       "organisation": {"id": l.organisation_id}}),
+        organisations: [l.organisation_id.0].into(),
+    }))
+}
+
+async fn agent(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
+    let (before, after) = fold::<Agent>(docs).await?;
+    let Some(a) = after.0 else { return Ok(None) };
+    let mut organisations: BTreeSet<Uuid> = a.memberships.keys().map(|o| o.0).collect();
+    organisations.extend(before.0.iter().flat_map(|b| b.memberships.keys().map(|o| o.0)));
+    Ok(Some(Change {
+        model: WebhookModel::Agent,
+        model_name: "Agent",
+        kind: kind_of(before.0.is_none()),
+        record_key: format!("Agent:{}", docs.event.aggregate_id),
+        // Never its tokens.
+        record: json!({"id": docs.aggregate_uuid()?, "email": a.email, "first_name": a.first_name,
+                       "last_name": a.last_name, "services": a.services,
+                       "roles": a.memberships.iter().map(|(o, m)| json!({"organisation": {"id": o}, "access_level": m.role}))
+                           .collect::<Vec<_>>()}),
+        organisations,
+    }))
+}
+
+/// Queues the change for every enabled endpoint of its organisations
+/// subscribed to its model.
+async fn announce(docs: &mut Documents<'_>, change: Change) -> Result<(), ProjectionError> {
+    let mut targets: Vec<Target> = Vec::new();
+    for organisation in &change.organisations {
+        let found = docs.tx.list(NAME, ENDPOINTS, &organisation.to_string()).await?;
+        targets.extend(
+            found
+                .into_iter()
+                .filter_map(|d| serde_json::from_value::<Target>(d).ok())
+                .filter(|t| t.enabled && t.subscriptions.contains(&change.model)),
+        );
+    }
     if targets.is_empty() {
         return Ok(());
     }
-    let record = record(docs.aggregate_uuid()?, &state);
     let event = docs.event;
     let ordering = json!({"event_id": event.metadata.event_id, "position": event.position, "version": event.sequence});
     let timestamp = event.metadata.occurred_at.to_rfc3339();
+    let model = serde_json::to_value(change.model)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
     for target in targets {
         let body = match target.format {
             // RDV Service Public sends a cancellation as an update.
             WebhookFormat::RdvServicePublic => json!({
-                "data": record,
-                "meta": {"model": "Rdv", "event": if kind == "created" { "created" } else { "updated" },
+                "data": change.record,
+                "meta": {"model": change.model_name, "event": if change.kind == "cancelled" { "updated" } else { change.kind },
                          "webhook_reason": null, "timestamp": timestamp,
                          "event_id": ordering["event_id"], "position": ordering["position"], "version": ordering["version"]},
             }),
             WebhookFormat::StandardWebhooks => {
-                let mut data = record.clone();
+                let mut data = change.record.clone();
                 data["ordering"] = ordering.clone();
-                json!({"type": format!("rdv.{kind}"), "timestamp": timestamp, "data": data})
+                json!({"type": format!("{model}.{}", change.kind), "timestamp": timestamp, "data": data})
             }
         };
         let delivery = NewDelivery {
             id: format!("msg_{}{}", event.metadata.event_id.simple(), target.id.simple()),
             endpoint_id: target.id.to_string(),
-            record: format!("Rdv:{id}"),
+            record: change.record_key.clone(),
             position: event.position,
-            event_type: format!("rdv.{kind}"),
+            event_type: format!("{model}.{}", change.kind),
             body: body.to_string(),
             created_at_ms: event.metadata.occurred_at.timestamp_millis(),
         };
@@ -160,7 +373,7 @@ async fn rdv(docs: &mut Documents<'_>) -> Result<(), ProjectionError> {
 
 /// The RDV as RDV Service Public's webhooks show it (ids for the records it
 /// refers to; the internal Contexte is never sent).
-fn record(id: Uuid, state: &RdvState) -> Value {
+fn rdv_record(id: Uuid, state: &RdvState) -> Value {
     let b = &state.booking;
     json!({
         "id": id,

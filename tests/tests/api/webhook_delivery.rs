@@ -234,3 +234,50 @@ async fn a_410_disables_the_endpoint_and_a_redelivery_sends_the_same_message() {
     }
     assert_eq!(status, "succeeded");
 }
+
+#[tokio::test]
+async fn usagers_plages_and_absences_reach_their_subscribers_in_standard_webhooks_form() {
+    let (receiver, hook_url) = start_receiver(Vec::new()).await;
+    let mut app = TestApp::spawn().await;
+    app.config.webhook_allow_hosts = "127.0.0.1".into();
+    let app = app.restart().await;
+    let s = setup(&app, "26", "Europe/Paris").await;
+    let created = app
+        .post(
+            &format!("/v1/organisations/{}/webhook-endpoints", s.organisation),
+            &app.admin_token,
+            json!({"target_url": hook_url, "format": "standard-webhooks", "subscriptions": ["user", "plage_ouverture", "absence"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    app.post(
+        "/v1/usagers",
+        &s.token,
+        json!({"organisation_ids": [s.organisation], "first_name": "Inès", "last_name": "Roy", "external_id": "SI-7"}),
+    )
+    .await;
+    app.post(
+        &format!("/v1/agents/{}/plages", s.agent),
+        &s.token,
+        plage(&s, "2026-01-12", "09:00", "11:00", &["monday"]),
+    )
+    .await;
+    app.post(
+        &format!("/v1/agents/{}/absences", s.agent),
+        &s.token,
+        json!({"title": "Formation", "first_day": "2026-01-19", "start_time": "09:30", "end_time": "12:00"}),
+    )
+    .await;
+    let seen = requests(&receiver, 3).await;
+    // Different records go in parallel: sort them by type.
+    let mut bodies: Vec<Value> = seen.iter().map(|(_, b)| serde_json::from_str(b).unwrap()).collect();
+    bodies.sort_by_key(|b| b["type"].as_str().unwrap().to_string());
+    let types: Vec<&str> = bodies.iter().map(|b| b["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["absence.created", "plage_ouverture.created", "user.created"]);
+    assert_eq!(bodies[2]["data"]["external_id"], "SI-7");
+    assert!(bodies[1]["data"]["ordering"]["position"].as_i64().unwrap() > 0);
+    assert!(
+        seen.iter().all(|(h, _)| h.get("x-lapin-signature").is_none()),
+        "standard-webhooks only"
+    );
+}
