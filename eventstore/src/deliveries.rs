@@ -266,6 +266,42 @@ impl EventStore {
         Ok(row.map(|r| (r, tries)))
     }
 
+    /// Sends again every delivery of an endpoint created in `[since, until)`
+    /// (epoch ms), with their original `webhook-id`s and bodies; returns how
+    /// many.
+    pub async fn replay(
+        &self,
+        endpoint_id: &str,
+        since_ms: i64,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let sql = "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, claimed_until = 0 \
+                   WHERE endpoint_id = $2 AND created_at >= $3 AND created_at < $4";
+        Ok(match self.postgres() {
+            Some(pg) => {
+                let done = sqlx::query(sql)
+                    .bind(now_ms)
+                    .bind(endpoint_id)
+                    .bind(since_ms)
+                    .bind(until_ms)
+                    .execute(&pg.pool)
+                    .await?;
+                done.rows_affected()
+            }
+            None => {
+                let done = sqlx::query(&sqlite_sql(sql))
+                    .bind(now_ms)
+                    .bind(endpoint_id)
+                    .bind(since_ms)
+                    .bind(until_ms)
+                    .execute(&self.sqlite_writer()?)
+                    .await?;
+                done.rows_affected()
+            }
+        })
+    }
+
     /// Sends a delivery again now (a failed, dead or succeeded one), with
     /// the same body and `webhook-id`; returns whether it exists.
     pub async fn redeliver(&self, id: &str, now_ms: i64) -> Result<bool, StoreError> {

@@ -137,6 +137,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::get_delivery))
         .routes(routes!(webhooks::redeliver))
+        .routes(routes!(webhooks::replay))
         .split_for_parts()
 }
 

@@ -362,3 +362,31 @@ pub async fn redeliver(
         .await?;
     Ok(StatusCode::ACCEPTED)
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ReplayRange {
+    /// RFC 3339; deliveries of events that occurred from this instant...
+    #[param(value_type = String)]
+    since: chrono::DateTime<chrono::FixedOffset>,
+    /// ...until this one (excluded; default: now).
+    #[param(value_type = Option<String>)]
+    until: Option<chrono::DateTime<chrono::FixedOffset>>,
+}
+
+/// Sends a time range again: every delivery of the endpoint for events in
+/// `[since, until)`, with their original `webhook-id`s and bodies (a
+/// consumer that kept them drops the duplicates).
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/replay", tag = "webhooks", params(("id" = String, Path), ReplayRange),
+    security(("bearer" = [])), responses((status = 202, description = "`{\"deliveries\": N}`")))]
+pub async fn replay(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<ReplayRange>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    managed(&state, &principal, &id).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let until = q.until.map_or(i64::MAX, |u| u.timestamp_millis());
+    let count = state.store.replay(&id, q.since.timestamp_millis(), until, now).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"deliveries": count}))))
+}
