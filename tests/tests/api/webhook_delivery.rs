@@ -22,7 +22,7 @@ struct Receiver {
     script: Mutex<Vec<u16>>,
 }
 
-async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> AxumStatus {
+async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> axum::response::Response {
     r.seen
         .lock()
         .unwrap()
@@ -31,7 +31,14 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
         let mut script = r.script.lock().unwrap();
         if script.is_empty() { 200 } else { script.remove(0) }
     };
-    AxumStatus::from_u16(next).unwrap()
+    let mut response = axum::response::Response::new(axum::body::Body::empty());
+    *response.status_mut() = AxumStatus::from_u16(next).unwrap();
+    if next == 429 {
+        // Asks the sender to wait a second.
+        let wait = axum::http::HeaderValue::from_static("1");
+        response.headers_mut().insert("retry-after", wait);
+    }
+    response
 }
 
 async fn start_receiver(script: Vec<u16>) -> (Arc<Receiver>, String) {
@@ -280,4 +287,60 @@ async fn usagers_plages_and_absences_reach_their_subscribers_in_standard_webhook
         seen.iter().all(|(h, _)| h.get("x-lapin-signature").is_none()),
         "standard-webhooks only"
     );
+}
+
+#[tokio::test]
+async fn a_429_waits_for_retry_after_and_the_last_failure_is_dead_lettered() {
+    // Retry-After: 1 s pushes the second attempt back beyond the 0.05 s schedule.
+    let (app, s, receiver, endpoint, _) = app_with_endpoint(vec![429, 500], "0,0.05").await;
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "Léo", "last_name": "Marin"}),
+        )
+        .await
+        .id();
+    let booked = app
+        .post(
+            "/v1/rdvs",
+            &s.token,
+            json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
+                   "usager_ids": [usager], "starts_at": "2026-01-12T10:00:00+01:00"}),
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    let admin = app.admin_token.clone();
+    let mut dead = Value::Null;
+    for _ in 0..100 {
+        dead = app
+            .get(
+                &format!("/v1/webhook-endpoints/{endpoint}/deliveries?status=dead"),
+                &admin,
+            )
+            .await
+            .body;
+        if dead.as_array().is_some_and(|d| !d.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        dead.as_array().map(Vec::len),
+        Some(1),
+        "dead-lettered, not dropped: {dead}"
+    );
+    let detail = app
+        .get(&format!("/v1/deliveries/{}", dead[0]["id"].as_str().unwrap()), &admin)
+        .await
+        .body;
+    let attempts = detail["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{detail}");
+    assert_eq!(
+        (attempts[0]["status_code"].as_i64(), attempts[1]["status_code"].as_i64()),
+        (Some(429), Some(500))
+    );
+    let gap = attempts[1]["at"].as_i64().unwrap() - attempts[0]["at"].as_i64().unwrap();
+    assert!(gap >= 1000, "Retry-After was honoured: {gap} ms");
+    assert_eq!(receiver.seen.lock().unwrap().len(), 2);
 }
