@@ -62,6 +62,9 @@ pub struct WebhookRelay {
     master_key: MasterKey,
     allow: AllowList,
     schedule: RetrySchedule,
+    /// One HTTP client per (host, vetted address): connections are reused,
+    /// and each client only ever connects to the address vetted for it.
+    clients: std::sync::Mutex<std::collections::HashMap<(String, std::net::SocketAddr), reqwest::Client>>,
 }
 
 /// What one attempt came to.
@@ -80,7 +83,23 @@ impl WebhookRelay {
             master_key,
             allow,
             schedule,
+            clients: Default::default(),
         }
+    }
+
+    /// The client for a host pinned to its vetted address.
+    fn client(&self, host: &str, address: std::net::SocketAddr) -> Result<reqwest::Client, reqwest::Error> {
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(&(host.to_string(), address)) {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(TIMEOUT)
+            .resolve(host, address)
+            .build()?;
+        clients.insert((host.to_string(), address), client.clone());
+        Ok(client)
     }
 
     /// Delivers until `shutdown`, polling for due deliveries.
@@ -187,12 +206,7 @@ impl WebhookRelay {
         let timestamp = now.timestamp();
         let body = delivery.body.as_bytes();
         let host = target.url.host_str().unwrap_or_default().to_string();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
-            .resolve(&host, target.address)
-            .build();
-        let Ok(client) = client else {
+        let Ok(client) = self.client(&host, target.address) else {
             return failed("could not build an HTTP client".into());
         };
         let mut request = client

@@ -1,0 +1,263 @@
+//! Webhook delivery benchmark: the real app in this process (embedded mode:
+//! the dispatch projector and the relay run in it), an endpoint subscribed to
+//! RDVs, a minimal local HTTP receiver, and agents booking RDVs from N
+//! clients. Prints the delivery rate at the receiver and the delay from each
+//! booking's answer (its commit) to its webhook's arrival. Loopback only,
+//! bounded by `--rdvs`.
+//!
+//! cargo run --release -p rdv-tests --bin rdv-webhooks -- [--rdvs 2000] [--clients 8] [--postgres URL]
+
+use rdv_domain::FixedClock;
+use rdv_gateway::{App, Config};
+use serde_json::{Value, json};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const ADMIN: &str = "webhooks-bench-admin";
+
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// A keep-alive HTTP/1.1 receiver answering 200 to every POST and noting
+/// when each RDV's first delivery arrived.
+async fn receiver(arrivals: Arrivals) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let arrivals = arrivals.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut read = BufReader::new(read);
+                loop {
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if read.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    if let Ok(payload) = serde_json::from_slice::<Value>(&body)
+                        && let Some(id) = payload["data"]["id"].as_str()
+                    {
+                        arrivals
+                            .lock()
+                            .unwrap()
+                            .entry(id.to_string())
+                            .or_insert_with(Instant::now);
+                    }
+                    let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                    if write.write_all(ok).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("request");
+    let ok = response.status().is_success();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(ok, "{body}");
+    body
+}
+
+#[tokio::main]
+async fn main() {
+    let mut rdvs = 2000usize;
+    let mut clients = 8usize;
+    let mut postgres = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--rdvs" => rdvs = value.parse().expect("--rdvs N"),
+            "--clients" => clients = value.parse().expect("--clients N"),
+            "--postgres" => postgres = Some(value),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    let arrivals: Arrivals = Arc::default();
+    let hook_url = receiver(arrivals.clone()).await;
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let mut config = Config::embedded(dir.path().to_path_buf());
+    config.admin_token = Some(ADMIN.into());
+    config.scheduler = false;
+    config.webhook_allow_hosts = "127.0.0.1".into();
+    config.db_max_connections = 32;
+    if let Some(base) = &postgres {
+        let name = rdv_eventstore::postgres::unique_database_name("rdv_webhooks");
+        config.database_url = Some(
+            rdv_eventstore::postgres::PostgresBackend::create_database(base, &name)
+                .await
+                .expect("create database"),
+        );
+    }
+    let app = App::build(
+        config,
+        Arc::new(FixedClock::at("2026-01-05T08:00:00Z".parse().unwrap())),
+    )
+    .await
+    .expect("app");
+    let store = app.state().store.kind();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run(std::future::pending()));
+    let http = reqwest::Client::new();
+
+    let territory = post(
+        &http,
+        format!("{base}/v1/territories"),
+        ADMIN,
+        json!({"name": "D", "departement_number": "26"}),
+    )
+    .await;
+    let territory = territory["id"].as_str().unwrap().to_string();
+    post(
+        &http,
+        format!("{base}/v1/territories/{territory}/services/service_social/activate"),
+        ADMIN,
+        json!({}),
+    )
+    .await;
+    let organisation = post(
+        &http,
+        format!("{base}/v1/territories/{territory}/organisations"),
+        ADMIN,
+        json!({"name": "CMS"}),
+    )
+    .await;
+    let organisation = organisation["id"].as_str().unwrap().to_string();
+    let motif = post(
+        &http,
+        format!("{base}/v1/territories/{territory}/motifs"),
+        ADMIN,
+        json!({
+            "informations": {"name": "Accueil", "color": "#123456", "service": "service_social", "default_duration_in_min": 30,
+                             "location_type": "phone", "collective": false, "max_participants": null,
+                             "visibility": "visible_and_notified", "follow_up": false, "category": null},
+            "organisation_ids": [organisation],
+        }),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let agent = post(
+        &http,
+        format!("{base}/v1/organisations/{organisation}/agents"),
+        ADMIN,
+        json!({"first_name": "A", "last_name": "B", "services": ["service_social"], "role": "intervenant"}),
+    )
+    .await["agent_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let usager = post(
+        &http,
+        format!("{base}/v1/usagers"),
+        ADMIN,
+        json!({"organisation_ids": [organisation], "first_name": "U", "last_name": "V"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    post(
+        &http,
+        format!("{base}/v1/organisations/{organisation}/webhook-endpoints"),
+        ADMIN,
+        json!({"target_url": hook_url, "subscriptions": ["rdv"]}),
+    )
+    .await;
+
+    // Agents' bookings (overlaps are only warnings), each a distinct RDV.
+    let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let (http, base, committed, next) = (http.clone(), base.clone(), committed.clone(), next.clone());
+            let (organisation, motif, agent, usager) =
+                (organisation.clone(), motif.clone(), agent.clone(), usager.clone());
+            tokio::spawn(async move {
+                loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if n >= rdvs {
+                        return;
+                    }
+                    // Concurrent bookings on different days: no agent-day contention.
+                    let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 6).unwrap()
+                        + chrono::Duration::days((n % 1000) as i64);
+                    let starts_at = format!("{day}T{:02}:00:00+01:00", 9 + n / 1000);
+                    let body = json!({"organisation_id": organisation, "motif_id": motif, "agent_ids": [agent],
+                                      "usager_ids": [usager], "starts_at": starts_at});
+                    let answer = post(&http, format!("{base}/v1/rdvs"), ADMIN, body).await;
+                    committed
+                        .lock()
+                        .unwrap()
+                        .insert(answer["id"].as_str().unwrap().to_string(), Instant::now());
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let booked_in = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while arrivals.lock().unwrap().len() < rdvs && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let arrivals = arrivals.lock().unwrap().clone();
+    let committed = committed.lock().unwrap().clone();
+    let mut delays: Vec<f64> = committed
+        .iter()
+        .filter_map(|(id, at)| {
+            arrivals
+                .get(id)
+                .map(|a| a.saturating_duration_since(*at).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    let first = arrivals.values().min().copied().unwrap_or(started);
+    let last = arrivals.values().max().copied().unwrap_or(started);
+    let pct = |p: f64| delays[((delays.len() as f64 * p) as usize).min(delays.len().saturating_sub(1))];
+    println!(
+        "webhooks store={store} clients={clients} rdvs={rdvs} delivered={} booking_rate={:.0}/s delivery_rate={:.0}/s \
+         commit_to_arrival p50={:.1}ms p99={:.1}ms",
+        arrivals.len(),
+        rdvs as f64 / booked_in.as_secs_f64(),
+        arrivals.len() as f64 / last.duration_since(first).as_secs_f64().max(0.001),
+        pct(0.5),
+        pct(0.99),
+    );
+}
