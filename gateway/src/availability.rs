@@ -13,7 +13,7 @@ use rdv_domain::{
         slots::{self, Interval, Opening, Slot},
     },
     ids::{AgentId, LieuId, MotifId, OrganisationId},
-    motif::{Motif, MotifState},
+    motif::{BookableBy, Motif, MotifState, Visibility},
     organisation::{Organisation, OrganisationState},
     territory::Territory,
     values::TimeZone,
@@ -154,6 +154,39 @@ impl SlotSearch {
 
     pub fn zone(&self) -> Tz {
         self.organisation.timezone.0
+    }
+
+    /// Refuses a motif this public caller may not book online: usagers
+    /// without an invitation book only `everyone` motifs, prescripteurs also
+    /// those naming prescripteurs; invisible motifs never (RDV Service
+    /// Public's `bookable_by` and visibility).
+    pub fn check_public(&self, prescripteur: bool) -> Result<(), ApiError> {
+        let (bookable_by, visibility) = (
+            self.motif.config.booking.bookable_by,
+            self.motif.config.informations.visibility,
+        );
+        let allowed = if prescripteur {
+            bookable_by.by_prescripteurs()
+        } else {
+            bookable_by == BookableBy::Everyone
+        };
+        if !allowed || visibility == Visibility::Invisible {
+            let who = if prescripteur {
+                "by prescripteurs"
+            } else {
+                "online without an invitation"
+            };
+            return Err(DomainError::invalid("motif_id", format!("this motif is not bookable {who}")).into());
+        }
+        Ok(())
+    }
+
+    /// Narrows the search to the motif's booking window from `now`: starts
+    /// in [now + min delay, now + max delay].
+    pub fn public_window(&mut self, now: DateTime<Utc>) {
+        let rules = &self.motif.config.booking;
+        self.earliest = now + Duration::minutes(rules.min_booking_delay_in_min.into());
+        self.latest = Some(now + Duration::minutes(rules.max_booking_delay_in_min.into()));
     }
 
     /// A local day as instants: its midnight and the next.

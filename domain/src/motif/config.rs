@@ -42,6 +42,13 @@ pub enum BookableBy {
 }
 
 impl BookableBy {
+    /// Whether a prescripteur (a professional booking for an usager through
+    /// the public pages) may book it: every setting naming prescripteurs,
+    /// and `everyone`.
+    pub fn by_prescripteurs(self) -> bool {
+        !matches!(self, BookableBy::Agents)
+    }
+
     /// RDV Service Public's `bookable_publicly`: everyone or invited usagers.
     pub fn is_public(self) -> bool {
         matches!(

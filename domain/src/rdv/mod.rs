@@ -113,6 +113,20 @@ pub struct Booking {
     /// `RdvBooked` with a default, so older payloads read as individual RDVs.
     #[serde(default)]
     pub collective: Option<Atelier>,
+    /// The professional who booked for the usager through the public pages
+    /// (added with a default, as `collective`).
+    #[serde(default)]
+    pub prescripteur: Option<Prescripteur>,
+}
+
+/// RDV Service Public's prescripteur: who booked for the usager.
+/// Personal data: never logged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Prescripteur {
+    pub first_name: crate::values::Text,
+    pub last_name: crate::values::Text,
+    pub email: crate::values::Email,
+    pub phone: Option<crate::phone::PhoneE164>,
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

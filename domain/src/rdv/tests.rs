@@ -21,6 +21,7 @@ fn booking(starts: &str, ends: &str) -> Booking {
         created_by: Actor::Usager,
         participation_token: None,
         collective: None,
+        prescripteur: None,
     }
 }
 

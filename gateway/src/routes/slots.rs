@@ -14,11 +14,9 @@ use axum::{
 };
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rdv_domain::{
-    DomainError,
     agenda::AgentAgenda,
     agent_day::AgentDay,
     ids::{AgentId, LieuId, MotifId, OrganisationId},
-    motif::{BookableBy, Visibility},
     organisation::Organisation,
     organisation::OrganisationState,
     rdv::Rdv,
@@ -69,6 +67,8 @@ pub struct PublicSlotQuery {
     lieu_id: Option<LieuId>,
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
+    /// A prescripteur's search: also motifs bookable by prescripteurs.
+    prescripteur: Option<bool>,
 }
 
 /// Free slots an usager may book online: only motifs bookable by everyone
@@ -82,17 +82,10 @@ pub async fn public_slots(
 ) -> Result<Json<Vec<SlotView>>, ApiError> {
     let organisation = q.organisation_id.to_string();
     let mut search = SlotSearch::prepare(&state, &organisation, |_, _| Ok(()), q.motif_id, q.min_position).await?;
-    let (booking, visibility) = (
-        search.motif.config.booking.clone(),
-        search.motif.config.informations.visibility,
-    );
-    if booking.bookable_by != BookableBy::Everyone || visibility == Visibility::Invisible {
-        return Err(DomainError::invalid("motif_id", "this motif is not bookable online without an invitation").into());
-    }
+    search.check_public(q.prescripteur.unwrap_or(false))?;
     search.lieu_id = q.lieu_id;
     let now = search.earliest;
-    search.earliest = now + Duration::minutes(booking.min_booking_delay_in_min.into());
-    search.latest = Some(now + Duration::minutes(booking.max_booking_delay_in_min.into()));
+    search.public_window(now);
     search.from = search.earliest.with_timezone(&search.zone()).date_naive();
     let search = search.days(q.from, q.to)?;
     if search.motif.config.informations.collective {

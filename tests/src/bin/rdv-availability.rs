@@ -176,6 +176,7 @@ async fn generate_rdvs(store: &EventStore, ids: &Ids, agents: &[AgentId], count:
             created_by: Actor::Agent { agent_id: agent },
             participation_token: None,
             collective: None,
+            prescripteur: None,
         };
         let booked = RdvEvent::RdvBooked {
             booking: Box::new(booking),

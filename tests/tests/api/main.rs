@@ -10,6 +10,7 @@ mod errors;
 mod flow;
 mod idempotency;
 mod participants;
+mod prescripteurs;
 mod rdv_edits;
 mod reminders;
 mod slots;

@@ -140,6 +140,7 @@ pub async fn book_rdv(
         },
         participation_token: None,
         collective,
+        prescripteur: None,
     };
     let rdv_id = RdvId::new();
     let token = tokens::new_participation_token(rdv_id);
@@ -208,6 +209,41 @@ pub struct PublicBookingRequest {
     #[schema(value_type = String)]
     starts_at: DateTime<FixedOffset>,
     usager: UsagerFields,
+    /// A professional booking for the usager (RDV Service Public's
+    /// prescripteur): allowed for motifs naming prescripteurs too.
+    prescripteur: Option<PrescripteurFields>,
+}
+
+/// Who the prescripteur is (kept with the RDV; personal data: never logged).
+#[derive(Deserialize, ToSchema)]
+pub struct PrescripteurFields {
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+impl PrescripteurFields {
+    fn parse(self) -> Result<Prescripteur, ApiError> {
+        let mut form = Form::default();
+        let first_name = form.required("prescripteur.first_name", self.first_name.as_deref(), Text::parse);
+        let last_name = form.required("prescripteur.last_name", self.last_name.as_deref(), Text::parse);
+        let email = form.required("prescripteur.email", self.email.as_deref(), Email::parse);
+        let phone = self.phone.filter(|p| !p.trim().is_empty());
+        let phone = form.optional(
+            "prescripteur.phone",
+            phone.as_deref(),
+            rdv_domain::phone::PhoneE164::parse,
+        );
+        form.finish(|| {
+            Some(Prescripteur {
+                first_name: first_name?,
+                last_name: last_name?,
+                email: email?,
+                phone: phone?,
+            })
+        })
+    }
 }
 
 /// What an usager gets back: the RDV and its magic link token (12 weeks).
@@ -250,17 +286,13 @@ pub async fn public_book(
 ) -> Result<CommandReply, ApiError> {
     let r = body.value;
     let profile = r.usager.parse("usager.")?;
+    let prescripteur = r.prescripteur.map(|p| p.parse()).transpose()?;
     usager_field_settings(&state, r.organisation_id)
         .await?
         .check_values(&profile.custom)?;
     let organisation_path = r.organisation_id.to_string();
     let mut search = SlotSearch::prepare(&state, &organisation_path, |_, _| Ok(()), r.motif_id, None).await?;
-    let booking_rules = search.motif.config.booking.clone();
-    if booking_rules.bookable_by != BookableBy::Everyone
-        || search.motif.config.informations.visibility == Visibility::Invisible
-    {
-        return Err(DomainError::invalid("motif_id", "this motif is not bookable online without an invitation").into());
-    }
+    search.check_public(prescripteur.is_some())?;
     if search.motif.config.informations.collective {
         return Err(DomainError::invalid(
             "motif_id",
@@ -268,10 +300,8 @@ pub async fn public_book(
         )
         .into());
     }
-    let now = state.services().now();
     search.lieu_id = r.lieu_id;
-    search.earliest = now + Duration::minutes(booking_rules.min_booking_delay_in_min.into());
-    search.latest = Some(now + Duration::minutes(booking_rules.max_booking_delay_in_min.into()));
+    search.public_window(state.services().now());
     let starts_at = r.starts_at.with_timezone(&Utc);
     let day = starts_at.with_timezone(&search.zone()).date_naive();
     search.from = day;
@@ -309,13 +339,14 @@ pub async fn public_book(
         .run(
             &ctx,
             |unit| {
-                let (candidates, organisation, profile, token, token_hash, notice) = (
+                let (candidates, organisation, profile, token, token_hash, notice, prescripteur) = (
                     candidates.clone(),
                     organisation.clone(),
                     profile.clone(),
                     token.clone(),
                     token_hash.clone(),
                     notice.clone(),
+                    prescripteur.clone(),
                 );
                 let (motif_id, lieu_id, organisation_id) = (r.motif_id, first.lieu, r.organisation_id);
                 Box::pin(async move {
@@ -349,6 +380,7 @@ pub async fn public_book(
                         created_by: Actor::Usager,
                         participation_token: Some((token_hash, unit.now() + participation_token_ttl())),
                         collective: None,
+                        prescripteur,
                     };
                     unit.new_stream::<Rdv>(&rdv_id.to_string());
                     unit.handle::<Rdv>(

@@ -255,9 +255,7 @@ pub async fn public_reschedule(
     let mut search = SlotSearch::prepare(&state, &organisation, |_, _| Ok(()), rdv.booking.motif_id, None).await?;
     let rules = search.motif.config.booking.clone();
     let usager_may_reschedule = rules.usager_can_reschedule && rules.bookable_by.is_public();
-    let now = state.services().now();
-    search.earliest = now + Duration::minutes(rules.min_booking_delay_in_min.into());
-    search.latest = Some(now + Duration::minutes(rules.max_booking_delay_in_min.into()));
+    search.public_window(state.services().now());
     search.agent_id = rdv.booking.agent_ids.first().copied();
     let start = body.value.starts_at.with_timezone(&Utc);
     let day = start.with_timezone(&search.zone()).date_naive();

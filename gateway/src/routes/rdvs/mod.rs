@@ -13,7 +13,7 @@ use crate::{
     auth::Principal,
     availability::{self as engine, SlotSearch, SlotView},
     error::ApiError,
-    extract::{CommandHeaders, JsonBody, path_id},
+    extract::{CommandHeaders, Form, JsonBody, path_id},
     notifications::{self, RdvNotice},
     reply::{CommandAnswer, CommandReply, reply},
     state::AppState,
@@ -34,8 +34,9 @@ use rdv_domain::{
     lieu::Availability,
     motif::{BookableBy, Motif, MotifConfig, Visibility},
     organisation::OrganisationState,
-    rdv::{Actor, Atelier, Booking, Rdv, RdvCommand, RdvState, RdvStatus, participation_token_ttl},
+    rdv::{Actor, Atelier, Booking, Prescripteur, Rdv, RdvCommand, RdvState, RdvStatus, participation_token_ttl},
     usager::{Usager, UsagerCommand, UsagerProfile},
+    values::{Email, Text},
 };
 use rdv_eventstore::{CommandError, UnitOfWork};
 use rdv_projections::rdvs::RdvDoc;
