@@ -150,41 +150,42 @@ impl EventStore {
         })
     }
 
-    /// Records an attempt and the delivery's new status, together.
-    pub async fn record_attempt(&self, delivery_id: &str, attempt: &AttemptRecord) -> Result<(), StoreError> {
+    /// Records attempts and the deliveries' new statuses, all in one
+    /// transaction (one commit for a worker's whole batch).
+    pub async fn record_attempts(&self, attempts: &[(String, AttemptRecord)]) -> Result<(), StoreError> {
         macro_rules! run {
-            ($tx:expr, $outcome:expr, $insert:expr) => {{
-                sqlx::query($insert)
-                    .bind(delivery_id)
-                    .bind(attempt.at_ms)
-                    .bind(attempt.status_code.map(i32::from))
-                    .bind(attempt.duration_ms)
-                    .bind(&attempt.error)
-                    .bind(&attempt.response)
-                    .execute(&mut *$tx)
-                    .await?;
-                sqlx::query($outcome)
-                    .bind(attempt.status.as_str())
-                    .bind(attempt.next_attempt_at_ms)
-                    .bind(&attempt.error)
-                    .bind(delivery_id)
-                    .execute(&mut *$tx)
-                    .await?;
-            }};
+            ($tx:expr, $outcome:expr, $insert:expr) => {
+                for (delivery_id, attempt) in attempts {
+                    sqlx::query($insert)
+                        .bind(delivery_id)
+                        .bind(attempt.at_ms)
+                        .bind(attempt.status_code.map(i32::from))
+                        .bind(attempt.duration_ms)
+                        .bind(&attempt.error)
+                        .bind(&attempt.response)
+                        .execute(&mut *$tx)
+                        .await?;
+                    sqlx::query($outcome)
+                        .bind(attempt.status.as_str())
+                        .bind(attempt.next_attempt_at_ms)
+                        .bind(&attempt.error)
+                        .bind(delivery_id)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+            };
         }
+        // The attempt number is the count before this one, plus one.
+        let insert = ATTEMPT.replace("attempts,", "attempts + 1,");
         match self.postgres() {
             Some(pg) => {
                 let mut tx = pg.pool.begin().await?;
-                // The attempt number is the count before this one, plus one.
-                run!(tx, OUTCOME, &ATTEMPT.replace("attempts,", "attempts + 1,"));
+                run!(tx, OUTCOME, &insert);
                 tx.commit().await?;
             }
             None => {
                 let mut tx = self.sqlite_writer()?.begin().await?;
-                let (outcome, insert) = (
-                    sqlite_sql(OUTCOME),
-                    sqlite_sql(&ATTEMPT.replace("attempts,", "attempts + 1,")),
-                );
+                let (outcome, insert) = (sqlite_sql(OUTCOME), sqlite_sql(&insert));
                 run!(tx, &outcome, &insert);
                 tx.commit().await?;
             }

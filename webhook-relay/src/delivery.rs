@@ -131,11 +131,26 @@ impl WebhookRelay {
             }
             attempts += batch.len();
             let results = futures::future::join_all(batch.iter().map(|d| self.attempt(d))).await;
-            results.into_iter().collect::<Result<Vec<()>, _>>()?;
+            let mut records = Vec::with_capacity(results.len());
+            let mut gone = Vec::new();
+            for (delivery, result) in batch.iter().zip(results) {
+                let (record, endpoint_gone) = result?;
+                if endpoint_gone {
+                    gone.push(delivery.endpoint_id.clone());
+                }
+                records.push((delivery.id.clone(), record));
+            }
+            // One transaction (one commit) records the whole batch.
+            self.store.record_attempts(&records).await?;
+            gone.dedup();
+            for endpoint in gone {
+                self.disable(&endpoint, "the endpoint answered 410 Gone").await;
+            }
         }
     }
 
-    async fn attempt(&self, delivery: &ClaimedDelivery) -> Result<(), StoreError> {
+    /// One attempt: its record, and whether the endpoint answered 410 Gone.
+    async fn attempt(&self, delivery: &ClaimedDelivery) -> Result<(AttemptRecord, bool), StoreError> {
         let events = self.store.load_stream("WebhookEndpoint", &delivery.endpoint_id).await?;
         let endpoint: WebhookEndpoint = Decoder::default().fold(&events)?;
         let started = Instant::now();
@@ -151,7 +166,7 @@ impl WebhookRelay {
                     status: DeliveryStatus::Dead,
                     next_attempt_at_ms: 0,
                 };
-                return self.store.record_attempt(&delivery.id, &record).await;
+                return Ok((record, false));
             }
         };
         let now = Utc::now();
@@ -175,12 +190,7 @@ impl WebhookRelay {
             status,
             next_attempt_at_ms: next,
         };
-        self.store.record_attempt(&delivery.id, &record).await?;
-        if gone {
-            self.disable(&delivery.endpoint_id, "the endpoint answered 410 Gone")
-                .await;
-        }
-        Ok(())
+        Ok((record, gone))
     }
 
     /// Signs and posts the stored body to the vetted target.
