@@ -27,7 +27,7 @@ use rdv_eventstore::{
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
-const BATCH: i64 = 50;
+const BATCH: i64 = 200;
 const LEASE_MS: i64 = 60_000;
 const TIMEOUT: Duration = Duration::from_secs(15);
 const RESPONSE_KEPT: usize = 4096;
