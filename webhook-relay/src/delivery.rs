@@ -11,6 +11,8 @@
 //! - 410 Gone dead-letters the delivery and disables the endpoint.
 //! - The target is vetted again (SSRF) before each attempt, and the request
 //!   goes to exactly the vetted address.
+//! - Different records go in parallel, with at most 16 requests in flight
+//!   to one endpoint.
 
 use crate::{
     sealing::MasterKey,
@@ -18,16 +20,22 @@ use crate::{
     target::{self, AllowList},
 };
 use chrono::Utc;
+use futures::StreamExt;
 use rdv_domain::webhook_endpoint::{EndpointState, WebhookEndpoint, WebhookEndpointCommand, WebhookFormat};
 use rdv_eventstore::{
     CommandContext, CommandService, EventStore, StoreError, StoredResponse,
     codec::Decoder,
     deliveries::{AttemptRecord, ClaimedDelivery, DeliveryStatus},
 };
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
 use tokio_util::sync::CancellationToken;
 
 const BATCH: i64 = 200;
+/// Requests in flight to one endpoint at most.
+const PER_ENDPOINT: usize = 16;
 const LEASE_MS: i64 = 60_000;
 const TIMEOUT: Duration = Duration::from_secs(15);
 const RESPONSE_KEPT: usize = 4096;
@@ -130,10 +138,28 @@ impl WebhookRelay {
                 return Ok(attempts);
             }
             attempts += batch.len();
-            let results = futures::future::join_all(batch.iter().map(|d| self.attempt(d))).await;
+            // Endpoints in parallel; at most PER_ENDPOINT requests at once to
+            // any one of them, so a batch never floods one SI.
+            let mut by_endpoint: HashMap<String, Vec<ClaimedDelivery>> = HashMap::new();
+            for delivery in batch {
+                by_endpoint
+                    .entry(delivery.endpoint_id.clone())
+                    .or_default()
+                    .push(delivery);
+            }
+            let lanes = by_endpoint.into_values().map(|deliveries| {
+                futures::stream::iter(deliveries)
+                    .map(|d: ClaimedDelivery| async move {
+                        let result = self.attempt(&d).await;
+                        (d, result)
+                    })
+                    .buffer_unordered(PER_ENDPOINT)
+                    .collect::<Vec<_>>()
+            });
+            let results: Vec<_> = futures::future::join_all(lanes).await.into_iter().flatten().collect();
             let mut records = Vec::with_capacity(results.len());
             let mut gone = Vec::new();
-            for (delivery, result) in batch.iter().zip(results) {
+            for (delivery, result) in results {
                 let (record, endpoint_gone) = result?;
                 if endpoint_gone {
                     gone.push(delivery.endpoint_id.clone());
