@@ -38,6 +38,11 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
         let wait = axum::http::HeaderValue::from_static("1");
         response.headers_mut().insert("retry-after", wait);
     }
+    if next == 302 {
+        // A redirect to a private address: never followed.
+        let to = axum::http::HeaderValue::from_static("http://10.0.0.1/steal");
+        response.headers_mut().insert("location", to);
+    }
     response
 }
 
@@ -343,4 +348,45 @@ async fn a_429_waits_for_retry_after_and_the_last_failure_is_dead_lettered() {
     let gap = attempts[1]["at"].as_i64().unwrap() - attempts[0]["at"].as_i64().unwrap();
     assert!(gap >= 1000, "Retry-After was honoured: {gap} ms");
     assert_eq!(receiver.seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_redirect_is_a_failure_and_is_never_followed() {
+    let (app, s, receiver, endpoint, _) = app_with_endpoint(vec![302], "0").await;
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "Eva", "last_name": "Dumas"}),
+        )
+        .await
+        .id();
+    app.post(
+        "/v1/rdvs",
+        &s.token,
+        json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
+               "usager_ids": [usager], "starts_at": "2026-01-12T10:00:00+01:00"}),
+    )
+    .await;
+    let admin = app.admin_token.clone();
+    let mut dead = Value::Null;
+    for _ in 0..100 {
+        dead = app
+            .get(
+                &format!("/v1/webhook-endpoints/{endpoint}/deliveries?status=dead"),
+                &admin,
+            )
+            .await
+            .body;
+        if dead.as_array().is_some_and(|d| !d.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let detail = app
+        .get(&format!("/v1/deliveries/{}", dead[0]["id"].as_str().unwrap()), &admin)
+        .await
+        .body;
+    assert_eq!(detail["attempts"][0]["status_code"], 302, "{detail}");
+    assert_eq!(receiver.seen.lock().unwrap().len(), 1, "the redirect was not followed");
 }
