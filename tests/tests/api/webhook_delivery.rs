@@ -390,3 +390,88 @@ async fn a_redirect_is_a_failure_and_is_never_followed() {
     assert_eq!(detail["attempts"][0]["status_code"], 302, "{detail}");
     assert_eq!(receiver.seen.lock().unwrap().len(), 1, "the redirect was not followed");
 }
+
+/// Books one RDV as the setup's agent and waits for its delivery to fail
+/// at least once; returns the delivery's detail.
+async fn first_failure(app: &TestApp, s: &Setup, endpoint: &str) -> Value {
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "Yann", "last_name": "Morin"}),
+        )
+        .await
+        .id();
+    app.post(
+        "/v1/rdvs",
+        &s.token,
+        json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
+               "usager_ids": [usager], "starts_at": "2026-01-12T10:00:00+01:00"}),
+    )
+    .await;
+    for _ in 0..100 {
+        let failed = app
+            .get(
+                &format!("/v1/webhook-endpoints/{endpoint}/deliveries?status=failed"),
+                &app.admin_token,
+            )
+            .await
+            .body;
+        if let Some(id) = failed.get(0).and_then(|d| d["id"].as_str()) {
+            return app.get(&format!("/v1/deliveries/{id}"), &app.admin_token).await.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no failed delivery");
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_later() {
+    // A port nobody listens on: the connection is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks", closed.local_addr().unwrap());
+    drop(closed);
+    let mut app = TestApp::spawn().await;
+    app.config.webhook_allow_hosts = "127.0.0.1".into();
+    app.config.webhook_retry_schedule = "0,60".parse().unwrap();
+    let app = app.restart().await;
+    let s = setup(&app, "26", "Europe/Paris").await;
+    let endpoint = app
+        .post(
+            &format!("/v1/organisations/{}/webhook-endpoints", s.organisation),
+            &app.admin_token,
+            json!({"target_url": url, "subscriptions": ["rdv"]}),
+        )
+        .await
+        .id();
+    let detail = first_failure(&app, &s, &endpoint).await;
+    assert_eq!(detail["attempts"][0]["error"], "connection failed", "{detail}");
+    assert_eq!(detail["status"], "failed", "to be tried again");
+}
+
+#[tokio::test]
+async fn each_attempt_vets_the_target_again() {
+    // Saved while loopback was allowed; the operator then removes it: the
+    // next attempt is refused without connecting.
+    let (receiver, hook_url) = start_receiver(Vec::new()).await;
+    let mut app = TestApp::spawn().await;
+    app.config.webhook_allow_hosts = "127.0.0.1".into();
+    app.config.webhook_retry_schedule = "0,60".parse().unwrap();
+    let app = app.restart().await;
+    let s = setup(&app, "26", "Europe/Paris").await;
+    let endpoint = app
+        .post(
+            &format!("/v1/organisations/{}/webhook-endpoints", s.organisation),
+            &app.admin_token,
+            json!({"target_url": hook_url, "subscriptions": ["rdv"]}),
+        )
+        .await
+        .id();
+    let mut app = app;
+    app.config.webhook_allow_hosts = String::new();
+    let app = app.restart().await;
+    let detail = first_failure(&app, &s, &endpoint).await;
+    let error = detail["attempts"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("target refused"), "{detail}");
+    assert!(receiver.seen.lock().unwrap().is_empty(), "no connection was made");
+}
