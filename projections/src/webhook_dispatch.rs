@@ -18,6 +18,7 @@ use rdv_domain::{
     agent::Agent,
     lieu::Lieu,
     motif::Motif,
+    organisation::Organisation,
     rdv::{Rdv, RdvEvent, RdvState},
     usager::{Usager, UsagerEvent},
     webhook_endpoint::{WebhookEndpoint, WebhookEndpointEvent, WebhookFormat, WebhookModel},
@@ -60,6 +61,7 @@ impl Projection for WebhookDispatch {
             "Motif",
             "Lieu",
             "Agent",
+            "Organisation",
         ]
     }
 
@@ -77,6 +79,8 @@ impl Projection for WebhookDispatch {
             "Motif" => motif(&mut docs).await?,
             "Lieu" => lieu(&mut docs).await?,
             "Agent" => agent(&mut docs).await?,
+            // Kept only for the names RDV payloads show.
+            "Organisation" => fold::<Organisation>(&mut docs).await.map(|_| None)?,
             _ => None,
         };
         match change {
@@ -168,7 +172,7 @@ async fn rdv(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError
         model_name: "Rdv",
         kind,
         record_key: format!("Rdv:{}", docs.event.aggregate_id),
-        record: rdv_record(docs.aggregate_uuid()?, &state),
+        record: rdv_record(docs, docs.aggregate_uuid()?, &state).await?,
         organisations: [state.booking.organisation_id.0].into(),
     }))
 }
@@ -371,11 +375,49 @@ async fn announce(docs: &mut Documents<'_>, change: Change) -> Result<(), Projec
     Ok(())
 }
 
-/// The RDV as RDV Service Public's webhooks show it (ids for the records it
-/// refers to; the internal Contexte is never sent).
-fn rdv_record(id: Uuid, state: &RdvState) -> Value {
+/// A record this projector keeps, as of the event being dispatched.
+async fn kept<A: DeserializeOwned + Default>(
+    docs: &mut Documents<'_>,
+    aggregate_type: &str,
+    id: impl std::fmt::Display,
+) -> Result<A, ProjectionError> {
+    Ok(docs
+        .find(STATES, &format!("{aggregate_type}:{id}"))
+        .await?
+        .unwrap_or_default())
+}
+
+/// The RDV as RDV Service Public's webhooks show it, with the organisation,
+/// motif, lieu, agents and usagers it refers to as they stood at the event
+/// (the internal Contexte is never sent).
+async fn rdv_record(docs: &mut Documents<'_>, id: Uuid, state: &RdvState) -> Result<Value, ProjectionError> {
     let b = &state.booking;
-    json!({
+    let organisation: Organisation = kept(docs, "Organisation", b.organisation_id).await?;
+    let motif: Motif = kept(docs, "Motif", b.motif_id).await?;
+    let lieu = match b.lieu_id {
+        Some(lieu_id) => kept::<Lieu>(docs, "Lieu", lieu_id).await?.0.map(|l| {
+            json!({"id": lieu_id, "name": l.details.name, "address": l.details.address, "phone_number": l.details.phone})
+        }),
+        None => None,
+    };
+    let mut agents = Vec::new();
+    for agent_id in &b.agent_ids {
+        let agent: Agent = kept(docs, "Agent", agent_id).await?;
+        agents.push(agent.0.map_or(
+            json!({"id": agent_id}),
+            |a| json!({"id": agent_id, "first_name": a.first_name, "last_name": a.last_name, "email": a.email}),
+        ));
+    }
+    let mut users = Vec::new();
+    for usager_id in &b.usager_ids {
+        let usager: Usager = kept(docs, "Usager", usager_id).await?;
+        users.push(usager.0.map_or(json!({"id": usager_id}), |u| {
+            let p = u.profile;
+            json!({"id": usager_id, "first_name": p.first_name, "last_name": p.last_name, "email": p.email,
+                   "phone_number": p.phone, "birth_date": p.birth_date, "external_id": p.external_id})
+        }));
+    }
+    Ok(json!({
         "id": id,
         "starts_at": b.starts_at,
         "ends_at": b.ends_at,
@@ -386,14 +428,21 @@ fn rdv_record(id: Uuid, state: &RdvState) -> Value {
         "name": b.collective.as_ref().and_then(|a| a.name.clone()),
         "max_participants_count": b.collective.as_ref().and_then(|a| a.max_participants),
         "users_count": state.participations.values().filter(|p| !p.status.is_cancelled()).count(),
-        "organisation": {"id": b.organisation_id},
-        "motif": {"id": b.motif_id},
-        "lieu": b.lieu_id.map(|l| json!({"id": l})),
-        "agents": b.agent_ids.iter().map(|a| json!({"id": a})).collect::<Vec<_>>(),
-        "users": b.usager_ids.iter().map(|u| json!({"id": u})).collect::<Vec<_>>(),
+        "organisation": organisation.0.map_or(json!({"id": b.organisation_id}), |o| {
+            json!({"id": b.organisation_id, "name": o.details.name, "phone_number": o.details.phone,
+                   "email": o.details.email})
+        }),
+        "motif": motif.0.map_or(json!({"id": b.motif_id}), |m| {
+            let i = m.config.informations;
+            json!({"id": b.motif_id, "name": i.name, "location_type": i.location_type, "collectif": i.collective,
+                   "service": i.service, "default_duration_in_min": i.default_duration_in_min})
+        }),
+        "lieu": lieu,
+        "agents": agents,
+        "users": users,
         "participations": state.participations.iter()
             .map(|(u, p)| json!({"user": {"id": u}, "status": p.status}))
             .collect::<Vec<_>>(),
         "created_by": b.created_by,
-    })
+    }))
 }

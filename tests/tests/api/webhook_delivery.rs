@@ -155,10 +155,12 @@ async fn rdv_changes_reach_the_receiver_signed_retried_and_in_order() {
     assert_eq!(bodies[1]["data"]["status"], "unknown", "the record as of its event");
     assert_eq!(bodies[2]["data"]["status"], "revoked");
     assert!(bodies[1]["meta"]["version"].as_i64() < bodies[2]["meta"]["version"].as_i64());
-    assert!(
-        bodies[1].to_string().find("Zoé").is_none(),
-        "no usager name in the RDV payload"
-    );
+    // As RDV Service Public sends it: the records it refers to, by name.
+    assert_eq!(bodies[1]["data"]["users"][0]["first_name"], "Zoé");
+    assert_eq!(bodies[1]["data"]["motif"]["name"], "Accueil");
+    assert_eq!(bodies[1]["data"]["organisation"]["name"], "CMS");
+    assert_eq!(bodies[1]["data"]["agents"][0]["email"], "agent@cms.fr");
+    assert_eq!(bodies[1]["data"]["lieu"]["address"], "1 rue A");
 
     // Signatures, computed here with HMAC-SHA256 directly.
     let key = STANDARD.decode(secret.trim_start_matches("whsec_")).unwrap();
