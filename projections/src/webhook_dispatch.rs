@@ -20,6 +20,7 @@ use rdv_domain::{
     motif::Motif,
     organisation::Organisation,
     rdv::{Rdv, RdvEvent, RdvState},
+    territory::Territory,
     usager::{Usager, UsagerEvent},
     webhook_endpoint::{WebhookEndpoint, WebhookEndpointEvent, WebhookFormat, WebhookModel},
 };
@@ -62,6 +63,7 @@ impl Projection for WebhookDispatch {
             "Lieu",
             "Agent",
             "Organisation",
+            "Territory",
         ]
     }
 
@@ -81,6 +83,7 @@ impl Projection for WebhookDispatch {
             "Agent" => agent(&mut docs).await?,
             // Kept only for the names RDV payloads show.
             "Organisation" => fold::<Organisation>(&mut docs).await.map(|_| None)?,
+            "Territory" => fold::<Territory>(&mut docs).await.map(|_| None)?,
             _ => None,
         };
         match change {
@@ -388,11 +391,18 @@ async fn kept<A: DeserializeOwned + Default>(
 }
 
 /// The RDV as RDV Service Public's webhooks show it, with the organisation,
-/// motif, lieu, agents and usagers it refers to as they stood at the event
-/// (the internal Contexte is never sent).
+/// motif, lieu, agents and usagers it refers to as they stood at the event;
+/// the internal Contexte only while the espace shows that field.
 async fn rdv_record(docs: &mut Documents<'_>, id: Uuid, state: &RdvState) -> Result<Value, ProjectionError> {
     let b = &state.booking;
     let organisation: Organisation = kept(docs, "Organisation", b.organisation_id).await?;
+    let context_shown = match &organisation.0 {
+        Some(o) => kept::<Territory>(docs, "Territory", o.territory_id)
+            .await?
+            .0
+            .is_some_and(|t| t.settings.rdv_fields.context_enabled),
+        None => false,
+    };
     let motif: Motif = kept(docs, "Motif", b.motif_id).await?;
     let lieu = match b.lieu_id {
         Some(lieu_id) => kept::<Lieu>(docs, "Lieu", lieu_id).await?.0.map(|l| {
@@ -444,5 +454,6 @@ async fn rdv_record(docs: &mut Documents<'_>, id: Uuid, state: &RdvState) -> Res
             .map(|(u, p)| json!({"user": {"id": u}, "status": p.status}))
             .collect::<Vec<_>>(),
         "created_by": b.created_by,
+        "context": b.context.as_ref().filter(|_| context_shown),
     }))
 }

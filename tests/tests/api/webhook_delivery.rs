@@ -477,3 +477,58 @@ async fn each_attempt_vets_the_target_again() {
     assert!(error.starts_with("target refused"), "{detail}");
     assert!(receiver.seen.lock().unwrap().is_empty(), "no connection was made");
 }
+
+#[tokio::test]
+async fn the_contexte_goes_out_only_while_the_espace_shows_it() {
+    let (app, s, receiver, _, _) = app_with_endpoint(Vec::new(), "0").await;
+    let territory = app
+        .get(&format!("/v1/organisations/{}", s.organisation), &app.admin_token)
+        .await
+        .body["territory_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "Rose", "last_name": "Petit"}),
+        )
+        .await
+        .id();
+    let book = |starts_at: &'static str| {
+        app.post(
+            "/v1/rdvs",
+            &s.token,
+            json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
+                   "usager_ids": [usager], "starts_at": starts_at, "context": "Suivi RSA"}),
+        )
+    };
+    book("2026-01-12T10:00:00+01:00").await;
+    let shown = app
+        .request(
+            Method::PUT,
+            &format!("/v1/territories/{territory}/settings/rdv-fields"),
+            Some(&app.admin_token),
+            Some(json!({"context_enabled": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    book("2026-01-13T10:00:00+01:00").await;
+    let seen = requests(&receiver, 2).await;
+    let mut contexts: Vec<Value> = seen
+        .iter()
+        .map(|(_, b)| serde_json::from_str::<Value>(b).unwrap())
+        .map(|b| {
+            (
+                b["data"]["starts_at"].as_str().unwrap().to_string(),
+                b["data"]["context"].clone(),
+            )
+        })
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_values()
+        .collect();
+    assert_eq!(contexts.remove(0), Value::Null, "hidden while the field is off");
+    assert_eq!(contexts.remove(0), "Suivi RSA");
+}
