@@ -70,6 +70,14 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 /// the retry schedule compressed, and an endpoint subscribed to RDVs.
 async fn app_with_endpoint(script: Vec<u16>, schedule: &str) -> (TestApp, Setup, Arc<Receiver>, String, String) {
     let (receiver, hook_url) = start_receiver(script).await;
+    let (app, s, endpoint, secret) = app_with_endpoint_to(&hook_url, schedule).await;
+    (app, s, receiver, endpoint, secret)
+}
+
+/// An app allowed to deliver to loopback, with the retry schedule
+/// compressed, and an endpoint of `url` subscribed to RDVs; returns the
+/// endpoint's id and secret.
+async fn app_with_endpoint_to(url: &str, schedule: &str) -> (TestApp, Setup, String, String) {
     let mut app = TestApp::spawn().await;
     app.config.webhook_allow_hosts = "127.0.0.1".into();
     app.config.webhook_retry_schedule = schedule.parse().unwrap();
@@ -79,12 +87,12 @@ async fn app_with_endpoint(script: Vec<u16>, schedule: &str) -> (TestApp, Setup,
         .post(
             &format!("/v1/organisations/{}/webhook-endpoints", s.organisation),
             &app.admin_token,
-            json!({"target_url": hook_url, "subscriptions": ["rdv"]}),
+            json!({"target_url": url, "subscriptions": ["rdv"]}),
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     let secret = created.body["secret"].as_str().unwrap().to_string();
-    (app, s, receiver, created.id(), secret)
+    (app, s, created.id(), secret)
 }
 
 /// Waits (bounded) until the receiver has seen `count` requests.
@@ -97,6 +105,41 @@ async fn requests(receiver: &Receiver, count: usize) -> Vec<(HeaderMap, String)>
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("the receiver saw fewer than {count} requests");
+}
+
+/// Books an RDV as the setup's agent for a new usager.
+async fn book_as_agent(app: &TestApp, s: &Setup) {
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "Paul", "last_name": "Vidal"}),
+        )
+        .await
+        .id();
+    let booked = app
+        .post(
+            "/v1/rdvs",
+            &s.token,
+            json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
+                   "usager_ids": [usager], "starts_at": "2026-01-12T10:00:00+01:00"}),
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+}
+
+/// Waits (bounded) for a delivery of the endpoint in this status and
+/// returns it with its attempts.
+async fn delivery_in(app: &TestApp, endpoint: &str, status: &str) -> Value {
+    let list = format!("/v1/webhook-endpoints/{endpoint}/deliveries?status={status}");
+    for _ in 0..100 {
+        let found = app.get(&list, &app.admin_token).await.body;
+        if let Some(id) = found.get(0).and_then(|d| d["id"].as_str()) {
+            return app.get(&format!("/v1/deliveries/{id}"), &app.admin_token).await.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no {status} delivery");
 }
 
 #[tokio::test]
@@ -181,24 +224,11 @@ async fn rdv_changes_reach_the_receiver_signed_retried_and_in_order() {
 async fn a_410_disables_the_endpoint_and_a_redelivery_sends_the_same_message() {
     let (app, s, receiver, endpoint, _) = app_with_endpoint(vec![410], "0,0.1").await;
     let admin = app.admin_token.clone();
-    let usager = app
-        .post(
-            "/v1/usagers",
-            &s.token,
-            json!({"organisation_ids": [s.organisation], "first_name": "Paul", "last_name": "Vidal"}),
-        )
-        .await
-        .id();
-    let booked = app
-        .post(
-            "/v1/rdvs",
-            &s.token,
-            json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
-                   "usager_ids": [usager], "starts_at": "2026-01-12T10:00:00+01:00"}),
-        )
-        .await;
-    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    book_as_agent(&app, &s).await;
     let first = requests(&receiver, 1).await;
+    let detail = delivery_in(&app, &endpoint, "dead").await;
+    assert_eq!(detail["attempts"][0]["status_code"], 410, "{detail}");
+    let delivery = detail["id"].as_str().unwrap().to_string();
     let mut shown = Value::Null;
     for _ in 0..100 {
         shown = app.get(&format!("/v1/webhook-endpoints/{endpoint}"), &admin).await.body;
@@ -209,17 +239,6 @@ async fn a_410_disables_the_endpoint_and_a_redelivery_sends_the_same_message() {
     }
     assert_eq!(shown["enabled"], false, "{shown}");
     assert_eq!(shown["disabled_reason"], "the endpoint answered 410 Gone");
-
-    let dead = app
-        .get(
-            &format!("/v1/webhook-endpoints/{endpoint}/deliveries?status=dead"),
-            &admin,
-        )
-        .await;
-    assert_eq!(dead.body.as_array().unwrap().len(), 1, "{}", dead.body);
-    let delivery = dead.body[0]["id"].as_str().unwrap().to_string();
-    let detail = app.get(&format!("/v1/deliveries/{delivery}"), &admin).await.body;
-    assert_eq!(detail["attempts"][0]["status_code"], 410, "{detail}");
     let bad = app
         .get(
             &format!("/v1/webhook-endpoints/{endpoint}/deliveries?status=lost"),
@@ -238,15 +257,8 @@ async fn a_410_disables_the_endpoint_and_a_redelivery_sends_the_same_message() {
     let seen = requests(&receiver, 2).await;
     assert_eq!(seen[1].0["webhook-id"], first[0].0["webhook-id"]);
     assert_eq!(seen[1].1, first[0].1, "the stored bytes are sent again");
-    let mut status = Value::Null;
-    for _ in 0..100 {
-        status = app.get(&format!("/v1/deliveries/{delivery}"), &admin).await.body["status"].clone();
-        if status == "succeeded" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(status, "succeeded");
+    let succeeded = delivery_in(&app, &endpoint, "succeeded").await;
+    assert_eq!(succeeded["id"], delivery.as_str());
 }
 
 #[tokio::test]
@@ -300,47 +312,8 @@ async fn usagers_plages_and_absences_reach_their_subscribers_in_standard_webhook
 async fn a_429_waits_for_retry_after_and_the_last_failure_is_dead_lettered() {
     // Retry-After: 1 s pushes the second attempt back beyond the 0.05 s schedule.
     let (app, s, receiver, endpoint, _) = app_with_endpoint(vec![429, 500], "0,0.05").await;
-    let usager = app
-        .post(
-            "/v1/usagers",
-            &s.token,
-            json!({"organisation_ids": [s.organisation], "first_name": "Léo", "last_name": "Marin"}),
-        )
-        .await
-        .id();
-    let booked = app
-        .post(
-            "/v1/rdvs",
-            &s.token,
-            json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
-                   "usager_ids": [usager], "starts_at": "2026-01-12T10:00:00+01:00"}),
-        )
-        .await;
-    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
-    let admin = app.admin_token.clone();
-    let mut dead = Value::Null;
-    for _ in 0..100 {
-        dead = app
-            .get(
-                &format!("/v1/webhook-endpoints/{endpoint}/deliveries?status=dead"),
-                &admin,
-            )
-            .await
-            .body;
-        if dead.as_array().is_some_and(|d| !d.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        dead.as_array().map(Vec::len),
-        Some(1),
-        "dead-lettered, not dropped: {dead}"
-    );
-    let detail = app
-        .get(&format!("/v1/deliveries/{}", dead[0]["id"].as_str().unwrap()), &admin)
-        .await
-        .body;
+    book_as_agent(&app, &s).await;
+    let detail = delivery_in(&app, &endpoint, "dead").await;
     let attempts = detail["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 2, "{detail}");
     assert_eq!(
@@ -355,76 +328,10 @@ async fn a_429_waits_for_retry_after_and_the_last_failure_is_dead_lettered() {
 #[tokio::test]
 async fn a_redirect_is_a_failure_and_is_never_followed() {
     let (app, s, receiver, endpoint, _) = app_with_endpoint(vec![302], "0").await;
-    let usager = app
-        .post(
-            "/v1/usagers",
-            &s.token,
-            json!({"organisation_ids": [s.organisation], "first_name": "Eva", "last_name": "Dumas"}),
-        )
-        .await
-        .id();
-    app.post(
-        "/v1/rdvs",
-        &s.token,
-        json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
-               "usager_ids": [usager], "starts_at": "2026-01-12T10:00:00+01:00"}),
-    )
-    .await;
-    let admin = app.admin_token.clone();
-    let mut dead = Value::Null;
-    for _ in 0..100 {
-        dead = app
-            .get(
-                &format!("/v1/webhook-endpoints/{endpoint}/deliveries?status=dead"),
-                &admin,
-            )
-            .await
-            .body;
-        if dead.as_array().is_some_and(|d| !d.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let detail = app
-        .get(&format!("/v1/deliveries/{}", dead[0]["id"].as_str().unwrap()), &admin)
-        .await
-        .body;
+    book_as_agent(&app, &s).await;
+    let detail = delivery_in(&app, &endpoint, "dead").await;
     assert_eq!(detail["attempts"][0]["status_code"], 302, "{detail}");
     assert_eq!(receiver.seen.lock().unwrap().len(), 1, "the redirect was not followed");
-}
-
-/// Books one RDV as the setup's agent and waits for its delivery to fail
-/// at least once; returns the delivery's detail.
-async fn first_failure(app: &TestApp, s: &Setup, endpoint: &str) -> Value {
-    let usager = app
-        .post(
-            "/v1/usagers",
-            &s.token,
-            json!({"organisation_ids": [s.organisation], "first_name": "Yann", "last_name": "Morin"}),
-        )
-        .await
-        .id();
-    app.post(
-        "/v1/rdvs",
-        &s.token,
-        json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
-               "usager_ids": [usager], "starts_at": "2026-01-12T10:00:00+01:00"}),
-    )
-    .await;
-    for _ in 0..100 {
-        let failed = app
-            .get(
-                &format!("/v1/webhook-endpoints/{endpoint}/deliveries?status=failed"),
-                &app.admin_token,
-            )
-            .await
-            .body;
-        if let Some(id) = failed.get(0).and_then(|d| d["id"].as_str()) {
-            return app.get(&format!("/v1/deliveries/{id}"), &app.admin_token).await.body;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no failed delivery");
 }
 
 #[tokio::test]
@@ -433,20 +340,9 @@ async fn a_refused_connection_is_retried_later() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hooks", closed.local_addr().unwrap());
     drop(closed);
-    let mut app = TestApp::spawn().await;
-    app.config.webhook_allow_hosts = "127.0.0.1".into();
-    app.config.webhook_retry_schedule = "0,60".parse().unwrap();
-    let app = app.restart().await;
-    let s = setup(&app, "26", "Europe/Paris").await;
-    let endpoint = app
-        .post(
-            &format!("/v1/organisations/{}/webhook-endpoints", s.organisation),
-            &app.admin_token,
-            json!({"target_url": url, "subscriptions": ["rdv"]}),
-        )
-        .await
-        .id();
-    let detail = first_failure(&app, &s, &endpoint).await;
+    let (app, s, endpoint, _) = app_with_endpoint_to(&url, "0,60").await;
+    book_as_agent(&app, &s).await;
+    let detail = delivery_in(&app, &endpoint, "failed").await;
     assert_eq!(detail["attempts"][0]["error"], "connection failed", "{detail}");
     assert_eq!(detail["status"], "failed", "to be tried again");
 }
@@ -455,24 +351,13 @@ async fn a_refused_connection_is_retried_later() {
 async fn each_attempt_vets_the_target_again() {
     // Saved while loopback was allowed; the operator then removes it: the
     // next attempt is refused without connecting.
-    let (receiver, hook_url) = start_receiver(Vec::new()).await;
-    let mut app = TestApp::spawn().await;
-    app.config.webhook_allow_hosts = "127.0.0.1".into();
-    app.config.webhook_retry_schedule = "0,60".parse().unwrap();
-    let app = app.restart().await;
-    let s = setup(&app, "26", "Europe/Paris").await;
-    let endpoint = app
-        .post(
-            &format!("/v1/organisations/{}/webhook-endpoints", s.organisation),
-            &app.admin_token,
-            json!({"target_url": hook_url, "subscriptions": ["rdv"]}),
-        )
-        .await
-        .id();
+    let (receiver, endpoint_url) = start_receiver(Vec::new()).await;
+    let (app, s, endpoint, _) = app_with_endpoint_to(&endpoint_url, "0,60").await;
     let mut app = app;
     app.config.webhook_allow_hosts = String::new();
     let app = app.restart().await;
-    let detail = first_failure(&app, &s, &endpoint).await;
+    book_as_agent(&app, &s).await;
+    let detail = delivery_in(&app, &endpoint, "failed").await;
     let error = detail["attempts"][0]["error"].as_str().unwrap_or_default();
     assert!(error.starts_with("target refused"), "{detail}");
     assert!(receiver.seen.lock().unwrap().is_empty(), "no connection was made");
