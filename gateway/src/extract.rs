@@ -40,6 +40,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
 }
 
 impl<T: DeserializeOwned> JsonBody<T> {
+    /// A JSON merge patch (RFC 7396) applied to `current`, read back with the
+    /// same field-naming errors as a body: what every PATCH route does.
+    pub fn patched(mut current: serde_json::Value, patch: serde_json::Value) -> Result<T, ApiError> {
+        merge_patch(&mut current, patch);
+        Self::parse_value(current)
+    }
+
     /// Reads a value built from the request (a merged patch, say) with the
     /// same field-naming errors as a body.
     pub fn parse_value(json: serde_json::Value) -> Result<T, ApiError> {
@@ -192,7 +199,7 @@ pub fn path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiErro
 }
 
 /// RFC 7396: objects merge key by key, `null` removes, anything else replaces.
-pub fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
+fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
     use serde_json::Value;
     match patch {
         Value::Object(patch) => {

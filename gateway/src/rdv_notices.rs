@@ -85,6 +85,24 @@ pub async fn recipient(unit: &mut UnitOfWork<'_>, usager_id: UsagerId) -> Result
     }
 }
 
+/// Queues a notice for each usager (to their responsible for a relative).
+pub async fn notify_all(
+    unit: &mut UnitOfWork<'_>,
+    ctx: &NoticeContext,
+    notice: RdvNotice,
+    usagers: impl IntoIterator<Item = UsagerId>,
+    starts_at: DateTime<Utc>,
+    token: Option<&str>,
+    sms: bool,
+) -> Result<(), CommandError> {
+    for usager_id in usagers {
+        if let Some(to) = recipient(unit, usager_id).await? {
+            queue_notice(unit, ctx, notice, &to, starts_at, token, sms);
+        }
+    }
+    Ok(())
+}
+
 /// Queues the e-mail of an RDV notice to an usager, unless the motif does
 /// not notify, the usager has no e-mail, or the RDV has already started.
 pub fn queue_notice(

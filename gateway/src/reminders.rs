@@ -9,14 +9,14 @@
 use crate::{
     error::ApiError,
     notifications::RdvNotice,
-    rdv_notices::{notice_context, queue_notice, recipient},
+    rdv_notices::{notice_context, notify_all},
     state::AppState,
 };
 use chrono::Duration;
 use rdv_domain::{
     ErrorKind,
     ids::RdvId,
-    rdv::{Rdv, RdvCommand},
+    rdv::{Rdv, RdvCommand, RdvEvent},
 };
 use rdv_eventstore::{CommandContext, CommandError, StoredResponse};
 use rdv_projections::rdvs::{self, ReminderDoc, reminder_day};
@@ -69,12 +69,7 @@ async fn remind(state: &AppState, rdv_id: RdvId) -> Result<bool, ApiError> {
         return Ok(false);
     };
     let notice = notice_context(state, &rdv.booking).await?;
-    let usagers: Vec<_> = rdv
-        .participations
-        .iter()
-        .filter(|(_, p)| !p.status.is_cancelled())
-        .map(|(u, _)| *u)
-        .collect();
+    let usagers = rdv.active_participants();
     let ctx = CommandContext::new("system:reminders");
     let outcome = state
         .commands
@@ -83,12 +78,19 @@ async fn remind(state: &AppState, rdv_id: RdvId) -> Result<bool, ApiError> {
             |unit| {
                 let (id, usagers, notice) = (id.clone(), usagers.clone(), notice.clone());
                 Box::pin(async move {
-                    unit.handle::<Rdv>(&id, RdvCommand::SendReminder).await?;
-                    let (rdv, _) = unit.load::<Rdv>(&id).await?;
-                    let starts_at = rdv.state()?.booking.starts_at;
-                    for usager in usagers {
-                        if let Some(to) = recipient(unit, usager).await? {
-                            queue_notice(unit, &notice, RdvNotice::Reminder, &to, starts_at, None, true);
+                    // The reminder is for the start its event records.
+                    for event in unit.handle::<Rdv>(&id, RdvCommand::SendReminder).await? {
+                        if let RdvEvent::ReminderSent { starts_at } = event {
+                            notify_all(
+                                unit,
+                                &notice,
+                                RdvNotice::Reminder,
+                                usagers.clone(),
+                                starts_at,
+                                None,
+                                true,
+                            )
+                            .await?;
                         }
                     }
                     Ok::<_, CommandError>(())

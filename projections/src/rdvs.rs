@@ -97,7 +97,7 @@ impl RdvDoc {
             collective: b.collective.as_ref().map(|a| AtelierView {
                 name: a.name.clone(),
                 max_participants_count: a.max_participants,
-                users_count: rdv_domain::rdv::participation::seats_taken(&rdv.participations),
+                users_count: rdv.active_participants().len(),
             }),
             starts_at: b.starts_at,
             ends_at: b.ends_at,

@@ -21,7 +21,7 @@ use rdv_domain::{
     organisation::Organisation,
     rdv::{Rdv, RdvEvent, RdvState},
     territory::Territory,
-    usager::{Usager, UsagerEvent},
+    usager::Usager,
     webhook_endpoint::{WebhookEndpoint, WebhookEndpointEvent, WebhookFormat, WebhookModel},
 };
 use rdv_eventstore::{ProjectionTx, StoredEvent, codec::Decoder, deliveries::NewDelivery};
@@ -140,17 +140,19 @@ struct Change {
     organisations: BTreeSet<Uuid>,
 }
 
-/// The aggregate before and after the event, the latter kept for the next.
-async fn fold<A>(docs: &mut Documents<'_>) -> Result<(A, A), ProjectionError>
+/// The aggregate before and after the event (the latter kept for the next),
+/// and the event, decoded once.
+async fn fold<A>(docs: &mut Documents<'_>) -> Result<(A, A, A::Event), ProjectionError>
 where
     A: VersionedAggregate + Clone + Serialize + DeserializeOwned,
 {
     let key = format!("{}:{}", A::TYPE, docs.event.aggregate_id);
+    let event = Decoder::<A>::default().decode(docs.event)?;
     let before: A = docs.find(STATES, &key).await?.unwrap_or_default();
     let mut after = before.clone();
-    after.apply(Decoder::<A>::default().decode(docs.event)?);
+    after.apply(event.clone());
     docs.save(STATES, &key, None, &after).await?;
-    Ok((before, after))
+    Ok((before, after, event))
 }
 
 fn kind_of(created: bool) -> &'static str {
@@ -158,7 +160,8 @@ fn kind_of(created: bool) -> &'static str {
 }
 
 async fn rdv(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
-    let kind = match Decoder::<Rdv>::default().decode(docs.event)? {
+    let (_, after, event) = fold::<Rdv>(docs).await?;
+    let kind = match event {
         RdvEvent::RdvBooked { .. } => "created",
         RdvEvent::RdvCancelled { .. } => "cancelled",
         RdvEvent::RdvStatusChanged { status, .. } if status.is_cancelled() => "cancelled",
@@ -166,7 +169,6 @@ async fn rdv(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError
         RdvEvent::UsagerArrived { .. } | RdvEvent::ReminderSent { .. } => return Ok(None),
         _ => "updated",
     };
-    let (_, after) = fold::<Rdv>(docs).await?;
     let state = after
         .0
         .ok_or_else(|| ProjectionError::event(docs.event, "an RDV event before RdvBooked"))?;
@@ -181,17 +183,13 @@ async fn rdv(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError
 }
 
 async fn usager(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
-    let created = matches!(
-        Decoder::<Usager>::default().decode(docs.event)?,
-        UsagerEvent::UsagerCreated { .. }
-    );
-    let (_, after) = fold::<Usager>(docs).await?;
+    let (before, after, _) = fold::<Usager>(docs).await?;
     let Some(u) = after.0 else { return Ok(None) };
     let p = &u.profile;
     Ok(Some(Change {
         model: WebhookModel::User,
         model_name: "User",
-        kind: kind_of(created),
+        kind: kind_of(before.0.is_none()),
         record_key: format!("User:{}", docs.event.aggregate_id),
         record: json!({
             "id": docs.aggregate_uuid()?, "first_name": p.first_name, "last_name": p.last_name, "email": p.email,
@@ -205,8 +203,7 @@ async fn usager(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionEr
 }
 
 async fn agenda(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
-    let event = Decoder::<AgentAgenda>::default().decode(docs.event)?;
-    let (before, after) = fold::<AgentAgenda>(docs).await?;
+    let (before, after, event) = fold::<AgentAgenda>(docs).await?;
     let agent_id = docs.aggregate_uuid()?;
     // Absences apply in every organisation of the agent.
     let agent: Agent = docs
@@ -271,7 +268,7 @@ async fn agenda(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionEr
 }
 
 async fn motif(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
-    let (before, after) = fold::<Motif>(docs).await?;
+    let (before, after, _) = fold::<Motif>(docs).await?;
     let Some(m) = after.0 else { return Ok(None) };
     // Organisations where it was or is enabled hear of the change.
     let mut organisations: BTreeSet<Uuid> = m.config.organisation_ids.iter().map(|o| o.0).collect();
@@ -293,7 +290,7 @@ async fn motif(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionErr
 }
 
 async fn lieu(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
-    let (before, after) = fold::<Lieu>(docs).await?;
+    let (before, after, _) = fold::<Lieu>(docs).await?;
     let Some(l) = after.0 else { return Ok(None) };
     Ok(Some(Change {
         model: WebhookModel::Lieu,
@@ -308,7 +305,7 @@ async fn lieu(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionErro
 }
 
 async fn agent(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
-    let (before, after) = fold::<Agent>(docs).await?;
+    let (before, after, _) = fold::<Agent>(docs).await?;
     let Some(a) = after.0 else { return Ok(None) };
     let mut organisations: BTreeSet<Uuid> = a.memberships.keys().map(|o| o.0).collect();
     organisations.extend(before.0.iter().flat_map(|b| b.memberships.keys().map(|o| o.0)));
@@ -437,7 +434,7 @@ async fn rdv_record(docs: &mut Documents<'_>, id: Uuid, state: &RdvState) -> Res
         "collectif": state.is_collective(),
         "name": b.collective.as_ref().and_then(|a| a.name.clone()),
         "max_participants_count": b.collective.as_ref().and_then(|a| a.max_participants),
-        "users_count": state.participations.values().filter(|p| !p.status.is_cancelled()).count(),
+        "users_count": state.active_participants().len(),
         "organisation": organisation.0.map_or(json!({"id": b.organisation_id}), |o| {
             json!({"id": b.organisation_id, "name": o.details.name, "phone_number": o.details.phone,
                    "email": o.details.email})

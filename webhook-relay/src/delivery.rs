@@ -23,7 +23,7 @@ use chrono::Utc;
 use futures::StreamExt;
 use rdv_domain::webhook_endpoint::{EndpointState, WebhookEndpoint, WebhookEndpointCommand, WebhookFormat};
 use rdv_eventstore::{
-    CommandContext, CommandService, EventStore, StoreError, StoredResponse,
+    CommandContext, CommandService, StoreError, StoredResponse,
     codec::Decoder,
     deliveries::{AttemptRecord, ClaimedDelivery, DeliveryStatus},
 };
@@ -65,7 +65,6 @@ impl std::str::FromStr for RetrySchedule {
 }
 
 pub struct WebhookRelay {
-    store: EventStore,
     commands: CommandService,
     master_key: MasterKey,
     allow: AllowList,
@@ -86,7 +85,6 @@ struct Outcome {
 impl WebhookRelay {
     pub fn new(commands: CommandService, master_key: MasterKey, allow: AllowList, schedule: RetrySchedule) -> Self {
         Self {
-            store: commands.store().clone(),
             commands,
             master_key,
             allow,
@@ -131,7 +129,8 @@ impl WebhookRelay {
         let mut attempts = 0;
         loop {
             let batch = self
-                .store
+                .commands
+                .store()
                 .claim_deliveries(Utc::now().timestamp_millis(), LEASE_MS, BATCH)
                 .await?;
             if batch.is_empty() {
@@ -167,7 +166,7 @@ impl WebhookRelay {
                 records.push((delivery.id.clone(), record));
             }
             // One transaction (one commit) records the whole batch.
-            self.store.record_attempts(&records).await?;
+            self.commands.store().record_attempts(&records).await?;
             gone.dedup();
             for endpoint in gone {
                 self.disable(&endpoint, "the endpoint answered 410 Gone").await;
@@ -177,7 +176,11 @@ impl WebhookRelay {
 
     /// One attempt: its record, and whether the endpoint answered 410 Gone.
     async fn attempt(&self, delivery: &ClaimedDelivery) -> Result<(AttemptRecord, bool), StoreError> {
-        let events = self.store.load_stream("WebhookEndpoint", &delivery.endpoint_id).await?;
+        let events = self
+            .commands
+            .store()
+            .load_stream("WebhookEndpoint", &delivery.endpoint_id)
+            .await?;
         let endpoint: WebhookEndpoint = Decoder::default().fold(&events)?;
         let started = Instant::now();
         let outcome = match endpoint.state() {

@@ -150,10 +150,20 @@ impl RdvState {
         self.booking.collective.is_some()
     }
 
+    /// Usagers whose participation still stands (they hear about changes
+    /// and hold a seat).
+    pub fn active_participants(&self) -> Vec<UsagerId> {
+        self.participations
+            .iter()
+            .filter(|(_, p)| !p.status.is_cancelled())
+            .map(|(u, _)| *u)
+            .collect()
+    }
+
     /// Seats left in an atelier (`None`: unlimited or individual).
     pub fn seats_left(&self) -> Option<i64> {
         let max = self.booking.collective.as_ref()?.max_participants?;
-        Some(i64::from(max) - participation::seats_taken(&self.participations) as i64)
+        Some(i64::from(max) - self.active_participants().len() as i64)
     }
 
     /// The usager whose participation the token opens.

@@ -7,7 +7,6 @@ use super::{Actor, RdvStatus};
 use crate::values::TokenHash;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// One usager's place in an RDV.
@@ -24,11 +23,6 @@ pub struct Participation {
 pub struct Atelier {
     pub name: Option<String>,
     pub max_participants: Option<u32>,
-}
-
-/// Participations that hold a seat (not excused nor revoked).
-pub fn seats_taken(participations: &BTreeMap<crate::ids::UsagerId, Participation>) -> usize {
-    participations.values().filter(|p| !p.status.is_cancelled()).count()
 }
 
 /// What an RDV status change does to the participations: `unknown` resets

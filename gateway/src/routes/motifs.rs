@@ -149,9 +149,8 @@ pub async fn update_motif(
 ) -> Result<CommandReply, ApiError> {
     let (motif_id, motif) = visible_motif(&state, &principal, &id).await?;
     principal.require_territory_configuration(motif.territory_id)?;
-    let mut merged = serde_json::to_value(&motif.config).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    crate::extract::merge_patch(&mut merged, body.value);
-    let config: MotifConfig = JsonBody::<MotifConfig>::parse_value(merged)?;
+    let current = serde_json::to_value(&motif.config).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let config = JsonBody::<MotifConfig>::patched(current, body.value)?;
     let command = configure_command(&state, motif.territory_id, config).await?;
     let ctx = principal.context(&headers, &format!("PATCH /v1/motifs/{id}"), &body.hash);
     run_motif_command(&state, &ctx, motif_id, command, headers.if_match, StatusCode::OK).await

@@ -155,14 +155,13 @@ pub async fn update_usager(
 ) -> Result<CommandReply, ApiError> {
     let (usager_id, usager, organisation) = visible_usager(&state, &principal, &id).await?;
     let p = &usager.profile;
-    let mut merged = json!({
+    let current = json!({
         "organisation_ids": usager.organisation_ids,
         "first_name": p.first_name, "last_name": p.last_name, "email": p.email, "phone": p.phone,
         "birth_date": p.birth_date, "custom_fields": p.custom, "notifications": p.notifications,
         "external_id": p.external_id,
     });
-    crate::extract::merge_patch(&mut merged, body.value);
-    let update = JsonBody::<UsagerUpdate>::parse_value(merged)?;
+    let update = JsonBody::<UsagerUpdate>::patched(current, body.value)?;
     for changed in update.organisation_ids.symmetric_difference(&usager.organisation_ids) {
         let (o, org) = crate::routes::organisations::organisation(&state, &changed.to_string()).await?;
         principal
@@ -274,12 +273,23 @@ async fn usager_rdvs(state: &AppState, principal: &Principal, usager_id: UsagerI
         .await?;
     let now = state.services().now();
     let (mut upcoming, mut past) = (Vec::new(), Vec::new());
+    // Whether the caller works in an organisation, asked once per organisation.
+    let mut visible = std::collections::HashMap::new();
     for doc in docs
         .into_iter()
         .filter_map(|d| serde_json::from_value::<RdvDoc>(d).ok())
     {
-        let (o, org) = crate::routes::organisations::organisation(state, &doc.organisation_id.to_string()).await?;
-        if principal.require_organisation_member(o, org.territory_id).is_err() {
+        let shown = match visible.get(&doc.organisation_id) {
+            Some(shown) => *shown,
+            None => {
+                let (o, org) =
+                    crate::routes::organisations::organisation(state, &doc.organisation_id.to_string()).await?;
+                let shown = principal.require_organisation_member(o, org.territory_id).is_ok();
+                visible.insert(doc.organisation_id, shown);
+                shown
+            }
+        };
+        if !shown {
             continue;
         }
         if doc.ends_at > now {

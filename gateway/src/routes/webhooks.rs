@@ -184,14 +184,29 @@ pub async fn update_endpoint(
     body: JsonBody<Value>,
 ) -> Result<CommandReply, ApiError> {
     let (_, endpoint) = managed(&state, &principal, &id).await?;
-    let mut merged = json!(endpoint.config);
-    crate::extract::merge_patch(&mut merged, body.value);
-    let request = JsonBody::<EndpointRequest>::parse_value(merged)?;
+    let request = JsonBody::<EndpointRequest>::patched(json!(endpoint.config), body.value)?;
     let config = config_of(&state, request).await?;
     let ctx = principal.context(&headers, &format!("PATCH /v1/webhook-endpoints/{id}"), &body.hash);
     let command = WebhookEndpointCommand::UpdateWebhookEndpoint { config };
     state
         .command::<WebhookEndpoint>(&ctx, &id, command, headers.if_match, StatusCode::OK)
+        .await
+}
+
+/// Runs a body-less command on an endpoint its caller manages.
+async fn endpoint_command(
+    state: &AppState,
+    principal: &Principal,
+    headers: &CommandHeaders,
+    id: &str,
+    method: &str,
+    suffix: &str,
+    command: WebhookEndpointCommand,
+) -> Result<CommandReply, ApiError> {
+    managed(state, principal, id).await?;
+    let ctx = principal.context(headers, &format!("{method} /v1/webhook-endpoints/{id}{suffix}"), "");
+    state
+        .command::<WebhookEndpoint>(&ctx, id, command, None, StatusCode::OK)
         .await
 }
 
@@ -204,17 +219,8 @@ pub async fn delete_endpoint(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    managed(&state, &principal, &id).await?;
-    let ctx = principal.context(&headers, &format!("DELETE /v1/webhook-endpoints/{id}"), "");
-    state
-        .command::<WebhookEndpoint>(
-            &ctx,
-            &id,
-            WebhookEndpointCommand::DeleteWebhookEndpoint,
-            None,
-            StatusCode::OK,
-        )
-        .await
+    let command = WebhookEndpointCommand::DeleteWebhookEndpoint;
+    endpoint_command(&state, &principal, &headers, &id, "DELETE", "", command).await
 }
 
 /// A new secret, shown once; the previous one still signs for 24 hours.
@@ -249,17 +255,8 @@ pub async fn enable_endpoint(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    managed(&state, &principal, &id).await?;
-    let ctx = principal.context(&headers, &format!("POST /v1/webhook-endpoints/{id}/enable"), "");
-    state
-        .command::<WebhookEndpoint>(
-            &ctx,
-            &id,
-            WebhookEndpointCommand::EnableWebhookEndpoint,
-            None,
-            StatusCode::OK,
-        )
-        .await
+    let command = WebhookEndpointCommand::EnableWebhookEndpoint;
+    endpoint_command(&state, &principal, &headers, &id, "POST", "/enable", command).await
 }
 
 /// Stops deliveries until enabled again.
@@ -271,14 +268,10 @@ pub async fn disable_endpoint(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    managed(&state, &principal, &id).await?;
-    let ctx = principal.context(&headers, &format!("POST /v1/webhook-endpoints/{id}/disable"), "");
     let command = WebhookEndpointCommand::DisableWebhookEndpoint {
         reason: "disabled by an agent".into(),
     };
-    state
-        .command::<WebhookEndpoint>(&ctx, &id, command, None, StatusCode::OK)
-        .await
+    endpoint_command(&state, &principal, &headers, &id, "POST", "/disable", command).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -165,19 +165,9 @@ pub async fn book_rdv(
                 );
                 Box::pin(async move {
                     unit.new_stream::<Rdv>(&rdv_id.to_string());
-                    for usager_id in &booking.usager_ids {
-                        if let Some(to) = recipient(unit, *usager_id).await? {
-                            queue_notice(
-                                unit,
-                                &notice,
-                                RdvNotice::Created,
-                                &to,
-                                booking.starts_at,
-                                Some(&token),
-                                true,
-                            );
-                        }
-                    }
+                    let usagers = booking.usager_ids.iter().copied();
+                    let start = booking.starts_at;
+                    notify_all(unit, &notice, RdvNotice::Created, usagers, start, Some(&token), true).await?;
                     let agents = booking.agent_ids.clone();
                     warnings.extend(duplicates(unit, &booking, &organisation).await?);
                     unit.handle::<Rdv>(

@@ -18,7 +18,7 @@ async fn cancel(
     let interval = Interval::new(rdv.booking.starts_at, rdv.booking.ends_at);
     let agents = rdv.booking.agent_ids.clone();
     let id = rdv_id.to_string();
-    let (usagers, starts_at) = (active_participants(rdv), rdv.booking.starts_at);
+    let (usagers, starts_at) = (rdv.active_participants(), rdv.booking.starts_at);
     // RDV Service Public texts a cancellation only when the service cancelled.
     let agent_cancelled = matches!(by, Actor::Agent { .. });
     let outcome = state
@@ -43,19 +43,8 @@ async fn cancel(
                         },
                     )
                     .await?;
-                    for usager_id in &usagers {
-                        if let Some(to) = recipient(unit, *usager_id).await? {
-                            queue_notice(
-                                unit,
-                                &notice,
-                                RdvNotice::Cancelled,
-                                &to,
-                                starts_at,
-                                None,
-                                agent_cancelled,
-                            );
-                        }
-                    }
+                    let cancelled = RdvNotice::Cancelled;
+                    notify_all(unit, &notice, cancelled, usagers, starts_at, None, agent_cancelled).await?;
                     release(unit, rdv_id, &agents, interval, &organisation).await
                 })
             },
@@ -153,7 +142,7 @@ async fn move_rdv(
     let organisation = rdv_organisation(state, rdv).await?;
     let notice = notice_context(state, &rdv.booking).await?;
     let from = Interval::new(rdv.booking.starts_at, rdv.booking.ends_at);
-    let (agents, usagers) = (rdv.booking.agent_ids.clone(), active_participants(rdv));
+    let (agents, usagers) = (rdv.booking.agent_ids.clone(), rdv.active_participants());
     let exclusive = by == Actor::Usager;
     let outcome = state
         .commands
@@ -172,11 +161,7 @@ async fn move_rdv(
                     unit.handle::<Rdv>(&rdv_id.to_string(), command).await?;
                     release(unit, rdv_id, &agents, from, &organisation).await?;
                     if to.start != from.start {
-                        for usager_id in &usagers {
-                            if let Some(to_whom) = recipient(unit, *usager_id).await? {
-                                queue_notice(unit, &notice, RdvNotice::Updated, &to_whom, to.start, None, true);
-                            }
-                        }
+                        notify_all(unit, &notice, RdvNotice::Updated, usagers, to.start, None, true).await?;
                     }
                     reserve(unit, rdv_id, &agents, to, &organisation, exclusive).await
                 })
@@ -414,9 +399,8 @@ pub async fn update_rdv(
 ) -> Result<CommandReply, ApiError> {
     let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
     let b = &rdv.booking;
-    let mut merged = json!({"agent_ids": b.agent_ids, "lieu_id": b.lieu_id, "context": b.context});
-    crate::extract::merge_patch(&mut merged, body.value);
-    let details = JsonBody::<RdvDetails>::parse_value(merged)?;
+    let current = json!({"agent_ids": b.agent_ids, "lieu_id": b.lieu_id, "context": b.context});
+    let details = JsonBody::<RdvDetails>::patched(current, body.value)?;
     let mut errors = agent_errors(&state, b.organisation_id, &details.agent_ids).await?;
     if let Some(lieu) = details.lieu_id.filter(|l| Some(*l) != b.lieu_id) {
         let usable = state
@@ -433,7 +417,7 @@ pub async fn update_rdv(
     }
     let organisation = rdv_organisation(&state, &rdv).await?;
     let notice = notice_context_of(&state, b.organisation_id, b.motif_id, details.lieu_id).await?;
-    let usagers = active_participants(&rdv);
+    let usagers = rdv.active_participants();
     let agent_id = principal.agent_id().unwrap_or_default();
     let ctx = principal.context(&headers, &format!("PATCH /v1/rdvs/{id}"), &body.hash);
     let outcome = state
@@ -460,11 +444,8 @@ pub async fn update_rdv(
                     let added = new.difference(old).copied().collect();
                     let warnings = reserve(unit, rdv_id, &added, interval, &organisation, false).await?;
                     if before.booking.lieu_id != after.booking.lieu_id {
-                        for usager in &usagers {
-                            if let Some(to) = recipient(unit, *usager).await? {
-                                queue_notice(unit, &notice, RdvNotice::Updated, &to, interval.start, None, true);
-                            }
-                        }
+                        let start = interval.start;
+                        notify_all(unit, &notice, RdvNotice::Updated, usagers, start, None, true).await?;
                     }
                     Ok(warnings)
                 })

@@ -7,7 +7,7 @@ pub mod booking;
 pub mod lifecycle;
 pub mod participants;
 
-use crate::rdv_notices::{notice_context, notice_context_of, queue_notice, recipient};
+use crate::rdv_notices::{notice_context, notice_context_of, notify_all, queue_notice, recipient};
 use crate::routes::usagers::{UsagerFields, usager_field_settings};
 use crate::{
     auth::Principal,
@@ -330,15 +330,6 @@ async fn usager_in(state: &AppState, usager: UsagerId, organisation_id: Organisa
         .await?
         .0
         .is_some_and(|u| u.organisation_ids.contains(&organisation_id)))
-}
-
-/// Usagers whose participation still stands (they hear about changes).
-fn active_participants(rdv: &RdvState) -> Vec<UsagerId> {
-    rdv.participations
-        .iter()
-        .filter(|(_, p)| !p.status.is_cancelled())
-        .map(|(u, _)| *u)
-        .collect()
 }
 
 /// The warning of an atelier with more participants than seats.

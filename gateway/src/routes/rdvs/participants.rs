@@ -137,7 +137,7 @@ pub async fn remove_participant(
     let usager_id: UsagerId = path_id(&usager, "participant")?;
     let notice = notice_context(&state, &rdv.booking).await?;
     let agent_id = principal.agent_id().unwrap_or_default();
-    let was_active = active_participants(&rdv).contains(&usager_id);
+    let was_active = rdv.active_participants().contains(&usager_id);
     let ctx = principal.context(&headers, &format!("DELETE /v1/rdvs/{id}/participants/{usager}"), "");
     let outcome = state
         .commands
