@@ -80,3 +80,21 @@ id_type!(
     /// A rendez-vous.
     RdvId
 );
+id_type!(
+    /// A follow-up: one usager in one motif category. Its id derives from
+    /// both ([`FollowUpId::of`]), so the first invitation or RDV of a pair
+    /// can open it without a lookup and two cannot open twice.
+    FollowUpId
+);
+id_type!(
+    /// One invitation (one format, one send).
+    InvitationId
+);
+
+impl FollowUpId {
+    /// The follow-up of an usager in a category (UUIDv5 of both).
+    pub fn of(usager: UsagerId, category: &str) -> Self {
+        const NAMESPACE: Uuid = Uuid::from_u128(0x6f0c_56b5_1d7e_4c55_9a8e_2b1f_0c3d_5e71);
+        Self(Uuid::new_v5(&NAMESPACE, format!("{}|{category}", usager.0).as_bytes()))
+    }
+}
