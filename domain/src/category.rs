@@ -186,10 +186,39 @@ pub fn is_convocation_motif(name: &str) -> bool {
     name.to_lowercase().contains("convocation")
 }
 
+/// What is off in a convocation motif's setup (rdv-insertion expects it
+/// bookable by the organisation's agents only and `visible_and_not_notified`,
+/// since convocation notices come from the follow-up): `(field, message)`.
+pub fn convocation_setup_warnings(config: &crate::motif::MotifConfig) -> Vec<(&'static str, &'static str)> {
+    if !is_convocation_motif(config.informations.name.as_str()) {
+        return Vec::new();
+    }
+    let mut warnings = Vec::new();
+    if config.booking.bookable_by != crate::motif::BookableBy::Agents {
+        warnings.push((
+            "booking.bookable_by",
+            "a convocation motif should be bookable by the organisation's agents only",
+        ));
+    }
+    if config.informations.visibility != crate::motif::Visibility::VisibleAndNotNotified {
+        warnings.push((
+            "informations.visibility",
+            "a convocation motif should be visible_and_not_notified: convocations send their own notices",
+        ));
+    }
+    if config.informations.category.is_none() {
+        warnings.push((
+            "informations.category",
+            "a convocation motif belongs to a motif category",
+        ));
+    }
+    warnings
+}
+
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct CategoryConfiguration(pub Option<CategoryState>);
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CategoryState {
     pub organisation_id: OrganisationId,
     pub short_name: String,

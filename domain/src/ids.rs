@@ -98,3 +98,15 @@ impl FollowUpId {
         Self(Uuid::new_v5(&NAMESPACE, format!("{}|{category}", usager.0).as_bytes()))
     }
 }
+id_type!(
+    /// One usager's participation in one RDV, derived from both
+    /// ([`ParticipationId::of`]): the convocation letter is addressed by it.
+    ParticipationId
+);
+
+impl ParticipationId {
+    pub fn of(rdv: RdvId, usager: UsagerId) -> Self {
+        const NAMESPACE: Uuid = Uuid::from_u128(0x1b9e_0f4e_77a2_4d0b_8c3e_95d4_62a1_f0c7);
+        Self(Uuid::new_v5(&NAMESPACE, format!("{}|{}", rdv.0, usager.0).as_bytes()))
+    }
+}

@@ -84,6 +84,29 @@ impl PhoneE164 {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The number as French usagers dial it: `04 75 11 22 33`, `0692 12 34
+    /// 56` overseas; E.164 where there is no national form (+687).
+    pub fn national(&self) -> String {
+        let overseas = ["+590", "+596", "+594", "+262"];
+        let (rest, head_len) = if let Some(rest) = self.0.strip_prefix("+33") {
+            (rest, 1)
+        } else if let Some(code) = overseas.iter().find(|c| self.0.starts_with(*c)) {
+            (&self.0[code.len()..], 3)
+        } else {
+            return self.0.clone();
+        };
+        if rest.len() != 9 {
+            return self.0.clone();
+        }
+        let digits = format!("0{rest}");
+        let (head, tail) = digits.split_at(head_len + 1);
+        let pairs: Vec<&str> = (0..tail.len())
+            .step_by(2)
+            .map(|i| &tail[i..(i + 2).min(tail.len())])
+            .collect();
+        format!("{head} {}", pairs.join(" "))
+    }
 }
 
 impl TryFrom<String> for PhoneE164 {
@@ -108,6 +131,14 @@ impl fmt::Display for PhoneE164 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_read_back_in_their_national_form() {
+        let national = |raw: &str| PhoneE164::parse(raw, "p").unwrap().national();
+        assert_eq!(national("+33475112233"), "04 75 11 22 33");
+        assert_eq!(national("0692 12 34 56"), "0692 12 34 56");
+        assert_eq!(national("+687 12 34 56"), "+687123456");
+    }
 
     fn e164(raw: &str) -> String {
         PhoneE164::parse(raw, "phone").unwrap().to_string()

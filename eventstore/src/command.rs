@@ -264,28 +264,16 @@ impl UnitOfWork<'_> {
         Ok((aggregate, events.last().map_or(0, |e| e.sequence)))
     }
 
-    /// Handles a command on an aggregate; its events are appended on commit
-    /// only if nobody else wrote to the stream meanwhile.
-    pub async fn handle<A>(&mut self, id: &str, command: A::Command) -> Result<Vec<A::Event>, CommandError>
-    where
-        A: VersionedAggregate<Error = DomainError, Services = Services>,
-    {
-        self.handle_expecting::<A>(id, command, None).await
+    /// An aggregate as this unit sees it now: stored events plus the events
+    /// this unit already produced for it.
+    pub async fn current<A: VersionedAggregate>(&mut self, id: &str) -> Result<A, CommandError> {
+        Ok(self.with_pending::<A>(id).await?.0)
     }
 
-    /// As [`Self::handle`], but fails with `PreconditionFailed` unless the
-    /// aggregate is at `expected` (the `If-Match` header).
-    pub async fn handle_expecting<A>(
-        &mut self,
-        id: &str,
-        command: A::Command,
-        expected: Option<i64>,
-    ) -> Result<Vec<A::Event>, CommandError>
-    where
-        A: VersionedAggregate<Error = DomainError, Services = Services>,
-    {
+    /// The aggregate with this unit's pending events applied, its stored
+    /// version, and the index of its pending append if any.
+    async fn with_pending<A: VersionedAggregate>(&mut self, id: &str) -> Result<(A, i64, Option<usize>), CommandError> {
         let (mut aggregate, version) = self.load::<A>(id).await?;
-        // A stream handled earlier in this unit: build on its pending events.
         let pending = self
             .request
             .streams
@@ -306,6 +294,30 @@ impl UnitOfWork<'_> {
                 })?);
             }
         }
+        Ok((aggregate, version, pending))
+    }
+
+    /// Handles a command on an aggregate; its events are appended on commit
+    /// only if nobody else wrote to the stream meanwhile.
+    pub async fn handle<A>(&mut self, id: &str, command: A::Command) -> Result<Vec<A::Event>, CommandError>
+    where
+        A: VersionedAggregate<Error = DomainError, Services = Services>,
+    {
+        self.handle_expecting::<A>(id, command, None).await
+    }
+
+    /// As [`Self::handle`], but fails with `PreconditionFailed` unless the
+    /// aggregate is at `expected` (the `If-Match` header).
+    pub async fn handle_expecting<A>(
+        &mut self,
+        id: &str,
+        command: A::Command,
+        expected: Option<i64>,
+    ) -> Result<Vec<A::Event>, CommandError>
+    where
+        A: VersionedAggregate<Error = DomainError, Services = Services>,
+    {
+        let (mut aggregate, version, pending) = self.with_pending::<A>(id).await?;
         if let Some(expected) = expected.filter(|e| *e != version) {
             return Err(CommandError::PreconditionFailed {
                 aggregate_type: A::TYPE.into(),

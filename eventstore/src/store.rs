@@ -382,6 +382,49 @@ impl EventStore {
         Ok(rows.into_iter().map(|Json(v)| v).collect())
     }
 
+    /// A page of a collection under one parent, in id order: ids after
+    /// `after` and below `below` (either bound optional), at most `limit`.
+    /// Returns (id, document) pairs so the caller can continue after the last.
+    pub async fn docs_page(
+        &self,
+        projection: &str,
+        collection: &str,
+        parent: &str,
+        (after, below): (Option<&str>, Option<&str>),
+        limit: i64,
+    ) -> Result<Vec<(String, Value)>, StoreError> {
+        let sql = "SELECT id, doc FROM read_models WHERE projection = $1 AND collection = $2 AND parent = $3 \
+                   AND ($4 IS NULL OR id > $4) AND ($5 IS NULL OR id < $5) ORDER BY id LIMIT $6";
+        let rows: Vec<(String, Json<Value>)> = match &self.backend {
+            Backend::Sqlite(b) => {
+                sqlx::query_as(&sqlite_sql(sql))
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(parent)
+                    .bind(after)
+                    .bind(below)
+                    .bind(limit)
+                    .fetch_all(&b.reader)
+                    .await?
+            }
+            Backend::Postgres(b) => {
+                let sql = sql
+                    .replace("$4 IS NULL", "$4::text IS NULL")
+                    .replace("$5 IS NULL", "$5::text IS NULL");
+                sqlx::query_as(&sql)
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(parent)
+                    .bind(after)
+                    .bind(below)
+                    .bind(limit)
+                    .fetch_all(&b.pool)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().map(|(id, Json(v))| (id, v)).collect())
+    }
+
     /// A projector's checkpoint and its last error, if it stopped on one.
     pub async fn checkpoint(&self, name: &str) -> Result<(i64, Option<String>), StoreError> {
         let sql = "SELECT position, error FROM projection_checkpoints WHERE name = $1";

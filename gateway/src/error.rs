@@ -109,7 +109,8 @@ impl ApiError {
         )
     }
 
-    fn internal(detail: impl std::fmt::Display) -> Self {
+    /// A failure of ours: logged with `detail`, which the caller never sees.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -2,8 +2,8 @@
 //! `openapi.json`. `rdv schemas` writes them; a test fails when they are stale.
 
 use rdv_domain::{
-    agenda, agent, agent_day, agent_email, lieu, motif, motif_key, organisation, platform, rdv, territory, usager,
-    webhook_endpoint,
+    agenda, agent, agent_day, agent_email, category, follow_up, lieu, motif, motif_key, organisation, platform, rdv,
+    territory, usager, webhook_endpoint,
 };
 use schemars::{JsonSchema, schema_for};
 use std::path::{Path, PathBuf};
@@ -65,6 +65,16 @@ pub fn generated() -> Vec<(PathBuf, String)> {
             "Usager",
             schema::<usager::UsagerCommand>(),
             schema::<usager::UsagerEvent>(),
+        ),
+        (
+            "CategoryConfiguration",
+            schema::<category::CategoryCommand>(),
+            schema::<category::CategoryEvent>(),
+        ),
+        (
+            "FollowUp",
+            schema::<follow_up::FollowUpCommand>(),
+            schema::<follow_up::FollowUpEvent>(),
         ),
         (
             "WebhookEndpoint",

@@ -59,6 +59,21 @@ impl AppState {
         Ok(Decoder::<A>::default().fold(&events)?)
     }
 
+    /// An aggregate as it stood at `as_of` (its events that occurred until
+    /// then), or now when `as_of` is none: history answers "what was it then".
+    pub async fn load_as_of<A: VersionedAggregate>(
+        &self,
+        id: &str,
+        as_of: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<A, ApiError> {
+        let events = self.store.load_stream(A::TYPE, id).await?;
+        let until = events
+            .iter()
+            .take_while(|e| as_of.is_none_or(|at| e.metadata.occurred_at <= at))
+            .count();
+        Ok(Decoder::<A>::default().fold(&events[..until])?)
+    }
+
     /// Runs one command on one aggregate and answers `{id, version, events}`.
     pub async fn command<A>(
         &self,

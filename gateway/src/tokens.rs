@@ -53,6 +53,30 @@ pub fn participation_rdv(token: &str) -> Option<rdv_domain::ids::RdvId> {
     owner.parse().ok().map(rdv_domain::ids::RdvId)
 }
 
+const FOLLOW_UP_PREFIX: &str = "rdvi_";
+
+/// The booking token of an invitation (shared by its reminders): it opens
+/// the category's motifs bookable by invited usagers.
+pub fn new_follow_up_token(follow_up: rdv_domain::ids::FollowUpId) -> String {
+    format!("{FOLLOW_UP_PREFIX}{}_{}", follow_up.0.simple(), secret())
+}
+
+/// The follow-up an invitation token was issued for.
+pub fn follow_up_of_token(token: &str) -> Option<rdv_domain::ids::FollowUpId> {
+    let (owner, _) = token.strip_prefix(FOLLOW_UP_PREFIX)?.split_once('_')?;
+    owner.parse().ok().map(rdv_domain::ids::FollowUpId)
+}
+
+/// A short-link code: 8 characters `A-Z0-9`, as rdv-insertion's uuids.
+pub fn new_short_code() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..8)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
 /// The owner named by an API token, if it has our shape.
 pub fn api_token_owner(token: &str) -> Option<Owner> {
     let (owner, _) = token.strip_prefix(API_PREFIX)?.split_once('_')?;

@@ -11,6 +11,7 @@ pub mod availability_index;
 pub mod configuration;
 pub mod directory;
 mod documents;
+pub mod follow_ups;
 pub mod projector;
 pub mod rdvs;
 pub mod usagers;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(availability::Availability),
         Arc::new(rdvs::Rdvs),
         Arc::new(usagers::Usagers),
+        Arc::new(follow_ups::FollowUps),
         Arc::new(webhooks::Webhooks),
         Arc::new(webhook_dispatch::WebhookDispatch),
     ]

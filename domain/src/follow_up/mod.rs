@@ -51,6 +51,9 @@ pub struct Invitation {
     /// Digest of the booking token the link carries (shared by the
     /// reminders of one invitation).
     pub token: TokenHash,
+    /// The same token sealed with the master key: the short link opens it
+    /// to redirect with it. Never in clear in the store.
+    pub sealed_token: String,
     pub clicked: bool,
 }
 
@@ -76,6 +79,15 @@ pub struct TrackedParticipation {
     /// Set once, when the participation is created (rdv-insertion): the
     /// usager was convoked, so notices come from the follow-up.
     pub convocable: bool,
+    /// The channels its convocation notices use, chosen at creation (SMS
+    /// and e-mail unless a convocation asked for fewer).
+    #[serde(default = "sms_and_email")]
+    pub notice_formats: BTreeSet<InvitationFormat>,
+}
+
+/// Convocation notices go by SMS and e-mail (letters are downloaded).
+pub fn sms_and_email() -> BTreeSet<InvitationFormat> {
+    [InvitationFormat::Sms, InvitationFormat::Email].into()
 }
 
 /// A convocation notice (rdv-insertion's Notification events).
@@ -142,6 +154,7 @@ pub struct NewInvitation {
     /// None when neither the category nor the organisation has a phone.
     pub help_phone: Option<String>,
     pub token: TokenHash,
+    pub sealed_token: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -382,6 +395,7 @@ fn sent(invitation: NewInvitation, trigger: InvitationTrigger, now: DateTime<Utc
             organisation_ids: invitation.organisation_ids,
             help_phone: invitation.help_phone.unwrap_or_default(),
             token: invitation.token,
+            sealed_token: invitation.sealed_token,
             clicked: false,
         },
     }
@@ -471,6 +485,7 @@ impl Aggregate for FollowUp {
                         created_at: known.created_at,
                         created_by: known.created_by,
                         convocable: known.convocable,
+                        notice_formats: known.notice_formats.clone(),
                         ..*participation
                     },
                     None => TrackedParticipation {

@@ -37,6 +37,7 @@ fn invitation(created: Duration, format: InvitationFormat, trigger: InvitationTr
         organisation_ids: BTreeSet::new(),
         help_phone: "0147200001".into(),
         token: TokenHash("h".into()),
+        sealed_token: String::new(),
         clicked: false,
     }
 }
@@ -52,6 +53,7 @@ fn participation(created: Duration, starts: Duration, status: RdvStatus) -> Trac
         starts_at: at(starts),
         status,
         convocable: false,
+        notice_formats: sms_and_email(),
     }
 }
 
@@ -192,6 +194,7 @@ fn new_invitation(format: InvitationFormat, valid: Duration) -> NewInvitation {
         organisation_ids: BTreeSet::new(),
         help_phone: Some("0147200001".into()),
         token: TokenHash("t".into()),
+        sealed_token: String::new(),
     }
 }
 

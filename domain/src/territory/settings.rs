@@ -132,6 +132,12 @@ impl UsagerFieldSettings {
         if !self.shown.contains(&StandardUsagerField::BirthDate) {
             shown.birth_date = None;
         }
+        if !self.shown.contains(&StandardUsagerField::Address) {
+            shown.address = None;
+        }
+        if !self.shown.contains(&StandardUsagerField::AffiliationNumber) {
+            shown.affiliation_number = None;
+        }
         shown
             .custom
             .retain(|key, _| self.custom.iter().any(|f| f.key == *key && !f.hidden));

@@ -43,6 +43,35 @@ pub struct UsagerProfile {
     /// The organisation's information system's own identifier.
     #[serde(default)]
     pub external_id: Option<String>,
+    /// Civility: invitations and convocations address the usager by it
+    /// (rdv-insertion notifies only usagers whose title is known). Added
+    /// after version 1.0, as the fields below, with defaults.
+    #[serde(default)]
+    pub title: Option<Civility>,
+    /// Postal address (one line: street, postcode and city), for letters.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// CAF or MSA number, printed on letters.
+    #[serde(default)]
+    pub affiliation_number: Option<String>,
+}
+
+/// How letters and messages address the usager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Civility {
+    Monsieur,
+    Madame,
+}
+
+impl Civility {
+    /// "Monsieur" or "Madame".
+    pub fn label(self) -> &'static str {
+        match self {
+            Civility::Monsieur => "Monsieur",
+            Civility::Madame => "Madame",
+        }
+    }
 }
 
 /// RDV Service Public's `notify_by_email` / `notify_by_sms`.
@@ -204,6 +233,9 @@ mod tests {
             responsible_id: None,
             notifications: NotificationPreferences::default(),
             external_id: None,
+            title: None,
+            address: None,
+            affiliation_number: None,
         }
     }
 

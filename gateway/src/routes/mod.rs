@@ -3,7 +3,10 @@
 
 mod agenda;
 mod agents;
+mod categories;
 mod events;
+mod follow_ups;
+mod invitations;
 mod lieux;
 mod motifs;
 mod organisations;
@@ -41,6 +44,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "slots", description = "Free slots (créneaux) for agents and usagers"),
         (name = "rdvs", description = "Usagers, booking and cancelling RDVs"),
         (name = "webhooks", description = "Webhook endpoints of organisations"),
+        (name = "insertion", description = "Motif categories, follow-ups, invitations and convocations"),
     )
 )]
 struct ApiDoc;
@@ -138,6 +142,16 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::get_delivery))
         .routes(routes!(webhooks::redeliver))
         .routes(routes!(webhooks::replay))
+        .routes(routes!(categories::configure_category))
+        .routes(routes!(categories::list_categories))
+        .routes(routes!(invitations::invite_usager))
+        .routes(routes!(invitations::follow_invitation))
+        .routes(routes!(follow_ups::get_follow_up))
+        .routes(routes!(follow_ups::close_follow_up))
+        .routes(routes!(follow_ups::reopen_follow_up))
+        .routes(routes!(follow_ups::set_referents))
+        .routes(routes!(follow_ups::list_follow_ups))
+        .routes(routes!(rdvs::convocations::convoke))
         .split_for_parts()
 }
 

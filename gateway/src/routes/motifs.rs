@@ -60,6 +60,13 @@ async fn run_motif_command(
     status: StatusCode,
 ) -> Result<CommandReply, ApiError> {
     let id = motif_id.to_string();
+    let warnings: Vec<Value> = match &command {
+        MotifCommand::ConfigureMotif { config, .. } => rdv_domain::category::convocation_setup_warnings(config)
+            .into_iter()
+            .map(|(field, message)| json!({"code": "convocation_motif_setup", "field": field, "message": message}))
+            .collect(),
+        _ => Vec::new(),
+    };
     let outcome = state
         .commands
         .run(
@@ -68,7 +75,7 @@ async fn run_motif_command(
                 let command = command.clone();
                 Box::pin(async move { change_motif(unit, motif_id, command, if_match).await })
             },
-            reply(status, "Motif", |_| id.clone(), |_| json!({})),
+            reply(status, "Motif", |_| id.clone(), move |_| json!({"warnings": warnings})),
         )
         .await?;
     Ok(CommandReply(outcome))

@@ -42,6 +42,12 @@ pub struct UsagerFields {
     notifications: Option<NotificationPreferences>,
     /// The SI's own identifier of this usager.
     external_id: Option<String>,
+    /// `monsieur` or `madame`: needed to invite or convoke.
+    title: Option<rdv_domain::usager::Civility>,
+    /// One line: street, postcode and city (for letters).
+    address: Option<String>,
+    /// CAF or MSA number.
+    affiliation_number: Option<String>,
 }
 
 impl UsagerFields {
@@ -68,9 +74,17 @@ impl UsagerFields {
                 responsible_id: None,
                 notifications: self.notifications.unwrap_or_default(),
                 external_id: self.external_id.map(|id| id.trim().to_string()),
+                title: self.title,
+                address: trimmed(self.address),
+                affiliation_number: trimmed(self.affiliation_number),
             })
         })
     }
+}
+
+/// A free text field: trimmed, and none when blank.
+fn trimmed(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -139,7 +153,8 @@ struct UsagerUpdate {
 
 /// Changes an usager: the body is a JSON merge patch (RFC 7396) of
 /// `{organisation_ids, first_name, last_name, email, phone, birth_date,
-/// custom_fields, notifications, external_id}`; `null` clears a field.
+/// custom_fields, notifications, external_id, title, address,
+/// affiliation_number}`; `null` clears a field.
 /// Required and custom fields are checked against the espace's settings;
 /// the caller must work in every organisation it adds or removes.
 #[utoipa::path(patch, path = "/v1/usagers/{id}", tag = "rdvs", params(("id" = String, Path)),
@@ -159,7 +174,8 @@ pub async fn update_usager(
         "organisation_ids": usager.organisation_ids,
         "first_name": p.first_name, "last_name": p.last_name, "email": p.email, "phone": p.phone,
         "birth_date": p.birth_date, "custom_fields": p.custom, "notifications": p.notifications,
-        "external_id": p.external_id,
+        "external_id": p.external_id, "title": p.title, "address": p.address,
+        "affiliation_number": p.affiliation_number,
     });
     let update = JsonBody::<UsagerUpdate>::patched(current, body.value)?;
     for changed in update.organisation_ids.symmetric_difference(&usager.organisation_ids) {

@@ -291,13 +291,22 @@ impl TestApp {
     /// Waits (bounded) for an e-mail containing `text`, whatever else the
     /// sender writes meanwhile, and returns it.
     pub async fn wait_for_eml_containing(&self, text: &str) -> String {
+        self.wait_for_outbox_containing("eml", text).await
+    }
+
+    /// Waits (bounded) for an SMS containing `text`, and returns it.
+    pub async fn wait_for_sms_containing(&self, text: &str) -> String {
+        self.wait_for_outbox_containing("sms", text).await
+    }
+
+    async fn wait_for_outbox_containing(&self, extension: &str, text: &str) -> String {
         for _ in 0..200 {
-            if let Some(found) = self.eml_files().into_iter().find(|e| e.contains(text)) {
+            if let Some(found) = self.outbox_files(extension).into_iter().find(|e| e.contains(text)) {
                 return found;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("no e-mail containing {text:?} within 5 s");
+        panic!("no .{extension} file containing {text:?} within 5 s");
     }
 }
 

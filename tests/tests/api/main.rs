@@ -9,6 +9,7 @@ mod contract;
 mod errors;
 mod flow;
 mod idempotency;
+mod insertion;
 mod participants;
 mod prescripteurs;
 mod rdv_edits;

@@ -170,13 +170,10 @@ pub async fn book_rdv(
                     notify_all(unit, &notice, RdvNotice::Created, usagers, start, Some(&token), true).await?;
                     let agents = booking.agent_ids.clone();
                     warnings.extend(duplicates(unit, &booking, &organisation).await?);
-                    unit.handle::<Rdv>(
-                        &rdv_id.to_string(),
-                        RdvCommand::BookRdv {
-                            booking: Box::new(booking),
-                        },
-                    )
-                    .await?;
+                    let book = RdvCommand::BookRdv {
+                        booking: Box::new(booking),
+                    };
+                    change_rdv(unit, rdv_id, book).await?;
                     warnings.extend(reserve(unit, rdv_id, &agents, interval, &organisation, false).await?);
                     if interval.start < unit.now() {
                         warnings.push(json!({"code": "start_in_the_past", "message": "the RDV starts in the past"}));
@@ -373,13 +370,10 @@ pub async fn public_book(
                         prescripteur,
                     };
                     unit.new_stream::<Rdv>(&rdv_id.to_string());
-                    unit.handle::<Rdv>(
-                        &rdv_id.to_string(),
-                        RdvCommand::BookRdv {
-                            booking: Box::new(booking),
-                        },
-                    )
-                    .await?;
+                    let book = RdvCommand::BookRdv {
+                        booking: Box::new(booking),
+                    };
+                    change_rdv(unit, rdv_id, book).await?;
                     reserve(unit, rdv_id, &[agent].into(), interval, &organisation, true).await?;
                     queue_notice(
                         unit,

@@ -26,23 +26,15 @@ async fn cancel(
         .run(
             ctx,
             |unit| {
-                let (id, agents, usagers, notice, organisation) = (
-                    id.clone(),
-                    agents.clone(),
-                    usagers.clone(),
-                    notice.clone(),
-                    organisation.clone(),
-                );
+                let (agents, usagers, notice, organisation) =
+                    (agents.clone(), usagers.clone(), notice.clone(), organisation.clone());
                 Box::pin(async move {
-                    unit.handle::<Rdv>(
-                        &id,
-                        RdvCommand::CancelRdv {
-                            by,
-                            status,
-                            usager_may_cancel,
-                        },
-                    )
-                    .await?;
+                    let cancel = RdvCommand::CancelRdv {
+                        by,
+                        status,
+                        usager_may_cancel,
+                    };
+                    change_rdv(unit, rdv_id, cancel).await?;
                     let cancelled = RdvNotice::Cancelled;
                     notify_all(unit, &notice, cancelled, usagers, starts_at, None, agent_cancelled).await?;
                     release(unit, rdv_id, &agents, interval, &organisation).await
@@ -158,7 +150,7 @@ async fn move_rdv(
                         ends_at: to.end,
                         usager_may_reschedule,
                     };
-                    unit.handle::<Rdv>(&rdv_id.to_string(), command).await?;
+                    change_rdv(unit, rdv_id, command).await?;
                     release(unit, rdv_id, &agents, from, &organisation).await?;
                     if to.start != from.start {
                         notify_all(unit, &notice, RdvNotice::Updated, usagers, to.start, None, true).await?;

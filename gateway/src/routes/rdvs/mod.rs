@@ -4,6 +4,7 @@
 //! notices to usagers, access checks, and the read routes.
 
 pub mod booking;
+pub mod convocations;
 pub mod lifecycle;
 pub mod participants;
 
@@ -264,20 +265,45 @@ async fn usager_rdv(state: &AppState, id: &str, token: &str) -> Result<(RdvId, R
     Ok((rdv_id, rdv, usager))
 }
 
-/// Handles a command on an RDV within the unit and returns its state before
-/// and after (the unit's `load` shows the stored state only).
+/// Handles a command on an existing RDV within the unit and returns its
+/// state before and after (see [`change_rdv`]).
 async fn handle_rdv(
     unit: &mut UnitOfWork<'_>,
     rdv_id: RdvId,
     command: RdvCommand,
 ) -> Result<(RdvState, RdvState), CommandError> {
+    let (before, after) = change_rdv(unit, rdv_id, command).await?;
+    Ok((before.ok_or_else(|| DomainError::not_found("rdv"))?, after))
+}
+
+/// Handles a command on an RDV (new or not) within the unit, records the
+/// change on its usagers' follow-ups, and returns the RDV before (none when
+/// new) and after. Every RDV change goes through here.
+async fn change_rdv(
+    unit: &mut UnitOfWork<'_>,
+    rdv_id: RdvId,
+    command: RdvCommand,
+) -> Result<(Option<RdvState>, RdvState), CommandError> {
+    change_rdv_notifying(unit, rdv_id, command, &rdv_domain::follow_up::sms_and_email()).await
+}
+
+/// As [`change_rdv`], with the channels of the convocation notices of new
+/// participations (a convocation may ask for fewer).
+pub(crate) async fn change_rdv_notifying(
+    unit: &mut UnitOfWork<'_>,
+    rdv_id: RdvId,
+    command: RdvCommand,
+    formats: &BTreeSet<rdv_domain::category::InvitationFormat>,
+) -> Result<(Option<RdvState>, RdvState), CommandError> {
     let id = rdv_id.to_string();
-    let (mut rdv, _) = unit.load::<Rdv>(&id).await?;
-    let before = rdv.state()?.clone();
+    let mut rdv = unit.current::<Rdv>(&id).await?;
+    let before = rdv.0.clone();
     for event in unit.handle::<Rdv>(&id, command).await? {
         cqrs_es::Aggregate::apply(&mut rdv, event);
     }
-    Ok((before, rdv.state()?.clone()))
+    let after = rdv.state()?.clone();
+    crate::follow_ups::track(unit, (before.as_ref(), &after), rdv_id, formats).await?;
+    Ok((before, after))
 }
 
 /// Frees the agents' time when the RDV became cancelled, and takes it again

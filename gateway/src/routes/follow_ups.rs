@@ -1,0 +1,383 @@
+//! Follow-ups: one usager in one category, its status now or at any past
+//! instant, closing and reopening, referents, and the organisation's list
+//! with "Une intervention est nécessaire".
+
+use super::organisations::organisation;
+use crate::{
+    auth::Principal,
+    error::ApiError,
+    extract::{CommandHeaders, JsonBody, Query, path_id},
+    reply::CommandReply,
+    state::AppState,
+};
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+};
+use chrono::{DateTime, Utc};
+use rdv_domain::{
+    DomainError,
+    category::{CategoryConfiguration, InvitationFormat},
+    follow_up::{
+        ActionReason, FollowUp, FollowUpCommand, FollowUpState, FollowUpStatus, InvitationTrigger, SentNotice,
+        TrackedParticipation,
+    },
+    ids::{AgentId, FollowUpId, InvitationId, OrganisationId, UsagerId},
+};
+use rdv_projections::follow_ups::{self, ACTION_QUEUE, FollowUpDoc, LISTED, list_parent, queue_bound};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use utoipa::{IntoParams, ToSchema};
+
+/// The days before action when no organisation of the follow-up configured
+/// its category (rdv-insertion's default).
+const DEFAULT_DAYS: u32 = 10;
+
+#[derive(Serialize, ToSchema)]
+pub struct InvitationSummary {
+    id: InvitationId,
+    format: InvitationFormat,
+    trigger: InvitationTrigger,
+    created_at: DateTime<Utc>,
+    valid_until: DateTime<Utc>,
+    clicked: bool,
+}
+
+/// A follow-up as of an instant.
+#[derive(Serialize, ToSchema)]
+pub struct FollowUpView {
+    id: FollowUpId,
+    usager_id: UsagerId,
+    motif_category: String,
+    status: FollowUpStatus,
+    /// Why it needs an agent, if it does ("Une intervention est nécessaire").
+    action_required: Option<ActionReason>,
+    /// The "Convoquer" button shows.
+    convocable: bool,
+    closed_at: Option<DateTime<Utc>>,
+    /// The instant the view describes.
+    as_of: DateTime<Utc>,
+    invitations: Vec<InvitationSummary>,
+    participations: Vec<TrackedParticipation>,
+    notices: Vec<SentNotice>,
+    #[schema(value_type = Vec<String>)]
+    referents: BTreeSet<AgentId>,
+}
+
+impl FollowUpView {
+    fn new(id: FollowUpId, state: &FollowUpState, at: DateTime<Utc>, days: u32, convene: bool) -> Self {
+        Self {
+            id,
+            usager_id: state.usager_id,
+            motif_category: state.category.clone(),
+            status: state.status(at),
+            action_required: state.action_required(at, days),
+            convocable: convene && state.convocable(at, days),
+            closed_at: state.closed_at,
+            as_of: at,
+            invitations: state
+                .invitations
+                .iter()
+                .map(|i| InvitationSummary {
+                    id: i.id,
+                    format: i.format,
+                    trigger: i.trigger,
+                    created_at: i.created_at,
+                    valid_until: i.valid_until,
+                    clicked: i.clicked,
+                })
+                .collect(),
+            participations: state.participations.values().cloned().collect(),
+            notices: state.notices.clone(),
+            referents: state.referents.clone(),
+        }
+    }
+}
+
+/// The organisations a follow-up touches: those of its invitations and RDVs.
+fn organisations_of(state: &FollowUpState) -> BTreeSet<OrganisationId> {
+    state
+        .invitations
+        .iter()
+        .flat_map(|i| i.organisation_ids.iter().copied())
+        .chain(state.participations.values().map(|p| p.organisation_id))
+        .collect()
+}
+
+/// A follow-up the caller may see (a member of one of its organisations),
+/// as of `as_of`; 404 otherwise, as for a missing one.
+pub async fn visible_follow_up(
+    state: &AppState,
+    principal: &Principal,
+    id: &str,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<(FollowUpId, FollowUpState, OrganisationId), ApiError> {
+    let follow_up_id: FollowUpId = path_id(id, "follow-up")?;
+    let current = state.load::<FollowUp>(id).await?;
+    let current = current.0.ok_or_else(|| ApiError::not_found("follow-up"))?;
+    let mut visible_in = None;
+    for organisation_id in organisations_of(&current) {
+        let (o, organisation) = organisation(state, &organisation_id.to_string()).await?;
+        if principal
+            .require_organisation_member(o, organisation.territory_id)
+            .is_ok()
+        {
+            visible_in = Some(o);
+            break;
+        }
+    }
+    let organisation_id = visible_in.ok_or_else(|| ApiError::not_found("follow-up"))?;
+    let then = match as_of {
+        Some(_) => state.load_as_of::<FollowUp>(id, as_of).await?.0,
+        None => Some(current),
+    };
+    let then = then.ok_or_else(|| ApiError::not_found("follow-up as of this instant"))?;
+    Ok((follow_up_id, then, organisation_id))
+}
+
+/// The category's "Délai d'expiration" and `convene_user` in an organisation.
+pub async fn category_rules(
+    state: &AppState,
+    organisation_id: OrganisationId,
+    category: &str,
+) -> Result<(u32, bool), ApiError> {
+    let stream = CategoryConfiguration::stream_id(organisation_id, category);
+    let config = state.load::<CategoryConfiguration>(&stream).await?.0;
+    Ok(config.map_or((DEFAULT_DAYS, false), |c| {
+        (
+            c.settings.number_of_days_before_action_required,
+            c.settings.convene_user,
+        )
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AsOf {
+    /// RFC 3339: the follow-up as it stood then (its events until then,
+    /// its status computed at that instant).
+    as_of: Option<DateTime<Utc>>,
+}
+
+/// A follow-up, now or as of a past instant.
+#[utoipa::path(get, path = "/v1/follow-ups/{id}", tag = "insertion", params(("id" = String, Path), AsOf),
+    security(("bearer" = [])), responses((status = 200, body = FollowUpView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_follow_up(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<AsOf>,
+) -> Result<Json<FollowUpView>, ApiError> {
+    let (follow_up_id, follow_up, organisation_id) = visible_follow_up(&state, &principal, &id, q.as_of).await?;
+    let (days, convene) = category_rules(&state, organisation_id, &follow_up.category).await?;
+    let at = q.as_of.unwrap_or_else(|| state.services().now());
+    Ok(Json(FollowUpView::new(follow_up_id, &follow_up, at, days, convene)))
+}
+
+async fn follow_up_command(
+    state: &AppState,
+    principal: &Principal,
+    headers: &CommandHeaders,
+    (id, route): (&str, &str),
+    command: FollowUpCommand,
+    hash: &str,
+) -> Result<CommandReply, ApiError> {
+    visible_follow_up(state, principal, id, None).await?;
+    let ctx = principal.context(headers, route, hash);
+    state
+        .command::<FollowUp>(&ctx, id, command, headers.if_match, StatusCode::OK)
+        .await
+}
+
+/// Closes a follow-up: its invitations stop being valid.
+#[utoipa::path(post, path = "/v1/follow-ups/{id}/close", tag = "insertion", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = crate::reply::CommandAnswer), (status = 409, body = crate::error::Problem)))]
+pub async fn close_follow_up(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+) -> Result<CommandReply, ApiError> {
+    let route = format!("POST /v1/follow-ups/{id}/close");
+    follow_up_command(
+        &state,
+        &principal,
+        &headers,
+        (&id, &route),
+        FollowUpCommand::CloseFollowUp,
+        "",
+    )
+    .await
+}
+
+/// Reopens a closed follow-up.
+#[utoipa::path(post, path = "/v1/follow-ups/{id}/reopen", tag = "insertion", params(("id" = String, Path)),
+    security(("bearer" = [])), responses((status = 200, body = crate::reply::CommandAnswer), (status = 409, body = crate::error::Problem)))]
+pub async fn reopen_follow_up(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+) -> Result<CommandReply, ApiError> {
+    let route = format!("POST /v1/follow-ups/{id}/reopen");
+    follow_up_command(
+        &state,
+        &principal,
+        &headers,
+        (&id, &route),
+        FollowUpCommand::ReopenFollowUp,
+        "",
+    )
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ReferentsRequest {
+    #[schema(value_type = Vec<String>)]
+    agent_ids: BTreeSet<AgentId>,
+}
+
+/// Sets the usager's referents in this follow-up (agents of one of its
+/// organisations).
+#[utoipa::path(put, path = "/v1/follow-ups/{id}/referents", tag = "insertion", params(("id" = String, Path)),
+    request_body = ReferentsRequest, security(("bearer" = [])),
+    responses((status = 200, body = crate::reply::CommandAnswer), (status = 422, body = crate::error::Problem)))]
+pub async fn set_referents(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<ReferentsRequest>,
+) -> Result<CommandReply, ApiError> {
+    let (_, follow_up, _) = visible_follow_up(&state, &principal, &id, None).await?;
+    let organisations = organisations_of(&follow_up);
+    for (i, agent) in body.value.agent_ids.iter().enumerate() {
+        let agent_state = state.load::<rdv_domain::agent::Agent>(&agent.to_string()).await?.0;
+        let member = agent_state.is_some_and(|a| a.memberships.keys().any(|o| organisations.contains(o)));
+        if !member {
+            return Err(DomainError::invalid(
+                &format!("agent_ids[{i}]"),
+                "no such agent in the follow-up's organisations",
+            )
+            .into());
+        }
+    }
+    let command = FollowUpCommand::SetReferents {
+        agent_ids: body.value.agent_ids,
+    };
+    let route = format!("PUT /v1/follow-ups/{id}/referents");
+    follow_up_command(&state, &principal, &headers, (&id, &route), command, &body.hash).await
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct FollowUpListQuery {
+    /// Short name of the category.
+    motif_category: String,
+    /// Only the follow-ups that need an agent now.
+    #[serde(default)]
+    action_required: bool,
+    /// Only this status (computed now).
+    status: Option<FollowUpStatus>,
+    /// The `next` cursor of the previous page.
+    after: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<i64>,
+    min_position: Option<i64>,
+}
+
+/// One follow-up in a list.
+#[derive(Serialize, ToSchema)]
+pub struct FollowUpListItem {
+    id: FollowUpId,
+    usager_id: UsagerId,
+    status: FollowUpStatus,
+    action_required: Option<ActionReason>,
+    /// Since when it needs action.
+    action_required_since: Option<DateTime<Utc>>,
+    convocable: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FollowUpPage {
+    items: Vec<FollowUpListItem>,
+    /// Pass as `after` for the next page; none on the last.
+    next: Option<String>,
+}
+
+/// Read rows per page scan when filtering by status.
+const SCAN: i64 = 500;
+
+/// An organisation's follow-ups in a category. With `action_required=true`
+/// only "Une intervention est nécessaire" (action statuses, or invited more
+/// than N days ago without a manual invitation since), each with its
+/// reason, read from a queue ordered by the instant action became needed.
+#[utoipa::path(get, path = "/v1/organisations/{id}/follow-ups", tag = "insertion",
+    params(("id" = String, Path), FollowUpListQuery), security(("bearer" = [])),
+    responses((status = 200, body = FollowUpPage), (status = 422, body = crate::error::Problem)))]
+pub async fn list_follow_ups(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<FollowUpListQuery>,
+) -> Result<Json<FollowUpPage>, ApiError> {
+    let (organisation_id, organisation) = organisation(&state, &id).await?;
+    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(DomainError::invalid("limit", "between 1 and 200").into());
+    }
+    state.wait_for(follow_ups::NAME, q.min_position).await?;
+    let category = q.motif_category.trim();
+    let (days, convene) = category_rules(&state, organisation_id, category).await?;
+    let now = state.services().now();
+    let parent = list_parent(organisation_id, category);
+    let (collection, below) = if q.action_required {
+        (ACTION_QUEUE, Some(queue_bound(now)))
+    } else {
+        (LISTED, None)
+    };
+    let mut items = Vec::new();
+    let mut cursor = q.after.clone();
+    let next = loop {
+        let page = state
+            .store
+            .docs_page(
+                follow_ups::NAME,
+                collection,
+                &parent,
+                (cursor.as_deref(), below.as_deref()),
+                SCAN,
+            )
+            .await?;
+        let full = page.len() as i64 == SCAN;
+        let mut stopped = None;
+        for (key, doc) in page {
+            let doc: FollowUpDoc = serde_json::from_value(doc).map_err(ApiError::internal)?;
+            let item = FollowUpListItem {
+                id: doc.id,
+                usager_id: doc.state.usager_id,
+                status: doc.state.status(now),
+                action_required: doc.state.action_required(now, days),
+                action_required_since: doc.due.filter(|(at, _)| *at <= now).map(|(at, _)| at),
+                convocable: convene && doc.state.convocable(now, days),
+            };
+            cursor = Some(key.clone());
+            let wanted =
+                q.status.is_none_or(|s| s == item.status) && (!q.action_required || item.action_required.is_some());
+            if wanted {
+                items.push(item);
+                if items.len() as i64 == limit {
+                    stopped = Some(key);
+                    break;
+                }
+            }
+        }
+        if stopped.is_some() {
+            break stopped;
+        }
+        if !full {
+            break None;
+        }
+    };
+    Ok(Json(FollowUpPage { items, next }))
+}

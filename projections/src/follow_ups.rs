@@ -1,0 +1,246 @@
+//! Follow-ups as agents list them (rdv-insertion's index of usagers by
+//! category), and "Une intervention est nécessaire" as a queue ordered by
+//! the instant each follow-up starts needing action: listing who needs
+//! action now is one index range read below "now", whatever the number of
+//! follow-ups, and the status of each is still computed at read time from
+//! its history.
+//!
+//! A follow-up is listed in the organisations of its invitations and RDVs.
+//! Also kept: the category configurations per organisation, invitations by
+//! their short-link code, and participations by id (for letters).
+
+use crate::{
+    documents::Documents,
+    projector::{Projection, ProjectionError},
+};
+use chrono::{DateTime, Utc};
+use rdv_domain::{
+    category::{CategoryConfiguration, CategoryEvent, CategoryState},
+    follow_up::{ActionReason, FollowUp, FollowUpEvent, FollowUpState},
+    ids::{FollowUpId, OrganisationId, ParticipationId},
+};
+use rdv_eventstore::{ProjectionTx, StoredEvent, codec::Decoder};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub const NAME: &str = "follow_ups";
+/// Category configurations by `{organisation}:{short_name}`, under the organisation.
+pub const CATEGORIES: &str = "categories";
+/// Each follow-up once, by id.
+pub const BY_ID: &str = "by_id";
+/// Follow-ups by `{organisation}:{id}` under [`list_parent`].
+pub const LISTED: &str = "listed";
+/// The action queue, by [`queue_key`] under [`list_parent`].
+pub const ACTION_QUEUE: &str = "action_queue";
+/// Invitations by short-link code.
+pub const INVITATIONS: &str = "invitations";
+/// Participations by [`ParticipationId`].
+pub const PARTICIPATIONS: &str = "participations";
+
+/// The days before action of a category when no organisation configured it.
+const DEFAULT_DAYS: u32 = 10;
+
+/// The parent of an organisation's follow-ups in a category.
+pub fn list_parent(organisation: OrganisationId, category: &str) -> String {
+    format!("{organisation}|{category}")
+}
+
+/// Queue keys sort by due instant, then follow-up.
+pub fn queue_key(due: DateTime<Utc>, follow_up: FollowUpId) -> String {
+    format!("{}|{follow_up}", due.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+}
+
+/// The key every entry due at or before `now` sorts below.
+pub fn queue_bound(now: DateTime<Utc>) -> String {
+    format!("{}|~", now.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
+}
+
+/// A follow-up as listed in one organisation (and in the action queue).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FollowUpDoc {
+    pub id: FollowUpId,
+    pub organisation_id: OrganisationId,
+    pub state: FollowUpState,
+    /// When it needs action if nothing happens (queue entries only).
+    #[serde(default)]
+    pub due: Option<(DateTime<Utc>, ActionReason)>,
+}
+
+/// The stored follow-up, with where it is listed and queued.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FollowUpRecord {
+    state: FollowUpState,
+    organisations: BTreeSet<OrganisationId>,
+    /// The queue key of each organisation's entry.
+    queued: BTreeMap<OrganisationId, String>,
+}
+
+/// An invitation's short-link code leads to its follow-up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvitationRef {
+    pub follow_up_id: FollowUpId,
+    pub invitation_id: rdv_domain::ids::InvitationId,
+}
+
+/// A participation id leads to its RDV, usager and follow-up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParticipationRef {
+    pub rdv_id: rdv_domain::ids::RdvId,
+    pub usager_id: rdv_domain::ids::UsagerId,
+    pub follow_up_id: FollowUpId,
+}
+
+pub struct FollowUps;
+
+#[async_trait::async_trait]
+impl Projection for FollowUps {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn aggregates(&self) -> &'static [&'static str] {
+        &["FollowUp", "CategoryConfiguration"]
+    }
+
+    async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
+        let mut docs = Documents {
+            tx,
+            projection: NAME,
+            event,
+        };
+        match event.aggregate_type.as_str() {
+            "FollowUp" => follow_up_event(&mut docs, event).await,
+            "CategoryConfiguration" => category_event(&mut docs, event).await,
+            _ => Ok(()),
+        }
+    }
+}
+
+async fn follow_up_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+    let id = FollowUpId(docs.aggregate_uuid()?);
+    let decoded = Decoder::<FollowUp>::default().decode(event)?;
+    let previous: Option<FollowUpRecord> = docs.find(BY_ID, &id.to_string()).await?;
+    let (mut follow_up, organisations, queued) = match previous {
+        Some(r) => (FollowUp(Some(r.state)), r.organisations, r.queued),
+        None => (FollowUp(None), BTreeSet::new(), BTreeMap::new()),
+    };
+    match &decoded {
+        FollowUpEvent::UsagerInvited { invitation } => {
+            let reference = InvitationRef {
+                follow_up_id: id,
+                invitation_id: invitation.id,
+            };
+            docs.save(INVITATIONS, &invitation.code, None, &reference).await?;
+        }
+        FollowUpEvent::ParticipationTracked { participation } => {
+            if let Some(state) = &follow_up.0 {
+                let reference = ParticipationRef {
+                    rdv_id: participation.rdv_id,
+                    usager_id: state.usager_id,
+                    follow_up_id: id,
+                };
+                let pid = ParticipationId::of(participation.rdv_id, state.usager_id);
+                docs.save(PARTICIPATIONS, &pid.to_string(), None, &reference).await?;
+            }
+        }
+        _ => {}
+    }
+    cqrs_es::Aggregate::apply(&mut follow_up, decoded);
+    let state = follow_up
+        .0
+        .ok_or_else(|| ProjectionError::event(event, "a follow-up event before FollowUpOpened"))?;
+    let mut record = FollowUpRecord {
+        organisations: organisations
+            .into_iter()
+            .chain(
+                state
+                    .invitations
+                    .iter()
+                    .flat_map(|i| i.organisation_ids.iter().copied()),
+            )
+            .chain(state.participations.values().map(|p| p.organisation_id))
+            .collect(),
+        state,
+        queued,
+    };
+    relist(docs, id, &mut record, event.metadata.occurred_at).await
+}
+
+/// Writes a follow-up's list entries and moves its queue entries.
+async fn relist(
+    docs: &mut Documents<'_>,
+    id: FollowUpId,
+    record: &mut FollowUpRecord,
+    now: DateTime<Utc>,
+) -> Result<(), ProjectionError> {
+    for organisation_id in record.organisations.clone() {
+        let parent = list_parent(organisation_id, &record.state.category);
+        let days = days_before_action(docs, organisation_id, &record.state.category).await?;
+        let due = record.state.next_action(now, days);
+        let doc = FollowUpDoc {
+            id,
+            organisation_id,
+            state: record.state.clone(),
+            due,
+        };
+        docs.save(LISTED, &format!("{organisation_id}:{id}"), Some(&parent), &doc)
+            .await?;
+        if let Some(old) = record.queued.remove(&organisation_id) {
+            docs.delete(ACTION_QUEUE, &old).await?;
+        }
+        if let Some((at, _)) = due {
+            let key = queue_key(at, id);
+            docs.save(ACTION_QUEUE, &key, Some(&parent), &doc).await?;
+            record.queued.insert(organisation_id, key);
+        }
+    }
+    docs.save(BY_ID, &id.to_string(), None, record).await
+}
+
+async fn days_before_action(
+    docs: &mut Documents<'_>,
+    organisation: OrganisationId,
+    category: &str,
+) -> Result<u32, ProjectionError> {
+    let config: Option<CategoryState> = docs
+        .find(CATEGORIES, &CategoryConfiguration::stream_id(organisation, category))
+        .await?;
+    Ok(config.map_or(DEFAULT_DAYS, |c| c.settings.number_of_days_before_action_required))
+}
+
+async fn category_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+    let CategoryEvent::CategoryConfigured {
+        organisation_id,
+        short_name,
+        settings,
+    } = Decoder::<CategoryConfiguration>::default().decode(event)?;
+    let before: Option<CategoryState> = docs.find(CATEGORIES, &event.aggregate_id).await?;
+    let days_changed = before
+        .as_ref()
+        .map(|b| b.settings.number_of_days_before_action_required)
+        != Some(settings.number_of_days_before_action_required);
+    let parent = list_parent(organisation_id, &short_name);
+    let state = CategoryState {
+        organisation_id,
+        short_name,
+        settings,
+    };
+    docs.save(
+        CATEGORIES,
+        &event.aggregate_id,
+        Some(&organisation_id.to_string()),
+        &state,
+    )
+    .await?;
+    if !days_changed {
+        return Ok(());
+    }
+    // A new "Délai d'expiration" moves every queue entry of the category.
+    let listed = docs.tx.list(NAME, LISTED, &parent).await?;
+    for doc in listed {
+        let doc: FollowUpDoc = serde_json::from_value(doc).map_err(|e| ProjectionError::event(event, e))?;
+        let mut record: FollowUpRecord = docs.load(BY_ID, &doc.id.to_string()).await?;
+        relist(docs, doc.id, &mut record, event.metadata.occurred_at).await?;
+    }
+    Ok(())
+}

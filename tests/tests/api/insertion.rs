@@ -1,0 +1,342 @@
+//! Invitations and convocations over HTTP (rdv-insertion in one store):
+//! configure a category and its convocation motif, invite by SMS and
+//! e-mail, let the window pass, find the follow-up in "Une intervention est
+//! nécessaire", convoke to a slot and to the next atelier with seats, and
+//! the bad inputs that must write nothing.
+
+use crate::{
+    helpers::*,
+    slots::{Setup, setup},
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+const CATEGORY: &str = "rsa_orientation";
+
+struct Insertion {
+    s: Setup,
+    convocation_motif: String,
+    atelier_motif: String,
+}
+
+/// A motif of the category, bookable by agents only and not notified (as
+/// convocation motifs should be).
+fn motif_body(s: &Setup, name: &str, collective: bool) -> Value {
+    json!({
+        "informations": {"name": name, "color": "#123456", "service": "service_social", "default_duration_in_min": 30,
+                         "location_type": "public_office", "collective": collective,
+                         "max_participants": if collective { json!(1) } else { Value::Null },
+                         "visibility": "visible_and_not_notified", "follow_up": false, "category": CATEGORY},
+        "booking": {"bookable_by": "agents", "min_booking_delay_in_min": 2880, "max_booking_delay_in_min": 262800,
+                    "usager_can_cancel": true, "usager_can_reschedule": false, "sectorisation_level": "departement"},
+        "organisation_ids": [s.organisation],
+    })
+}
+
+async fn insertion_setup(app: &TestApp) -> Insertion {
+    let s = setup(app, "26", "Europe/Paris").await;
+    let organisation = app
+        .get(&format!("/v1/organisations/{}", s.organisation), &s.token)
+        .await;
+    let territory = organisation.body["territory_id"].as_str().unwrap().to_string();
+    let territory_motifs = format!("/v1/territories/{territory}/motifs");
+    let mut ids = Vec::new();
+    for (name, collective) in [("Convocation RSA orientation", false), ("Atelier RSA", true)] {
+        let created = app
+            .post(&territory_motifs, &app.admin_token, motif_body(&s, name, collective))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(created.body["warnings"], json!([]), "a well set up convocation motif");
+        ids.push(created.id());
+    }
+    let configured = app
+        .request(
+            Method::PUT,
+            &format!("/v1/organisations/{}/motif-categories/{CATEGORY}", s.organisation),
+            Some(&app.admin_token),
+            Some(json!({"name": "RSA orientation", "phone_number": "04 75 11 22 33"})),
+            &[],
+        )
+        .await;
+    assert_eq!(configured.status, StatusCode::OK, "{}", configured.body);
+    let plage = json!({
+        "organisation_id": s.organisation, "lieu_id": s.lieu, "motif_ids": [ids[0]],
+        "first_day": "2026-01-05", "start_time": "09:00", "end_time": "12:00",
+        "recurrence": {"every": "week", "interval": 1, "days": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+                       "end": {"type": "never"}},
+    });
+    let created = app
+        .post(&format!("/v1/agents/{}/plages", s.agent), &s.token, plage)
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    Insertion {
+        s,
+        convocation_motif: ids.remove(0),
+        atelier_motif: ids.remove(0),
+    }
+}
+
+async fn usager(app: &TestApp, s: &Setup, first_name: &str, phone: Option<&str>) -> String {
+    let created = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": first_name, "last_name": "Durand",
+                   "title": "madame", "email": format!("{}@exemple.fr", first_name.to_lowercase()), "phone": phone}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    created.id()
+}
+
+async fn invite(app: &TestApp, s: &Setup, usager: &str, formats: Value) -> Reply {
+    app.post(
+        &format!("/v1/organisations/{}/usagers/{usager}/invitations", s.organisation),
+        &s.token,
+        json!({"motif_category": CATEGORY, "formats": formats}),
+    )
+    .await
+}
+
+async fn follow_up(app: &TestApp, s: &Setup, id: &str) -> Value {
+    let reply = app.get(&format!("/v1/follow-ups/{id}"), &s.token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body
+}
+
+async fn action_required(app: &TestApp, s: &Setup, position: i64) -> Vec<Value> {
+    let url = format!(
+        "/v1/organisations/{}/follow-ups?motif_category={CATEGORY}&action_required=true&min_position={position}",
+        s.organisation
+    );
+    let reply = app.get(&url, &s.token).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["items"].as_array().unwrap().clone()
+}
+
+/// A client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn invite_wait_convoke_to_a_slot_then_to_the_next_atelier_with_seats() {
+    let app = TestApp::spawn().await;
+    let i = insertion_setup(&app).await;
+    let s = &i.s;
+    let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
+
+    let invited = invite(&app, s, &ada, json!(["sms", "email"])).await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    let follow_up_id = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    let invitations = invited.body["invitations"].as_array().unwrap();
+    assert_eq!(invitations.len(), 2);
+    assert_eq!(invitations[0]["valid_until"], "2026-01-15T09:00:00Z", "10 days");
+    let link = invitations[0]["link"].as_str().unwrap();
+    let code = link.rsplit('/').next().unwrap();
+    let sms = app.wait_for_sms_containing(link).await;
+    assert!(
+        sms.contains("Madame Ada DURAND,\nVous êtes bénéficiaire du RSA"),
+        "{sms}"
+    );
+    app.wait_for_eml_containing("rendez-vous d'orientation").await;
+    assert_eq!(follow_up(&app, s, &follow_up_id).await["status"], "invitation_pending");
+
+    let clicked = no_redirects()
+        .get(format!("{}/i/{code}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clicked.status(), StatusCode::FOUND);
+    let target = clicked.headers()["location"].to_str().unwrap();
+    assert!(
+        target.contains("/prendre_rdv?motif_category_short_name=rsa_orientation"),
+        "{target}"
+    );
+    assert!(target.contains("invitation_token=rdvi_"), "{target}");
+
+    // Not yet past the window: nothing to do, and not convocable.
+    let position = app.head_position().await;
+    assert!(action_required(&app, s, position).await.is_empty());
+    let early = app
+        .post(
+            &format!("/v1/follow-ups/{follow_up_id}/convocations"),
+            &s.token,
+            json!({"organisation_id": s.organisation}),
+        )
+        .await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.body);
+
+    app.clock.advance(chrono::Duration::days(11));
+    let listed = action_required(&app, s, position).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["id"], follow_up_id.as_str());
+    assert_eq!(listed[0]["action_required"], "invitation_window_exceeded");
+    assert_eq!(listed[0]["convocable"], true);
+    assert_eq!(listed[0]["action_required_since"], "2026-01-15T09:00:00Z");
+
+    let convoked = app
+        .post(
+            &format!("/v1/follow-ups/{follow_up_id}/convocations"),
+            &s.token,
+            json!({"organisation_id": s.organisation, "formats": ["sms", "email"]}),
+        )
+        .await;
+    assert_eq!(convoked.status, StatusCode::CREATED, "{}", convoked.body);
+    // Friday 10:00 in Paris + 2 days of booking delay: Monday 2026-01-19,
+    // 09:00, the first free slot of the motif.
+    assert_eq!(convoked.body["starts_at"], "2026-01-19T08:00:00Z");
+    let rdv = convoked.body["rdv_id"].as_str().unwrap().to_string();
+    let now_follow_up = follow_up(&app, s, &follow_up_id).await;
+    assert_eq!(now_follow_up["status"], "rdv_pending");
+    assert_eq!(now_follow_up["participations"][0]["convocable"], true);
+    let notices: Vec<&str> = now_follow_up["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["format"].as_str().unwrap())
+        .collect();
+    assert_eq!(notices, ["sms", "email"]);
+    let convocation = app.wait_for_sms_containing("convoqué(e)").await;
+    assert!(convocation.contains("Madame Ada DURAND"), "{convocation}");
+    assert!(convocation.contains("le 19/01/2026 à 09:00"), "{convocation}");
+    assert!(convocation.contains("Accueil - 1 rue A"), "{convocation}");
+    assert!(convocation.contains("04 75 11 22 33"), "{convocation}");
+    let email = app
+        .wait_for_eml_containing("et êtes convoqué(e) à un rendez-vous d'orientation")
+        .await;
+    assert!(email.contains("Ce rendez-vous est obligatoire"), "{email}");
+    let booked = app.get(&format!("/v1/rdvs/{rdv}"), &s.token).await;
+    assert_eq!(booked.body["motif_id"], i.convocation_motif.as_str());
+
+    // Collective: the first atelier is full, the usager lands on the next.
+    let full = atelier(&app, &i, "2026-02-03T14:00:00+01:00").await;
+    let open = atelier(&app, &i, "2026-02-05T14:00:00+01:00").await;
+    let other = usager(&app, s, "Zoé", None).await;
+    let joined = app
+        .post(
+            &format!("/v1/rdvs/{full}/participants"),
+            &s.token,
+            json!({"usager_id": other}),
+        )
+        .await;
+    assert_eq!(joined.status, StatusCode::CREATED, "{}", joined.body);
+    let ben = usager(&app, s, "Ben", Some("07 98 76 54 32")).await;
+    let invited = invite(&app, s, &ben, json!(["sms"])).await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    let ben_follow_up = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    app.clock.advance(chrono::Duration::days(11));
+    let position = app.head_position().await;
+    let collective = app
+        .post(
+            &format!("/v1/follow-ups/{ben_follow_up}/convocations?min_position={position}"),
+            &s.token,
+            json!({"organisation_id": s.organisation, "mode": "collective", "formats": ["sms"]}),
+        )
+        .await;
+    assert_eq!(collective.status, StatusCode::CREATED, "{}", collective.body);
+    assert_eq!(collective.body["rdv_id"], open.as_str(), "the full atelier is skipped");
+    let ben_status = follow_up(&app, s, &ben_follow_up).await;
+    assert_eq!(ben_status["status"], "rdv_pending");
+    assert_eq!(
+        ben_status["participations"][0]["convocable"], true,
+        "collective, added by an agent"
+    );
+    let sms = app
+        .wait_for_sms_containing("Madame Ben DURAND,\nVous êtes bénéficiaire du RSA et êtes convoqué(e)")
+        .await;
+    assert!(sms.contains("le 05/02/2026 à 14:00"), "{sms}");
+}
+
+/// An atelier of one seat of the category's collective motif.
+async fn atelier(app: &TestApp, i: &Insertion, starts_at: &str) -> String {
+    let s = &i.s;
+    let created = app
+        .post(
+            "/v1/rdvs",
+            &s.token,
+            json!({"organisation_id": s.organisation, "motif_id": i.atelier_motif, "lieu_id": s.lieu,
+                   "agent_ids": [s.agent], "usager_ids": [], "starts_at": starts_at, "name": "Atelier RSA"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    created.id()
+}
+
+#[tokio::test]
+async fn bad_convocations_and_expired_links_are_refused_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let i = insertion_setup(&app).await;
+    let s = &i.s;
+    let no_phone = usager(&app, s, "Eve", None).await;
+    let invited = invite(&app, s, &no_phone, json!(["email"])).await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    let follow_up_id = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    let code = invited.body["invitations"][0]["link"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let again = invite(&app, s, &no_phone, json!(["email"])).await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", again.body);
+    assert_eq!(
+        again.body["errors"][0]["message"],
+        "Une invitation email a déjà été envoyée aujourd'hui à cet usager"
+    );
+    let sms_without_phone = invite(&app, s, &no_phone, json!(["sms"])).await;
+    assert_eq!(sms_without_phone.fields(), ["formats[0]"]);
+
+    app.clock.advance(chrono::Duration::days(11));
+    let head = app.head_position().await;
+    let expired = no_redirects()
+        .get(format!("{}/i/{code}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), StatusCode::GONE);
+    let page = expired.text().await.unwrap();
+    assert!(page.contains("Désolé, votre invitation n'est plus valide !"), "{page}");
+    assert!(page.contains("04 75 11 22 33"), "the help phone: {page}");
+
+    let convoke = |body: Value, position: i64| {
+        let url = format!("/v1/follow-ups/{follow_up_id}/convocations?min_position={position}");
+        let token = s.token.clone();
+        let app = &app;
+        async move { app.post(&url, &token, body).await }
+    };
+    let by_sms = convoke(json!({"organisation_id": s.organisation, "formats": ["sms"]}), head).await;
+    assert_eq!(by_sms.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", by_sms.body);
+    assert_eq!(by_sms.fields(), ["formats[0]"]);
+
+    // Without its convocation motif the category cannot convoke.
+    let archived = app
+        .post(
+            &format!("/v1/motifs/{}/archive", i.convocation_motif),
+            &app.admin_token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(archived.status, StatusCode::OK, "{}", archived.body);
+    let no_motif = convoke(json!({"organisation_id": s.organisation}), archived.position()).await;
+    assert_eq!(no_motif.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", no_motif.body);
+    assert!(
+        no_motif.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Aucun motif de convocation")
+    );
+    let no_atelier = convoke(json!({"organisation_id": s.organisation, "mode": "collective"}), head).await;
+    assert_eq!(no_atelier.status, StatusCode::CONFLICT, "{}", no_atelier.body);
+    assert_eq!(
+        app.head_position().await,
+        archived.position(),
+        "the refused link and convocations wrote nothing (head was {head} before the archive)"
+    );
+    let status = follow_up(&app, s, &follow_up_id).await;
+    assert_eq!(status["invitations"][0]["clicked"], false);
+}
