@@ -15,6 +15,7 @@ pub mod extract;
 pub mod follow_ups;
 pub mod history;
 pub mod insertion_messages;
+pub mod letters;
 pub mod notifications;
 pub mod rdv_notices;
 pub mod reminders;

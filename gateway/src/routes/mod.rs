@@ -7,6 +7,7 @@ mod categories;
 mod events;
 mod follow_ups;
 mod invitations;
+mod letters;
 mod lieux;
 mod motifs;
 mod organisations;
@@ -152,6 +153,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(follow_ups::set_referents))
         .routes(routes!(follow_ups::list_follow_ups))
         .routes(routes!(rdvs::convocations::convoke))
+        .routes(routes!(letters::convocation_pdf))
+        .routes(routes!(letters::invitation_pdf))
         .split_for_parts()
 }
 

@@ -209,6 +209,26 @@ async fn invite_wait_convoke_to_a_slot_then_to_the_next_atelier_with_seats() {
         .wait_for_eml_containing("et êtes convoqué(e) à un rendez-vous d'orientation")
         .await;
     assert!(email.contains("Ce rendez-vous est obligatoire"), "{email}");
+    let participation = convoked.body["participation_id"].as_str().unwrap();
+    let (name, text) = convocation_letter(&app, s, participation).await;
+    assert_eq!(
+        name,
+        "attachment; filename=\"Convocation_de_ada_durand_le_19-01-2026.pdf\""
+    );
+    for expected in [
+        "Objet : Convocation à un rendez-vous d'orientation dans le cadre de votre RSA",
+        "Madame Ada DURAND",
+        "Vous êtes bénéficiaire du RSA et vous êtes convoqué(e)",
+        "lundi 19 janvier 2026 à 09h00",
+        "Accueil - 1 rue A",
+        "Ce rendez-vous est obligatoire.",
+        "En cas d'absence, votre RSA pourra être suspendu ou réduit.",
+        "04 75 11 22 33",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in {text}");
+    }
+    let notices = follow_up(&app, s, &follow_up_id).await["notices"].clone();
+    assert_eq!(notices[2]["format"], "postal", "the download is recorded: {notices}");
     let booked = app.get(&format!("/v1/rdvs/{rdv}"), &s.token).await;
     assert_eq!(booked.body["motif_id"], i.convocation_motif.as_str());
 
@@ -249,6 +269,29 @@ async fn invite_wait_convoke_to_a_slot_then_to_the_next_atelier_with_seats() {
         .wait_for_sms_containing("Madame Ben DURAND,\nVous êtes bénéficiaire du RSA et êtes convoqué(e)")
         .await;
     assert!(sms.contains("le 05/02/2026 à 14:00"), "{sms}");
+}
+
+/// Downloads a convocation letter: its Content-Disposition and its text,
+/// read back from the PDF.
+async fn convocation_letter(app: &TestApp, s: &Setup, participation: &str) -> (String, String) {
+    let response = app
+        .client
+        .get(format!(
+            "{}/v1/participations/{participation}/convocation.pdf",
+            app.address
+        ))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    let name = response.headers()["content-disposition"].to_str().unwrap().to_string();
+    let bytes = response.bytes().await.unwrap();
+    let document = lopdf::Document::load_mem(&bytes).expect("a PDF document");
+    let pages: Vec<u32> = document.get_pages().keys().copied().collect();
+    let text = document.extract_text(&pages).expect("its text");
+    (name, text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 /// An atelier of one seat of the category's collective motif.
