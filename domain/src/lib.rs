@@ -11,6 +11,7 @@ pub mod agent_day;
 pub mod agent_email;
 pub mod availability;
 pub mod category;
+pub mod daily_run;
 pub mod error;
 pub mod follow_up;
 pub mod ids;

@@ -206,6 +206,7 @@ impl App {
         if self.scheduler {
             let every = Duration::from_secs(60);
             workers.spawn(crate::reminders::run(self.state.clone(), every, shutdown.clone()));
+            workers.spawn(crate::insertion_jobs::run(self.state.clone(), every, shutdown.clone()));
         }
         let stop = shutdown.clone();
         // Answers are small and written at once: send them without Nagle's delay.

@@ -67,8 +67,11 @@ pub struct Config {
     /// mode). Turn off for a stateless gateway beside `rdv project`.
     #[arg(long, env = "RDV_EMBEDDED_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub embedded_workers: bool,
-    /// Run the reminder scheduler (48 h reminders) in this process. Safe in
-    /// several gateways at once: each reminder is recorded once.
+    /// Run the schedulers in this process: 48 h RDV reminders, and the
+    /// invitation and convocation daily jobs (convocation reminders at
+    /// 10:00, invitation reminders at 11:00, periodic invites at 14:00, in
+    /// each organisation's zone). Safe in several gateways at once: each
+    /// reminder is recorded once, each daily run once per day.
     #[arg(long, env = "RDV_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set)]
     pub scheduler: bool,
 }

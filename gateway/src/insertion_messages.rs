@@ -23,6 +23,11 @@ pub fn addressee(usager: &UsagerProfile) -> String {
     )
 }
 
+/// An invitation's short link (`/i/{code}`).
+pub fn short_link(public_url: &str, code: &str) -> String {
+    format!("{}/i/{code}", public_url.trim_end_matches('/'))
+}
+
 /// What an invitation says besides its link.
 pub struct InvitationWording<'a> {
     pub texts: &'a CategoryTexts,
@@ -32,6 +37,24 @@ pub struct InvitationWording<'a> {
     pub within_three_days: bool,
     /// A reminder says how many days are left.
     pub days_left: Option<i64>,
+}
+
+impl<'a> InvitationWording<'a> {
+    /// The words of an invitation of a category in an organisation.
+    pub fn of(
+        category: &'a rdv_domain::category::CategoryState,
+        organisation: &'a rdv_domain::organisation::OrganisationState,
+        help_phone: &'a str,
+        days_left: Option<i64>,
+    ) -> Self {
+        Self {
+            texts: &category.settings.texts,
+            organisation: organisation.details.name.as_str(),
+            help_phone,
+            within_three_days: !category.settings.optional_rdv_subscription,
+            days_left,
+        }
+    }
 }
 
 /// The body of an invitation, the same for SMS and e-mail.

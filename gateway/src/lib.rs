@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod follow_ups;
 pub mod history;
+pub mod insertion_jobs;
 pub mod insertion_messages;
 pub mod letters;
 pub mod notifications;

@@ -26,6 +26,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const NAME: &str = "follow_ups";
 /// Category configurations by `{organisation}:{short_name}`, under the organisation.
 pub const CATEGORIES: &str = "categories";
+/// The same, all under [`EVERY_ORGANISATION`]: what the daily jobs go through.
+pub const CONFIGURED: &str = "configured";
+pub const EVERY_ORGANISATION: &str = "all";
 /// Each follow-up once, by id.
 pub const BY_ID: &str = "by_id";
 /// Follow-ups by `{organisation}:{id}` under [`list_parent`].
@@ -232,6 +235,8 @@ async fn category_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Result
         &state,
     )
     .await?;
+    docs.save(CONFIGURED, &event.aggregate_id, Some(EVERY_ORGANISATION), &state)
+        .await?;
     if !days_changed {
         return Ok(());
     }

@@ -6,6 +6,7 @@
 //! Participations reach it in the same unit of work as the RDV change that
 //! causes them, so the follow-up never lags behind its RDVs.
 
+pub mod daily;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -60,6 +61,21 @@ pub struct Invitation {
 impl Invitation {
     pub fn is_valid(&self, now: DateTime<Utc>) -> bool {
         self.valid_until > now
+    }
+
+    /// A new invitation carrying this one's token and organisations (a
+    /// reminder keeps its code and deadline; a periodic invite gets new ones).
+    pub fn copy(&self, format: InvitationFormat, code: String, valid_until: DateTime<Utc>) -> NewInvitation {
+        NewInvitation {
+            id: InvitationId::new(),
+            code,
+            format,
+            valid_until,
+            organisation_ids: self.organisation_ids.clone(),
+            help_phone: Some(self.help_phone.clone()),
+            token: self.token.clone(),
+            sealed_token: self.sealed_token.clone(),
+        }
     }
 }
 

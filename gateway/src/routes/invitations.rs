@@ -23,7 +23,6 @@ use rdv_domain::{
     category::{CategoryConfiguration, CategoryState, InvitationFormat},
     follow_up::{FollowUp, FollowUpCommand, InvitationFacts, NewInvitation},
     ids::{FollowUpId, InvitationId, OrganisationId, UsagerId},
-    organisation::OrganisationState,
     usager::{Usager, UsagerState},
 };
 use rdv_projections::{
@@ -113,22 +112,6 @@ pub async fn usager_of(
     Ok((usager_id, usager))
 }
 
-/// The words of an invitation of this category.
-fn wording<'a>(
-    category: &'a CategoryState,
-    organisation: &'a OrganisationState,
-    help_phone: &'a str,
-    days_left: Option<i64>,
-) -> InvitationWording<'a> {
-    InvitationWording {
-        texts: &category.settings.texts,
-        organisation: organisation.details.name.as_str(),
-        help_phone,
-        within_three_days: !category.settings.optional_rdv_subscription,
-        days_left,
-    }
-}
-
 /// Invites an usager of the organisation to book an RDV of a category, by
 /// SMS, e-mail and/or letter (rdv-insertion's rules: one per format per
 /// 24 h except letters, a civility and a contact for the format, no RDV to
@@ -187,12 +170,12 @@ pub async fn invite_usager(
     let messages: Vec<_> = invitations
         .iter()
         .filter_map(|i| {
-            let link = short_link(&state.public_url, &i.code);
+            let link = insertion_messages::short_link(&state.public_url, &i.code);
             let phone = phone.as_deref().unwrap_or_default();
             insertion_messages::invitation(
                 i.format,
                 &usager.profile,
-                &wording(&category, &organisation, phone, None),
+                &InvitationWording::of(&category, &organisation, phone, None),
                 &link,
             )
         })
@@ -204,7 +187,7 @@ pub async fn invite_usager(
             .map(|i| InvitationView {
                 id: i.id,
                 format: i.format,
-                link: short_link(&state.public_url, &i.code),
+                link: insertion_messages::short_link(&state.public_url, &i.code),
                 valid_until,
             })
             .collect(),
@@ -245,11 +228,6 @@ pub async fn invite_usager(
         )
         .await?;
     Ok(CommandReply(outcome))
-}
-
-/// An invitation's short link.
-pub fn short_link(public_url: &str, code: &str) -> String {
-    format!("{}/i/{code}", public_url.trim_end_matches('/'))
 }
 
 /// Where a valid invitation leads: the usager booking pages filtered to

@@ -8,8 +8,9 @@ use crate::{
     error::ApiError,
     extract::CommandHeaders,
     follow_ups::{ConvocationFacts, category_of, help_phone},
+    insertion_messages::short_link,
     letters::{self, LetterContext},
-    routes::{follow_ups::visible_follow_up, invitations::short_link},
+    routes::follow_ups::visible_follow_up,
     state::AppState,
 };
 use axum::{

@@ -383,3 +383,74 @@ async fn bad_convocations_and_expired_links_are_refused_and_write_nothing() {
     let status = follow_up(&app, s, &follow_up_id).await;
     assert_eq!(status["invitations"][0]["clicked"], false);
 }
+
+/// Runs the daily jobs once the follow-ups read model has caught up.
+async fn run_daily_jobs(app: &TestApp) -> usize {
+    let head = app.head_position().await;
+    app.state.wait_for("follow_ups", Some(head)).await.unwrap();
+    rdv_gateway::insertion_jobs::run_due(&app.state).await.unwrap()
+}
+
+fn at(instant: &str) -> chrono::DateTime<chrono::Utc> {
+    instant.parse().unwrap()
+}
+
+#[tokio::test]
+async fn daily_jobs_remind_invitations_after_three_days_and_convocations_two_days_ahead_once() {
+    let app = TestApp::spawn().await;
+    let i = insertion_setup(&app).await;
+    let s = &i.s;
+    let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
+    let invited = invite(&app, s, &ada, json!(["sms", "email"])).await;
+    let follow_up_id = invited.body["follow_up_id"].as_str().unwrap().to_string();
+
+    // Thursday 11:30 in Paris, three days after Monday's invitation.
+    app.clock.set(at("2026-01-08T10:30:00Z"));
+    assert_eq!(run_daily_jobs(&app).await, 1);
+    assert_eq!(run_daily_jobs(&app).await, 0, "once a day");
+    let reminder = app.wait_for_sms_containing("RAPPEL : Madame Ada DURAND").await;
+    assert!(reminder.contains("Ce lien expire dans 6 jours."), "{reminder}");
+    let invitations = follow_up(&app, s, &follow_up_id).await["invitations"].clone();
+    let triggers: Vec<&str> = invitations
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(triggers, ["manual", "manual", "reminder", "reminder"]);
+    assert_eq!(
+        invitations[2]["valid_until"], invitations[0]["valid_until"],
+        "the same deadline"
+    );
+
+    // Convoked on Friday the 16th for Monday the 19th: reminded on Saturday.
+    app.clock.set(at("2026-01-16T09:00:00Z"));
+    let position = app.head_position().await;
+    let convoked = app
+        .post(
+            &format!("/v1/follow-ups/{follow_up_id}/convocations?min_position={position}"),
+            &s.token,
+            json!({"organisation_id": s.organisation, "formats": ["sms"]}),
+        )
+        .await;
+    assert_eq!(convoked.status, StatusCode::CREATED, "{}", convoked.body);
+    assert_eq!(run_daily_jobs(&app).await, 0, "Sunday is not two days before Monday");
+    app.clock.set(at("2026-01-17T10:30:00Z"));
+    assert_eq!(run_daily_jobs(&app).await, 1);
+    app.clock.set(at("2026-01-17T15:30:00Z"));
+    assert_eq!(run_daily_jobs(&app).await, 0);
+    let reminder = app.wait_for_sms_containing("RAPPEL: Madame Ada DURAND").await;
+    assert!(reminder.contains("le 19/01/2026 à 09:00"), "{reminder}");
+    let notices = follow_up(&app, s, &follow_up_id).await["notices"].clone();
+    let events: Vec<&str> = notices
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["participation_created", "participation_reminder"],
+        "SMS only, as asked"
+    );
+}
