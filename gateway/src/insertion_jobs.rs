@@ -262,7 +262,11 @@ async fn invite_again(
     let follow_up = unit.current::<FollowUp>(&stream).await?;
     let follow_up = follow_up.state()?.clone();
     let usager = unit.current::<Usager>(&follow_up.usager_id.to_string()).await?;
-    let usager = usager.state()?.profile.clone();
+    let usager = usager.state()?;
+    if usager.archived_at.is_some() {
+        return Ok(());
+    }
+    let usager = usager.profile.clone();
     let (now, zone, settings) = (unit.now(), organisation.timezone.0, &category.settings);
     let (invitations, trigger) = match job {
         Job::InvitationReminders => {

@@ -2,8 +2,8 @@
 //! `openapi.json`. `rdv schemas` writes them; a test fails when they are stale.
 
 use rdv_domain::{
-    agenda, agent, agent_day, agent_email, category, follow_up, lieu, motif, motif_key, organisation, platform, rdv,
-    territory, usager, webhook_endpoint,
+    agenda, agent, agent_day, agent_email, category, daily_run, follow_up, lieu, motif, motif_key, organisation,
+    platform, rdv, territory, usager, webhook_endpoint,
 };
 use schemars::{JsonSchema, schema_for};
 use std::path::{Path, PathBuf};
@@ -70,6 +70,11 @@ pub fn generated() -> Vec<(PathBuf, String)> {
             "CategoryConfiguration",
             schema::<category::CategoryCommand>(),
             schema::<category::CategoryEvent>(),
+        ),
+        (
+            "DailyRun",
+            schema::<daily_run::DailyRunCommand>(),
+            schema::<daily_run::DailyRunEvent>(),
         ),
         (
             "FollowUp",

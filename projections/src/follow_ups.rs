@@ -35,6 +35,8 @@ pub const BY_ID: &str = "by_id";
 pub const LISTED: &str = "listed";
 /// The action queue, by [`queue_key`] under [`list_parent`].
 pub const ACTION_QUEUE: &str = "action_queue";
+/// Follow-up ids by `{usager}:{follow-up}` under the usager.
+pub const OF_USAGER: &str = "of_usager";
 /// Invitations by short-link code.
 pub const INVITATIONS: &str = "invitations";
 /// Participations by [`ParticipationId`].
@@ -128,6 +130,11 @@ async fn follow_up_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Resul
         None => (FollowUp(None), BTreeSet::new(), BTreeMap::new()),
     };
     match &decoded {
+        FollowUpEvent::FollowUpOpened { usager_id, .. } => {
+            let parent = usager_id.to_string();
+            docs.save(OF_USAGER, &format!("{usager_id}:{id}"), Some(&parent), &id)
+                .await?;
+        }
         FollowUpEvent::UsagerInvited { invitation } => {
             let reference = InvitationRef {
                 follow_up_id: id,

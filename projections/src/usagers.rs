@@ -5,7 +5,10 @@ use crate::{
     documents::Documents,
     projector::{Projection, ProjectionError},
 };
-use rdv_domain::usager::{Usager, UsagerEvent, UsagerProfile};
+use rdv_domain::{
+    ids::OrganisationId,
+    usager::{Usager, UsagerEvent, UsagerProfile},
+};
 use rdv_eventstore::{ProjectionTx, StoredEvent, codec::Decoder};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -27,6 +30,9 @@ pub struct UsagerDoc {
     pub organisation_ids: BTreeSet<Uuid>,
     /// Folded text the search matches against.
     pub search: String,
+    /// Taken out of invitations and reminders.
+    #[serde(default)]
+    pub archived: bool,
 }
 
 /// Lower case without French diacritics, so "Hélène" matches "helene".
@@ -88,17 +94,27 @@ impl Projection for Usagers {
             projection: NAME,
             event,
         };
-        let (UsagerEvent::UsagerCreated {
-            organisation_ids,
-            profile,
-        }
-        | UsagerEvent::UsagerUpdated {
-            organisation_ids,
-            profile,
-        }) = Decoder::<Usager>::default().decode(event)?;
         let id = docs.aggregate_uuid()?;
         let key = |organisation: &dyn std::fmt::Display| format!("{organisation}:{id}");
-        if let Some(previous) = docs.find::<UsagerDoc>(BY_ID, &id.to_string()).await? {
+        let previous = docs.find::<UsagerDoc>(BY_ID, &id.to_string()).await?;
+        let (organisation_ids, profile, archived) = match Decoder::<Usager>::default().decode(event)? {
+            UsagerEvent::UsagerCreated {
+                organisation_ids,
+                profile,
+            }
+            | UsagerEvent::UsagerUpdated {
+                organisation_ids,
+                profile,
+            } => (organisation_ids, profile, previous.as_ref().is_some_and(|p| p.archived)),
+            archive @ (UsagerEvent::UsagerArchived { .. } | UsagerEvent::UsagerUnarchived) => {
+                let previous: UsagerDoc = docs.load(BY_ID, &id.to_string()).await?;
+                let organisation_ids = previous.organisation_ids.iter().map(|o| OrganisationId(*o)).collect();
+                let archived = matches!(archive, UsagerEvent::UsagerArchived { .. });
+                (organisation_ids, previous.profile, archived)
+            }
+        };
+        let organisation_ids: BTreeSet<OrganisationId> = organisation_ids;
+        if let Some(previous) = previous {
             for gone in previous
                 .organisation_ids
                 .iter()
@@ -112,6 +128,7 @@ impl Projection for Usagers {
             search: search_text(&profile),
             organisation_ids: organisation_ids.iter().map(|o| o.0).collect(),
             profile,
+            archived,
         };
         docs.save(BY_ID, &id.to_string(), None, &doc).await?;
         for organisation in organisation_ids {

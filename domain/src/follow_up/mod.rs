@@ -217,6 +217,8 @@ pub enum FollowUpCommand {
     SetReferents {
         agent_ids: BTreeSet<AgentId>,
     },
+    /// Ends every valid invitation now (the usager was archived).
+    InvalidateInvitations,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -554,6 +556,15 @@ impl Aggregate for FollowUp {
                     return Err(DomainError::conflict("the follow-up is not closed"));
                 }
                 events.push(FollowUpEvent::FollowUpReopened);
+            }
+            FollowUpCommand::InvalidateInvitations => {
+                let valid = self.valid_invitations(now);
+                if !valid.is_empty() {
+                    events.push(FollowUpEvent::InvitationsInvalidated {
+                        invitation_ids: valid,
+                        at: now,
+                    });
+                }
             }
             FollowUpCommand::SetReferents { agent_ids } => {
                 if self.state()?.referents != agent_ids {

@@ -7,7 +7,7 @@ use crate::{
     ids::OrganisationId,
     values::{Email, Text},
 };
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use cqrs_es::{Aggregate, event_sink::EventSink};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -95,6 +95,10 @@ pub struct Usager(pub Option<UsagerState>);
 pub struct UsagerState {
     pub organisation_ids: BTreeSet<OrganisationId>,
     pub profile: UsagerProfile,
+    /// Archived usagers are not invited nor reminded (rdv-insertion's
+    /// archives); their invitations stopped being valid then.
+    #[serde(default)]
+    pub archived_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -109,6 +113,12 @@ pub enum UsagerCommand {
         organisation_ids: BTreeSet<OrganisationId>,
         profile: UsagerProfile,
     },
+    /// Takes the usager out of invitations and reminders (the reason is
+    /// internal: "déménagement", "sortie du dispositif"...).
+    ArchiveUsager {
+        reason: Option<String>,
+    },
+    UnarchiveUsager,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -121,11 +131,18 @@ pub enum UsagerEvent {
         organisation_ids: BTreeSet<OrganisationId>,
         profile: UsagerProfile,
     },
+    UsagerArchived {
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    },
+    UsagerUnarchived,
 }
 
 crate::versioned_events!(UsagerEvent {
     UsagerCreated => "1.0",
     UsagerUpdated => "1.0",
+    UsagerArchived => "1.0",
+    UsagerUnarchived => "1.0",
 });
 
 impl Usager {
@@ -144,10 +161,26 @@ impl Aggregate for Usager {
     async fn handle(
         &mut self,
         command: UsagerCommand,
-        _svc: &Services,
+        svc: &Services,
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         let event = match command {
+            UsagerCommand::ArchiveUsager { reason } => {
+                if self.state()?.archived_at.is_some() {
+                    return Err(DomainError::conflict("the usager is already archived"));
+                }
+                let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+                sink.write(UsagerEvent::UsagerArchived { reason, at: svc.now() }, self)
+                    .await;
+                return Ok(());
+            }
+            UsagerCommand::UnarchiveUsager => {
+                if self.state()?.archived_at.is_none() {
+                    return Err(DomainError::conflict("the usager is not archived"));
+                }
+                sink.write(UsagerEvent::UsagerUnarchived, self).await;
+                return Ok(());
+            }
             UsagerCommand::CreateUsager {
                 organisation_ids,
                 profile,
@@ -181,7 +214,10 @@ impl Aggregate for Usager {
         | UsagerEvent::UsagerUpdated {
             organisation_ids,
             profile,
-        }) = &event;
+        }) = &event
+        else {
+            return Ok(());
+        };
         if organisation_ids.is_empty() {
             return Err(DomainError::invalid(
                 "organisation_ids",
@@ -200,18 +236,37 @@ impl Aggregate for Usager {
     }
 
     fn apply(&mut self, event: UsagerEvent) {
-        let (UsagerEvent::UsagerCreated {
-            organisation_ids,
-            profile,
+        match event {
+            UsagerEvent::UsagerCreated {
+                organisation_ids,
+                profile,
+            } => {
+                self.0 = Some(UsagerState {
+                    organisation_ids,
+                    profile,
+                    archived_at: None,
+                });
+            }
+            UsagerEvent::UsagerUpdated {
+                organisation_ids,
+                profile,
+            } => {
+                if let Some(state) = &mut self.0 {
+                    state.organisation_ids = organisation_ids;
+                    state.profile = profile;
+                }
+            }
+            UsagerEvent::UsagerArchived { at, .. } => {
+                if let Some(state) = &mut self.0 {
+                    state.archived_at = Some(at);
+                }
+            }
+            UsagerEvent::UsagerUnarchived => {
+                if let Some(state) = &mut self.0 {
+                    state.archived_at = None;
+                }
+            }
         }
-        | UsagerEvent::UsagerUpdated {
-            organisation_ids,
-            profile,
-        }) = event;
-        self.0 = Some(UsagerState {
-            organisation_ids,
-            profile,
-        });
     }
 }
 

@@ -133,6 +133,9 @@ pub async fn invite_usager(
     principal.require_organisation_member(organisation_id, organisation.territory_id)?;
     state.wait_for(configuration::NAME, q.min_position).await?;
     let (usager_id, usager) = usager_of(&state, organisation_id, &usager_id).await?;
+    if usager.archived_at.is_some() {
+        return Err(DomainError::conflict("this usager is archived: unarchive them to invite them").into());
+    }
     let r = body.value;
     let category = configured_category(&state, organisation_id, r.motif_category.trim()).await?;
     let settings = &category.settings;

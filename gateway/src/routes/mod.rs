@@ -153,6 +153,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(follow_ups::set_referents))
         .routes(routes!(follow_ups::list_follow_ups))
         .routes(routes!(rdvs::convocations::convoke))
+        .routes(routes!(usagers::archive_usager))
+        .routes(routes!(usagers::unarchive_usager))
         .routes(routes!(letters::convocation_pdf))
         .routes(routes!(letters::invitation_pdf))
         .split_for_parts()

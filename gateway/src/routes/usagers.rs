@@ -425,3 +425,86 @@ pub async fn usager_history(
         )
     })?))
 }
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct ArchiveRequest {
+    /// Internal reason ("déménagement"...).
+    reason: Option<String>,
+}
+
+/// Archives an usager: no more invitations or reminders, and every
+/// invitation still valid ends now (rdv-insertion's archives), in one
+/// transaction.
+#[utoipa::path(post, path = "/v1/usagers/{id}/archive", tag = "insertion", params(("id" = String, Path)),
+    request_body = ArchiveRequest, security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn archive_usager(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+    body: JsonBody<ArchiveRequest>,
+) -> Result<CommandReply, ApiError> {
+    let (usager_id, _, _) = visible_usager(&state, &principal, &id).await?;
+    state
+        .wait_for(rdv_projections::follow_ups::NAME, Some(state.store.head().await?))
+        .await?;
+    let follow_ups: Vec<String> = state
+        .store
+        .docs(
+            rdv_projections::follow_ups::NAME,
+            rdv_projections::follow_ups::OF_USAGER,
+            &id,
+        )
+        .await?
+        .into_iter()
+        .filter_map(|d| d.as_str().map(String::from))
+        .collect();
+    let command = UsagerCommand::ArchiveUsager {
+        reason: body.value.reason,
+    };
+    let ctx = principal.context(&headers, &format!("POST /v1/usagers/{id}/archive"), &body.hash);
+    let outcome = state
+        .commands
+        .run(
+            &ctx,
+            |unit| {
+                let (command, follow_ups) = (command.clone(), follow_ups.clone());
+                Box::pin(async move {
+                    unit.handle::<Usager>(&usager_id.to_string(), command).await?;
+                    for follow_up in follow_ups {
+                        let invalidate = rdv_domain::follow_up::FollowUpCommand::InvalidateInvitations;
+                        unit.handle::<rdv_domain::follow_up::FollowUp>(&follow_up, invalidate)
+                            .await?;
+                    }
+                    Ok::<_, rdv_eventstore::CommandError>(())
+                })
+            },
+            crate::reply::reply(StatusCode::OK, "Usager", move |_| usager_id.to_string(), |_| json!({})),
+        )
+        .await?;
+    Ok(CommandReply(outcome))
+}
+
+/// Brings an archived usager back (invitations may be sent again).
+#[utoipa::path(post, path = "/v1/usagers/{id}/unarchive", tag = "insertion", params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)))]
+pub async fn unarchive_usager(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+) -> Result<CommandReply, ApiError> {
+    let (usager_id, _, _) = visible_usager(&state, &principal, &id).await?;
+    let ctx = principal.context(&headers, &format!("POST /v1/usagers/{id}/unarchive"), "");
+    state
+        .command::<Usager>(
+            &ctx,
+            &usager_id.to_string(),
+            UsagerCommand::UnarchiveUsager,
+            headers.if_match,
+            StatusCode::OK,
+        )
+        .await
+}

@@ -454,3 +454,95 @@ async fn daily_jobs_remind_invitations_after_three_days_and_convocations_two_day
         "SMS only, as asked"
     );
 }
+
+#[tokio::test]
+async fn archiving_an_usager_ends_their_invitations_and_stops_new_ones() {
+    let app = TestApp::spawn().await;
+    let i = insertion_setup(&app).await;
+    let s = &i.s;
+    let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
+    let invited = invite(&app, s, &ada, json!(["sms"])).await;
+    let code = invited.body["invitations"][0]["link"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let archived = app
+        .post(
+            &format!("/v1/usagers/{ada}/archive"),
+            &s.token,
+            json!({"reason": "déménagement"}),
+        )
+        .await;
+    assert_eq!(archived.status, StatusCode::OK, "{}", archived.body);
+    let link = no_redirects()
+        .get(format!("{}/i/{code}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(link.status(), StatusCode::GONE, "the invitation ended with the archive");
+    let again = invite(&app, s, &ada, json!(["email"])).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    app.clock.set(at("2026-01-08T10:30:00Z"));
+    assert_eq!(run_daily_jobs(&app).await, 0, "no reminder for an archived usager");
+    let back = app
+        .post(&format!("/v1/usagers/{ada}/unarchive"), &s.token, json!({}))
+        .await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    assert_eq!(
+        invite(&app, s, &ada, json!(["email"])).await.status,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_follow_up_reads_as_it_stood_at_any_past_instant() {
+    let app = TestApp::spawn().await;
+    let i = insertion_setup(&app).await;
+    let s = &i.s;
+    let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
+    let invited = invite(&app, s, &ada, json!(["sms"])).await;
+    let id = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    app.clock.set(at("2026-01-16T09:00:00Z"));
+    let position = app.head_position().await;
+    let convoked = app
+        .post(
+            &format!("/v1/follow-ups/{id}/convocations?min_position={position}"),
+            &s.token,
+            json!({"organisation_id": s.organisation}),
+        )
+        .await;
+    assert_eq!(convoked.status, StatusCode::CREATED, "{}", convoked.body);
+    let rdv = convoked.body["rdv_id"].as_str().unwrap().to_string();
+    app.clock.set(at("2026-01-20T09:00:00Z"));
+    let noshow = app
+        .post(&format!("/v1/rdvs/{rdv}/status"), &s.token, json!({"status": "noshow"}))
+        .await;
+    assert_eq!(noshow.status, StatusCode::OK, "{}", noshow.body);
+    let before = app
+        .get(&format!("/v1/follow-ups/{id}?as_of=2026-01-04T09:00:00Z"), &s.token)
+        .await;
+    assert_eq!(before.status, StatusCode::NOT_FOUND, "not opened yet");
+    for (instant, status, action) in [
+        ("2026-01-06T00:00:00Z", "invitation_pending", Value::Null),
+        (
+            "2026-01-15T10:00:00Z",
+            "invitation_pending",
+            json!("invitation_window_exceeded"),
+        ),
+        ("2026-01-17T00:00:00Z", "rdv_pending", Value::Null),
+        (
+            "2026-01-19T12:00:00Z",
+            "rdv_needs_status_update",
+            json!("rdv_outcome_missing"),
+        ),
+        ("2026-01-20T10:00:00Z", "rdv_noshow", json!("rdv_cancelled_or_noshow")),
+    ] {
+        let reply = app.get(&format!("/v1/follow-ups/{id}?as_of={instant}"), &s.token).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.body["status"], status, "at {instant}");
+        assert_eq!(reply.body["action_required"], action, "at {instant}");
+    }
+}
