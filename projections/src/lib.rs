@@ -12,6 +12,7 @@ pub mod configuration;
 pub mod directory;
 mod documents;
 pub mod follow_ups;
+pub mod insertion_stats;
 pub mod projector;
 pub mod rdvs;
 pub mod usagers;

@@ -381,3 +381,41 @@ pub async fn list_follow_ups(
     };
     Ok(Json(FollowUpPage { items, next }))
 }
+
+#[derive(Deserialize, IntoParams)]
+pub struct StatsQuery {
+    /// Short name of the category.
+    motif_category: String,
+    min_position: Option<i64>,
+}
+
+/// Statistics of the organisation's follow-ups in a category: invited,
+/// with RDV, no-show rates after invitation and after convocation, days
+/// from invitation to RDV, orientation within 30 days.
+#[utoipa::path(get, path = "/v1/organisations/{id}/stats", tag = "insertion",
+    params(("id" = String, Path), StatsQuery), security(("bearer" = [])),
+    responses((status = 200, body = rdv_projections::insertion_stats::CategoryStats)))]
+pub async fn category_stats(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<StatsQuery>,
+) -> Result<Json<rdv_projections::insertion_stats::CategoryStats>, ApiError> {
+    let (organisation_id, organisation) = organisation(&state, &id).await?;
+    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    state.wait_for(follow_ups::NAME, q.min_position).await?;
+    let parent = list_parent(organisation_id, q.motif_category.trim());
+    let docs: Vec<FollowUpDoc> = state
+        .store
+        .docs(follow_ups::NAME, LISTED, &parent)
+        .await?
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::internal)?;
+    let now = state.services().now();
+    Ok(Json(rdv_projections::insertion_stats::compute(
+        docs.iter().map(|d| &d.state),
+        now,
+    )))
+}

@@ -152,6 +152,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(follow_ups::reopen_follow_up))
         .routes(routes!(follow_ups::set_referents))
         .routes(routes!(follow_ups::list_follow_ups))
+        .routes(routes!(follow_ups::category_stats))
         .routes(routes!(rdvs::convocations::convoke))
         .routes(routes!(usagers::archive_usager))
         .routes(routes!(usagers::unarchive_usager))

@@ -545,4 +545,24 @@ async fn a_follow_up_reads_as_it_stood_at_any_past_instant() {
         assert_eq!(reply.body["status"], status, "at {instant}");
         assert_eq!(reply.body["action_required"], action, "at {instant}");
     }
+    let stats_url = format!(
+        "/v1/organisations/{}/stats?motif_category={CATEGORY}&min_position={}",
+        s.organisation,
+        noshow.position()
+    );
+    let stats = app.get(&stats_url, &s.token).await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
+    assert_eq!(stats.body["usagers_invited"], 1);
+    assert_eq!(stats.body["noshow_rate_convened"], 100.0);
+    assert_eq!(stats.body["noshow_rate_invited"], Value::Null);
+    assert_eq!(
+        stats.body["average_days_to_first_rdv"], 11.0,
+        "invited on the 5th, convoked on the 16th"
+    );
+    app.rebuild("follow_ups").await;
+    let rebuilt = app.get(&stats_url, &s.token).await;
+    assert_eq!(
+        rebuilt.body, stats.body,
+        "the same figures after a rebuild from position 0"
+    );
 }
