@@ -79,6 +79,18 @@ pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), ApiError> {
 }
 
 /// What one search looks for: an organisation's motif, over local days.
+/// Who searches or books through the public pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicCaller {
+    Usager,
+    /// A professional booking for an usager.
+    Prescripteur,
+    /// An usager holding a valid invitation of this category.
+    Invited {
+        category: String,
+    },
+}
+
 pub struct SlotSearch {
     pub organisation_id: OrganisationId,
     pub organisation: OrganisationState,
@@ -158,23 +170,24 @@ impl SlotSearch {
 
     /// Refuses a motif this public caller may not book online: usagers
     /// without an invitation book only `everyone` motifs, prescripteurs also
-    /// those naming prescripteurs; invisible motifs never (RDV Service
-    /// Public's `bookable_by` and visibility).
-    pub fn check_public(&self, prescripteur: bool) -> Result<(), ApiError> {
-        let (bookable_by, visibility) = (
-            self.motif.config.booking.bookable_by,
-            self.motif.config.informations.visibility,
-        );
-        let allowed = if prescripteur {
-            bookable_by.by_prescripteurs()
-        } else {
-            bookable_by == BookableBy::Everyone
+    /// those naming prescripteurs, invited usagers also those open to invited
+    /// usagers in their invitation's category; invisible motifs never (RDV
+    /// Service Public's `bookable_by` and visibility).
+    pub fn check_public(&self, caller: &PublicCaller) -> Result<(), ApiError> {
+        let (bookable_by, info) = (self.motif.config.booking.bookable_by, &self.motif.config.informations);
+        let allowed = match caller {
+            PublicCaller::Usager => bookable_by == BookableBy::Everyone,
+            PublicCaller::Prescripteur => bookable_by.by_prescripteurs(),
+            PublicCaller::Invited { category } => {
+                bookable_by == BookableBy::Everyone
+                    || (bookable_by.is_public() && info.category.as_deref() == Some(category.as_str()))
+            }
         };
-        if !allowed || visibility == Visibility::Invisible {
-            let who = if prescripteur {
-                "by prescripteurs"
-            } else {
-                "online without an invitation"
+        if !allowed || info.visibility == Visibility::Invisible {
+            let who = match caller {
+                PublicCaller::Usager => "online without an invitation",
+                PublicCaller::Prescripteur => "by prescripteurs",
+                PublicCaller::Invited { .. } => "with this invitation",
             };
             return Err(DomainError::invalid("motif_id", format!("this motif is not bookable {who}")).into());
         }

@@ -233,6 +233,35 @@ pub async fn invite_usager(
     Ok(CommandReply(outcome))
 }
 
+/// The follow-up an invitation token opens, when one of its invitations
+/// with that token is valid now for this organisation (422 naming
+/// `invitation_token` otherwise, whatever the reason).
+pub async fn invited_follow_up(
+    state: &AppState,
+    token: &str,
+    organisation_id: OrganisationId,
+) -> Result<rdv_domain::follow_up::FollowUpState, ApiError> {
+    let invalid = || {
+        ApiError::from(DomainError::invalid(
+            "invitation_token",
+            "this invitation is not valid (expired, or for another organisation)",
+        ))
+    };
+    let token = token.trim();
+    let follow_up_id = tokens::follow_up_of_token(token).ok_or_else(invalid)?;
+    let follow_up = state
+        .load::<FollowUp>(&follow_up_id.to_string())
+        .await?
+        .0
+        .ok_or_else(invalid)?;
+    let (hash, now) = (tokens::hash(token), state.services().now());
+    let valid = follow_up
+        .invitations
+        .iter()
+        .any(|i| i.token == hash && i.is_valid(now) && i.organisation_ids.contains(&organisation_id));
+    if valid { Ok(follow_up) } else { Err(invalid()) }
+}
+
 /// Where a valid invitation leads: the usager booking pages filtered to
 /// the category and organisations, with the invitation's booking token.
 fn booking_link(public_url: &str, category: &str, organisations: &BTreeSet<OrganisationId>, token: &str) -> String {

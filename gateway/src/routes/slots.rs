@@ -1,6 +1,6 @@
 use crate::{
     auth::Principal,
-    availability::{self as engine, AtelierSlot, SlotSearch, SlotView, check_range},
+    availability::{self as engine, AtelierSlot, PublicCaller, SlotSearch, SlotView, check_range},
     error::ApiError,
     extract::{Query, path_id},
     routes::rdvs::participants::open_to_usagers,
@@ -69,6 +69,9 @@ pub struct PublicSlotQuery {
     to: Option<NaiveDate>,
     /// A prescripteur's search: also motifs bookable by prescripteurs.
     prescripteur: Option<bool>,
+    /// An invited usager's search (the token of their invitation link):
+    /// also the category's motifs open to invited usagers.
+    invitation_token: Option<String>,
 }
 
 /// Free slots an usager may book online: only motifs bookable by everyone
@@ -82,7 +85,16 @@ pub async fn public_slots(
 ) -> Result<Json<Vec<SlotView>>, ApiError> {
     let organisation = q.organisation_id.to_string();
     let mut search = SlotSearch::prepare(&state, &organisation, |_, _| Ok(()), q.motif_id, q.min_position).await?;
-    search.check_public(q.prescripteur.unwrap_or(false))?;
+    let caller = match &q.invitation_token {
+        Some(token) => PublicCaller::Invited {
+            category: super::invitations::invited_follow_up(&state, token, q.organisation_id)
+                .await?
+                .category,
+        },
+        None if q.prescripteur.unwrap_or(false) => PublicCaller::Prescripteur,
+        None => PublicCaller::Usager,
+    };
+    search.check_public(&caller)?;
     search.lieu_id = q.lieu_id;
     let now = search.earliest;
     search.public_window(now);

@@ -15,6 +15,7 @@ const CATEGORY: &str = "rsa_orientation";
 
 struct Insertion {
     s: Setup,
+    territory_motifs: String,
     convocation_motif: String,
     atelier_motif: String,
 }
@@ -71,6 +72,7 @@ async fn insertion_setup(app: &TestApp) -> Insertion {
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
     Insertion {
         s,
+        territory_motifs,
         convocation_motif: ids.remove(0),
         atelier_motif: ids.remove(0),
     }
@@ -565,4 +567,135 @@ async fn a_follow_up_reads_as_it_stood_at_any_past_instant() {
         rebuilt.body, stats.body,
         "the same figures after a rebuild from position 0"
     );
+}
+
+#[tokio::test]
+async fn an_invited_usager_books_the_categorys_motif_with_the_token_of_the_link() {
+    let app = TestApp::spawn().await;
+    let i = insertion_setup(&app).await;
+    let s = &i.s;
+    let mut body = motif_body(s, "RSA orientation", false);
+    body["booking"]["bookable_by"] = json!("agents_and_prescripteurs_and_invited_users");
+    body["booking"]["min_booking_delay_in_min"] = json!(60);
+    body["informations"]["visibility"] = json!("visible_and_notified");
+    let motif = app.post(&i.territory_motifs, &app.admin_token, body).await.id();
+    let plage = json!({
+        "organisation_id": s.organisation, "lieu_id": s.lieu, "motif_ids": [motif],
+        "first_day": "2026-01-05", "start_time": "14:00", "end_time": "16:00",
+        "recurrence": {"every": "week", "interval": 1, "days": ["tuesday"], "end": {"type": "never"}},
+    });
+    let plage = app
+        .post(&format!("/v1/agents/{}/plages", s.agent), &s.token, plage)
+        .await;
+    assert_eq!(plage.status, StatusCode::CREATED, "{}", plage.body);
+    let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
+    let invited = invite(&app, s, &ada, json!(["sms"])).await;
+    let follow_up_id = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    let link = invited.body["invitations"][0]["link"].as_str().unwrap().to_string();
+    let code = link.rsplit('/').next().unwrap();
+    let clicked = no_redirects()
+        .get(format!("{}/i/{code}", app.address))
+        .send()
+        .await
+        .unwrap();
+    let target = clicked.headers()["location"].to_str().unwrap().to_string();
+    let token = target.split("invitation_token=").nth(1).unwrap().to_string();
+
+    let slots = |token: Option<&str>| {
+        let mut url = format!(
+            "/v1/public/slots?organisation_id={}&motif_id={motif}&from=2026-01-06&to=2026-01-06&min_position={}",
+            s.organisation,
+            plage.position()
+        );
+        if let Some(token) = token {
+            url.push_str(&format!("&invitation_token={token}"));
+        }
+        let app = &app;
+        async move { app.request(Method::GET, &url, None, None, &[]).await }
+    };
+    let anonymous = slots(None).await;
+    assert_eq!(anonymous.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", anonymous.body);
+    let offered = slots(Some(&token)).await;
+    assert_eq!(offered.status, StatusCode::OK, "{}", offered.body);
+    assert_eq!(offered.body[0]["starts_at"], "2026-01-06T14:00:00+01:00");
+    let forged = slots(Some(&format!("{token}x"))).await;
+    assert_eq!(forged.fields(), ["invitation_token"]);
+
+    let booked = app
+        .request(
+            Method::POST,
+            "/v1/public/rdvs",
+            None,
+            Some(
+                json!({"organisation_id": s.organisation, "motif_id": motif, "starts_at": "2026-01-06T14:00:00+01:00",
+                        "invitation_token": token}),
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    assert_eq!(
+        booked.body["usager_id"],
+        ada.as_str(),
+        "the invited usager, not a new one"
+    );
+    let status = follow_up(&app, s, &follow_up_id).await;
+    assert_eq!(status["status"], "rdv_pending");
+    assert_eq!(status["participations"][0]["convocable"], false, "booked by the usager");
+    let used = no_redirects()
+        .get(format!("{}/i/{code}", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        used.status(),
+        StatusCode::GONE,
+        "booking ends the invitations of the category"
+    );
+}
+
+#[tokio::test]
+async fn case_6_the_invitation_lasts_the_categorys_delay_and_falls_back_on_the_organisations_phone() {
+    let app = TestApp::spawn().await;
+    let i = insertion_setup(&app).await;
+    let s = &i.s;
+    let patched = app
+        .request(
+            Method::PATCH,
+            &format!("/v1/organisations/{}", s.organisation),
+            Some(&app.admin_token),
+            Some(json!({"phone": "01 47 20 00 01"})),
+            &[],
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let configured = app
+        .request(
+            Method::PUT,
+            &format!("/v1/organisations/{}/motif-categories/{CATEGORY}", s.organisation),
+            Some(&app.admin_token),
+            Some(json!({"name": "RSA orientation", "number_of_days_before_action_required": 5})),
+            &[],
+        )
+        .await;
+    assert_eq!(configured.status, StatusCode::OK, "{}", configured.body);
+    let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
+    let invited = invite(&app, s, &ada, json!(["sms"])).await;
+    assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
+    assert_eq!(invited.body["invitations"][0]["valid_until"], "2026-01-10T09:00:00Z");
+    let sms = app.wait_for_sms_containing("Madame Ada DURAND").await;
+    assert!(
+        sms.contains("En cas de problème, contactez le 01 47 20 00 01."),
+        "{sms}"
+    );
+    let too_short = app
+        .request(
+            Method::PUT,
+            &format!("/v1/organisations/{}/motif-categories/{CATEGORY}", s.organisation),
+            Some(&app.admin_token),
+            Some(json!({"name": "RSA orientation", "number_of_days_before_action_required": 3})),
+            &[],
+        )
+        .await;
+    assert_eq!(too_short.fields(), ["number_of_days_before_action_required"]);
 }

@@ -2,6 +2,7 @@
 //! by an usager (offered slots only, never two RDVs on one agent's time).
 
 use super::*;
+use crate::{availability::PublicCaller, routes::invitations::invited_follow_up};
 
 #[derive(Deserialize, ToSchema)]
 pub struct BookRdvRequest {
@@ -195,7 +196,11 @@ pub struct PublicBookingRequest {
     /// RFC 3339; must be a slot the search offers now.
     #[schema(value_type = String)]
     starts_at: DateTime<FixedOffset>,
-    usager: UsagerFields,
+    /// Who books, when not invited.
+    usager: Option<UsagerFields>,
+    /// The token of an invitation link: the invited usager books (the
+    /// category's motifs open to invited usagers, no usager fields).
+    invitation_token: Option<String>,
     /// A professional booking for the usager (RDV Service Public's
     /// prescripteur): allowed for motifs naming prescripteurs too.
     prescripteur: Option<PrescripteurFields>,
@@ -272,14 +277,36 @@ pub async fn public_book(
     body: JsonBody<PublicBookingRequest>,
 ) -> Result<CommandReply, ApiError> {
     let r = body.value;
-    let profile = r.usager.parse("usager.")?;
     let prescripteur = r.prescripteur.map(|p| p.parse()).transpose()?;
-    usager_field_settings(&state, r.organisation_id)
-        .await?
-        .check_values(&profile.custom)?;
+    let (profile, existing, caller) = match (&r.invitation_token, r.usager) {
+        (Some(token), None) => {
+            let follow_up = invited_follow_up(&state, token, r.organisation_id).await?;
+            let usager = state.load::<Usager>(&follow_up.usager_id.to_string()).await?;
+            let profile = usager.state()?.profile.clone();
+            let caller = PublicCaller::Invited {
+                category: follow_up.category,
+            };
+            (profile, Some(follow_up.usager_id), caller)
+        }
+        (Some(_), Some(_)) => {
+            return Err(DomainError::invalid("usager", "an invited usager books as themself: no usager fields").into());
+        }
+        (None, Some(fields)) => {
+            let profile = fields.parse("usager.")?;
+            usager_field_settings(&state, r.organisation_id)
+                .await?
+                .check_values(&profile.custom)?;
+            let caller = match prescripteur {
+                Some(_) => PublicCaller::Prescripteur,
+                None => PublicCaller::Usager,
+            };
+            (profile, None, caller)
+        }
+        (None, None) => return Err(DomainError::invalid("usager", "who books: the usager's fields").into()),
+    };
     let organisation_path = r.organisation_id.to_string();
     let mut search = SlotSearch::prepare(&state, &organisation_path, |_, _| Ok(()), r.motif_id, None).await?;
-    search.check_public(prescripteur.is_some())?;
+    search.check_public(&caller)?;
     if search.motif.config.informations.collective {
         return Err(DomainError::invalid(
             "motif_id",
@@ -310,7 +337,7 @@ pub async fn public_book(
             .collect()
     });
     let interval = Interval::new(first.starts_at, first.ends_at);
-    let (rdv_id, usager_id) = (RdvId::new(), UsagerId::new());
+    let (rdv_id, usager_id) = (RdvId::new(), existing.unwrap_or_else(UsagerId::new));
     let candidates = agent_preference(counts, rdv_id);
     let token = tokens::new_participation_token(rdv_id);
     let token_hash = tokens::hash(&token);
@@ -349,12 +376,14 @@ pub async fn public_book(
                     let Some(agent) = chosen else {
                         return Err(DomainError::conflict("this slot was just taken").into());
                     };
-                    unit.new_stream::<Usager>(&usager_id.to_string());
-                    let create = UsagerCommand::CreateUsager {
-                        organisation_ids: [organisation_id].into(),
-                        profile: profile.clone(),
-                    };
-                    unit.handle::<Usager>(&usager_id.to_string(), create).await?;
+                    if existing.is_none() {
+                        unit.new_stream::<Usager>(&usager_id.to_string());
+                        let create = UsagerCommand::CreateUsager {
+                            organisation_ids: [organisation_id].into(),
+                            profile: profile.clone(),
+                        };
+                        unit.handle::<Usager>(&usager_id.to_string(), create).await?;
+                    }
                     let booking = Booking {
                         organisation_id,
                         motif_id,
