@@ -67,6 +67,7 @@ pub struct CategoryTexts {
 }
 
 impl Default for CategoryTexts {
+    /// The `standard` model's words (an RSA orientation).
     fn default() -> Self {
         Self {
             rdv_title: "rendez-vous d'orientation".into(),
@@ -77,6 +78,40 @@ impl Default for CategoryTexts {
             custom_sentence: None,
             display_mandatory_warning: true,
             punishable_warning: Some("votre RSA pourra être suspendu ou réduit".into()),
+        }
+    }
+}
+
+impl CategoryTexts {
+    /// The words each template model starts from (rdv-insertion's
+    /// templates, paraphrased); every field can be overridden.
+    pub fn of_model(model: TemplateModel) -> Self {
+        let standard = Self::default();
+        match model {
+            TemplateModel::Standard | TemplateModel::Short => standard,
+            TemplateModel::Atelier => Self {
+                rdv_title: "atelier".into(),
+                rdv_title_by_phone: "atelier téléphonique".into(),
+                rdv_purpose: "vous accompagner dans votre parcours".into(),
+                display_mandatory_warning: false,
+                punishable_warning: None,
+                ..standard
+            },
+            TemplateModel::AtelierEnfantsAdos => Self {
+                rdv_title: "atelier".into(),
+                rdv_title_by_phone: "atelier téléphonique".into(),
+                rdv_purpose: "découvrir des activités près de chez vous".into(),
+                user_designation: "jeune".into(),
+                rdv_subject: "atelier jeunesse".into(),
+                display_mandatory_warning: false,
+                punishable_warning: None,
+                ..standard
+            },
+            TemplateModel::PhonePlatform => Self {
+                rdv_title: "rendez-vous téléphonique".into(),
+                rdv_title_by_phone: "rendez-vous téléphonique".into(),
+                ..standard
+            },
         }
     }
 }

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
 
-/// Template texts; each absent one takes the default wording.
+/// Template texts; each absent one takes the wording of the model.
 #[derive(Deserialize, ToSchema, Default)]
 pub struct TextsRequest {
     rdv_title: Option<String>,
@@ -42,8 +42,8 @@ pub struct TextsRequest {
 }
 
 impl TextsRequest {
-    fn merged(self) -> CategoryTexts {
-        let d = CategoryTexts::default();
+    fn merged(self, model: TemplateModel) -> CategoryTexts {
+        let d = CategoryTexts::of_model(model);
         CategoryTexts {
             rdv_title: self.rdv_title.unwrap_or(d.rdv_title),
             rdv_title_by_phone: self.rdv_title_by_phone.unwrap_or(d.rdv_title_by_phone),
@@ -109,13 +109,14 @@ pub async fn configure_category(
     let name = form.required("name", r.name.as_deref(), Text::parse);
     let phone = r.phone_number.filter(|p| !p.trim().is_empty());
     let phone = form.optional("phone_number", phone.as_deref(), PhoneE164::parse);
+    let model = r.model.unwrap_or(TemplateModel::Standard);
     let command = form.finish(|| {
         Some(CategoryCommand::ConfigureCategory {
             organisation_id,
             short_name: short_name?,
             settings: Box::new(CategorySettings {
                 name: name?,
-                model: r.model.unwrap_or(TemplateModel::Standard),
+                model,
                 optional_rdv_subscription: r.optional_rdv_subscription,
                 invitation_formats: r.invitation_formats.unwrap_or_else(|| {
                     [InvitationFormat::Sms, InvitationFormat::Email, InvitationFormat::Postal].into()
@@ -127,7 +128,7 @@ pub async fn configure_category(
                 number_of_days_between_periodic_invites: r.number_of_days_between_periodic_invites,
                 day_of_the_month_periodic_invites: r.day_of_the_month_periodic_invites,
                 phone_number: phone?,
-                texts: r.texts.merged(),
+                texts: r.texts.merged(model),
             }),
         })
     })?;
