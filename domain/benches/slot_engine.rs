@@ -27,8 +27,9 @@ fn territory(agents: usize) -> (Vec<Opening>, HashMap<AgentId, Vec<Interval>>) {
         let agent = AgentId::new();
         let mut taken = Vec::new();
         for day in 0..5 {
-            let start =
-                monday + Duration::days(day) + Duration::hours(if (a + day as usize) % 2 == 0 { 8 } else { 13 });
+            let start = monday
+                + Duration::days(day)
+                + Duration::hours(if (a + day as usize).is_multiple_of(2) { 8 } else { 13 });
             openings.push(Opening {
                 agent,
                 lieu,
