@@ -88,7 +88,7 @@ impl PostgresBackend {
             .await?;
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > $1 AND global_position < $2 \
-             AND aggregate_type = ANY($3) ORDER BY global_position LIMIT $4"
+             AND (cardinality($3::text[]) = 0 OR aggregate_type = ANY($3)) ORDER BY global_position LIMIT $4"
         );
         let rows: Vec<EventRow> = sqlx::query_as(&sql)
             .bind(after)

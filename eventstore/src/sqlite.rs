@@ -99,7 +99,8 @@ impl SqliteBackend {
         let types = serde_json::to_string(aggregate_types).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > ? AND global_position <= ? \
-             AND aggregate_type IN (SELECT value FROM json_each(?)) ORDER BY global_position LIMIT ?"
+             AND (json_array_length(?3) = 0 OR aggregate_type IN (SELECT value FROM json_each(?3))) \
+             ORDER BY global_position LIMIT ?4"
         );
         let rows: Vec<EventRow> = sqlx::query_as(&sql)
             .bind(after)

@@ -219,3 +219,11 @@ fn merge_patch(target: &mut serde_json::Value, patch: serde_json::Value) {
         other => *target = other,
     }
 }
+
+/// `?as_of=`: a record as it stood at an RFC 3339 instant (its events
+/// until then), for auditors and history screens.
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+pub struct AsOf {
+    /// RFC 3339 instant; absent: now.
+    pub as_of: Option<chrono::DateTime<chrono::Utc>>,
+}

@@ -37,6 +37,11 @@ enum Command {
     },
     /// Send what the outbox holds (e-mails now, webhooks next).
     Relay(Config),
+    /// Auditors' tools over the store.
+    Audit {
+        #[command(subcommand)]
+        action: Audit,
+    },
     /// Write the JSON Schemas and openapi.json (or check they are current).
     Schemas {
         #[arg(long, default_value = "schemas")]
@@ -45,6 +50,17 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum Audit {
+    /// Recompute the hash chain from the events and compare it with the
+    /// stored one; exits non-zero naming the first edited, deleted or
+    /// inserted event.
+    VerifyChain(Config),
+    /// Print the chain's anchors (the head hash every 1,000 events) as JSON
+    /// lines, to keep outside the system.
+    Anchors(Config),
 }
 
 fn init_logging() {
@@ -142,6 +158,37 @@ async fn relay(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+async fn audit(action: Audit) -> Result<(), String> {
+    match action {
+        Audit::VerifyChain(config) => {
+            let store = open_store(&config).await.map_err(|e| e.to_string())?;
+            match rdv_projections::chain::verify(&store)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Ok(report) => {
+                    let head = report
+                        .head
+                        .map(|h| format!(" up to position {} ({})", h.position, h.hash));
+                    println!("chain sound: {} events{}", report.events, head.unwrap_or_default());
+                    Ok(())
+                }
+                Err(broken) => Err(format!("chain broken at position {}: {broken}", broken.position())),
+            }
+        }
+        Audit::Anchors(config) => {
+            let store = open_store(&config).await.map_err(|e| e.to_string())?;
+            for anchor in rdv_projections::chain::anchors(&store)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!("{}", serde_json::json!(anchor));
+            }
+            Ok(())
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     init_logging();
@@ -149,6 +196,7 @@ async fn main() -> ExitCode {
         Command::Serve(config) => serve(config).await,
         Command::Project { config, rebuild } => project(config, rebuild).await,
         Command::Relay(config) => relay(config).await,
+        Command::Audit { action } => audit(action).await,
         Command::Schemas { dir, check: false } => schemas::write(&dir).map_err(|e| e.to_string()),
         Command::Schemas { dir, check: true } => match schemas::stale(&dir).as_slice() {
             [] => Ok(()),

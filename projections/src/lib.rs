@@ -8,6 +8,7 @@
 
 pub mod availability;
 pub mod availability_index;
+pub mod chain;
 pub mod configuration;
 pub mod directory;
 mod documents;
@@ -32,6 +33,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(rdvs::Rdvs),
         Arc::new(usagers::Usagers),
         Arc::new(follow_ups::FollowUps),
+        Arc::new(chain::Chain),
         Arc::new(webhooks::Webhooks),
         Arc::new(webhook_dispatch::WebhookDispatch),
     ]

@@ -41,12 +41,21 @@ pub trait Projection: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// The aggregate types whose events the projection reads: the projector
-    /// fetches only those from the feed.
+    /// fetches only those from the feed (none listed: every event).
     fn aggregates(&self) -> &'static [&'static str];
 
     /// Applies one event inside the batch's transaction. Events the
     /// projection does not care about are ignored.
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError>;
+
+    /// Applies a batch of events in feed order; by default one at a time. A
+    /// projection that can do the batch's work at once overrides it.
+    async fn apply_batch(&self, tx: &mut ProjectionTx, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        for event in events {
+            self.apply(tx, event).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Where a projector stands, as its watchers see it.
@@ -146,9 +155,7 @@ impl Projector {
                 self.status.send_replace(ProjectorStatus::Running(scanned));
                 continue;
             }
-            for event in &batch {
-                self.projection.apply(&mut tx, event).await?;
-            }
+            self.projection.apply_batch(&mut tx, &batch).await?;
             tx.set_checkpoint(name, scanned).await?;
             tx.commit().await?;
             *self.skipped.lock().unwrap_or_else(|e| e.into_inner()) = Skipped {

@@ -6,7 +6,7 @@ use super::organisations::organisation;
 use crate::{
     auth::Principal,
     error::ApiError,
-    extract::{CommandHeaders, JsonBody, Query, path_id},
+    extract::{AsOf, CommandHeaders, JsonBody, Query, path_id},
     reply::CommandReply,
     state::AppState,
 };
@@ -150,13 +150,6 @@ pub async fn category_rules(
             c.settings.convene_user,
         )
     }))
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct AsOf {
-    /// RFC 3339: the follow-up as it stood then (its events until then,
-    /// its status computed at that instant).
-    as_of: Option<DateTime<Utc>>,
 }
 
 /// A follow-up, now or as of a past instant.

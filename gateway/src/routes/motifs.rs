@@ -1,4 +1,4 @@
-use super::{organisations::organisation, territories::MinPosition};
+use super::organisations::organisation;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -306,16 +306,37 @@ pub async fn list_motifs(
     Ok(Json(motifs))
 }
 
-/// A motif with its whole configuration.
-#[utoipa::path(get, path = "/v1/motifs/{id}", tag = "motifs", params(("id" = String, Path), MinPosition),
+/// Query of a motif: read-your-writes, or the motif as of an instant.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct MotifQuery {
+    min_position: Option<i64>,
+    /// RFC 3339: the motif as it stood then (its events until then).
+    as_of: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// A motif with its whole configuration, now or as of an instant.
+#[utoipa::path(get, path = "/v1/motifs/{id}", tag = "motifs", params(("id" = String, Path), MotifQuery),
     security(("bearer" = [])), responses((status = 200, body = MotifView), (status = 404, body = crate::error::Problem)))]
 pub async fn get_motif(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    Query(q): Query<MinPosition>,
+    Query(q): Query<MotifQuery>,
 ) -> Result<Json<MotifView>, ApiError> {
-    visible_motif(&state, &principal, &id).await?;
+    let (motif_id, _) = visible_motif(&state, &principal, &id).await?;
+    if q.as_of.is_some() {
+        let then = state
+            .load_as_of::<Motif>(&id, q.as_of)
+            .await?
+            .0
+            .ok_or_else(|| ApiError::not_found("motif as of this instant"))?;
+        return Ok(Json(MotifView {
+            id: motif_id.0,
+            territory_id: then.territory_id.0,
+            archived: then.archived,
+            config: then.config,
+        }));
+    }
     state.wait_for(configuration::NAME, q.min_position).await?;
     let doc = state.store.doc(configuration::NAME, configuration::MOTIFS, &id).await?;
     let doc = doc.ok_or_else(|| ApiError::not_ready("the motif is not projected yet; retry with min_position"))?;

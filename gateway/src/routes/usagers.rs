@@ -241,15 +241,33 @@ pub struct UsagerRdvs {
 }
 
 /// An usager, with the fields the espace shows (hidden or removed fields
-/// keep their values and show again when they come back).
-#[utoipa::path(get, path = "/v1/usagers/{id}", tag = "rdvs", params(("id" = String, Path)), security(("bearer" = [])),
+/// keep their values and show again when they come back). With `as_of`,
+/// the profile and organisations as they stood then (without the lists).
+#[utoipa::path(get, path = "/v1/usagers/{id}", tag = "rdvs", params(("id" = String, Path), crate::extract::AsOf),
+    security(("bearer" = [])),
     responses((status = 200, body = UsagerView), (status = 404, body = crate::error::Problem)))]
 pub async fn get_usager(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    crate::extract::Query(q): crate::extract::Query<crate::extract::AsOf>,
 ) -> Result<Json<UsagerView>, ApiError> {
     let (usager_id, usager, organisation) = visible_usager(&state, &principal, &id).await?;
+    if q.as_of.is_some() {
+        let then = state
+            .load_as_of::<Usager>(&id, q.as_of)
+            .await?
+            .0
+            .ok_or_else(|| ApiError::not_found("usager as of this instant"))?;
+        let profile = usager_field_settings(&state, organisation).await?.shown(&then.profile);
+        return Ok(Json(UsagerView {
+            id: usager_id,
+            organisation_ids: then.organisation_ids,
+            profile,
+            relatives: Vec::new(),
+            rdvs: None,
+        }));
+    }
     let profile = usager_field_settings(&state, organisation)
         .await?
         .shown(&usager.profile);

@@ -108,16 +108,27 @@ pub struct RdvWithHistory {
     history: Vec<crate::history::HistoryEntry>,
 }
 
-/// An RDV (read from its stream: always current) and its history. The
-/// Contexte note is left out of both while the espace has it turned off.
-#[utoipa::path(get, path = "/v1/rdvs/{id}", tag = "rdvs", params(("id" = String, Path)), security(("bearer" = [])),
+/// An RDV (read from its stream: always current) and its history, or as it
+/// stood at `as_of` (its events until then). The Contexte note is left out
+/// of both while the espace has it turned off.
+#[utoipa::path(get, path = "/v1/rdvs/{id}", tag = "rdvs", params(("id" = String, Path), crate::extract::AsOf),
+    security(("bearer" = [])),
     responses((status = 200, body = RdvWithHistory), (status = 404, body = crate::error::Problem)))]
 pub async fn get_rdv(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    crate::extract::Query(q): crate::extract::Query<crate::extract::AsOf>,
 ) -> Result<Json<RdvWithHistory>, ApiError> {
     let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
+    let rdv = match q.as_of {
+        Some(_) => state
+            .load_as_of::<Rdv>(&id, q.as_of)
+            .await?
+            .0
+            .ok_or_else(|| ApiError::not_found("rdv as of this instant"))?,
+        None => rdv,
+    };
     let organisation = crate::routes::organisations::organisation(&state, &rdv.booking.organisation_id.to_string())
         .await?
         .1;
@@ -127,7 +138,8 @@ pub async fn get_rdv(
         doc.context = doc.context.filter(|_| show_context);
         doc
     };
-    let events = state.store.load_stream("Rdv", &id).await?;
+    let mut events = state.store.load_stream("Rdv", &id).await?.to_vec();
+    events.retain(|e| q.as_of.is_none_or(|at| e.metadata.occurred_at <= at));
     let history = crate::history::of::<Rdv>(&events, |r| r.0.as_ref().map_or(Value::Null, |s| json!(view(s))))?;
     Ok(Json(RdvWithHistory {
         rdv: view(&rdv),

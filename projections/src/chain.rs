@@ -1,0 +1,234 @@
+//! Tamper evidence: every event, in global order, gets a SHA-256 hash
+//! chained to the previous event's (over its id, stream, sequence, type,
+//! version, payload and metadata, in a canonical JSON form). The chain is
+//! written by this projector right behind the feed, so appends pay nothing
+//! for it; [`verify`] recomputes it from the events and names the first
+//! position where an event was edited, deleted or inserted. Every
+//! [`ANCHOR_EVERY`] events the head hash is kept as an anchor an auditor can
+//! export and store elsewhere: a chain rebuilt over tampered events no
+//! longer matches the anchors taken before.
+
+use crate::projector::{Projection, ProjectionError};
+use rdv_eventstore::{EventStore, ProjectionTx, StoreError, StoredEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+pub const NAME: &str = "chain";
+/// Links by the zero-padded position of their first event, one document
+/// per projected batch.
+pub const LINKS: &str = "links";
+pub const ANCHORS: &str = "anchors";
+const HEAD: &str = "head";
+const ALL: &str = "all";
+/// An anchor every this many events.
+pub const ANCHOR_EVERY: u64 = 1000;
+
+/// The chain's end: the last chained position, its hash, and how many
+/// events are chained.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Head {
+    position: i64,
+    hash: String,
+    count: u64,
+}
+
+/// The links of a batch: (position, hash) in feed order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Links {
+    links: Vec<(i64, String)>,
+}
+
+/// The head hash at one point of the chain, to keep elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub position: i64,
+    /// Events chained up to and including `position`.
+    pub count: u64,
+    pub hash: String,
+}
+
+/// JSON with object keys sorted at every level, so a hash does not depend
+/// on how a backend stores keys.
+fn canonical(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, &Value> = map.iter().collect();
+            let fields: Vec<String> = sorted
+                .into_iter()
+                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical(v)))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+/// The hash of an event chained to the previous hash.
+pub fn link_hash(previous: &str, event: &StoredEvent) -> String {
+    let metadata = serde_json::to_value(&event.metadata).unwrap_or(Value::Null);
+    let body = serde_json::json!({
+        "aggregate_type": event.aggregate_type,
+        "aggregate_id": event.aggregate_id,
+        "sequence": event.sequence,
+        "event_type": event.event_type,
+        "event_version": event.event_version,
+        "payload": event.payload,
+        "metadata": metadata,
+    });
+    let mut hasher = Sha256::new();
+    hasher.update(previous.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical(&body).as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+fn padded(position: i64) -> String {
+    format!("{position:020}")
+}
+
+pub struct Chain;
+
+#[async_trait::async_trait]
+impl Projection for Chain {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    /// Every event.
+    fn aggregates(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
+        self.apply_batch(tx, std::slice::from_ref(event)).await
+    }
+
+    /// One read of the head and one document of links per batch.
+    async fn apply_batch(&self, tx: &mut ProjectionTx, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        let Some(first) = events.first() else { return Ok(()) };
+        let mut head: Head = match tx.get(NAME, HEAD, HEAD).await? {
+            Some(doc) => serde_json::from_value(doc).map_err(|e| ProjectionError::event(first, e))?,
+            None => Head::default(),
+        };
+        let mut links = Vec::with_capacity(events.len());
+        for event in events {
+            head.hash = link_hash(&head.hash, event);
+            head.position = event.position;
+            head.count += 1;
+            links.push((event.position, head.hash.clone()));
+            if head.count.is_multiple_of(ANCHOR_EVERY) {
+                let anchor = Anchor {
+                    position: head.position,
+                    count: head.count,
+                    hash: head.hash.clone(),
+                };
+                let doc = serde_json::to_value(&anchor).map_err(|e| ProjectionError::event(event, e))?;
+                tx.put(NAME, ANCHORS, &padded(event.position), Some(ALL), &doc).await?;
+            }
+        }
+        let doc = serde_json::to_value(Links { links }).map_err(|e| ProjectionError::event(first, e))?;
+        tx.put(NAME, LINKS, &padded(first.position), Some(ALL), &doc).await?;
+        let doc = serde_json::to_value(&head).map_err(|e| ProjectionError::event(first, e))?;
+        tx.put(NAME, HEAD, HEAD, None, &doc).await?;
+        Ok(())
+    }
+}
+
+/// Where the chain and the events part ways.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainBreak {
+    #[error("the event at position {0} was changed after it was chained")]
+    Edited(i64),
+    #[error("the event at position {0} was chained and is gone")]
+    Deleted(i64),
+    #[error("the event at position {0} was never chained: it was inserted")]
+    Inserted(i64),
+}
+
+impl ChainBreak {
+    pub fn position(&self) -> i64 {
+        match self {
+            ChainBreak::Edited(p) | ChainBreak::Deleted(p) | ChainBreak::Inserted(p) => *p,
+        }
+    }
+}
+
+/// What a sound chain covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub events: u64,
+    pub head: Option<Anchor>,
+}
+
+/// The anchors taken so far, oldest first.
+pub async fn anchors(store: &EventStore) -> Result<Vec<Anchor>, StoreError> {
+    Ok(store
+        .docs(NAME, ANCHORS, ALL)
+        .await?
+        .into_iter()
+        .filter_map(|d| serde_json::from_value(d).ok())
+        .collect())
+}
+
+/// Recomputes the chain from the events and compares it with the stored
+/// links: the first position where they disagree names the break (an
+/// edited event hashes differently, a deleted one leaves a link without
+/// its event, an inserted one has no link though the chain went past it).
+/// Events after the chain's head (not projected yet) are not judged.
+pub async fn verify(store: &EventStore) -> Result<Result<ChainReport, ChainBreak>, StoreError> {
+    let mut stored: BTreeMap<i64, String> = BTreeMap::new();
+    for doc in store.docs(NAME, LINKS, ALL).await? {
+        if let Ok(links) = serde_json::from_value::<Links>(doc) {
+            stored.extend(links.links);
+        }
+    }
+    let chained_to = stored.keys().next_back().copied().unwrap_or(0);
+    let (mut previous, mut after, mut count) = (String::new(), 0, 0u64);
+    let mut expected = stored.iter().peekable();
+    loop {
+        let (events, _) = store.read_feed_of(after, 1000, &[]).await?;
+        if events.is_empty() {
+            break;
+        }
+        for event in events.iter().filter(|e| e.position <= chained_to) {
+            if let Some(&(&position, _)) = expected.peek()
+                && position < event.position
+            {
+                return Ok(Err(ChainBreak::Deleted(position)));
+            }
+            let Some((&position, hash)) = expected.next().filter(|(p, _)| **p == event.position) else {
+                return Ok(Err(ChainBreak::Inserted(event.position)));
+            };
+            previous = link_hash(&previous, event);
+            if &previous != hash {
+                return Ok(Err(ChainBreak::Edited(position)));
+            }
+            count += 1;
+        }
+        after = events.last().map_or(after, |e| e.position);
+    }
+    if let Some((&position, _)) = expected.next() {
+        return Ok(Err(ChainBreak::Deleted(position)));
+    }
+    let head = stored.iter().next_back().map(|(position, hash)| Anchor {
+        position: *position,
+        count,
+        hash: hash.clone(),
+    });
+    Ok(Ok(ChainReport { events: count, head }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let a = json!({"b": 1, "a": {"d": [1, {"z": 0, "y": "é"}], "c": null}});
+        assert_eq!(canonical(&a), r#"{"a":{"c":null,"d":[1,{"y":"é","z":0}]},"b":1}"#);
+    }
+}

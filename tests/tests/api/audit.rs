@@ -1,0 +1,112 @@
+//! Auditors' reads over HTTP: records as they stood at past instants.
+
+use crate::{helpers::*, slots::setup};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn an_rdv_reads_as_it_stood_at_three_instants_of_its_life() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app, "26", "Europe/Paris").await;
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "Ada", "last_name": "Durand"}),
+        )
+        .await
+        .id();
+    // Booked on Monday 5 January for the 12th, moved on the 6th, cancelled on the 7th.
+    let booked = app
+        .post(
+            "/v1/rdvs",
+            &s.token,
+            json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu,
+                   "agent_ids": [s.agent], "usager_ids": [usager], "starts_at": "2026-01-12T10:00:00+01:00"}),
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    let rdv = booked.id();
+    app.clock.set("2026-01-06T09:00:00Z".parse().unwrap());
+    let moved = app
+        .post(
+            &format!("/v1/rdvs/{rdv}/reschedule"),
+            &s.token,
+            json!({"starts_at": "2026-01-13T15:00:00+01:00"}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    app.clock.set("2026-01-07T09:00:00Z".parse().unwrap());
+    let cancelled = app
+        .post(
+            &format!("/v1/rdvs/{rdv}/cancel"),
+            &s.token,
+            json!({"status": "revoked"}),
+        )
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+
+    let at = |instant: &'static str| {
+        let (app, token, url) = (&app, s.token.clone(), format!("/v1/rdvs/{rdv}?as_of={instant}"));
+        async move { app.get(&url, &token).await }
+    };
+    let first = at("2026-01-05T12:00:00Z").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    assert_eq!(
+        (first.body["starts_at"].as_str(), first.body["status"].as_str()),
+        (Some("2026-01-12T09:00:00Z"), Some("unknown"))
+    );
+    assert_eq!(first.body["history"].as_array().unwrap().len(), 1);
+    let second = at("2026-01-06T12:00:00Z").await;
+    assert_eq!(second.body["starts_at"], "2026-01-13T14:00:00Z");
+    assert_eq!(second.body["status"], "unknown");
+    let third = at("2026-01-07T12:00:00Z").await;
+    assert_eq!(third.body["status"], "revoked");
+    assert_eq!(third.body["history"].as_array().unwrap().len(), 3);
+    let before = at("2026-01-04T12:00:00Z").await;
+    assert_eq!(before.status, StatusCode::NOT_FOUND, "not booked yet");
+}
+
+#[tokio::test]
+async fn motifs_and_usagers_read_as_they_stood() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app, "26", "Europe/Paris").await;
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "Ada", "last_name": "Durand"}),
+        )
+        .await
+        .id();
+    app.clock.set("2026-01-06T09:00:00Z".parse().unwrap());
+    let renamed = app
+        .request(
+            Method::PATCH,
+            &format!("/v1/usagers/{usager}"),
+            Some(&s.token),
+            Some(json!({"last_name": "Martin"})),
+            &[],
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    let motif = app
+        .request(
+            Method::PATCH,
+            &format!("/v1/motifs/{}", s.motif),
+            Some(&app.admin_token),
+            Some(json!({"informations": {"name": "Accueil social"}})),
+            &[],
+        )
+        .await;
+    assert_eq!(motif.status, StatusCode::OK, "{}", motif.body);
+    let then = "2026-01-05T12:00:00Z";
+    let old = app.get(&format!("/v1/usagers/{usager}?as_of={then}"), &s.token).await;
+    assert_eq!(old.body["last_name"], "Durand", "{}", old.body);
+    let now = app.get(&format!("/v1/usagers/{usager}"), &s.token).await;
+    assert_eq!(now.body["last_name"], "Martin");
+    let old = app
+        .get(&format!("/v1/motifs/{}?as_of={then}", s.motif), &app.admin_token)
+        .await;
+    assert_eq!(old.body["informations"]["name"], "Accueil", "{}", old.body);
+}
