@@ -194,11 +194,14 @@ pub struct TerritoryRights {
     /// May manage webhook endpoints.
     #[serde(default)]
     pub manage_webhooks: bool,
+    /// Auditor: reads the full history of the territory's records, read-only.
+    #[serde(default)]
+    pub audit: bool,
 }
 
 impl TerritoryRights {
     pub fn is_empty(&self) -> bool {
-        !(self.admin || self.manage_configuration || self.manage_webhooks)
+        !(self.admin || self.manage_configuration || self.manage_webhooks || self.audit)
     }
 }
 

@@ -105,6 +105,7 @@ impl Principal {
                 admin: true,
                 manage_configuration: true,
                 manage_webhooks: true,
+                audit: true,
             },
             Principal::Agent { state, .. } => state.territory_rights.get(&territory).copied().unwrap_or_default(),
         }
@@ -156,6 +157,13 @@ impl Principal {
                 "this needs the right to manage the territory's webhooks",
             ))
         }
+    }
+
+    /// Whether the caller may audit the territory: auditors and territorial
+    /// admins (the platform admin everywhere).
+    pub fn may_audit(&self, territory: TerritoryId) -> bool {
+        let rights = self.rights_in(territory);
+        rights.audit || rights.admin
     }
 
     /// Organisation admin, or territory rights over its territory.

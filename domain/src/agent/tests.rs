@@ -242,6 +242,7 @@ async fn territory_rights_and_removal_and_token_revocation() {
         admin: false,
         manage_configuration: true,
         manage_webhooks: false,
+        audit: false,
     };
     TestFramework::<Agent>::with(services_at(now()))
         .given(vec![invited()])

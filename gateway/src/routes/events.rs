@@ -28,7 +28,29 @@ pub struct FeedEvent {
     actor: String,
     correlation_id: Uuid,
     causation_id: Option<Uuid>,
+    /// The `Idempotency-Key` of the request that caused it, if any.
+    idempotency_key: Option<String>,
     payload: Value,
+}
+
+impl From<rdv_eventstore::StoredEvent> for FeedEvent {
+    fn from(e: rdv_eventstore::StoredEvent) -> Self {
+        FeedEvent {
+            position: e.position,
+            event_id: e.metadata.event_id,
+            aggregate_type: e.aggregate_type,
+            aggregate_id: e.aggregate_id,
+            sequence: e.sequence,
+            event_type: e.event_type,
+            event_version: e.event_version,
+            occurred_at: e.metadata.occurred_at,
+            actor: e.metadata.actor,
+            correlation_id: e.metadata.correlation_id,
+            causation_id: e.metadata.causation_id,
+            idempotency_key: e.metadata.idempotency_key,
+            payload: e.payload,
+        }
+    }
 }
 
 /// The global feed in commit order; a reader that passes the last position
@@ -46,23 +68,5 @@ pub async fn list_events(
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));
     }
     let events = state.store.read_feed(q.after.unwrap_or(0).max(0), limit).await?;
-    Ok(Json(
-        events
-            .into_iter()
-            .map(|e| FeedEvent {
-                position: e.position,
-                event_id: e.metadata.event_id,
-                aggregate_type: e.aggregate_type,
-                aggregate_id: e.aggregate_id,
-                sequence: e.sequence,
-                event_type: e.event_type,
-                event_version: e.event_version,
-                occurred_at: e.metadata.occurred_at,
-                actor: e.metadata.actor,
-                correlation_id: e.metadata.correlation_id,
-                causation_id: e.metadata.causation_id,
-                payload: e.payload,
-            })
-            .collect(),
-    ))
+    Ok(Json(events.into_iter().map(FeedEvent::from).collect()))
 }

@@ -3,6 +3,7 @@
 
 mod agenda;
 mod agents;
+mod audit;
 mod categories;
 mod events;
 mod follow_ups;
@@ -45,6 +46,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
         (name = "slots", description = "Free slots (créneaux) for agents and usagers"),
         (name = "rdvs", description = "Usagers, booking and cancelling RDVs"),
         (name = "webhooks", description = "Webhook endpoints of organisations"),
+        (name = "audit", description = "Auditors' read-only history"),
         (name = "insertion", description = "Motif categories, follow-ups, invitations and convocations"),
     )
 )]
@@ -83,6 +85,8 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::accept_invitation))
         .routes(routes!(agents::revoke_token))
         .routes(routes!(events::list_events))
+        .routes(routes!(audit::record_events))
+        .routes(routes!(audit::audit_events))
         .routes(routes!(motifs::create_motif))
         .routes(routes!(motifs::get_motif, motifs::update_motif))
         .routes(routes!(motifs::archive_motif))

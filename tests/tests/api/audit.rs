@@ -110,3 +110,79 @@ async fn motifs_and_usagers_read_as_they_stood() {
         .await;
     assert_eq!(old.body["informations"]["name"], "Accueil", "{}", old.body);
 }
+
+#[tokio::test]
+async fn auditors_read_every_event_of_their_territorys_records_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app, "26", "Europe/Paris").await;
+    let organisation = app
+        .get(&format!("/v1/organisations/{}", s.organisation), &s.token)
+        .await;
+    let territory = organisation.body["territory_id"].as_str().unwrap().to_string();
+    let usager = app
+        .post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": "Ada", "last_name": "Durand"}),
+        )
+        .await
+        .id();
+    let booked = app
+        .request(
+            Method::POST,
+            "/v1/rdvs",
+            Some(&s.token),
+            Some(
+                json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu,
+                        "agent_ids": [s.agent], "usager_ids": [usager], "starts_at": "2026-01-12T10:00:00+01:00"}),
+            ),
+            &[("Idempotency-Key", "book-ada-1")],
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    let rdv = booked.id();
+    let (auditor, auditor_token) = app.active_agent(&s.organisation, "auditrice@cd26.fr", "basic").await;
+    let events_url = format!("/v1/audit/Rdv/{rdv}/events");
+    let refused = app.get(&events_url, &auditor_token).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "no audit right yet");
+    let granted = app
+        .request(
+            Method::PUT,
+            &format!("/v1/territories/{territory}/agents/{auditor}/rights"),
+            Some(&app.admin_token),
+            Some(json!({"audit": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(granted.status, StatusCode::OK, "{}", granted.body);
+    let events = app.get(&events_url, &auditor_token).await;
+    assert_eq!(events.status, StatusCode::OK, "{}", events.body);
+    let first = &events.body[0];
+    assert_eq!(first["event_type"], "RdvBooked");
+    assert_eq!(first["idempotency_key"], "book-ada-1");
+    assert_eq!(first["actor"], format!("agent:{}", s.agent));
+    assert!(first["correlation_id"].is_string());
+
+    // Another territory's records stay out of sight.
+    let (_, other) = app.territory_and_organisation("Ardèche").await;
+    let outside = app
+        .get(&format!("/v1/audit/Organisation/{other}/events"), &auditor_token)
+        .await;
+    assert_eq!(outside.status, StatusCode::NOT_FOUND);
+    let listed = app
+        .get(
+            &format!("/v1/audit/events?territory_id={territory}&type=OrganisationCreated"),
+            &auditor_token,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let organisations: Vec<&str> = listed.body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["aggregate_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(organisations, [s.organisation.as_str()], "only the audited territory's");
+    let unnamed = app.get("/v1/audit/events", &auditor_token).await;
+    assert_eq!(unnamed.fields(), ["territory_id"]);
+}
