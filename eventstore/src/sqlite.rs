@@ -60,6 +60,32 @@ impl SqliteBackend {
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Writes events as they were stored elsewhere, positions and metadata
+    /// included (a replay into a fresh directory).
+    pub(crate) async fn import(&self, events: &[StoredEvent]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await?;
+        for event in events {
+            sqlx::query(
+                "INSERT INTO events (global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                 payload, metadata, event_id, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(event.position)
+            .bind(&event.aggregate_type)
+            .bind(&event.aggregate_id)
+            .bind(event.sequence)
+            .bind(&event.event_type)
+            .bind(&event.event_version)
+            .bind(Json(&event.payload))
+            .bind(Json(&event.metadata))
+            .bind(event.metadata.event_id.to_string())
+            .bind(timestamp(event.metadata.occurred_at))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn load_stream(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY sequence"

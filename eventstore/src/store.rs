@@ -425,6 +425,37 @@ impl EventStore {
         Ok(rows.into_iter().map(|(id, Json(v))| (id, v)).collect())
     }
 
+    /// Copies events from another store as they are (positions, metadata):
+    /// `rdv replay` and `rdv verify` rebuild read models in a fresh SQLite
+    /// directory this way. Only a SQLite store takes them.
+    pub async fn import(&self, events: &[StoredEvent]) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(b) => b.import(events).await,
+            Backend::Postgres(_) => Err(StoreError::Corrupt(
+                "events are imported into a fresh SQLite directory only".into(),
+            )),
+        }
+    }
+
+    /// Every document of a projection as (collection, id, parent, doc), in
+    /// order: what `rdv verify` compares.
+    pub async fn dump_projection(
+        &self,
+        projection: &str,
+    ) -> Result<Vec<(String, String, Option<String>, Value)>, StoreError> {
+        let sql = "SELECT collection, id, parent, doc FROM read_models WHERE projection = $1 ORDER BY collection, id";
+        let rows: Vec<(String, String, Option<String>, Json<Value>)> = match &self.backend {
+            Backend::Sqlite(b) => {
+                sqlx::query_as(&sqlite_sql(sql))
+                    .bind(projection)
+                    .fetch_all(&b.reader)
+                    .await?
+            }
+            Backend::Postgres(b) => sqlx::query_as(sql).bind(projection).fetch_all(&b.pool).await?,
+        };
+        Ok(rows.into_iter().map(|(c, i, p, Json(d))| (c, i, p, d)).collect())
+    }
+
     /// A projector's checkpoint and its last error, if it stopped on one.
     pub async fn checkpoint(&self, name: &str) -> Result<(i64, Option<String>), StoreError> {
         let sql = "SELECT position, error FROM projection_checkpoints WHERE name = $1";

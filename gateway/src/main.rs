@@ -37,6 +37,18 @@ enum Command {
     },
     /// Send what the outbox holds (e-mails now, webhooks next).
     Relay(Config),
+    /// Copy every event into a fresh data directory and build every read
+    /// model there from position 0.
+    Replay {
+        #[command(flatten)]
+        config: Config,
+        /// The fresh (empty) data directory to replay into.
+        #[arg(long, value_name = "DIR")]
+        into: PathBuf,
+    },
+    /// Rebuild every read model from the events in a scratch directory and
+    /// compare it with the live one; exits non-zero on any difference.
+    Verify(Config),
     /// Auditors' tools over the store.
     Audit {
         #[command(subcommand)]
@@ -158,6 +170,51 @@ async fn relay(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+async fn replay(config: Config, into: PathBuf) -> Result<(), String> {
+    let source = open_store(&config).await.map_err(|e| e.to_string())?;
+    let target = rdv_eventstore::EventStore::open_sqlite(&into)
+        .await
+        .map_err(|e| e.to_string())?;
+    let events = rdv_projections::replay::replay(&source, &target)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("replayed {events} events into {}", into.display());
+    Ok(())
+}
+
+async fn verify(config: Config) -> Result<(), String> {
+    let live = open_store(&config).await.map_err(|e| e.to_string())?;
+    let scratch_dir = tempfile::TempDir::new().map_err(|e| e.to_string())?;
+    let scratch = rdv_eventstore::EventStore::open_sqlite(scratch_dir.path())
+        .await
+        .map_err(|e| e.to_string())?;
+    let differences = rdv_projections::replay::verify(&live, &scratch)
+        .await
+        .map_err(|e| e.to_string())?;
+    for d in &differences {
+        let side = |s: &Option<(Option<String>, serde_json::Value)>| {
+            s.as_ref().map_or("(missing)".to_string(), |(_, doc)| doc.to_string())
+        };
+        println!(
+            "{}/{}/{}
+  live:     {}
+  replayed: {}",
+            d.projection,
+            d.collection,
+            d.id,
+            side(&d.live),
+            side(&d.replayed)
+        );
+    }
+    match differences.len() {
+        0 => {
+            println!("every read model equals a replay of the events");
+            Ok(())
+        }
+        n => Err(format!("{n} documents differ from a replay of the events")),
+    }
+}
+
 async fn audit(action: Audit) -> Result<(), String> {
     match action {
         Audit::VerifyChain(config) => {
@@ -197,6 +254,8 @@ async fn main() -> ExitCode {
         Command::Project { config, rebuild } => project(config, rebuild).await,
         Command::Relay(config) => relay(config).await,
         Command::Audit { action } => audit(action).await,
+        Command::Replay { config, into } => replay(config, into).await,
+        Command::Verify(config) => verify(config).await,
         Command::Schemas { dir, check: false } => schemas::write(&dir).map_err(|e| e.to_string()),
         Command::Schemas { dir, check: true } => match schemas::stale(&dir).as_slice() {
             [] => Ok(()),

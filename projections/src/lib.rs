@@ -16,6 +16,7 @@ pub mod follow_ups;
 pub mod insertion_stats;
 pub mod projector;
 pub mod rdvs;
+pub mod replay;
 pub mod usagers;
 pub mod webhook_dispatch;
 pub mod webhooks;

@@ -699,3 +699,64 @@ async fn case_6_the_invitation_lasts_the_categorys_delay_and_falls_back_on_the_o
         .await;
     assert_eq!(too_short.fields(), ["number_of_days_before_action_required"]);
 }
+
+#[tokio::test]
+async fn every_live_read_model_equals_a_replay_until_one_is_edited_in_sql() {
+    let app = TestApp::spawn().await;
+    let i = insertion_setup(&app).await;
+    let s = &i.s;
+    let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
+    let invited = invite(&app, s, &ada, json!(["sms", "email"])).await;
+    let follow_up_id = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    app.clock.set(at("2026-01-16T09:00:00Z"));
+    let position = app.head_position().await;
+    let convoked = app
+        .post(
+            &format!("/v1/follow-ups/{follow_up_id}/convocations?min_position={position}"),
+            &s.token,
+            json!({"organisation_id": s.organisation}),
+        )
+        .await;
+    assert_eq!(convoked.status, StatusCode::CREATED, "{}", convoked.body);
+    let head = app.head_position().await;
+    for projection in rdv_projections::all() {
+        app.state.wait_for(projection.name(), Some(head)).await.unwrap();
+    }
+    let live = &app.state.store;
+    let scratch_dir = tempfile::TempDir::new().unwrap();
+    let scratch = rdv_eventstore::EventStore::open_sqlite(scratch_dir.path())
+        .await
+        .unwrap();
+    let differences = rdv_projections::replay::verify(live, &scratch).await.unwrap();
+    assert!(differences.is_empty(), "{differences:#?}");
+
+    let replayed_dir = tempfile::TempDir::new().unwrap();
+    let replayed = rdv_eventstore::EventStore::open_sqlite(replayed_dir.path())
+        .await
+        .unwrap();
+    let events = rdv_projections::replay::replay(live, &replayed).await.unwrap();
+    assert!(events > 20, "{events} events replayed");
+    let copy = replayed
+        .doc("follow_ups", "by_id", &follow_up_id)
+        .await
+        .unwrap()
+        .expect("the follow-up in the replay");
+    assert_eq!(copy["state"]["usager_id"], ada.as_str());
+
+    let sql = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.data_dir().join("rdv.sqlite3").display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE read_models SET doc = json_set(doc, '$.search', 'tampered') WHERE projection = 'usagers' AND collection = 'by_id' AND id = ?")
+        .bind(&ada)
+        .execute(&sql)
+        .await
+        .unwrap();
+    let fresh = tempfile::TempDir::new().unwrap();
+    let scratch = rdv_eventstore::EventStore::open_sqlite(fresh.path()).await.unwrap();
+    let differences = rdv_projections::replay::verify(live, &scratch).await.unwrap();
+    let named: Vec<(&str, &str, &str)> = differences
+        .iter()
+        .map(|d| (d.projection, d.collection.as_str(), d.id.as_str()))
+        .collect();
+    assert_eq!(named, [("usagers", "by_id", ada.as_str())]);
+}
