@@ -6,6 +6,7 @@
 //! `min_position` when asked. Errors are problem+json ([`error`]).
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod availability;
 pub mod clock;

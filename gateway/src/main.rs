@@ -73,6 +73,22 @@ enum Audit {
     /// Print the chain's anchors (the head hash every 1,000 events) as JSON
     /// lines, to keep outside the system.
     Anchors(Config),
+    /// Write a territory's events (NDJSON) and a manifest (counts, first
+    /// and last position, SHA-256, the chain's latest anchor) to a directory.
+    Export {
+        #[command(flatten)]
+        config: Config,
+        #[arg(long)]
+        territory: rdv_domain::ids::TerritoryId,
+        /// Events that occurred at or after this RFC 3339 instant.
+        #[arg(long)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// Events that occurred before this RFC 3339 instant.
+        #[arg(long)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 fn init_logging() {
@@ -232,6 +248,25 @@ async fn audit(action: Audit) -> Result<(), String> {
                 }
                 Err(broken) => Err(format!("chain broken at position {}: {broken}", broken.position())),
             }
+        }
+        Audit::Export {
+            config,
+            territory,
+            from,
+            to,
+            out,
+        } => {
+            let store = open_store(&config).await.map_err(|e| e.to_string())?;
+            let manifest = rdv_gateway::audit::export(&store, territory, (from, to), &out)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "exported {} events to {} (sha256 {})",
+                manifest.events,
+                out.display(),
+                manifest.sha256
+            );
+            Ok(())
         }
         Audit::Anchors(config) => {
             let store = open_store(&config).await.map_err(|e| e.to_string())?;

@@ -4,110 +4,29 @@
 //! the platform admin may audit too); a record outside the caller's
 //! territories is a 404, as a missing one.
 
-use super::events::FeedEvent;
-use crate::{auth::Principal, error::ApiError, extract::Query, state::AppState};
+use crate::{
+    audit::{FeedEvent, territories_of},
+    auth::Principal,
+    error::ApiError,
+    extract::Query,
+    state::AppState,
+};
 use axum::{
     Json,
     extract::{Path, State},
 };
 use chrono::{DateTime, Utc};
-use rdv_domain::{
-    DomainError,
-    agent::Agent,
-    category::CategoryConfiguration,
-    follow_up::FollowUp,
-    ids::{OrganisationId, TerritoryId, UsagerId},
-    lieu::Lieu,
-    motif::Motif,
-    organisation::Organisation,
-    rdv::Rdv,
-    usager::Usager,
-    webhook_endpoint::WebhookEndpoint,
-};
+use rdv_domain::{DomainError, ids::TerritoryId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 use utoipa::{IntoParams, ToSchema};
-
-async fn organisation_territory(state: &AppState, organisation: OrganisationId) -> Result<Vec<TerritoryId>, ApiError> {
-    let organisation = state.load::<Organisation>(&organisation.to_string()).await?;
-    Ok(organisation.0.map(|o| o.territory_id).into_iter().collect())
-}
-
-async fn usager_territories(state: &AppState, usager: UsagerId) -> Result<Vec<TerritoryId>, ApiError> {
-    let mut territories = Vec::new();
-    if let Some(usager) = state.load::<Usager>(&usager.to_string()).await?.0 {
-        for organisation in usager.organisation_ids {
-            territories.extend(organisation_territory(state, organisation).await?);
-        }
-    }
-    Ok(territories)
-}
-
-async fn agent_territories(state: &AppState, agent: &str) -> Result<Vec<TerritoryId>, ApiError> {
-    let mut territories = Vec::new();
-    if let Some(agent) = state.load::<Agent>(agent).await?.0 {
-        territories.extend(agent.territory_rights.keys().copied());
-        for organisation in agent.memberships.keys() {
-            territories.extend(organisation_territory(state, *organisation).await?);
-        }
-    }
-    Ok(territories)
-}
-
-/// The territories a record belongs to, from its current state (none for
-/// records of no territory, which only the platform admin audits).
-async fn territories_of(state: &AppState, aggregate_type: &str, id: &str) -> Result<Vec<TerritoryId>, ApiError> {
-    Ok(match aggregate_type {
-        "Territory" => id.parse().map(TerritoryId).into_iter().collect(),
-        "Organisation" => match id.parse() {
-            Ok(o) => organisation_territory(state, OrganisationId(o)).await?,
-            Err(_) => Vec::new(),
-        },
-        "Motif" => state
-            .load::<Motif>(id)
-            .await?
-            .0
-            .map(|m| m.territory_id)
-            .into_iter()
-            .collect(),
-        "Lieu" => match state.load::<Lieu>(id).await?.0 {
-            Some(lieu) => organisation_territory(state, lieu.organisation_id).await?,
-            None => Vec::new(),
-        },
-        "Rdv" => match state.load::<Rdv>(id).await?.0 {
-            Some(rdv) => organisation_territory(state, rdv.booking.organisation_id).await?,
-            None => Vec::new(),
-        },
-        "Usager" => match id.parse() {
-            Ok(u) => usager_territories(state, UsagerId(u)).await?,
-            Err(_) => Vec::new(),
-        },
-        "FollowUp" => match state.load::<FollowUp>(id).await?.0 {
-            Some(follow_up) => usager_territories(state, follow_up.usager_id).await?,
-            None => Vec::new(),
-        },
-        "WebhookEndpoint" => match state.load::<WebhookEndpoint>(id).await?.0 {
-            Some(endpoint) => organisation_territory(state, endpoint.organisation_id).await?,
-            None => Vec::new(),
-        },
-        "CategoryConfiguration" => match state.load::<CategoryConfiguration>(id).await?.0 {
-            Some(config) => organisation_territory(state, config.organisation_id).await?,
-            None => Vec::new(),
-        },
-        // An agent's agenda is its id; an agent's day is `{agent}:{day}`.
-        "Agent" | "AgentAgenda" | "AgentDay" => {
-            agent_territories(state, id.split(':').next().unwrap_or_default()).await?
-        }
-        _ => Vec::new(),
-    })
-}
 
 /// Whether the caller may audit the record (a platform admin always).
 async fn may_audit(state: &AppState, principal: &Principal, aggregate_type: &str, id: &str) -> Result<bool, ApiError> {
     if principal.require_platform_admin().is_ok() {
         return Ok(true);
     }
-    let territories = territories_of(state, aggregate_type, id).await?;
+    let territories = territories_of(&state.store, aggregate_type, id).await?;
     Ok(territories.into_iter().any(|t| principal.may_audit(t)))
 }
 
@@ -199,8 +118,10 @@ pub async fn audit_events(
                 let inside = match known.get(&key) {
                     Some(inside) => *inside,
                     None => {
-                        let territories: BTreeSet<TerritoryId> =
-                            territories_of(&state, &key.0, &key.1).await?.into_iter().collect();
+                        let territories: BTreeSet<TerritoryId> = territories_of(&state.store, &key.0, &key.1)
+                            .await?
+                            .into_iter()
+                            .collect();
                         *known.entry(key).or_insert(territories.contains(&territory))
                     }
                 };

@@ -1,10 +1,7 @@
-use crate::{auth::Principal, error::ApiError, extract::Query, state::AppState};
+use crate::{audit::FeedEvent, auth::Principal, error::ApiError, extract::Query, state::AppState};
 use axum::{Json, extract::State};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 #[derive(Deserialize, IntoParams)]
 pub struct FeedQuery {
@@ -12,45 +9,6 @@ pub struct FeedQuery {
     after: Option<i64>,
     /// At most this many events (default 100, at most 1000).
     limit: Option<i64>,
-}
-
-/// One event of the global feed, as auditors and consumers read it.
-#[derive(Serialize, ToSchema)]
-pub struct FeedEvent {
-    position: i64,
-    event_id: Uuid,
-    aggregate_type: String,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    event_version: String,
-    occurred_at: DateTime<Utc>,
-    actor: String,
-    correlation_id: Uuid,
-    causation_id: Option<Uuid>,
-    /// The `Idempotency-Key` of the request that caused it, if any.
-    idempotency_key: Option<String>,
-    payload: Value,
-}
-
-impl From<rdv_eventstore::StoredEvent> for FeedEvent {
-    fn from(e: rdv_eventstore::StoredEvent) -> Self {
-        FeedEvent {
-            position: e.position,
-            event_id: e.metadata.event_id,
-            aggregate_type: e.aggregate_type,
-            aggregate_id: e.aggregate_id,
-            sequence: e.sequence,
-            event_type: e.event_type,
-            event_version: e.event_version,
-            occurred_at: e.metadata.occurred_at,
-            actor: e.metadata.actor,
-            correlation_id: e.metadata.correlation_id,
-            causation_id: e.metadata.causation_id,
-            idempotency_key: e.metadata.idempotency_key,
-            payload: e.payload,
-        }
-    }
 }
 
 /// The global feed in commit order; a reader that passes the last position

@@ -186,3 +186,44 @@ async fn auditors_read_every_event_of_their_territorys_records_and_nothing_else(
     let unnamed = app.get("/v1/audit/events", &auditor_token).await;
     assert_eq!(unnamed.fields(), ["territory_id"]);
 }
+
+#[tokio::test]
+async fn a_territory_export_holds_its_events_and_a_manifest_whose_hash_checks() {
+    use sha2::{Digest, Sha256};
+    let app = TestApp::spawn().await;
+    let s = setup(&app, "26", "Europe/Paris").await;
+    let territory = app
+        .get(&format!("/v1/organisations/{}", s.organisation), &s.token)
+        .await
+        .body["territory_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, other) = app.territory_and_organisation("Ardèche").await;
+    let out = tempfile::TempDir::new().unwrap();
+    let manifest = rdv_gateway::audit::export(&app.state.store, territory.parse().unwrap(), (None, None), out.path())
+        .await
+        .unwrap();
+    let bytes = std::fs::read(out.path().join("events.ndjson")).unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), manifest.sha256);
+    let written: rdv_gateway::audit::Manifest =
+        serde_json::from_slice(&std::fs::read(out.path().join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(written, manifest);
+    let lines: Vec<serde_json::Value> = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, manifest.events);
+    assert!(
+        manifest.events >= 6,
+        "territory, organisation, motif, lieu, agent...: {}",
+        manifest.events
+    );
+    assert!(lines.iter().any(|e| e["aggregate_id"] == s.organisation.as_str()));
+    assert!(
+        !lines.iter().any(|e| e["aggregate_id"] == other.as_str()),
+        "not the other territory's"
+    );
+    assert_eq!(lines[0]["position"], manifest.first_position.unwrap());
+}
