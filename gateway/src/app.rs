@@ -131,6 +131,13 @@ impl App {
             public_url: config.public_url.clone(),
             projectors: projectors.iter().map(|p| (p.name(), p.status())).collect(),
         });
+        let rate_limit = crate::hardening::RateLimit::new(config.public_rate_limit);
+        let cors_origins: Vec<String> = config
+            .cors_origins
+            .split(',')
+            .filter(|o| !o.trim().is_empty())
+            .map(String::from)
+            .collect();
         let (api, openapi) = routes::api();
         let openapi = Arc::new(openapi);
         let router = api
@@ -144,6 +151,11 @@ impl App {
                 tracing::error!("a request handler panicked");
                 axum::response::IntoResponse::into_response(crate::error::ApiError::internal_error())
             }))
+            .layer(axum::middleware::from_fn(crate::hardening::security_headers))
+            .layer(axum::middleware::from_fn(move |request, next| {
+                crate::hardening::rate_limit(rate_limit.clone(), request, next)
+            }))
+            .layer(tower::util::option_layer(crate::hardening::cors(&cors_origins)))
             .layer(RequestBodyLimitLayer::new(1024 * 1024))
             .layer(TimeoutLayer::with_status_code(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -215,7 +227,10 @@ impl App {
                 tracing::debug!(%error, "could not set TCP_NODELAY");
             }
         });
-        let served = axum::serve(listener, self.router)
+        let router = self
+            .router
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(async move {
                 signal.await;
                 stop.cancel();

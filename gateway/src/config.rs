@@ -74,6 +74,14 @@ pub struct Config {
     /// reminder is recorded once, each daily run once per day.
     #[arg(long, env = "RDV_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set)]
     pub scheduler: bool,
+    /// Origins of front apps allowed to call the API from a browser
+    /// (comma-separated, e.g. `https://rdv.exemple.gouv.fr`); none: no CORS.
+    #[arg(long, env = "RDV_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+    /// Requests a minute per client address on the endpoints open to anyone
+    /// (public booking, short links, token pages); 0 turns the limit off.
+    #[arg(long, env = "RDV_PUBLIC_RATE_LIMIT", default_value_t = 300)]
+    pub public_rate_limit: u32,
 }
 
 impl Config {
@@ -96,6 +104,9 @@ impl Config {
             now: None,
             embedded_workers: true,
             scheduler: true,
+            cors_origins: String::new(),
+            // Tests drive public endpoints hard from one address.
+            public_rate_limit: 0,
         }
     }
 }

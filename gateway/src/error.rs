@@ -44,7 +44,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, slug: &'static str, detail: impl Into<String>) -> Self {
         Self {
             status,
             slug,

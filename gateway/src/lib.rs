@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod follow_ups;
+pub mod hardening;
 pub mod history;
 pub mod insertion_jobs;
 pub mod insertion_messages;

@@ -65,6 +65,14 @@ impl TestApp {
         .await
     }
 
+    /// A fresh embedded app with some settings changed.
+    pub async fn spawn_configured(change: impl FnOnce(&mut Config)) -> TestApp {
+        let dir = Arc::new(TempDir::new().unwrap());
+        let mut config = Config::embedded(dir.path().to_path_buf());
+        change(&mut config);
+        Self::spawn_with(config, dir, FixedClock::at(START.parse().unwrap())).await
+    }
+
     /// A fresh app on PostgreSQL, when a server is available.
     pub async fn spawn_postgres() -> Option<TestApp> {
         let url = rdv_tests::postgres_database_url("rdv_api").await?;

@@ -9,6 +9,7 @@ mod configuration;
 mod contract;
 mod errors;
 mod flow;
+mod hardening;
 mod idempotency;
 mod insertion;
 mod participants;

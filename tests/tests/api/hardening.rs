@@ -1,0 +1,59 @@
+//! The public surface's defences: security headers, CORS for configured
+//! front apps, and the per-address rate limit on anonymous endpoints.
+
+use crate::helpers::*;
+use reqwest::{Method, StatusCode};
+
+#[tokio::test]
+async fn anonymous_endpoints_are_rate_limited_per_address_with_retry_after() {
+    let app = TestApp::spawn_configured(|c| c.public_rate_limit = 5).await;
+    for _ in 0..5 {
+        let reply = app.request(Method::GET, "/i/ABCD1234", None, None, &[]).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    }
+    let limited = app.request(Method::GET, "/i/ABCD1234", None, None, &[]).await;
+    assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS, "{}", limited.body);
+    assert_eq!(limited.headers["content-type"], "application/problem+json");
+    let retry: u64 = limited.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=12).contains(&retry), "{retry}");
+    let health = app.request(Method::GET, "/health", None, None, &[]).await;
+    assert_eq!(
+        health.status,
+        StatusCode::OK,
+        "authenticated and system routes are not limited"
+    );
+}
+
+#[tokio::test]
+async fn answers_carry_security_headers_and_cors_only_for_listed_origins() {
+    let app = TestApp::spawn_configured(|c| c.cors_origins = "https://rdv.exemple.gouv.fr".into()).await;
+    let reply = app.request(Method::GET, "/health", None, None, &[]).await;
+    assert_eq!(reply.headers["x-content-type-options"], "nosniff");
+    assert_eq!(reply.headers["x-frame-options"], "DENY");
+    assert!(
+        reply.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    let preflight = |origin: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .request(Method::OPTIONS, format!("{}/v1/rdvs", app.address))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "authorization, idempotency-key")
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let allowed = preflight("https://rdv.exemple.gouv.fr").await;
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://rdv.exemple.gouv.fr"
+    );
+    let other = preflight("https://evil.example").await;
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
