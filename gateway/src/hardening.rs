@@ -121,20 +121,20 @@ impl RateLimit {
 /// Rate limits the public endpoints per client address.
 pub async fn rate_limit(limit: RateLimit, request: Request, next: Next) -> Response {
     let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    if let (Some(ip), true) = (ip, limit.per_minute > 0 && is_public(request.uri().path())) {
-        if let Err(wait) = limit.take(ip, Instant::now()) {
-            let seconds = wait.as_secs().max(1);
-            let mut response = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                format!("too many requests from this address; retry in {seconds} s"),
-            )
-            .into_response();
-            if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            return response;
+    if let (Some(ip), true) = (ip, limit.per_minute > 0 && is_public(request.uri().path()))
+        && let Err(wait) = limit.take(ip, Instant::now())
+    {
+        let seconds = wait.as_secs().max(1);
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            format!("too many requests from this address; retry in {seconds} s"),
+        )
+        .into_response();
+        if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
         }
+        return response;
     }
     next.run(request).await
 }
