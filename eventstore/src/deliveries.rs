@@ -5,7 +5,12 @@
 //! delivery is claimable only when no earlier one of the same record to the
 //! same endpoint is still pending or failed.
 
-use crate::{error::StoreError, readmodel::ProjectionTx, sqlite::sqlite_sql, store::EventStore};
+use crate::{
+    error::StoreError,
+    readmodel::{Conn, ProjectionTx},
+    sqlite::sqlite_sql,
+    store::EventStore,
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -90,12 +95,12 @@ impl ProjectionTx {
                     .bind(d.created_at_ms)
             };
         }
-        match self {
-            ProjectionTx::Sqlite(tx) => {
+        match &mut self.conn {
+            Conn::Sqlite(tx) => {
                 let sql = sqlite_sql(INSERT);
                 bind!(sqlx::query(&sql)).execute(&mut **tx).await?;
             }
-            ProjectionTx::Postgres(tx) => {
+            Conn::Postgres(tx) => {
                 bind!(sqlx::query(INSERT)).execute(&mut **tx).await?;
             }
         }

@@ -4,7 +4,7 @@ use crate::{
     error::StoreError,
     model::*,
     postgres::PostgresBackend,
-    readmodel::ProjectionTx,
+    readmodel::{Conn, ProjectionTx},
     rows::timestamp,
     sqlite::{SqliteBackend, sqlite_sql},
     stream_cache::StreamCache,
@@ -329,8 +329,8 @@ impl EventStore {
     /// checkpoint together.
     pub async fn begin_projection(&self) -> Result<ProjectionTx, StoreError> {
         Ok(match &self.backend {
-            Backend::Sqlite(b) => ProjectionTx::Sqlite(b.begin_write().await?),
-            Backend::Postgres(b) => ProjectionTx::Postgres(b.pool.begin().await?),
+            Backend::Sqlite(b) => ProjectionTx::new(Conn::Sqlite(b.begin_write().await?)),
+            Backend::Postgres(b) => ProjectionTx::new(Conn::Postgres(b.pool.begin().await?)),
         })
     }
 

@@ -633,3 +633,46 @@ async fn many_appends_to_one_stream_at_once_are_all_answered() {
         assert_eq!((ok, conflicts), (1, 29), "{}", s.name);
     }
 }
+
+#[tokio::test]
+async fn a_projection_transaction_reads_its_own_writes_and_writes_them_all_at_commit() {
+    for s in all_stores().await {
+        let mut tx = s.store.begin_projection().await.unwrap();
+        tx.put("p", "c", "a", Some("g"), &json!({"n": 1})).await.unwrap();
+        tx.put("p", "c", "b", Some("g"), &json!({"n": 2})).await.unwrap();
+        tx.put("p", "c", "a", Some("g"), &json!({"n": 3})).await.unwrap();
+        assert_eq!(
+            tx.get("p", "c", "a").await.unwrap(),
+            Some(json!({"n": 3})),
+            "{}",
+            s.name
+        );
+        tx.delete("p", "c", "b").await.unwrap();
+        assert_eq!(tx.get("p", "c", "b").await.unwrap(), None, "{}", s.name);
+        assert_eq!(tx.list("p", "c", "g").await.unwrap(), [json!({"n": 3})], "{}", s.name);
+        assert_eq!(
+            s.store.doc("p", "c", "a").await.unwrap(),
+            None,
+            "not visible before commit"
+        );
+        tx.put("p", "c", "c", Some("g"), &json!({"n": 4})).await.unwrap();
+        tx.set_checkpoint("p", 7).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            s.store.docs("p", "c", "g").await.unwrap(),
+            [json!({"n": 3}), json!({"n": 4})],
+            "{}",
+            s.name
+        );
+        let mut tx = s.store.begin_projection().await.unwrap();
+        tx.delete("p", "c", "a").await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            s.store.docs("p", "c", "g").await.unwrap(),
+            [json!({"n": 4})],
+            "{}",
+            s.name
+        );
+        assert_eq!(s.store.checkpoint("p").await.unwrap().0, 7);
+    }
+}
