@@ -31,11 +31,50 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?
         };
+        check_shape(&json, "", 0)?;
         let value = Self::parse_value(json)?;
         Ok(Self {
             value,
             hash: hex::encode(Sha256::digest(&bytes)),
         })
+    }
+}
+
+/// Nesting allowed in a body: commands are a few levels deep at most.
+const MAX_DEPTH: usize = 16;
+/// Characters allowed in one string of a body (notes, instructions...).
+const MAX_STRING: usize = 10_000;
+
+/// Refuses bodies nested deeper than [`MAX_DEPTH`] or holding a string
+/// longer than [`MAX_STRING`] characters (422 naming the place), before
+/// anything reads them.
+fn check_shape(value: &serde_json::Value, path: &str, depth: usize) -> Result<(), ApiError> {
+    use serde_json::Value;
+    let here = |field: &str| {
+        if path.is_empty() {
+            field.to_string()
+        } else {
+            format!("{path}.{field}")
+        }
+    };
+    let field = if path.is_empty() { "body" } else { path };
+    match value {
+        Value::String(text) if text.chars().count() > MAX_STRING => Err(ApiError::invalid(vec![FieldError::new(
+            field,
+            format!("at most {MAX_STRING} characters"),
+        )])),
+        Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => Err(ApiError::invalid(vec![FieldError::new(
+            field,
+            format!("nested more than {MAX_DEPTH} levels deep"),
+        )])),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, item)| check_shape(item, &format!("{path}[{i}]"), depth + 1)),
+        Value::Object(map) => map
+            .iter()
+            .try_for_each(|(key, item)| check_shape(item, &here(key), depth + 1)),
+        _ => Ok(()),
     }
 }
 

@@ -57,3 +57,38 @@ async fn answers_carry_security_headers_and_cors_only_for_listed_origins() {
     let other = preflight("https://evil.example").await;
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn bodies_too_deep_or_with_a_huge_string_are_refused_naming_the_place() {
+    let app = TestApp::spawn().await;
+    let (_, organisation) = app.territory_and_organisation("Drôme").await;
+    let long = "a".repeat(10_001);
+    let reply = app
+        .post(
+            "/v1/usagers",
+            &app.admin_token,
+            serde_json::json!({"organisation_ids": [organisation], "first_name": "Ada", "last_name": "Durand",
+                               "address": long}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert_eq!(reply.fields(), ["address"]);
+    assert_eq!(reply.body["errors"][0]["message"], "at most 10000 characters");
+    let mut deep = serde_json::json!(1);
+    for _ in 0..20 {
+        deep = serde_json::json!({"x": deep});
+    }
+    let reply = app
+        .post(
+            "/v1/usagers",
+            &app.admin_token,
+            serde_json::json!({"organisation_ids": [organisation], "custom_fields": deep}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", reply.body);
+    assert!(
+        reply.fields()[0].starts_with("custom_fields.x.x"),
+        "{:?}",
+        reply.fields()
+    );
+}
