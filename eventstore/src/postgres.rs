@@ -120,6 +120,15 @@ impl PostgresBackend {
             .await?)
     }
 
+    /// The highest position written, readable or not yet (a transaction
+    /// older than it may still be open).
+    pub async fn last_written(&self) -> Result<i64, StoreError> {
+        let last: Option<i64> = sqlx::query_scalar("SELECT MAX(global_position) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(last.unwrap_or(0))
+    }
+
     pub async fn head(&self) -> Result<i64, StoreError> {
         let sql = format!("SELECT MAX(global_position) FROM events WHERE global_position < {SAFE_BOUND}");
         let head: Option<i64> = sqlx::query_scalar(&sql).fetch_one(&self.pool).await?;

@@ -157,6 +157,11 @@ impl SqliteBackend {
         .await?)
     }
 
+    /// The highest position written (with one writer, the head).
+    pub async fn last_written(&self) -> Result<i64, StoreError> {
+        self.head().await
+    }
+
     pub async fn head(&self) -> Result<i64, StoreError> {
         let head: Option<i64> = sqlx::query_scalar("SELECT MAX(global_position) FROM events")
             .fetch_one(&self.reader)

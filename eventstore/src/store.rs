@@ -162,6 +162,12 @@ impl EventStore {
         on_backend!(self, b => b.read_feed_of(after, limit, aggregate_types).await)
     }
 
+    /// The highest position any committed event holds: a position beyond it
+    /// was never handed out, so no reader should wait for it.
+    pub async fn last_written(&self) -> Result<i64, StoreError> {
+        on_backend!(self, b => b.last_written().await)
+    }
+
     /// The position of the last readable event (0 when empty).
     pub async fn head(&self) -> Result<i64, StoreError> {
         on_backend!(self, b => b.head().await)

@@ -99,6 +99,7 @@ impl AppState {
     /// (read-your-writes), at most [`MIN_POSITION_WAIT`]; then 503.
     pub async fn wait_for(&self, name: &str, min: Option<i64>) -> Result<(), ApiError> {
         let Some(min) = min else { return Ok(()) };
+        self.check_position(min).await?;
         let deadline = tokio::time::Instant::now() + MIN_POSITION_WAIT;
         match self.projectors.get(name) {
             Some(status) => {
@@ -136,6 +137,9 @@ impl AppState {
     /// applied the feed up to `min` and, in any case, up to where the feed
     /// stood when the process started (a search never sees half a calendar).
     pub async fn wait_for_availability(&self, min: Option<i64>) -> Result<(), ApiError> {
+        if let Some(min) = min {
+            self.check_position(min).await?;
+        }
         let min = min.unwrap_or(0).max(self.started_at_position);
         let mut position = self.availability.position();
         if *position.borrow() < min {
@@ -147,6 +151,32 @@ impl AppState {
             (_, Some(failure)) => Err(ApiError::not_ready(format!("availability index stopped: {failure}"))),
             _ => Err(not_reached("availability", min)),
         }
+    }
+}
+
+impl AppState {
+    /// A `min_position` no event holds yet was never answered to anyone:
+    /// 422 at once rather than a wait ending in 503. Positions already
+    /// reached by the projections cost no query.
+    async fn check_position(&self, min: i64) -> Result<(), ApiError> {
+        let reached = self
+            .projectors
+            .values()
+            .map(|s| s.borrow().position())
+            .max()
+            .unwrap_or(0);
+        if min <= reached.max(*self.availability.position().borrow()) {
+            return Ok(());
+        }
+        let last = self.store.last_written().await?;
+        if min > last {
+            return Err(DomainError::invalid(
+                "min_position",
+                format!("no event has this position yet (the last written is {last})"),
+            )
+            .into());
+        }
+        Ok(())
     }
 }
 

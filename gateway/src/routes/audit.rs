@@ -51,6 +51,7 @@ pub async fn record_events(
 pub struct AuditQuery {
     /// Required unless the caller is the platform admin: only the events of
     /// this territory's records.
+    #[param(value_type = Option<String>, format = Uuid)]
     territory_id: Option<TerritoryId>,
     /// Events that occurred at or after this instant.
     from: Option<DateTime<Utc>>,

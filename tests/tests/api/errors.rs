@@ -143,15 +143,22 @@ async fn state_conflicts_are_409() {
 
 #[tokio::test]
 async fn a_query_waits_for_its_position_then_gives_up_with_503() {
-    let app = TestApp::spawn().await;
-    let (_, organisation) = app.territory_and_organisation("CMS Valence").await;
-    let far = app.head_position().await + 1_000_000;
+    // No projector runs in this process or elsewhere: a written position is
+    // never projected, so the wait ends in 503.
+    let app = TestApp::spawn_configured(|c| c.embedded_workers = false).await;
+    let created = app
+        .post(
+            "/v1/territories",
+            &app.admin_token,
+            json!({"name": "Drôme", "departement_number": "26"}),
+        )
+        .await;
     let r = app
         .get(
-            &format!("/v1/organisations/{organisation}?min_position={far}"),
+            &format!("/v1/territories/{}?min_position={}", created.id(), created.position()),
             &app.admin_token,
         )
         .await;
-    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
     assert_eq!(r.body["type"], "/problems/not-ready");
 }

@@ -92,3 +92,27 @@ async fn bodies_too_deep_or_with_a_huge_string_are_refused_naming_the_place() {
         reply.fields()
     );
 }
+
+#[tokio::test]
+async fn a_min_position_no_event_holds_is_refused_at_once() {
+    let app = TestApp::spawn().await;
+    let (territory, _) = app.territory_and_organisation("Drôme").await;
+    let head = app.head_position().await;
+    let started = std::time::Instant::now();
+    let beyond = app
+        .get(
+            &format!("/v1/territories/{territory}?min_position={}", head + 1_000),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(beyond.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", beyond.body);
+    assert_eq!(beyond.fields(), ["min_position"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "no 5 s wait");
+    let reached = app
+        .get(
+            &format!("/v1/territories/{territory}?min_position={head}"),
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(reached.status, StatusCode::OK, "{}", reached.body);
+}
