@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Property-based fuzzing of the HTTP API from its own /openapi.json with
+# Schemathesis (PyPI): a fresh embedded `rdv serve` on loopback, the platform
+# admin token, a fixed seed and a time budget, so the run is bounded.
+#
+#   bash tests/fuzz/schemathesis.sh            # 120 s, seed 42
+#   MAX_TIME=600 SEED=7 bash tests/fuzz/schemathesis.sh
+#
+# Fails when the server answers 5xx (check `not_a_server_error`).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+MAX_TIME=${MAX_TIME:-120}
+SEED=${SEED:-42}
+PORT=${PORT:-8391}
+TOKEN=rdv_admin_schemathesis
+
+command -v st >/dev/null || python3 -m pip install --quiet schemathesis
+cargo build --quiet --bin rdv
+
+data=$(mktemp -d)
+RDV_DATA_DIR="$data" RDV_LISTEN="127.0.0.1:$PORT" RDV_ADMIN_TOKEN=$TOKEN RDV_LOG=warn \
+  RDV_PUBLIC_RATE_LIMIT=0 ./target/debug/rdv serve &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 1 50); do
+  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
+  sleep 0.2
+done
+
+st run "http://127.0.0.1:$PORT/openapi.json" \
+  -H "Authorization: Bearer $TOKEN" \
+  --checks not_a_server_error \
+  --phases coverage,fuzzing \
+  --max-examples 20 --max-time "$MAX_TIME" --seed "$SEED" -w 2
