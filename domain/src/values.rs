@@ -166,9 +166,25 @@ where
 }
 
 /// A SHA-256 digest (hex) of a secret token; the secret itself is never stored.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+/// Equality runs in constant time, so comparing a presented token's digest
+/// with a stored one tells nothing by its timing.
+#[derive(Debug, Clone, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct TokenHash(pub String);
+
+impl PartialEq for TokenHash {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+    }
+}
+
+/// Hashes as the digest text it compares equal by.
+impl std::hash::Hash for TokenHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 /// An agent's access level in one organisation (RDV Service Public's
 /// `AgentRole.access_level`). An intervenant has no e-mail and cannot log in.
@@ -274,6 +290,19 @@ impl ServiceKind {
             let known: Vec<&str> = Self::ALL.iter().map(|s| s.slug()).collect();
             DomainError::invalid(field, format!("unknown service '{raw}'; known: {}", known.join(", ")))
         })
+    }
+}
+
+#[cfg(test)]
+mod token_hash_tests {
+    use super::TokenHash;
+
+    #[test]
+    fn digests_are_equal_only_byte_for_byte() {
+        let a = TokenHash("ab12".into());
+        assert_eq!(a, TokenHash("ab12".into()));
+        assert_ne!(a, TokenHash("ab13".into()));
+        assert_ne!(a, TokenHash("ab1".into()));
     }
 }
 
