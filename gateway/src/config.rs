@@ -45,6 +45,10 @@ pub struct Config {
     /// public addresses only.
     #[arg(long, env = "RDV_WEBHOOK_ALLOW_HOSTS", default_value = "")]
     pub webhook_allow_hosts: String,
+    /// How long a webhook attempt may take before it counts as failed
+    /// (`15s` as in the contract; seconds, or `2m`...).
+    #[arg(long, env = "RDV_WEBHOOK_TIMEOUT", default_value = "15", value_parser = parse_duration)]
+    pub webhook_timeout: chrono::Duration,
     /// Webhook retry schedule in seconds: the first attempt, then each retry
     /// (after the last, a delivery is dead-lettered).
     #[arg(
@@ -99,6 +103,7 @@ impl Config {
             sms_gateway_url: None,
             master_key: None,
             webhook_allow_hosts: String::new(),
+            webhook_timeout: chrono::Duration::seconds(15),
             webhook_retry_schedule: Default::default(),
             mail_from: "rdv-events <ne-pas-repondre@rdv-events.localhost>".into(),
             now: None,

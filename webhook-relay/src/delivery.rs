@@ -36,8 +36,8 @@ use tokio_util::sync::CancellationToken;
 const BATCH: i64 = 200;
 /// Requests in flight to one endpoint at most.
 const PER_ENDPOINT: usize = 16;
-const LEASE_MS: i64 = 60_000;
-const TIMEOUT: Duration = Duration::from_secs(15);
+/// A claim lasts at least this long, and always well past an attempt's timeout.
+const MIN_LEASE_MS: i64 = 60_000;
 const RESPONSE_KEPT: usize = 4096;
 
 /// When to attempt a delivery, in seconds: the first attempt, then each
@@ -69,6 +69,8 @@ pub struct WebhookRelay {
     master_key: MasterKey,
     allow: AllowList,
     schedule: RetrySchedule,
+    /// How long one attempt may take (`RDV_WEBHOOK_TIMEOUT`).
+    timeout: Duration,
     /// One HTTP client per (host, vetted address): connections are reused,
     /// and each client only ever connects to the address vetted for it.
     clients: std::sync::Mutex<std::collections::HashMap<(String, std::net::SocketAddr), reqwest::Client>>,
@@ -83,14 +85,27 @@ struct Outcome {
 }
 
 impl WebhookRelay {
-    pub fn new(commands: CommandService, master_key: MasterKey, allow: AllowList, schedule: RetrySchedule) -> Self {
+    pub fn new(
+        commands: CommandService,
+        master_key: MasterKey,
+        allow: AllowList,
+        schedule: RetrySchedule,
+        timeout: Duration,
+    ) -> Self {
         Self {
             commands,
             master_key,
             allow,
             schedule,
+            timeout,
             clients: Default::default(),
         }
+    }
+
+    /// How long a claim lasts: twice the timeout, a minute at least, so a
+    /// batch in flight is never claimed again by another worker.
+    fn lease_ms(&self) -> i64 {
+        (self.timeout.as_millis() as i64 * 2).max(MIN_LEASE_MS)
     }
 
     /// The client for a host pinned to its vetted address.
@@ -101,7 +116,7 @@ impl WebhookRelay {
         }
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(TIMEOUT)
+            .timeout(self.timeout)
             .resolve(host, address)
             .build()?;
         clients.insert((host.to_string(), address), client.clone());
@@ -131,7 +146,7 @@ impl WebhookRelay {
             let batch = self
                 .commands
                 .store()
-                .claim_deliveries(Utc::now().timestamp_millis(), LEASE_MS, BATCH)
+                .claim_deliveries(Utc::now().timestamp_millis(), self.lease_ms(), BATCH)
                 .await?;
             if batch.is_empty() {
                 return Ok(attempts);

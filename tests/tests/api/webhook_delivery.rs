@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 struct Receiver {
     /// (headers, body) of every request, in arrival order.
     seen: Mutex<Vec<(HeaderMap, String)>>,
-    /// Statuses to answer, first to last; then 200.
+    /// Statuses to answer, first to last; then 200. `0` hangs for 3 s, then
+    /// answers 200 (too late for a 1 s timeout).
     script: Mutex<Vec<u16>>,
 }
 
@@ -27,10 +28,14 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
         .lock()
         .unwrap()
         .push((headers, String::from_utf8_lossy(&body).to_string()));
-    let next = {
+    let mut next = {
         let mut script = r.script.lock().unwrap();
         if script.is_empty() { 200 } else { script.remove(0) }
     };
+    if next == 0 {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        next = 200;
+    }
     let mut response = axum::response::Response::new(axum::body::Body::empty());
     *response.status_mut() = AxumStatus::from_u16(next).unwrap();
     if next == 429 {
@@ -81,6 +86,7 @@ async fn app_with_endpoint_to(url: &str, schedule: &str) -> (TestApp, Setup, Str
     let mut app = TestApp::spawn().await;
     app.config.webhook_allow_hosts = "127.0.0.1".into();
     app.config.webhook_retry_schedule = schedule.parse().unwrap();
+    app.config.webhook_timeout = chrono::Duration::seconds(1);
     let app = app.restart().await;
     let s = setup(&app, "26", "Europe/Paris").await;
     let created = app
@@ -416,4 +422,21 @@ async fn the_contexte_goes_out_only_while_the_espace_shows_it() {
         .collect();
     assert_eq!(contexts.remove(0), Value::Null, "hidden while the field is off");
     assert_eq!(contexts.remove(0), "Suivi RSA");
+}
+
+#[tokio::test]
+async fn an_attempt_past_the_timeout_fails_and_is_retried() {
+    let (app, s, receiver, endpoint, _) = app_with_endpoint(vec![0], "0,0.05").await;
+    book_as_agent(&app, &s).await;
+    let detail = delivery_in(&app, &endpoint, "succeeded").await;
+    let attempts = detail["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{detail}");
+    assert_eq!(attempts[0]["error"], "timeout", "{detail}");
+    assert_eq!(attempts[0]["status_code"], serde_json::Value::Null);
+    assert_eq!(attempts[1]["status_code"], 200);
+    assert!(
+        attempts[0]["duration_ms"].as_i64().unwrap() < 2_500,
+        "given up after the 1 s timeout: {detail}"
+    );
+    assert_eq!(requests(&receiver, 2).await.len(), 2);
 }
