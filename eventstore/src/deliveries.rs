@@ -245,6 +245,25 @@ pub struct AttemptRow {
 
 impl EventStore {
     /// One delivery and its attempts, in order.
+    /// Since when (epoch ms) an endpoint has done nothing but fail: its
+    /// first failed attempt after its last success; none while it succeeds.
+    pub async fn failing_since(&self, endpoint_id: &str) -> Result<Option<i64>, StoreError> {
+        let sql = "SELECT MIN(a.at) FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id \
+                   WHERE d.endpoint_id = $1 AND (a.status_code IS NULL OR a.status_code < 200 OR a.status_code >= 300) \
+                   AND a.at > COALESCE((SELECT MAX(s.at) FROM webhook_attempts s \
+                       JOIN webhook_deliveries e ON e.id = s.delivery_id \
+                       WHERE e.endpoint_id = $1 AND s.status_code >= 200 AND s.status_code < 300), 0)";
+        Ok(match self.postgres() {
+            Some(pg) => sqlx::query_scalar(sql).bind(endpoint_id).fetch_one(&pg.pool).await?,
+            None => {
+                sqlx::query_scalar(&sqlite_sql(sql))
+                    .bind(endpoint_id)
+                    .fetch_one(&self.sqlite_reader()?)
+                    .await?
+            }
+        })
+    }
+
     pub async fn delivery(&self, id: &str) -> Result<Option<(DeliveryRow, Vec<AttemptRow>)>, StoreError> {
         let one = "SELECT id, endpoint_id, record, position, event_type, status, attempts, next_attempt_at, last_error \
                    FROM webhook_deliveries WHERE id = $1";

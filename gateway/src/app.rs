@@ -76,10 +76,13 @@ pub fn webhook_relay(config: &Config, commands: CommandService, master_key: Mast
         master_key,
         AllowList::parse(&config.webhook_allow_hosts),
         config.webhook_retry_schedule.clone(),
-        config
-            .webhook_timeout
-            .to_std()
-            .unwrap_or(std::time::Duration::from_secs(15)),
+        (
+            config
+                .webhook_timeout
+                .to_std()
+                .unwrap_or(std::time::Duration::from_secs(15)),
+            config.webhook_disable_after,
+        ),
     )
 }
 

@@ -49,6 +49,10 @@ pub struct Config {
     /// (`15s` as in the contract; seconds, or `2m`...).
     #[arg(long, env = "RDV_WEBHOOK_TIMEOUT", default_value = "15", value_parser = parse_duration)]
     pub webhook_timeout: chrono::Duration,
+    /// An endpoint whose deliveries have all failed this long is disabled and
+    /// its organisation's admins are e-mailed.
+    #[arg(long, env = "RDV_WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = parse_duration)]
+    pub webhook_disable_after: chrono::Duration,
     /// Webhook retry schedule in seconds: the first attempt, then each retry
     /// (after the last, a delivery is dead-lettered).
     #[arg(
@@ -104,6 +108,7 @@ impl Config {
             master_key: None,
             webhook_allow_hosts: String::new(),
             webhook_timeout: chrono::Duration::seconds(15),
+            webhook_disable_after: chrono::Duration::days(5),
             webhook_retry_schedule: Default::default(),
             mail_from: "rdv-events <ne-pas-repondre@rdv-events.localhost>".into(),
             now: None,

@@ -71,6 +71,8 @@ pub struct WebhookRelay {
     schedule: RetrySchedule,
     /// How long one attempt may take (`RDV_WEBHOOK_TIMEOUT`).
     timeout: Duration,
+    /// An endpoint failing this long is disabled (`RDV_WEBHOOK_DISABLE_AFTER`).
+    disable_after: chrono::Duration,
     /// One HTTP client per (host, vetted address): connections are reused,
     /// and each client only ever connects to the address vetted for it.
     clients: std::sync::Mutex<std::collections::HashMap<(String, std::net::SocketAddr), reqwest::Client>>,
@@ -90,7 +92,7 @@ impl WebhookRelay {
         master_key: MasterKey,
         allow: AllowList,
         schedule: RetrySchedule,
-        timeout: Duration,
+        (timeout, disable_after): (Duration, chrono::Duration),
     ) -> Self {
         Self {
             commands,
@@ -98,6 +100,7 @@ impl WebhookRelay {
             allow,
             schedule,
             timeout,
+            disable_after,
             clients: Default::default(),
         }
     }
@@ -172,11 +175,13 @@ impl WebhookRelay {
             });
             let results: Vec<_> = futures::future::join_all(lanes).await.into_iter().flatten().collect();
             let mut records = Vec::with_capacity(results.len());
-            let mut gone = Vec::new();
+            let (mut gone, mut failing) = (Vec::new(), std::collections::BTreeSet::new());
             for (delivery, result) in results {
                 let (record, endpoint_gone) = result?;
                 if endpoint_gone {
                     gone.push(delivery.endpoint_id.clone());
+                } else if record.status == DeliveryStatus::Failed || record.status == DeliveryStatus::Dead {
+                    failing.insert(delivery.endpoint_id.clone());
                 }
                 records.push((delivery.id.clone(), record));
             }
@@ -185,6 +190,9 @@ impl WebhookRelay {
             gone.dedup();
             for endpoint in gone {
                 self.disable(&endpoint, "the endpoint answered 410 Gone").await;
+            }
+            for endpoint in failing {
+                self.disable_if_failing_too_long(&endpoint).await?;
             }
         }
     }
@@ -301,6 +309,67 @@ impl WebhookRelay {
         }
     }
 
+    /// Disables an endpoint that has only failed for `disable_after` and
+    /// tells the organisation's admins by e-mail, in one transaction.
+    async fn disable_if_failing_too_long(&self, endpoint_id: &str) -> Result<(), StoreError> {
+        let store = self.commands.store();
+        let Some(since) = store.failing_since(endpoint_id).await? else {
+            return Ok(());
+        };
+        let now = Utc::now().timestamp_millis();
+        if now - since < self.disable_after.num_milliseconds() {
+            return Ok(());
+        }
+        let events = store.load_stream("WebhookEndpoint", endpoint_id).await?;
+        let endpoint: WebhookEndpoint = Decoder::default().fold(&events)?;
+        let Ok(state) = endpoint.state() else { return Ok(()) };
+        if !state.enabled {
+            return Ok(());
+        }
+        let days = self.disable_after.num_hours() as f64 / 24.0;
+        let reason = format!("every delivery failed for {days:.1} days");
+        let owners: Vec<String> = store
+            .docs(
+                rdv_projections::directory::NAME,
+                rdv_projections::directory::ORGANISATION_AGENTS,
+                &state.organisation_id.to_string(),
+            )
+            .await?
+            .into_iter()
+            .filter_map(|d| serde_json::from_value::<rdv_projections::directory::OrganisationAgentView>(d).ok())
+            .filter(|a| a.role == rdv_domain::values::Role::Admin)
+            .filter_map(|a| a.email)
+            .collect();
+        let target = state.config.target_url.clone();
+        let ctx = CommandContext::new("system:webhook-relay");
+        let outcome = self
+            .commands
+            .run(
+                &ctx,
+                |unit| {
+                    let (owners, reason, target) = (owners.clone(), reason.clone(), target.clone());
+                    let id = endpoint_id.to_string();
+                    Box::pin(async move {
+                        let disable = WebhookEndpointCommand::DisableWebhookEndpoint { reason: reason.clone() };
+                        unit.handle::<WebhookEndpoint>(&id, disable).await?;
+                        for to in owners {
+                            unit.send(failing_endpoint_email(&to, &target, &reason));
+                        }
+                        Ok::<_, rdv_eventstore::CommandError>(())
+                    })
+                },
+                |_, _| StoredResponse {
+                    status: 200,
+                    body: serde_json::Value::Null,
+                },
+            )
+            .await;
+        if let Err(error) = outcome {
+            tracing::warn!(%error, endpoint_id, "could not disable a failing webhook endpoint");
+        }
+        Ok(())
+    }
+
     async fn disable(&self, endpoint_id: &str, reason: &str) {
         let command = WebhookEndpointCommand::DisableWebhookEndpoint { reason: reason.into() };
         let ctx = CommandContext::new("system:webhook-relay");
@@ -322,6 +391,23 @@ impl WebhookRelay {
 fn jittered(seconds: f64) -> f64 {
     let spread = (uuid::Uuid::now_v7().as_u128() % 4001) as f64 / 10_000.0; // 0..0.4
     seconds * (0.8 + spread)
+}
+
+/// The e-mail telling an organisation admin their endpoint was disabled.
+fn failing_endpoint_email(to: &str, target: &str, reason: &str) -> rdv_eventstore::OutboxMessage {
+    rdv_eventstore::OutboxMessage {
+        id: uuid::Uuid::now_v7(),
+        kind: "email".into(),
+        payload: serde_json::json!({
+            "to": to,
+            "subject": "Webhook désactivé",
+            "text": format!(
+                "Bonjour,\n\nLe webhook vers {target} a été désactivé : {reason}.\n\
+                 Les livraisons en échec restent consultables et peuvent être renvoyées une fois \
+                 le point de réception rétabli et le webhook réactivé.\n"
+            ),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -440,3 +440,45 @@ async fn an_attempt_past_the_timeout_fails_and_is_retried() {
     );
     assert_eq!(requests(&receiver, 2).await.len(), 2);
 }
+
+#[tokio::test]
+async fn an_endpoint_failing_past_the_limit_is_disabled_and_its_admins_emailed() {
+    let (receiver, hook_url) = start_receiver(vec![500; 50]).await;
+    let mut app = TestApp::spawn().await;
+    app.config.webhook_allow_hosts = "127.0.0.1".into();
+    app.config.webhook_retry_schedule = "0,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3,0.3".parse().unwrap();
+    // Five days in production; under a second here.
+    app.config.webhook_disable_after = chrono::Duration::milliseconds(800);
+    let app = app.restart().await;
+    let s = setup(&app, "26", "Europe/Paris").await;
+    app.active_agent(&s.organisation, "admin@cms.fr", "admin").await;
+    let created = app
+        .post(
+            &format!("/v1/organisations/{}/webhook-endpoints", s.organisation),
+            &app.admin_token,
+            json!({"target_url": hook_url, "subscriptions": ["rdv"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let endpoint = created.id();
+    book_as_agent(&app, &s).await;
+    let mut disabled = Value::Null;
+    for _ in 0..100 {
+        disabled = app
+            .get(&format!("/v1/webhook-endpoints/{endpoint}"), &app.admin_token)
+            .await
+            .body;
+        if disabled["enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(disabled["enabled"], false, "{disabled}");
+    let email = app.wait_for_eml_containing("a été désactivé").await;
+    assert!(email.contains("admin@cms.fr"), "{email}");
+    assert!(email.contains(&hook_url), "{email}");
+    assert!(
+        receiver.seen.lock().unwrap().len() >= 2,
+        "it failed more than once first"
+    );
+}
