@@ -110,6 +110,12 @@ impl EventStore {
         Ok(events)
     }
 
+    /// An aggregate folded from its stream (read through the cache).
+    pub async fn load_aggregate<A: rdv_domain::VersionedAggregate>(&self, id: &str) -> Result<A, StoreError> {
+        let events = self.load_stream(A::TYPE, id).await?;
+        crate::codec::Decoder::<A>::default().fold(&events)
+    }
+
     /// Keeps the stream cache in step with appends made by other processes
     /// until `shutdown`: a gateway runs this beside its command service.
     pub async fn follow_feed(&self, shutdown: tokio_util::sync::CancellationToken) {

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use rdv_domain::{
-    VersionedAggregate,
     agent::Agent,
     category::CategoryConfiguration,
     follow_up::FollowUp,
@@ -15,7 +14,7 @@ use rdv_domain::{
     usager::Usager,
     webhook_endpoint::WebhookEndpoint,
 };
-use rdv_eventstore::{EventStore, StoreError, codec::Decoder};
+use rdv_eventstore::{EventStore, StoreError};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -60,22 +59,17 @@ impl From<rdv_eventstore::StoredEvent> for FeedEvent {
     }
 }
 
-async fn load<A: VersionedAggregate>(store: &EventStore, id: &str) -> Result<A, StoreError> {
-    let events = store.load_stream(A::TYPE, id).await?;
-    Decoder::<A>::default().fold(&events)
-}
-
 async fn organisation_territory(
     store: &EventStore,
     organisation: OrganisationId,
 ) -> Result<Vec<TerritoryId>, StoreError> {
-    let organisation = load::<Organisation>(store, &organisation.to_string()).await?;
+    let organisation = store.load_aggregate::<Organisation>(&organisation.to_string()).await?;
     Ok(organisation.0.map(|o| o.territory_id).into_iter().collect())
 }
 
 async fn usager_territories(store: &EventStore, usager: UsagerId) -> Result<Vec<TerritoryId>, StoreError> {
     let mut territories = Vec::new();
-    if let Some(usager) = load::<Usager>(store, &usager.to_string()).await?.0 {
+    if let Some(usager) = store.load_aggregate::<Usager>(&usager.to_string()).await?.0 {
         for organisation in usager.organisation_ids {
             territories.extend(organisation_territory(store, organisation).await?);
         }
@@ -85,7 +79,7 @@ async fn usager_territories(store: &EventStore, usager: UsagerId) -> Result<Vec<
 
 async fn agent_territories(store: &EventStore, agent: &str) -> Result<Vec<TerritoryId>, StoreError> {
     let mut territories = Vec::new();
-    if let Some(agent) = load::<Agent>(store, agent).await?.0 {
+    if let Some(agent) = store.load_aggregate::<Agent>(agent).await?.0 {
         territories.extend(agent.territory_rights.keys().copied());
         for organisation in agent.memberships.keys() {
             territories.extend(organisation_territory(store, *organisation).await?);
@@ -107,17 +101,18 @@ pub async fn territories_of(
             Ok(o) => organisation_territory(store, OrganisationId(o)).await?,
             Err(_) => Vec::new(),
         },
-        "Motif" => load::<Motif>(store, id)
+        "Motif" => store
+            .load_aggregate::<Motif>(id)
             .await?
             .0
             .map(|m| m.territory_id)
             .into_iter()
             .collect(),
-        "Lieu" => match load::<Lieu>(store, id).await?.0 {
+        "Lieu" => match store.load_aggregate::<Lieu>(id).await?.0 {
             Some(lieu) => organisation_territory(store, lieu.organisation_id).await?,
             None => Vec::new(),
         },
-        "Rdv" => match load::<Rdv>(store, id).await?.0 {
+        "Rdv" => match store.load_aggregate::<Rdv>(id).await?.0 {
             Some(rdv) => organisation_territory(store, rdv.booking.organisation_id).await?,
             None => Vec::new(),
         },
@@ -125,15 +120,15 @@ pub async fn territories_of(
             Ok(u) => usager_territories(store, UsagerId(u)).await?,
             Err(_) => Vec::new(),
         },
-        "FollowUp" => match load::<FollowUp>(store, id).await?.0 {
+        "FollowUp" => match store.load_aggregate::<FollowUp>(id).await?.0 {
             Some(follow_up) => usager_territories(store, follow_up.usager_id).await?,
             None => Vec::new(),
         },
-        "WebhookEndpoint" => match load::<WebhookEndpoint>(store, id).await?.0 {
+        "WebhookEndpoint" => match store.load_aggregate::<WebhookEndpoint>(id).await?.0 {
             Some(endpoint) => organisation_territory(store, endpoint.organisation_id).await?,
             None => Vec::new(),
         },
-        "CategoryConfiguration" => match load::<CategoryConfiguration>(store, id).await?.0 {
+        "CategoryConfiguration" => match store.load_aggregate::<CategoryConfiguration>(id).await?.0 {
             Some(config) => organisation_territory(store, config.organisation_id).await?,
             None => Vec::new(),
         },

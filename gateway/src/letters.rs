@@ -108,6 +108,18 @@ impl LetterContext<'_> {
         lines
     }
 
+    /// The letter: the sender's header, the recipient, the paragraphs and
+    /// the closing.
+    fn letter(&self, title: String, usager: &rdv_domain::usager::UsagerProfile, mut blocks: Vec<Block>) -> Letter {
+        blocks.extend(self.closing());
+        Letter {
+            title,
+            sender: self.sender(),
+            recipient: recipient(usager),
+            blocks,
+        }
+    }
+
     fn closing(&self) -> Vec<Block> {
         vec![
             Block::Gap,
@@ -119,6 +131,23 @@ impl LetterContext<'_> {
             Block::Text("Le service en charge de votre accompagnement".into()),
         ]
     }
+}
+
+/// Every letter opens on its subject, the CAF number and the addressee.
+fn opening(subject: String, usager: &rdv_domain::usager::UsagerProfile) -> Vec<Block> {
+    let mut blocks = vec![Block::Strong(subject)];
+    blocks.extend(
+        usager
+            .affiliation_number
+            .as_ref()
+            .map(|n| Block::Text(format!("Numéro d'allocataire : {n}"))),
+    );
+    blocks.push(Block::Gap);
+    blocks.push(Block::Text(format!(
+        "{},",
+        crate::insertion_messages::addressee(usager)
+    )));
+    blocks
 }
 
 /// The usager as letters address them: civility, name, address.
@@ -146,21 +175,11 @@ pub fn convocation_letter(
         &t.rdv_title_by_phone
     };
     let when = french_date_time(starts_at, ctx.zone);
-    let mut blocks = vec![Block::Strong(format!(
+    let subject = format!(
         "Objet : Convocation à un {title} dans le cadre de votre {}",
         t.rdv_subject
-    ))];
-    blocks.extend(
-        usager
-            .affiliation_number
-            .as_ref()
-            .map(|n| Block::Text(format!("Numéro d'allocataire : {n}"))),
     );
-    blocks.push(Block::Gap);
-    blocks.push(Block::Text(format!(
-        "{},",
-        crate::insertion_messages::addressee(usager)
-    )));
+    let mut blocks = opening(subject, usager);
     if cancelled {
         blocks.push(Block::Text(format!(
             "Votre {title} prévu le {when} dans le cadre de votre {} est annulé. Pour plus d'informations, \
@@ -190,13 +209,7 @@ pub fn convocation_letter(
             ctx.help_phone
         )));
     }
-    blocks.extend(ctx.closing());
-    Letter {
-        title: format!("Convocation à un {title}"),
-        sender: ctx.sender(),
-        recipient: recipient(usager),
-        blocks,
-    }
+    ctx.letter(format!("Convocation à un {title}"), usager, blocks)
 }
 
 /// The postal invitation (rdv-insertion's `letters/invitations/standard`):
@@ -213,21 +226,11 @@ pub fn invitation_letter(
     } else {
         ""
     };
-    let mut blocks = vec![Block::Strong(format!(
+    let subject = format!(
         "Objet : {} - prenez rendez-vous pour votre {}",
         t.rdv_subject, t.rdv_title
-    ))];
-    blocks.extend(
-        usager
-            .affiliation_number
-            .as_ref()
-            .map(|n| Block::Text(format!("Numéro d'allocataire : {n}"))),
     );
-    blocks.push(Block::Gap);
-    blocks.push(Block::Text(format!(
-        "{},",
-        crate::insertion_messages::addressee(usager)
-    )));
+    let mut blocks = opening(subject, usager);
     blocks.push(Block::Text(format!(
         "Vous êtes {} et vous devez prendre un {} afin de {}.",
         t.user_designation, t.rdv_title, t.rdv_purpose
@@ -248,13 +251,7 @@ pub fn invitation_letter(
         "En cas de difficulté, contactez le {}.",
         ctx.help_phone
     )));
-    blocks.extend(ctx.closing());
-    Letter {
-        title: format!("Invitation à un {}", t.rdv_title),
-        sender: ctx.sender(),
-        recipient: recipient(usager),
-        blocks,
-    }
+    ctx.letter(format!("Invitation à un {}", t.rdv_title), usager, blocks)
 }
 
 /// Words wrapped into lines of at most [`CHARS_PER_LINE`] characters.

@@ -55,8 +55,7 @@ impl AppState {
     /// Loads an aggregate's current state straight from its stream: always
     /// consistent, used for rights checks and lookups before a command.
     pub async fn load<A: VersionedAggregate>(&self, id: &str) -> Result<A, ApiError> {
-        let events = self.store.load_stream(A::TYPE, id).await?;
-        Ok(Decoder::<A>::default().fold(&events)?)
+        Ok(self.store.load_aggregate::<A>(id).await?)
     }
 
     /// An aggregate as it stood at `as_of` (its events that occurred until
@@ -72,6 +71,22 @@ impl AppState {
             .take_while(|e| as_of.is_none_or(|at| e.metadata.occurred_at <= at))
             .count();
         Ok(Decoder::<A>::default().fold(&events[..until])?)
+    }
+
+    /// A document found by a key handed out by a recent write (a short link,
+    /// a participation id): when absent, waits for the projection to reach
+    /// the feed's head and looks once more.
+    pub async fn recent_doc(
+        &self,
+        projection: &'static str,
+        collection: &str,
+        id: &str,
+    ) -> Result<Option<serde_json::Value>, ApiError> {
+        if let Some(doc) = self.store.doc(projection, collection, id).await? {
+            return Ok(Some(doc));
+        }
+        self.wait_for(projection, Some(self.store.head().await?)).await?;
+        Ok(self.store.doc(projection, collection, id).await?)
     }
 
     /// Runs one command on one aggregate and answers `{id, version, events}`.

@@ -160,16 +160,7 @@ async fn follow_up_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Resul
         .0
         .ok_or_else(|| ProjectionError::event(event, "a follow-up event before FollowUpOpened"))?;
     let mut record = FollowUpRecord {
-        organisations: organisations
-            .into_iter()
-            .chain(
-                state
-                    .invitations
-                    .iter()
-                    .flat_map(|i| i.organisation_ids.iter().copied()),
-            )
-            .chain(state.participations.values().map(|p| p.organisation_id))
-            .collect(),
+        organisations: organisations.into_iter().chain(state.organisations()).collect(),
         state,
         queued,
     };

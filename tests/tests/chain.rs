@@ -10,25 +10,30 @@ use serde_json::json;
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// A `Noted` event of a test stream.
+fn noted(payload: serde_json::Value) -> NewEvent {
+    NewEvent {
+        event_type: "Noted".into(),
+        event_version: "1.0".into(),
+        payload,
+        metadata: EventMetadata {
+            event_id: Uuid::now_v7(),
+            occurred_at: chrono::Utc::now(),
+            actor: "test".into(),
+            correlation_id: Uuid::now_v7(),
+            causation_id: None,
+            idempotency_key: None,
+        },
+    }
+}
+
 /// Appends 30 events, three per transaction, and chains them; returns
 /// their positions.
 async fn chained_history(store: &EventStore) -> Vec<i64> {
     let mut positions = Vec::new();
     for stream in 0..10 {
         let events = (0..3)
-            .map(|n| NewEvent {
-                event_type: "Noted".into(),
-                event_version: "1.0".into(),
-                payload: json!({"n": n, "text": "é", "nested": {"b": 1, "a": 2}}),
-                metadata: EventMetadata {
-                    event_id: Uuid::now_v7(),
-                    occurred_at: chrono::Utc::now(),
-                    actor: "test".into(),
-                    correlation_id: Uuid::now_v7(),
-                    causation_id: None,
-                    idempotency_key: None,
-                },
-            })
+            .map(|n| noted(json!({"n": n, "text": "é", "nested": {"b": 1, "a": 2}})))
             .collect();
         let request = AppendRequest {
             streams: vec![StreamAppend {
@@ -123,21 +128,7 @@ async fn the_chain_catches_edits_deletions_and_insertions_on_postgres() {
 #[tokio::test]
 async fn anchors_are_taken_every_thousand_events() {
     let t = rdv_tests::sqlite_store().await;
-    let events: Vec<NewEvent> = (0..2_500)
-        .map(|n| NewEvent {
-            event_type: "Noted".into(),
-            event_version: "1.0".into(),
-            payload: json!({"n": n}),
-            metadata: EventMetadata {
-                event_id: Uuid::now_v7(),
-                occurred_at: chrono::Utc::now(),
-                actor: "test".into(),
-                correlation_id: Uuid::now_v7(),
-                causation_id: None,
-                idempotency_key: None,
-            },
-        })
-        .collect();
+    let events: Vec<NewEvent> = (0..2_500).map(|n| noted(json!({"n": n}))).collect();
     let request = AppendRequest {
         streams: vec![StreamAppend {
             aggregate_type: "Note".into(),

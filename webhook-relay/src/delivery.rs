@@ -24,7 +24,6 @@ use futures::StreamExt;
 use rdv_domain::webhook_endpoint::{EndpointState, WebhookEndpoint, WebhookEndpointCommand, WebhookFormat};
 use rdv_eventstore::{
     CommandContext, CommandService, StoreError, StoredResponse,
-    codec::Decoder,
     deliveries::{AttemptRecord, ClaimedDelivery, DeliveryStatus},
 };
 use std::{
@@ -189,7 +188,8 @@ impl WebhookRelay {
             self.commands.store().record_attempts(&records).await?;
             gone.dedup();
             for endpoint in gone {
-                self.disable(&endpoint, "the endpoint answered 410 Gone").await;
+                self.disable(&endpoint, "the endpoint answered 410 Gone", Vec::new())
+                    .await;
             }
             for endpoint in failing {
                 self.disable_if_failing_too_long(&endpoint).await?;
@@ -199,12 +199,7 @@ impl WebhookRelay {
 
     /// One attempt: its record, and whether the endpoint answered 410 Gone.
     async fn attempt(&self, delivery: &ClaimedDelivery) -> Result<(AttemptRecord, bool), StoreError> {
-        let events = self
-            .commands
-            .store()
-            .load_stream("WebhookEndpoint", &delivery.endpoint_id)
-            .await?;
-        let endpoint: WebhookEndpoint = Decoder::default().fold(&events)?;
+        let endpoint: WebhookEndpoint = self.commands.store().load_aggregate(&delivery.endpoint_id).await?;
         let started = Instant::now();
         let outcome = match endpoint.state() {
             Ok(state) if state.enabled => self.post(state, delivery).await,
@@ -320,8 +315,7 @@ impl WebhookRelay {
         if now - since < self.disable_after.num_milliseconds() {
             return Ok(());
         }
-        let events = store.load_stream("WebhookEndpoint", endpoint_id).await?;
-        let endpoint: WebhookEndpoint = Decoder::default().fold(&events)?;
+        let endpoint: WebhookEndpoint = store.load_aggregate(endpoint_id).await?;
         let Ok(state) = endpoint.state() else { return Ok(()) };
         if !state.enabled {
             return Ok(());
@@ -340,20 +334,30 @@ impl WebhookRelay {
             .filter(|a| a.role == rdv_domain::values::Role::Admin)
             .filter_map(|a| a.email)
             .collect();
-        let target = state.config.target_url.clone();
+        let target = &state.config.target_url;
+        let emails = owners
+            .iter()
+            .map(|to| failing_endpoint_email(to, target, &reason))
+            .collect();
+        self.disable(endpoint_id, &reason, emails).await;
+        Ok(())
+    }
+
+    /// Disables an endpoint, with the messages telling of it, in one
+    /// transaction; a failure is logged (the next batch tries again).
+    async fn disable(&self, endpoint_id: &str, reason: &str, messages: Vec<rdv_eventstore::OutboxMessage>) {
         let ctx = CommandContext::new("system:webhook-relay");
         let outcome = self
             .commands
             .run(
                 &ctx,
                 |unit| {
-                    let (owners, reason, target) = (owners.clone(), reason.clone(), target.clone());
-                    let id = endpoint_id.to_string();
+                    let (id, messages) = (endpoint_id.to_string(), messages.clone());
+                    let disable = WebhookEndpointCommand::DisableWebhookEndpoint { reason: reason.into() };
                     Box::pin(async move {
-                        let disable = WebhookEndpointCommand::DisableWebhookEndpoint { reason: reason.clone() };
                         unit.handle::<WebhookEndpoint>(&id, disable).await?;
-                        for to in owners {
-                            unit.send(failing_endpoint_email(&to, &target, &reason));
+                        for message in messages {
+                            unit.send(message);
                         }
                         Ok::<_, rdv_eventstore::CommandError>(())
                     })
@@ -365,24 +369,7 @@ impl WebhookRelay {
             )
             .await;
         if let Err(error) = outcome {
-            tracing::warn!(%error, endpoint_id, "could not disable a failing webhook endpoint");
-        }
-        Ok(())
-    }
-
-    async fn disable(&self, endpoint_id: &str, reason: &str) {
-        let command = WebhookEndpointCommand::DisableWebhookEndpoint { reason: reason.into() };
-        let ctx = CommandContext::new("system:webhook-relay");
-        let respond = |_: &(), _: &rdv_eventstore::CommitSummary<'_>| StoredResponse {
-            status: 200,
-            body: serde_json::Value::Null,
-        };
-        if let Err(error) = self
-            .commands
-            .execute::<WebhookEndpoint, _>(&ctx, endpoint_id, command, None, respond)
-            .await
-        {
-            tracing::warn!(%error, endpoint_id, "could not disable a gone webhook endpoint");
+            tracing::warn!(%error, endpoint_id, reason, "could not disable a webhook endpoint");
         }
     }
 }

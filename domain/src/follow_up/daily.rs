@@ -97,7 +97,7 @@ mod tests {
         rdv::Actor,
         values::TokenHash,
     };
-    use std::collections::{BTreeMap, BTreeSet};
+    use std::collections::BTreeSet;
 
     const PARIS: Tz = chrono_tz::Europe::Paris;
 
@@ -123,13 +123,8 @@ mod tests {
 
     fn with(invitations: Vec<Invitation>) -> FollowUpState {
         FollowUpState {
-            usager_id: UsagerId::new(),
-            category: "rsa_orientation".into(),
-            closed_at: None,
             invitations,
-            participations: BTreeMap::new(),
-            notices: Vec::new(),
-            referents: BTreeSet::new(),
+            ..FollowUpState::new(UsagerId::new(), "rsa_orientation".into())
         }
     }
 

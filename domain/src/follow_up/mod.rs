@@ -303,6 +303,29 @@ impl FollowUp {
 }
 
 impl FollowUpState {
+    /// A follow-up just opened: nothing sent, nothing booked.
+    pub fn new(usager_id: UsagerId, category: String) -> Self {
+        Self {
+            usager_id,
+            category,
+            closed_at: None,
+            invitations: Vec::new(),
+            participations: BTreeMap::new(),
+            notices: Vec::new(),
+            referents: BTreeSet::new(),
+        }
+    }
+
+    /// The organisations the follow-up touches: those its invitations name
+    /// and those of its RDVs (where it is listed, and who may see it).
+    pub fn organisations(&self) -> BTreeSet<OrganisationId> {
+        self.invitations
+            .iter()
+            .flat_map(|i| i.organisation_ids.iter().copied())
+            .chain(self.participations.values().map(|p| p.organisation_id))
+            .collect()
+    }
+
     /// rdv-insertion's `Invitations::Validate`, on the facts the caller read.
     fn check_invitations(
         &self,
@@ -442,15 +465,7 @@ impl Aggregate for FollowUp {
                 facts,
             } => {
                 events.extend(self.open(usager_id, &category));
-                let empty = FollowUpState {
-                    usager_id,
-                    category,
-                    closed_at: None,
-                    invitations: Vec::new(),
-                    participations: BTreeMap::new(),
-                    notices: Vec::new(),
-                    referents: BTreeSet::new(),
-                };
+                let empty = FollowUpState::new(usager_id, category);
                 self.0
                     .as_ref()
                     .unwrap_or(&empty)
@@ -580,15 +595,7 @@ impl Aggregate for FollowUp {
 
     fn apply(&mut self, event: FollowUpEvent) {
         if let FollowUpEvent::FollowUpOpened { usager_id, category } = event {
-            self.0 = Some(FollowUpState {
-                usager_id,
-                category,
-                closed_at: None,
-                invitations: Vec::new(),
-                participations: BTreeMap::new(),
-                notices: Vec::new(),
-                referents: BTreeSet::new(),
-            });
+            self.0 = Some(FollowUpState::new(usager_id, category));
             return;
         }
         let Some(state) = &mut self.0 else { return };

@@ -15,15 +15,7 @@ fn days(n: i64) -> Duration {
 }
 
 fn state() -> FollowUpState {
-    FollowUpState {
-        usager_id: UsagerId::new(),
-        category: "rsa_orientation".into(),
-        closed_at: None,
-        invitations: Vec::new(),
-        participations: BTreeMap::new(),
-        notices: Vec::new(),
-        referents: BTreeSet::new(),
-    }
+    FollowUpState::new(UsagerId::new(), "rsa_orientation".into())
 }
 
 fn invitation(created: Duration, format: InvitationFormat, trigger: InvitationTrigger) -> Invitation {

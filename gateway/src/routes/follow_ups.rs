@@ -95,16 +95,6 @@ impl FollowUpView {
     }
 }
 
-/// The organisations a follow-up touches: those of its invitations and RDVs.
-fn organisations_of(state: &FollowUpState) -> BTreeSet<OrganisationId> {
-    state
-        .invitations
-        .iter()
-        .flat_map(|i| i.organisation_ids.iter().copied())
-        .chain(state.participations.values().map(|p| p.organisation_id))
-        .collect()
-}
-
 /// A follow-up the caller may see (a member of one of its organisations),
 /// as of `as_of`; 404 otherwise, as for a missing one.
 pub async fn visible_follow_up(
@@ -117,7 +107,7 @@ pub async fn visible_follow_up(
     let current = state.load::<FollowUp>(id).await?;
     let current = current.0.ok_or_else(|| ApiError::not_found("follow-up"))?;
     let mut visible_in = None;
-    for organisation_id in organisations_of(&current) {
+    for organisation_id in current.organisations() {
         let (o, organisation) = organisation(state, &organisation_id.to_string()).await?;
         if principal
             .require_organisation_member(o, organisation.territory_id)
@@ -243,7 +233,7 @@ pub async fn set_referents(
     body: JsonBody<ReferentsRequest>,
 ) -> Result<CommandReply, ApiError> {
     let (_, follow_up, _) = visible_follow_up(&state, &principal, &id, None).await?;
-    let organisations = organisations_of(&follow_up);
+    let organisations = follow_up.organisations();
     for (i, agent) in body.value.agent_ids.iter().enumerate() {
         let agent_state = state.load::<rdv_domain::agent::Agent>(&agent.to_string()).await?.0;
         let member = agent_state.is_some_and(|a| a.memberships.keys().any(|o| organisations.contains(o)));

@@ -285,17 +285,10 @@ fn booking_link(public_url: &str, category: &str, organisations: &BTreeSet<Organ
 pub async fn follow_invitation(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
     let code = code.trim().to_uppercase();
     let valid_shape = code.len() == 8 && code.chars().all(|c| c.is_ascii_alphanumeric());
-    let mut found = None;
-    if valid_shape {
-        found = state.store.doc(follow_ups::NAME, INVITATIONS, &code).await?;
-        if found.is_none() {
-            // A link followed right after sending: let the read model catch up.
-            state
-                .wait_for(follow_ups::NAME, Some(state.store.head().await?))
-                .await?;
-            found = state.store.doc(follow_ups::NAME, INVITATIONS, &code).await?;
-        }
-    }
+    let found = match valid_shape {
+        true => state.recent_doc(follow_ups::NAME, INVITATIONS, &code).await?,
+        false => None,
+    };
     let reference: InvitationRef = found
         .and_then(|d| serde_json::from_value(d).ok())
         .ok_or_else(|| ApiError::not_found("invitation"))?;

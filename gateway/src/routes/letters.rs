@@ -47,14 +47,9 @@ fn pdf(bytes: Vec<u8>, file_name: &str) -> Response {
 /// The participation behind an id, once the read model knows it.
 async fn participation(state: &AppState, id: &str) -> Result<ParticipationRef, ApiError> {
     let _: ParticipationId = crate::extract::path_id(id, "participation")?;
-    let mut found = state.store.doc(follow_ups::NAME, PARTICIPATIONS, id).await?;
-    if found.is_none() {
-        state
-            .wait_for(follow_ups::NAME, Some(state.store.head().await?))
-            .await?;
-        found = state.store.doc(follow_ups::NAME, PARTICIPATIONS, id).await?;
-    }
-    found
+    state
+        .recent_doc(follow_ups::NAME, PARTICIPATIONS, id)
+        .await?
         .and_then(|d| serde_json::from_value(d).ok())
         .ok_or_else(|| ApiError::not_found("participation"))
 }

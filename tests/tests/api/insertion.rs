@@ -116,6 +116,29 @@ async fn action_required(app: &TestApp, s: &Setup, position: i64) -> Vec<Value> 
     reply.body["items"].as_array().unwrap().clone()
 }
 
+/// The follow-up an invitation answer names.
+fn follow_up_of(invited: &Reply) -> String {
+    invited.body["follow_up_id"].as_str().unwrap().to_string()
+}
+
+/// The short-link code of an invitation answer's first invitation.
+fn code_of(invited: &Reply) -> String {
+    let link = invited.body["invitations"][0]["link"].as_str().unwrap();
+    link.rsplit('/').next().unwrap().to_string()
+}
+
+/// Convokes a follow-up once the read models have caught up with every
+/// write so far.
+async fn convoke(app: &TestApp, s: &Setup, follow_up_id: &str, body: Value) -> Reply {
+    let position = app.head_position().await;
+    app.post(
+        &format!("/v1/follow-ups/{follow_up_id}/convocations?min_position={position}"),
+        &s.token,
+        body,
+    )
+    .await
+}
+
 /// A client that shows redirects instead of following them.
 fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
@@ -133,7 +156,7 @@ async fn invite_wait_convoke_to_a_slot_then_to_the_next_atelier_with_seats() {
 
     let invited = invite(&app, s, &ada, json!(["sms", "email"])).await;
     assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
-    let follow_up_id = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    let follow_up_id = follow_up_of(&invited);
     let invitations = invited.body["invitations"].as_array().unwrap();
     assert_eq!(invitations.len(), 2);
     assert_eq!(invitations[0]["valid_until"], "2026-01-15T09:00:00Z", "10 days");
@@ -163,13 +186,7 @@ async fn invite_wait_convoke_to_a_slot_then_to_the_next_atelier_with_seats() {
     // Not yet past the window: nothing to do, and not convocable.
     let position = app.head_position().await;
     assert!(action_required(&app, s, position).await.is_empty());
-    let early = app
-        .post(
-            &format!("/v1/follow-ups/{follow_up_id}/convocations"),
-            &s.token,
-            json!({"organisation_id": s.organisation}),
-        )
-        .await;
+    let early = convoke(&app, s, &follow_up_id, json!({"organisation_id": s.organisation})).await;
     assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.body);
 
     app.clock.advance(chrono::Duration::days(11));
@@ -180,13 +197,13 @@ async fn invite_wait_convoke_to_a_slot_then_to_the_next_atelier_with_seats() {
     assert_eq!(listed[0]["convocable"], true);
     assert_eq!(listed[0]["action_required_since"], "2026-01-15T09:00:00Z");
 
-    let convoked = app
-        .post(
-            &format!("/v1/follow-ups/{follow_up_id}/convocations"),
-            &s.token,
-            json!({"organisation_id": s.organisation, "formats": ["sms", "email"]}),
-        )
-        .await;
+    let convoked = convoke(
+        &app,
+        s,
+        &follow_up_id,
+        json!({"organisation_id": s.organisation, "formats": ["sms", "email"]}),
+    )
+    .await;
     assert_eq!(convoked.status, StatusCode::CREATED, "{}", convoked.body);
     // Friday 10:00 in Paris + 2 days of booking delay: Monday 2026-01-19,
     // 09:00, the first free slot of the motif.
@@ -249,16 +266,15 @@ async fn invite_wait_convoke_to_a_slot_then_to_the_next_atelier_with_seats() {
     let ben = usager(&app, s, "Ben", Some("07 98 76 54 32")).await;
     let invited = invite(&app, s, &ben, json!(["sms"])).await;
     assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
-    let ben_follow_up = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    let ben_follow_up = follow_up_of(&invited);
     app.clock.advance(chrono::Duration::days(11));
-    let position = app.head_position().await;
-    let collective = app
-        .post(
-            &format!("/v1/follow-ups/{ben_follow_up}/convocations?min_position={position}"),
-            &s.token,
-            json!({"organisation_id": s.organisation, "mode": "collective", "formats": ["sms"]}),
-        )
-        .await;
+    let collective = convoke(
+        &app,
+        s,
+        &ben_follow_up,
+        json!({"organisation_id": s.organisation, "mode": "collective", "formats": ["sms"]}),
+    )
+    .await;
     assert_eq!(collective.status, StatusCode::CREATED, "{}", collective.body);
     assert_eq!(collective.body["rdv_id"], open.as_str(), "the full atelier is skipped");
     let ben_status = follow_up(&app, s, &ben_follow_up).await;
@@ -319,14 +335,8 @@ async fn bad_convocations_and_expired_links_are_refused_and_write_nothing() {
     let no_phone = usager(&app, s, "Eve", None).await;
     let invited = invite(&app, s, &no_phone, json!(["email"])).await;
     assert_eq!(invited.status, StatusCode::CREATED, "{}", invited.body);
-    let follow_up_id = invited.body["follow_up_id"].as_str().unwrap().to_string();
-    let code = invited.body["invitations"][0]["link"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let follow_up_id = follow_up_of(&invited);
+    let code = code_of(&invited);
     let again = invite(&app, s, &no_phone, json!(["email"])).await;
     assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", again.body);
     assert_eq!(
@@ -404,7 +414,7 @@ async fn daily_jobs_remind_invitations_after_three_days_and_convocations_two_day
     let s = &i.s;
     let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
     let invited = invite(&app, s, &ada, json!(["sms", "email"])).await;
-    let follow_up_id = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    let follow_up_id = follow_up_of(&invited);
 
     // Thursday 11:30 in Paris, three days after Monday's invitation.
     app.clock.set(at("2026-01-08T10:30:00Z"));
@@ -427,14 +437,13 @@ async fn daily_jobs_remind_invitations_after_three_days_and_convocations_two_day
 
     // Convoked on Friday the 16th for Monday the 19th: reminded on Saturday.
     app.clock.set(at("2026-01-16T09:00:00Z"));
-    let position = app.head_position().await;
-    let convoked = app
-        .post(
-            &format!("/v1/follow-ups/{follow_up_id}/convocations?min_position={position}"),
-            &s.token,
-            json!({"organisation_id": s.organisation, "formats": ["sms"]}),
-        )
-        .await;
+    let convoked = convoke(
+        &app,
+        s,
+        &follow_up_id,
+        json!({"organisation_id": s.organisation, "formats": ["sms"]}),
+    )
+    .await;
     assert_eq!(convoked.status, StatusCode::CREATED, "{}", convoked.body);
     assert_eq!(run_daily_jobs(&app).await, 0, "Sunday is not two days before Monday");
     app.clock.set(at("2026-01-17T10:30:00Z"));
@@ -464,13 +473,7 @@ async fn archiving_an_usager_ends_their_invitations_and_stops_new_ones() {
     let s = &i.s;
     let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
     let invited = invite(&app, s, &ada, json!(["sms"])).await;
-    let code = invited.body["invitations"][0]["link"]
-        .as_str()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let code = code_of(&invited);
     let archived = app
         .post(
             &format!("/v1/usagers/{ada}/archive"),
@@ -506,16 +509,9 @@ async fn a_follow_up_reads_as_it_stood_at_any_past_instant() {
     let s = &i.s;
     let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
     let invited = invite(&app, s, &ada, json!(["sms"])).await;
-    let id = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    let id = follow_up_of(&invited);
     app.clock.set(at("2026-01-16T09:00:00Z"));
-    let position = app.head_position().await;
-    let convoked = app
-        .post(
-            &format!("/v1/follow-ups/{id}/convocations?min_position={position}"),
-            &s.token,
-            json!({"organisation_id": s.organisation}),
-        )
-        .await;
+    let convoked = convoke(&app, s, &id, json!({"organisation_id": s.organisation})).await;
     assert_eq!(convoked.status, StatusCode::CREATED, "{}", convoked.body);
     let rdv = convoked.body["rdv_id"].as_str().unwrap().to_string();
     app.clock.set(at("2026-01-20T09:00:00Z"));
@@ -590,7 +586,7 @@ async fn an_invited_usager_books_the_categorys_motif_with_the_token_of_the_link(
     assert_eq!(plage.status, StatusCode::CREATED, "{}", plage.body);
     let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
     let invited = invite(&app, s, &ada, json!(["sms"])).await;
-    let follow_up_id = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    let follow_up_id = follow_up_of(&invited);
     let link = invited.body["invitations"][0]["link"].as_str().unwrap().to_string();
     let code = link.rsplit('/').next().unwrap();
     let clicked = no_redirects()
@@ -707,16 +703,9 @@ async fn every_live_read_model_equals_a_replay_until_one_is_edited_in_sql() {
     let s = &i.s;
     let ada = usager(&app, s, "Ada", Some("06 12 34 56 78")).await;
     let invited = invite(&app, s, &ada, json!(["sms", "email"])).await;
-    let follow_up_id = invited.body["follow_up_id"].as_str().unwrap().to_string();
+    let follow_up_id = follow_up_of(&invited);
     app.clock.set(at("2026-01-16T09:00:00Z"));
-    let position = app.head_position().await;
-    let convoked = app
-        .post(
-            &format!("/v1/follow-ups/{follow_up_id}/convocations?min_position={position}"),
-            &s.token,
-            json!({"organisation_id": s.organisation}),
-        )
-        .await;
+    let convoked = convoke(&app, s, &follow_up_id, json!({"organisation_id": s.organisation})).await;
     assert_eq!(convoked.status, StatusCode::CREATED, "{}", convoked.body);
     let head = app.head_position().await;
     for projection in rdv_projections::all() {
