@@ -419,6 +419,42 @@ mod tests {
     }
 
     #[test]
+    fn a_convocation_motif_set_up_otherwise_is_warned_about() {
+        let config = |bookable_by, visibility| crate::motif::MotifConfig {
+            informations: crate::motif::MotifInformations {
+                name: Text::parse("Convocation RSA", "n").unwrap(),
+                color: "#123456".into(),
+                service: crate::values::ServiceKind::ServiceSocial,
+                default_duration_in_min: 30,
+                location_type: crate::motif::LocationType::PublicOffice,
+                collective: false,
+                max_participants: None,
+                visibility,
+                follow_up: false,
+                category: Some("rsa_orientation".into()),
+            },
+            booking: crate::motif::MotifBooking {
+                bookable_by,
+                ..Default::default()
+            },
+            instructions: Default::default(),
+            organisation_ids: [OrganisationId::new()].into(),
+        };
+        use crate::motif::{BookableBy, Visibility};
+        let fields = |c| {
+            convocation_setup_warnings(&c)
+                .into_iter()
+                .map(|(f, _)| f)
+                .collect::<Vec<_>>()
+        };
+        assert!(fields(config(BookableBy::Agents, Visibility::VisibleAndNotNotified)).is_empty());
+        assert_eq!(
+            fields(config(BookableBy::Everyone, Visibility::VisibleAndNotified)),
+            ["booking.bookable_by", "informations.visibility"]
+        );
+    }
+
+    #[test]
     fn a_convocation_motif_says_so_in_its_name() {
         assert!(is_convocation_motif("Convocation RSA - orientation"));
         assert!(is_convocation_motif("RDV de CONVOCATION"));

@@ -395,3 +395,28 @@ fn case_15_duplicate_notices_are_skipped_and_updates_capped_at_two_an_hour() {
         now + Duration::minutes(31)
     ));
 }
+
+#[tokio::test]
+async fn rdvs_with_referents_need_a_referent_and_a_follow_up_motif() {
+    let usager = UsagerId::new();
+    let command = |referent_motif_exists| FollowUpCommand::InviteUsager {
+        usager_id: usager,
+        category: "rsa_orientation".into(),
+        invitations: vec![new_invitation(InvitationFormat::Sms, days(10))],
+        facts: InvitationFacts {
+            with_referents: true,
+            referent_motif_exists,
+            ..facts()
+        },
+    };
+    let mut f = FollowUp::default();
+    let err = run(&mut f, command(true)).await.unwrap_err();
+    assert_eq!(err.errors[0].field, "referents", "no referent yet");
+    let mut with_referent = FollowUp(Some(FollowUpState {
+        referents: [crate::ids::AgentId::new()].into(),
+        ..state()
+    }));
+    let err = run(&mut with_referent, command(false)).await.unwrap_err();
+    assert_eq!(err.errors[0].field, "referents", "no follow-up motif");
+    assert!(run(&mut with_referent, command(true)).await.is_ok());
+}
