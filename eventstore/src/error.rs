@@ -14,6 +14,9 @@ pub enum StoreError {
     IdempotencyRace,
     #[error("stored data could not be decoded: {0}")]
     Corrupt(String),
+    /// Personal data of a forgotten usager cannot be written again.
+    #[error("the personal data of {0} was erased")]
+    Erased(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]

@@ -47,6 +47,27 @@ pub struct OutboxMessage {
     /// `email` for now; `sms` and others later.
     pub kind: String,
     pub payload: Value,
+    /// The usager it is addressed to, if any: forgetting them (RGPD)
+    /// deletes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+}
+
+impl OutboxMessage {
+    pub fn new(kind: &str, payload: Value) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            kind: kind.into(),
+            payload,
+            subject: None,
+        }
+    }
+
+    /// Marks the message as sent to this usager (see [`Self::subject`]).
+    pub fn about(mut self, usager_id: impl std::fmt::Display) -> Self {
+        self.subject = Some(usager_id.to_string());
+        self
+    }
 }
 
 /// A pending outbox row claimed by a sender.

@@ -231,8 +231,9 @@ pub(crate) async fn insert(
                      occurred_at, ord) \
            RETURNING global_position, event_id), \
          queued AS ( \
-           INSERT INTO outbox (id, kind, payload, created_at, available_at) \
-           SELECT o.id, o.kind, o.payload, now(), now() FROM UNNEST($10::uuid[], $11::text[], $12::jsonb[]) AS o(id, kind, payload)) \
+           INSERT INTO outbox (id, kind, payload, subject, created_at, available_at) \
+           SELECT o.id, o.kind, o.payload, o.subject, now(), now() \
+           FROM UNNEST($10::uuid[], $11::text[], $12::jsonb[], $13::text[]) AS o(id, kind, payload, subject)) \
          SELECT global_position, event_id FROM appended",
     )
     .bind(&rows.aggregate_types)
@@ -247,6 +248,7 @@ pub(crate) async fn insert(
     .bind(request.outbox.iter().map(|m| m.id).collect::<Vec<_>>())
     .bind(request.outbox.iter().map(|m| m.kind.clone()).collect::<Vec<_>>())
     .bind(request.outbox.iter().map(|m| Json(&m.payload)).collect::<Vec<_>>())
+    .bind(request.outbox.iter().map(|m| m.subject.clone()).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await
     .map_err(|e| {

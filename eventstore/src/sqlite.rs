@@ -246,14 +246,17 @@ fn conflict_or(err: sqlx::Error, stream: &StreamAppend) -> StoreError {
 async fn insert_outbox(tx: &mut Transaction<'static, Sqlite>, messages: &[OutboxMessage]) -> Result<(), StoreError> {
     let now = timestamp(chrono::Utc::now());
     for message in messages {
-        sqlx::query("INSERT INTO outbox (id, kind, payload, created_at, available_at) VALUES (?, ?, ?, ?, ?)")
-            .bind(message.id.to_string())
-            .bind(&message.kind)
-            .bind(Json(&message.payload))
-            .bind(&now)
-            .bind(&now)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO outbox (id, kind, payload, subject, created_at, available_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(message.id.to_string())
+        .bind(&message.kind)
+        .bind(Json(&message.payload))
+        .bind(&message.subject)
+        .bind(&now)
+        .bind(&now)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }

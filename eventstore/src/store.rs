@@ -3,9 +3,11 @@
 use crate::{
     error::StoreError,
     model::*,
+    personal::{self, Keyring},
     postgres::PostgresBackend,
     readmodel::{Conn, ProjectionTx},
     rows::timestamp,
+    sealing::MasterKey,
     sqlite::{SqliteBackend, sqlite_sql},
     stream_cache::StreamCache,
 };
@@ -20,7 +22,7 @@ use tokio::sync::watch;
 pub type Responder<'a> = dyn Fn(&[CommittedEvent]) -> StoredResponse + Send + Sync + 'a;
 
 #[derive(Debug, Clone)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite(SqliteBackend),
     Postgres(PostgresBackend),
 }
@@ -42,6 +44,9 @@ pub struct EventStore {
     backend: Backend,
     appended: Arc<watch::Sender<i64>>,
     cache: Arc<StreamCache>,
+    /// Seals and opens usagers' personal data; without it the store
+    /// refuses to write or read any.
+    keyring: Option<Keyring>,
 }
 
 impl EventStore {
@@ -62,7 +67,27 @@ impl EventStore {
             backend,
             appended: Arc::new(watch::channel(0).0),
             cache: Arc::default(),
+            keyring: None,
         }
+    }
+
+    /// Seals usagers' personal data with data keys kept in this store and
+    /// wrapped by `master` (see [`crate::personal`]).
+    pub fn with_master_key(mut self, master: MasterKey) -> Self {
+        self.keyring = Some(Keyring::new(master, self.backend.clone()));
+        self
+    }
+
+    /// Reads personal data with `source`'s keys: a scratch store that
+    /// replays `source`'s events (imported sealed) opens them this way.
+    pub fn sharing_keys_of(mut self, source: &EventStore) -> Self {
+        self.keyring = source.keyring.clone();
+        self
+    }
+
+    async fn opened(&self, mut events: Vec<StoredEvent>) -> Result<Vec<StoredEvent>, StoreError> {
+        personal::open(self.keyring.as_ref(), &mut events).await?;
+        Ok(events)
     }
 
     /// `sqlite` or `postgres`, as `/health` reports it.
@@ -105,7 +130,8 @@ impl EventStore {
         if let Some(events) = self.cache.get(aggregate_type, aggregate_id) {
             return Ok(events);
         }
-        let events = Arc::new(on_backend!(self, b => b.load_stream(aggregate_type, aggregate_id).await)?);
+        let stored = on_backend!(self, b => b.load_stream(aggregate_type, aggregate_id).await)?;
+        let events = Arc::new(self.opened(stored).await?);
         self.cache.offer(aggregate_type, aggregate_id, events.clone());
         Ok(events)
     }
@@ -152,7 +178,8 @@ impl EventStore {
     /// Events after `after` in feed order, at most `limit`, never skipping
     /// one that commits late.
     pub async fn read_feed(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
-        on_backend!(self, b => b.read_feed(after, limit).await)
+        let stored = on_backend!(self, b => b.read_feed(after, limit).await)?;
+        self.opened(stored).await
     }
 
     /// Events of the given aggregate types after `after`, at most `limit`,
@@ -160,6 +187,18 @@ impl EventStore {
     /// what a reader interested in a few streams needs, without transferring
     /// the rest. Never skips an event that commits late.
     pub async fn read_feed_of(
+        &self,
+        after: i64,
+        limit: i64,
+        aggregate_types: &[&str],
+    ) -> Result<(Vec<StoredEvent>, i64), StoreError> {
+        let (stored, scanned) = self.stored_feed_of(after, limit, aggregate_types).await?;
+        Ok((self.opened(stored).await?, scanned))
+    }
+
+    /// [`Self::read_feed_of`] with events exactly as stored, personal data
+    /// sealed: what the hash chain covers and what a replay copies.
+    pub async fn stored_feed_of(
         &self,
         after: i64,
         limit: i64,
@@ -186,14 +225,26 @@ impl EventStore {
         request: &AppendRequest,
         idempotency: Option<(&IdempotencyClaim, &Responder<'_>)>,
     ) -> Result<Vec<CommittedEvent>, StoreError> {
-        let committed = match on_backend!(self, b => b.append(request, idempotency).await) {
+        let sealed = personal::seal(self.keyring.as_ref(), request).await?;
+        let committed = match on_backend!(self, b => b.append(&sealed, idempotency).await) {
             Ok(committed) => committed,
             Err(error) => {
                 self.cache.evict_all(request);
                 return Err(error);
             }
         };
-        self.cache.appended(request, &committed);
+        // The cache keeps plain events; a stream whose personal data was
+        // just destroyed is read afresh (erased) next time.
+        let forgets = request.streams.iter().any(|s| {
+            s.events
+                .iter()
+                .any(|e| rdv_domain::usager::personal::forgets(&s.aggregate_type, &e.event_type))
+        });
+        if forgets {
+            self.cache.evict_all(request);
+        } else {
+            self.cache.appended(request, &committed);
+        }
         if let Some(last) = committed.last() {
             self.appended.send_replace(last.position);
         }
@@ -240,13 +291,13 @@ impl EventStore {
     pub async fn claim_outbox(&self, limit: i64, lease: chrono::Duration) -> Result<Vec<ClaimedMessage>, StoreError> {
         let now = Utc::now();
         let until = now + lease;
-        type Row = (String, String, Json<Value>, i32);
+        type Row = (String, String, Json<Value>, Option<String>, i32);
         let rows: Vec<Row> = match &self.backend {
             Backend::Sqlite(b) => {
                 sqlx::query_as(
                     "UPDATE outbox SET available_at = ?1, attempts = attempts + 1 WHERE id IN \
                      (SELECT id FROM outbox WHERE sent_at IS NULL AND available_at <= ?2 ORDER BY available_at LIMIT ?3) \
-                     RETURNING id, kind, payload, attempts",
+                     RETURNING id, kind, payload, subject, attempts",
                 )
                 .bind(timestamp(until))
                 .bind(timestamp(now))
@@ -259,7 +310,7 @@ impl EventStore {
                     "UPDATE outbox SET available_at = $1, attempts = attempts + 1 WHERE id IN \
                      (SELECT id FROM outbox WHERE sent_at IS NULL AND available_at <= $2 ORDER BY available_at \
                       LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                     RETURNING id::text, kind, payload, attempts",
+                     RETURNING id::text, kind, payload, subject, attempts",
                 )
                 .bind(until)
                 .bind(now)
@@ -269,12 +320,17 @@ impl EventStore {
             }
         };
         rows.into_iter()
-            .map(|(id, kind, Json(payload), attempts)| {
+            .map(|(id, kind, Json(payload), subject, attempts)| {
                 let id = id
                     .parse()
                     .map_err(|e| StoreError::Corrupt(format!("outbox id {id}: {e}")))?;
                 Ok(ClaimedMessage {
-                    message: OutboxMessage { id, kind, payload },
+                    message: OutboxMessage {
+                        id,
+                        kind,
+                        payload,
+                        subject,
+                    },
                     attempts,
                 })
             })

@@ -12,14 +12,12 @@ use rdv_domain::{
     Clock, Services,
     platform::{PLATFORM_ID, Platform, PlatformCommand},
 };
-use rdv_eventstore::{CommandContext, CommandService, EventStore, StoreError, StoredResponse};
-use rdv_projections::Projector;
-use rdv_webhook_relay::{
-    Mailer, OutboxSender, SmsSender,
-    delivery::WebhookRelay,
+use rdv_eventstore::{
+    CommandContext, CommandService, EventStore, StoreError, StoredResponse,
     sealing::{MasterKey, SealError},
-    target::AllowList,
 };
+use rdv_projections::Projector;
+use rdv_webhook_relay::{Mailer, OutboxSender, SmsSender, delivery::WebhookRelay, target::AllowList};
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -46,15 +44,17 @@ pub enum StartupError {
 }
 
 /// Opens the store the configuration names: PostgreSQL when
-/// `DATABASE_URL` is set, SQLite under the data directory otherwise.
-pub async fn open_store(config: &Config) -> Result<EventStore, StoreError> {
-    match &config.database_url {
-        Some(url) => EventStore::connect_postgres(url, config.db_max_connections).await,
-        None => EventStore::open_sqlite(&config.data_dir).await,
-    }
+/// `DATABASE_URL` is set, SQLite under the data directory otherwise; usagers'
+/// personal data sealed under the master key.
+pub async fn open_store(config: &Config) -> Result<EventStore, StartupError> {
+    let store = match &config.database_url {
+        Some(url) => EventStore::connect_postgres(url, config.db_max_connections).await?,
+        None => EventStore::open_sqlite(&config.data_dir).await?,
+    };
+    Ok(store.with_master_key(master_key(config)?))
 }
 
-/// The key sealing secrets at rest: `RDV_MASTER_KEY`, or the data dir's
+/// The key sealing secrets and wrapping usagers' data keys at rest: `RDV_MASTER_KEY`, or the data dir's
 /// `master.key` (created on first start; with PostgreSQL every process must
 /// share one key, so set `RDV_MASTER_KEY` there).
 pub fn master_key(config: &Config) -> Result<MasterKey, SealError> {

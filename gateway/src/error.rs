@@ -148,6 +148,11 @@ impl From<StoreError> for ApiError {
                 "store-unavailable",
                 "the event store is overloaded",
             ),
+            StoreError::Erased(_) => Self::new(
+                StatusCode::GONE,
+                "gone",
+                "this usager's personal data was erased (RGPD)",
+            ),
             other => Self::internal(other),
         }
     }

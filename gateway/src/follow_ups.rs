@@ -187,7 +187,7 @@ pub async fn send_notice(
         let Some(message) = insertion_messages::convocation(event, format, &usager, &wording).filter(|_| may) else {
             continue;
         };
-        unit.send(message);
+        unit.send(message.about(usager_id));
         unit.handle::<FollowUp>(&id, FollowUpCommand::RecordNotice { rdv_id, event, format })
             .await?;
     }

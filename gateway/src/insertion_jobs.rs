@@ -305,7 +305,7 @@ async fn invite_again(
         if invitation.format != InvitationFormat::Postal
             && let Some(message) = insertion_messages::invitation(invitation.format, &usager, &wording, &link)
         {
-            unit.send(message);
+            unit.send(message.about(follow_up.usager_id));
         }
     }
     Ok(())

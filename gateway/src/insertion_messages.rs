@@ -11,7 +11,6 @@ use rdv_domain::{
 };
 use rdv_eventstore::OutboxMessage;
 use serde_json::json;
-use uuid::Uuid;
 
 /// "Madame Ada LOVELACE" (rdv-insertion writes last names in capitals).
 pub fn addressee(usager: &UsagerProfile) -> String {
@@ -220,11 +219,7 @@ fn message(
         }
         InvitationFormat::Postal => return None,
     };
-    Some(OutboxMessage {
-        id: Uuid::now_v7(),
-        kind: format.as_str().into(),
-        payload,
-    })
+    Some(OutboxMessage::new(format.as_str(), payload))
 }
 
 /// The formats an usager can be reached by.

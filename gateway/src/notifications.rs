@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use rdv_domain::values::{Email, TimeZone};
 use rdv_eventstore::OutboxMessage;
 use serde_json::json;
-use uuid::Uuid;
 
 /// The invitation e-mail: the acceptance link and its deadline in the
 /// organisation's time zone (RDV Service Public: "valable jusqu'au <date>").
@@ -27,15 +26,14 @@ pub fn agent_invitation(
          de vous renvoyer une invitation.\n",
         zone = timezone.0.name(),
     );
-    OutboxMessage {
-        id: Uuid::now_v7(),
-        kind: "email".into(),
-        payload: json!({
+    OutboxMessage::new(
+        "email",
+        json!({
             "to": to.as_str(),
             "subject": format!("Invitation à rejoindre {organisation}"),
             "text": text,
         }),
-    }
+    )
 }
 
 /// Which RDV notification to send. Only `Created` carries the usager's
@@ -92,24 +90,19 @@ pub fn rdv_email(m: RdvMessage<'_>) -> OutboxMessage {
     if let (RdvNotice::Created, Some(link)) = (m.notice, &m.link) {
         text.push_str(&format!("\nPour consulter ou annuler votre rendez-vous :\n{link}\n"));
     }
-    OutboxMessage {
-        id: Uuid::now_v7(),
-        kind: "email".into(),
-        payload: json!({"to": m.to.as_str(), "subject": subject, "text": text}),
-    }
+    OutboxMessage::new("email", json!({"to": m.to.as_str(), "subject": subject, "text": text}))
 }
 
 /// Salle d'attente in e-mail mode: tells an agent their usager arrived.
 pub fn usager_arrived(to: &Email, local_time: &str) -> OutboxMessage {
-    OutboxMessage {
-        id: Uuid::now_v7(),
-        kind: "email".into(),
-        payload: json!({
+    OutboxMessage::new(
+        "email",
+        json!({
             "to": to.as_str(),
             "subject": format!("Salle d'attente : votre usager de {local_time} est arrivé"),
             "text": format!("Bonjour,\n\nL'usager de votre rendez-vous de {local_time} est arrivé en salle d'attente.\n"),
         }),
-    }
+    )
 }
 
 /// The SMS of an RDV notice: short, in GSM-7, so it fits two SMS with its
@@ -132,11 +125,7 @@ pub fn rdv_sms(
         (RdvNotice::Updated, _) => format!("Votre RDV est déplacé au {when} - {organisation}."),
         (RdvNotice::Reminder, _) => format!("Rappel : RDV le {when} - {organisation}."),
     };
-    OutboxMessage {
-        id: Uuid::now_v7(),
-        kind: "sms".into(),
-        payload: json!({"to": to.as_str(), "text": text}),
-    }
+    OutboxMessage::new("sms", json!({"to": to.as_str(), "text": text}))
 }
 
 /// The usager's link to an RDV.

@@ -69,9 +69,16 @@ pub async fn notice_context_of(
     })
 }
 
+/// Who an RDV notice goes to; the messages are marked as theirs, so
+/// forgetting them (RGPD) deletes them.
+pub struct Recipient {
+    pub id: UsagerId,
+    pub profile: UsagerProfile,
+}
+
 /// Who hears about an usager's RDVs: the usager, or their responsible for
 /// a relative (RDV Service Public).
-pub async fn recipient(unit: &mut UnitOfWork<'_>, usager_id: UsagerId) -> Result<Option<UsagerProfile>, CommandError> {
+pub async fn recipient(unit: &mut UnitOfWork<'_>, usager_id: UsagerId) -> Result<Option<Recipient>, CommandError> {
     let (usager, _) = unit.load::<Usager>(&usager_id.to_string()).await?;
     let Some(usager) = usager.0 else { return Ok(None) };
     match usager.profile.responsible_id {
@@ -80,8 +87,14 @@ pub async fn recipient(unit: &mut UnitOfWork<'_>, usager_id: UsagerId) -> Result
             .await?
             .0
             .0
-            .map(|r| r.profile)),
-        None => Ok(Some(usager.profile)),
+            .map(|r| Recipient {
+                id: responsible,
+                profile: r.profile,
+            })),
+        None => Ok(Some(Recipient {
+            id: usager_id,
+            profile: usager.profile,
+        })),
     }
 }
 
@@ -109,39 +122,38 @@ pub fn queue_notice(
     unit: &mut UnitOfWork<'_>,
     ctx: &NoticeContext,
     notice: RdvNotice,
-    usager: &UsagerProfile,
+    to: &Recipient,
     starts_at: DateTime<Utc>,
     token: Option<&str>,
     sms: bool,
 ) {
+    let usager = &to.profile;
     if !ctx.notify || starts_at <= unit.now() {
         return;
     }
     let link = token.map(|t| notifications::participation_link(&ctx.public_url, t));
     let wants = usager.notifications;
     if let Some(phone) = usager.phone.as_ref().filter(|p| sms && wants.sms && p.is_mobile()) {
-        unit.send(notifications::rdv_sms(
-            notice,
-            phone,
-            &ctx.organisation,
-            starts_at,
-            ctx.zone,
-            link.as_deref(),
-        ));
+        unit.send(
+            notifications::rdv_sms(notice, phone, &ctx.organisation, starts_at, ctx.zone, link.as_deref()).about(to.id),
+        );
     }
     let Some(email) = usager.email.as_ref().filter(|_| wants.email) else {
         return;
     };
-    unit.send(notifications::rdv_email(RdvMessage {
-        notice,
-        to: email,
-        first_name: usager.first_name.as_str(),
-        organisation: &ctx.organisation,
-        motif: &ctx.motif,
-        starts_at,
-        timezone: ctx.zone,
-        place: ctx.place.clone(),
-        link,
-        instructions: ctx.instructions.as_deref(),
-    }));
+    unit.send(
+        notifications::rdv_email(RdvMessage {
+            notice,
+            to: email,
+            first_name: usager.first_name.as_str(),
+            organisation: &ctx.organisation,
+            motif: &ctx.motif,
+            starts_at,
+            timezone: ctx.zone,
+            place: ctx.place.clone(),
+            link,
+            instructions: ctx.instructions.as_deref(),
+        })
+        .about(to.id),
+    );
 }

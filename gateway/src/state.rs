@@ -28,7 +28,7 @@ pub struct Inner {
     /// Plages, absences and reserved time in memory, for slot searches.
     pub availability: Arc<AvailabilityIndex>,
     /// Seals and opens secrets at rest (webhook secrets).
-    pub master_key: rdv_webhook_relay::sealing::MasterKey,
+    pub master_key: rdv_eventstore::sealing::MasterKey,
     /// Hosts webhooks may reach without the https and public-address rules.
     pub webhook_allow: rdv_webhook_relay::target::AllowList,
     /// The feed's head when this process started: the index has the whole

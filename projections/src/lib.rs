@@ -17,6 +17,7 @@ pub mod insertion_stats;
 pub mod projector;
 pub mod rdvs;
 pub mod replay;
+pub mod rgpd;
 pub mod usagers;
 pub mod webhook_dispatch;
 pub mod webhooks;
@@ -37,6 +38,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(chain::Chain),
         Arc::new(webhooks::Webhooks),
         Arc::new(webhook_dispatch::WebhookDispatch),
+        Arc::new(rgpd::Rgpd),
     ]
 }
 

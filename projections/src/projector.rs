@@ -44,6 +44,13 @@ pub trait Projection: Send + Sync {
     /// fetches only those from the feed (none listed: every event).
     fn aggregates(&self) -> &'static [&'static str];
 
+    /// Whether the projection reads events exactly as stored, personal data
+    /// sealed (the hash chain, which must not change when a key is
+    /// destroyed), rather than opened.
+    fn reads_stored_events(&self) -> bool {
+        false
+    }
+
     /// Applies one event inside the batch's transaction. Events the
     /// projection does not care about are ignored.
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError>;
@@ -136,10 +143,12 @@ impl Projector {
             } else {
                 stored
             };
-            let (batch, scanned) = self
-                .store
-                .read_feed_of(checkpoint, BATCH, self.projection.aggregates())
-                .await?;
+            let aggregates = self.projection.aggregates();
+            let (batch, scanned) = if self.projection.reads_stored_events() {
+                self.store.stored_feed_of(checkpoint, BATCH, aggregates).await?
+            } else {
+                self.store.read_feed_of(checkpoint, BATCH, aggregates).await?
+            };
             if scanned == checkpoint {
                 self.status.send_replace(ProjectorStatus::Running(checkpoint));
                 return Ok(checkpoint);

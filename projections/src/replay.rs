@@ -15,11 +15,13 @@ const BATCH: i64 = 1_000;
 const NOT_COMPARED: [&str; 1] = [crate::chain::NAME];
 
 /// Copies the source's events after `after` up to `until` (inclusive) into
-/// `target`; returns the last position copied and how many events.
+/// `target` as they are stored (personal data stays sealed: the target reads
+/// it with the source's keys, so what the source forgot stays forgotten);
+/// returns the last position copied and how many events.
 async fn copy_feed(source: &EventStore, target: &EventStore, after: i64, until: i64) -> Result<(i64, u64), StoreError> {
     let (mut last, mut count) = (after, 0);
     loop {
-        let mut events = source.read_feed(last, BATCH).await?;
+        let (mut events, _) = source.stored_feed_of(last, BATCH, &[]).await?;
         events.retain(|e| e.position <= until);
         let Some(end) = events.last().map(|e| e.position) else {
             return Ok((last, count));
@@ -35,6 +37,7 @@ pub async fn replay(source: &EventStore, target: &EventStore) -> Result<u64, Pro
     if target.head().await? != 0 {
         return Err(StoreError::Corrupt("the replay target must be empty".into()).into());
     }
+    let target = &target.clone().sharing_keys_of(source);
     let head = source.head().await?;
     let (_, count) = copy_feed(source, target, 0, head).await?;
     for projection in crate::all() {
@@ -60,6 +63,7 @@ pub struct Difference {
 /// on a quiet system (or a copy): live projectors moving meanwhile show as
 /// differences.
 pub async fn verify(live: &EventStore, scratch: &EventStore) -> Result<Vec<Difference>, ProjectionError> {
+    let scratch = &scratch.clone().sharing_keys_of(live);
     let mut projections = Vec::new();
     for projection in crate::all().into_iter().filter(|p| !NOT_COMPARED.contains(&p.name())) {
         let (checkpoint, _) = live.checkpoint(projection.name()).await?;

@@ -112,6 +112,13 @@ impl Projection for Usagers {
                 let archived = matches!(archive, UsagerEvent::UsagerArchived { .. });
                 (organisation_ids, previous.profile, archived)
             }
+            // Nothing of a forgotten usager is kept (RGPD).
+            UsagerEvent::UsagerForgotten { .. } => {
+                for organisation in previous.iter().flat_map(|p| &p.organisation_ids) {
+                    docs.delete(USAGERS, &key(organisation)).await?;
+                }
+                return docs.delete(BY_ID, &id.to_string()).await;
+            }
         };
         let organisation_ids: BTreeSet<OrganisationId> = organisation_ids;
         if let Some(previous) = previous {

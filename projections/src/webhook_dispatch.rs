@@ -21,7 +21,7 @@ use rdv_domain::{
     organisation::Organisation,
     rdv::{Rdv, RdvEvent, RdvState},
     territory::Territory,
-    usager::Usager,
+    usager::{Usager, UsagerEvent},
     webhook_endpoint::{WebhookEndpoint, WebhookEndpointEvent, WebhookFormat, WebhookModel},
 };
 use rdv_eventstore::{ProjectionTx, StoredEvent, codec::Decoder, deliveries::NewDelivery};
@@ -138,6 +138,9 @@ struct Change {
     record_key: String,
     record: Value,
     organisations: BTreeSet<Uuid>,
+    /// RDV Service Public's `meta.webhook_reason`: `rgpd` when an usager
+    /// is forgotten.
+    reason: Option<&'static str>,
 }
 
 /// The aggregate before and after the event (the latter kept for the next),
@@ -179,12 +182,27 @@ async fn rdv(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError
         record_key: format!("Rdv:{}", docs.event.aggregate_id),
         record: rdv_record(docs, docs.aggregate_uuid()?, &state).await?,
         organisations: [state.booking.organisation_id.0].into(),
+        reason: None,
     }))
 }
 
 async fn usager(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionError> {
-    let (before, after, _) = fold::<Usager>(docs).await?;
+    let (before, after, event) = fold::<Usager>(docs).await?;
     let Some(u) = after.0 else { return Ok(None) };
+    if let UsagerEvent::UsagerForgotten { .. } = event {
+        // Bodies already queued or delivered lose the usager's fields here,
+        // in feed order, before any later body could be written.
+        docs.tx.erase_from_deliveries(&docs.event.aggregate_id).await?;
+        return Ok(Some(Change {
+            model: WebhookModel::User,
+            model_name: "User",
+            kind: "destroyed",
+            record_key: format!("User:{}", docs.event.aggregate_id),
+            record: json!({"id": docs.aggregate_uuid()?}),
+            organisations: u.organisation_ids.iter().map(|o| o.0).collect(),
+            reason: Some("rgpd"),
+        }));
+    }
     let p = &u.profile;
     Ok(Some(Change {
         model: WebhookModel::User,
@@ -199,6 +217,7 @@ async fn usager(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionEr
             "organisation_ids": u.organisation_ids,
         }),
         organisations: u.organisation_ids.iter().map(|o| o.0).collect(),
+        reason: None,
     }))
 }
 
@@ -264,6 +283,7 @@ async fn agenda(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionEr
         record_key: format!("{model_name}:{id}"),
         record,
         organisations,
+        reason: None,
     }))
 }
 
@@ -286,6 +306,7 @@ async fn motif(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionErr
         record: json!({"id": docs.aggregate_uuid()?, "archived": m.archived, "informations": m.config.informations,
                        "booking": m.config.booking, "organisation_ids": m.config.organisation_ids}),
         organisations,
+        reason: None,
     }))
 }
 
@@ -301,6 +322,7 @@ async fn lieu(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionErro
                        "phone_number": l.details.phone, "availability": l.availability,
                        "organisation": {"id": l.organisation_id}}),
         organisations: [l.organisation_id.0].into(),
+        reason: None,
     }))
 }
 
@@ -320,6 +342,7 @@ async fn agent(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionErr
                        "roles": a.memberships.iter().map(|(o, m)| json!({"organisation": {"id": o}, "access_level": m.role}))
                            .collect::<Vec<_>>()}),
         organisations,
+        reason: None,
     }))
 }
 
@@ -352,12 +375,15 @@ async fn announce(docs: &mut Documents<'_>, change: Change) -> Result<(), Projec
             WebhookFormat::RdvServicePublic => json!({
                 "data": change.record,
                 "meta": {"model": change.model_name, "event": if change.kind == "cancelled" { "updated" } else { change.kind },
-                         "webhook_reason": null, "timestamp": timestamp,
+                         "webhook_reason": change.reason, "timestamp": timestamp,
                          "event_id": ordering["event_id"], "position": ordering["position"], "version": ordering["version"]},
             }),
             WebhookFormat::StandardWebhooks => {
                 let mut data = change.record.clone();
                 data["ordering"] = ordering.clone();
+                if let Some(reason) = change.reason {
+                    data["webhook_reason"] = json!(reason);
+                }
                 json!({"type": format!("{model}.{}", change.kind), "timestamp": timestamp, "data": data})
             }
         };

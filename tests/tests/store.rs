@@ -299,11 +299,7 @@ async fn outbox_messages_are_written_with_their_events_and_claimed_once() {
     for s in all_stores().await {
         let commands = CommandService::new(s.store.clone(), services());
         let ctx = CommandContext::new("platform-admin");
-        let message = OutboxMessage {
-            id: Uuid::now_v7(),
-            kind: "email".into(),
-            payload: json!({"to": "x@y.fr"}),
-        };
+        let message = OutboxMessage::new("email", json!({"to": "x@y.fr"})).about("usager-1");
         let failing = commands
             .run(
                 &ctx,

@@ -15,13 +15,13 @@
 //!   to one endpoint.
 
 use crate::{
-    sealing::MasterKey,
     signing::{WebhookSecret, signature_header},
     target::{self, AllowList},
 };
 use chrono::Utc;
 use futures::StreamExt;
 use rdv_domain::webhook_endpoint::{EndpointState, WebhookEndpoint, WebhookEndpointCommand, WebhookFormat};
+use rdv_eventstore::sealing::MasterKey;
 use rdv_eventstore::{
     CommandContext, CommandService, StoreError, StoredResponse,
     deliveries::{AttemptRecord, ClaimedDelivery, DeliveryStatus},
@@ -384,10 +384,9 @@ fn jittered(seconds: f64) -> f64 {
 
 /// The e-mail telling an organisation admin their endpoint was disabled.
 fn failing_endpoint_email(to: &str, target: &str, reason: &str) -> rdv_eventstore::OutboxMessage {
-    rdv_eventstore::OutboxMessage {
-        id: uuid::Uuid::now_v7(),
-        kind: "email".into(),
-        payload: serde_json::json!({
+    rdv_eventstore::OutboxMessage::new(
+        "email",
+        serde_json::json!({
             "to": to,
             "subject": "Webhook désactivé",
             "text": format!(
@@ -396,7 +395,7 @@ fn failing_endpoint_email(to: &str, target: &str, reason: &str) -> rdv_eventstor
                  le point de réception rétabli et le webhook réactivé.\n"
             ),
         }),
-    }
+    )
 }
 
 #[cfg(test)]

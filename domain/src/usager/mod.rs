@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
 
+pub mod personal;
+
 /// What an usager tells about themself. Personal data: never logged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, ToSchema)]
 pub struct UsagerProfile {
@@ -82,6 +84,43 @@ pub struct NotificationPreferences {
     pub sms: bool,
 }
 
+impl UsagerProfile {
+    /// The profile once its personal fields are erased (RGPD): what a
+    /// replay reads after the usager's data key was destroyed, and what the
+    /// aggregate keeps after `UsagerForgotten`. The link to a responsible
+    /// usager stays (it is not personal data); notifications stop.
+    pub fn erased(&self) -> UsagerProfile {
+        let erased = |field: &str| serde_json::from_value(personal::erased_value(field));
+        UsagerProfile {
+            first_name: erased("first_name").expect("the erased name is a valid text"),
+            last_name: erased("last_name").expect("the erased name is a valid text"),
+            email: None,
+            phone: None,
+            birth_date: None,
+            custom: Default::default(),
+            responsible_id: self.responsible_id,
+            notifications: NotificationPreferences {
+                email: false,
+                sms: false,
+            },
+            external_id: None,
+            title: None,
+            address: None,
+            affiliation_number: None,
+        }
+    }
+}
+
+/// Why an usager's personal data was erased.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ForgetReason {
+    /// The usager (or an agent for them) asked for it.
+    Request,
+    /// No activity for the retention period (two years by default).
+    Retention,
+}
+
 impl Default for NotificationPreferences {
     fn default() -> Self {
         Self { email: true, sms: true }
@@ -99,6 +138,10 @@ pub struct UsagerState {
     /// archives); their invitations stopped being valid then.
     #[serde(default)]
     pub archived_at: Option<DateTime<Utc>>,
+    /// Set once the usager's personal data was erased (RGPD): nothing can
+    /// be done for them any more.
+    #[serde(default)]
+    pub forgotten_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -119,6 +162,11 @@ pub enum UsagerCommand {
         reason: Option<String>,
     },
     UnarchiveUsager,
+    /// Erases the usager's personal data for good (RGPD): the store destroys
+    /// their data key. Forgetting a forgotten usager records nothing.
+    ForgetUsager {
+        reason: ForgetReason,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -136,6 +184,10 @@ pub enum UsagerEvent {
         at: DateTime<Utc>,
     },
     UsagerUnarchived,
+    UsagerForgotten {
+        reason: ForgetReason,
+        at: DateTime<Utc>,
+    },
 }
 
 crate::versioned_events!(UsagerEvent {
@@ -143,11 +195,17 @@ crate::versioned_events!(UsagerEvent {
     UsagerUpdated => "1.0",
     UsagerArchived => "1.0",
     UsagerUnarchived => "1.0",
+    UsagerForgotten => "1.0",
 });
 
 impl Usager {
+    /// The usager, unless unknown (404) or forgotten (410).
     pub fn state(&self) -> Result<&UsagerState, DomainError> {
-        self.0.as_ref().ok_or_else(|| DomainError::not_found("usager"))
+        let state = self.0.as_ref().ok_or_else(|| DomainError::not_found("usager"))?;
+        if state.forgotten_at.is_some() {
+            return Err(DomainError::gone("this usager's personal data was erased (RGPD)"));
+        }
+        Ok(state)
     }
 }
 
@@ -165,6 +223,14 @@ impl Aggregate for Usager {
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
         let event = match command {
+            UsagerCommand::ForgetUsager { reason } => {
+                let known = self.0.as_ref().ok_or_else(|| DomainError::not_found("usager"))?;
+                if known.forgotten_at.is_none() {
+                    sink.write(UsagerEvent::UsagerForgotten { reason, at: svc.now() }, self)
+                        .await;
+                }
+                return Ok(());
+            }
             UsagerCommand::ArchiveUsager { reason } => {
                 if self.state()?.archived_at.is_some() {
                     return Err(DomainError::conflict("the usager is already archived"));
@@ -245,6 +311,7 @@ impl Aggregate for Usager {
                     organisation_ids,
                     profile,
                     archived_at: None,
+                    forgotten_at: None,
                 });
             }
             UsagerEvent::UsagerUpdated {
@@ -264,6 +331,12 @@ impl Aggregate for Usager {
             UsagerEvent::UsagerUnarchived => {
                 if let Some(state) = &mut self.0 {
                     state.archived_at = None;
+                }
+            }
+            UsagerEvent::UsagerForgotten { at, .. } => {
+                if let Some(state) = &mut self.0 {
+                    state.profile = state.profile.erased();
+                    state.forgotten_at = Some(at);
                 }
             }
         }
@@ -351,6 +424,43 @@ mod tests {
             .inspect_result()
             .unwrap_err();
         assert_eq!(err.errors[0].field, "external_id");
+    }
+
+    #[tokio::test]
+    async fn a_forgotten_usager_keeps_no_personal_data_and_accepts_nothing_more() {
+        let at = "2026-01-12T08:00:00Z".parse().unwrap();
+        let forgotten = UsagerEvent::UsagerForgotten {
+            reason: ForgetReason::Request,
+            at,
+        };
+        TestFramework::<Usager>::with(Services::at("2026-01-12T08:00:00Z"))
+            .given(vec![created()])
+            .when_async(UsagerCommand::ForgetUsager {
+                reason: ForgetReason::Request,
+            })
+            .await
+            .then_expect_events(vec![forgotten.clone()]);
+        TestFramework::<Usager>::with(Services::at("2026-01-12T09:00:00Z"))
+            .given(vec![created(), forgotten.clone()])
+            .when_async(UsagerCommand::ForgetUsager {
+                reason: ForgetReason::Retention,
+            })
+            .await
+            .then_expect_events(vec![]);
+        let err = TestFramework::<Usager>::with(Services::at("2026-01-12T09:00:00Z"))
+            .given(vec![created(), forgotten.clone()])
+            .when_async(UsagerCommand::ArchiveUsager { reason: None })
+            .await
+            .inspect_result()
+            .unwrap_err();
+        assert_eq!(err.kind, crate::error::ErrorKind::Gone);
+        let mut usager = Usager::default();
+        usager.apply(created());
+        usager.apply(forgotten);
+        let state = usager.0.as_ref().unwrap();
+        assert_eq!(state.profile.first_name.as_str(), personal::ERASED);
+        assert_eq!(state.profile, profile().erased());
+        assert_eq!(state.forgotten_at, Some(at));
     }
 
     #[test]

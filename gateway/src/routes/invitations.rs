@@ -181,6 +181,7 @@ pub async fn invite_usager(
                 &InvitationWording::of(&category, &organisation, phone, None),
                 &link,
             )
+            .map(|m| m.about(usager_id))
         })
         .collect();
     let answer = InviteAnswer {

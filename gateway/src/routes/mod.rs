@@ -160,6 +160,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rdvs::convocations::convoke))
         .routes(routes!(usagers::archive_usager))
         .routes(routes!(usagers::unarchive_usager))
+        .routes(routes!(usagers::forget_usager))
         .routes(routes!(letters::convocation_pdf))
         .routes(routes!(letters::invitation_pdf))
         .split_for_parts()

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use rdv_domain::{
     DomainError,
     ids::{OrganisationId, UsagerId},
-    usager::{NotificationPreferences, Usager, UsagerCommand, UsagerProfile},
+    usager::{ForgetReason, NotificationPreferences, Usager, UsagerCommand, UsagerProfile},
     values::{Email, Text},
 };
 use rdv_projections::{rdvs::RdvDoc, usagers::UsagerDoc};
@@ -253,6 +253,9 @@ pub async fn get_usager(
     crate::extract::Query(q): crate::extract::Query<crate::extract::AsOf>,
 ) -> Result<Json<UsagerView>, ApiError> {
     let (usager_id, usager, organisation) = visible_usager(&state, &principal, &id).await?;
+    if q.as_of.is_none() && usager.forgotten_at.is_some() {
+        return Err(DomainError::gone("this usager's personal data was erased (RGPD)").into());
+    }
     if q.as_of.is_some() {
         let then = state
             .load_as_of::<Usager>(&id, q.as_of)
@@ -525,4 +528,37 @@ pub async fn unarchive_usager(
             StatusCode::OK,
         )
         .await
+}
+
+/// Forgets an usager for good (RGPD right to erasure): their data key is
+/// destroyed, so every event about them reads with the personal fields
+/// erased (the rest of the history stays and verifies); read models drop
+/// them, the messages sent to them are deleted, webhook bodies lose their
+/// fields, and SIs get a `destroyed` webhook with `webhook_reason: "rgpd"`.
+/// Only an organisation admin may; forgetting twice changes nothing. The
+/// answer comes once the key is destroyed.
+#[utoipa::path(post, path = "/v1/usagers/{id}/forget", tag = "rdvs", params(("id" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = CommandAnswer), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem)))]
+pub async fn forget_usager(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: CommandHeaders,
+    Path(id): Path<String>,
+) -> Result<CommandReply, ApiError> {
+    let (usager_id, _, organisation) = visible_usager(&state, &principal, &id).await?;
+    let (_, o) = crate::routes::organisations::organisation(&state, &organisation.to_string()).await?;
+    principal.require_organisation_admin(organisation, o.territory_id)?;
+    let ctx = principal.context(&headers, &format!("POST /v1/usagers/{id}/forget"), "");
+    let command = UsagerCommand::ForgetUsager {
+        reason: ForgetReason::Request,
+    };
+    let reply = state
+        .command::<Usager>(&ctx, &usager_id.to_string(), command, headers.if_match, StatusCode::OK)
+        .await?;
+    state
+        .wait_for(rdv_projections::rgpd::NAME, reply.0.last_position())
+        .await?;
+    Ok(reply)
 }

@@ -283,9 +283,8 @@ impl TestApp {
     /// Rebuilds a projection from position 0 in the app's store, as
     /// `rdv project --rebuild NAME` does; returns its new checkpoint.
     pub async fn rebuild(&self, projection: &str) -> i64 {
-        let store = rdv_eventstore::EventStore::open_sqlite(&self.data_dir()).await.unwrap();
         let projection = rdv_projections::by_name(projection).expect("a known projection");
-        rdv_projections::Projector::new(store, projection)
+        rdv_projections::Projector::new(self.state.store.clone(), projection)
             .rebuild()
             .await
             .unwrap()

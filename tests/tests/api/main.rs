@@ -16,6 +16,7 @@ mod participants;
 mod prescripteurs;
 mod rdv_edits;
 mod reminders;
+mod rgpd;
 mod slots;
 mod usagers;
 mod webhook_delivery;

@@ -15,7 +15,7 @@ use sha2::Sha256;
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     /// (headers, body) of every request, in arrival order.
     seen: Mutex<Vec<(HeaderMap, String)>>,
     /// Statuses to answer, first to last; then 200. `0` hangs for 3 s, then
@@ -51,7 +51,7 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
     response
 }
 
-async fn start_receiver(script: Vec<u16>) -> (Arc<Receiver>, String) {
+pub(crate) async fn start_receiver(script: Vec<u16>) -> (Arc<Receiver>, String) {
     let receiver = Arc::new(Receiver {
         script: Mutex::new(script),
         ..Default::default()
@@ -102,7 +102,7 @@ async fn app_with_endpoint_to(url: &str, schedule: &str) -> (TestApp, Setup, Str
 }
 
 /// Waits (bounded) until the receiver has seen `count` requests.
-async fn requests(receiver: &Receiver, count: usize) -> Vec<(HeaderMap, String)> {
+pub(crate) async fn requests(receiver: &Receiver, count: usize) -> Vec<(HeaderMap, String)> {
     for _ in 0..200 {
         let seen = receiver.seen.lock().unwrap().clone();
         if seen.len() >= count {

@@ -408,7 +408,10 @@ pub async fn public_book(
                         unit,
                         &notice,
                         RdvNotice::Created,
-                        &profile,
+                        &Recipient {
+                            id: usager_id,
+                            profile: profile.clone(),
+                        },
                         interval.start,
                         Some(&token),
                         true,

@@ -8,7 +8,7 @@ pub mod convocations;
 pub mod lifecycle;
 pub mod participants;
 
-use crate::rdv_notices::{notice_context, notice_context_of, notify_all, queue_notice, recipient};
+use crate::rdv_notices::{Recipient, notice_context, notice_context_of, notify_all, queue_notice, recipient};
 use crate::routes::usagers::{UsagerFields, usager_field_settings};
 use crate::{
     auth::Principal,

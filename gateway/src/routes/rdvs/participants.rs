@@ -71,7 +71,10 @@ async fn join(
                     };
                     let (_, after) = handle_rdv(unit, rdv_id, command).await?;
                     let to = match &joiner {
-                        Joiner::New(_, profile) => Some((**profile).clone()),
+                        Joiner::New(id, profile) => Some(Recipient {
+                            id: *id,
+                            profile: (**profile).clone(),
+                        }),
                         Joiner::Existing(id) => recipient(unit, *id).await?,
                     };
                     if let Some(to) = to {
