@@ -95,6 +95,7 @@ pub struct App {
     outbox: Option<OutboxSender>,
     webhooks: Option<WebhookRelay>,
     scheduler: bool,
+    retention: chrono::Duration,
     /// Set when this start created the platform admin token: print it once.
     pub bootstrap_admin_token: Option<String>,
 }
@@ -191,6 +192,7 @@ impl App {
             outbox,
             webhooks,
             scheduler: config.scheduler,
+            retention: config.retention,
             bootstrap_admin_token,
         })
     }
@@ -226,6 +228,12 @@ impl App {
             let every = Duration::from_secs(60);
             workers.spawn(crate::reminders::run(self.state.clone(), every, shutdown.clone()));
             workers.spawn(crate::insertion_jobs::run(self.state.clone(), every, shutdown.clone()));
+            workers.spawn(crate::retention::run(
+                self.state.clone(),
+                self.retention,
+                every,
+                shutdown.clone(),
+            ));
         }
         let stop = shutdown.clone();
         // Answers are small and written at once: send them without Nagle's delay.

@@ -36,8 +36,10 @@ pub struct Config {
     /// written as .sms files under `<data-dir>/outbox/`.
     #[arg(long, env = "SMS_GATEWAY_URL")]
     pub sms_gateway_url: Option<String>,
-    /// Base64 of 32 bytes sealing secrets at rest (webhook secrets); without
-    /// it, `<data-dir>/master.key` is used, created on first start.
+    /// Base64 of 32 bytes sealing secrets at rest (webhook secrets) and
+    /// wrapping each usager's data key (RGPD crypto-shredding); without it,
+    /// `<data-dir>/master.key` is used, created on first start. Every
+    /// process of one store needs the same key.
     #[arg(long, env = "RDV_MASTER_KEY", hide_env_values = true)]
     pub master_key: Option<String>,
     /// Hosts webhooks may reach over http and at non-public addresses
@@ -82,6 +84,11 @@ pub struct Config {
     /// reminder is recorded once, each daily run once per day.
     #[arg(long, env = "RDV_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set)]
     pub scheduler: bool,
+    /// Usagers with no activity for this long (no change to their record,
+    /// no RDV taken or held, no follow-up) are forgotten (RGPD) by the
+    /// scheduler, as `POST /v1/usagers/{id}/forget` does.
+    #[arg(long, env = "RDV_RETENTION", default_value = "730d", value_parser = parse_duration)]
+    pub retention: chrono::Duration,
     /// Origins of front apps allowed to call the API from a browser
     /// (comma-separated, e.g. `https://rdv.exemple.gouv.fr`); none: no CORS.
     #[arg(long, env = "RDV_CORS_ORIGINS", default_value = "")]
@@ -114,6 +121,7 @@ impl Config {
             now: None,
             embedded_workers: true,
             scheduler: true,
+            retention: chrono::Duration::days(730),
             cors_origins: String::new(),
             // Tests drive public endpoints hard from one address.
             public_rate_limit: 0,

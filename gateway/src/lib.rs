@@ -23,6 +23,7 @@ pub mod notifications;
 pub mod rdv_notices;
 pub mod reminders;
 pub mod reply;
+pub mod retention;
 pub mod routes;
 pub mod schemas;
 pub mod state;

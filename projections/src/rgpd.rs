@@ -60,10 +60,15 @@ struct RdvUsagers {
     starts_at: Option<DateTime<Utc>>,
 }
 
-/// The queue id of an usager active last at `at`: fixed-width instants
-/// sort as text in time order.
+/// An instant as queue ids begin with it: fixed width, so ids sort as text
+/// in time order and every id of an earlier instant sorts below it.
+pub fn queue_instant(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The queue id of an usager active last at `at`.
 pub fn queue_id(at: DateTime<Utc>, usager_id: UsagerId) -> String {
-    format!("{}:{usager_id}", at.to_rfc3339_opts(SecondsFormat::Millis, true))
+    format!("{}:{usager_id}", queue_instant(at))
 }
 
 pub struct Rgpd;

@@ -8,6 +8,7 @@ use crate::{
     slots::setup,
     webhook_delivery::{requests, start_receiver},
 };
+use rdv_domain::Clock;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -226,4 +227,84 @@ async fn a_forgotten_usager_leaves_no_personal_data_on_postgres() {
         return;
     };
     forget_scenario(app).await;
+}
+
+/// Waits until the rgpd projection has seen everything written so far.
+async fn rgpd_caught_up(app: &TestApp) {
+    let head = app.head_position().await;
+    app.state
+        .wait_for(rdv_projections::rgpd::NAME, Some(head))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn usagers_inactive_for_the_retention_period_are_forgotten_once() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app, "26", "Europe/Paris").await;
+    let create = |first_name: &'static str| {
+        app.post(
+            "/v1/usagers",
+            &s.token,
+            json!({"organisation_ids": [s.organisation], "first_name": first_name, "last_name": "Martin"}),
+        )
+    };
+    let idle = create("Idle").await.id();
+    let waiting = create("Waiting").await.id();
+    // An RDV booked a year ahead keeps its usager until two years after it.
+    let booked = app
+        .post(
+            "/v1/rdvs",
+            &s.token,
+            json!({"organisation_id": s.organisation, "motif_id": s.motif, "lieu_id": s.lieu, "agent_ids": [s.agent],
+                   "usager_ids": [waiting], "starts_at": "2027-01-12T10:00:00+01:00"}),
+        )
+        .await;
+    assert_eq!(booked.status, StatusCode::CREATED, "{}", booked.body);
+    rgpd_caught_up(&app).await;
+    let retention = chrono::Duration::days(730);
+    let status = |id: String| {
+        let app = &app;
+        async move { app.get(&format!("/v1/usagers/{id}"), &app.admin_token).await.status }
+    };
+
+    app.clock.set(app.clock.now() + chrono::Duration::days(729));
+    let forgotten = rdv_gateway::retention::forget_inactive(&app.state, retention)
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 0, "nobody is past the limit yet");
+
+    app.clock.set(app.clock.now() + chrono::Duration::days(2));
+    let forgotten = rdv_gateway::retention::forget_inactive(&app.state, retention)
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 1);
+    assert_eq!(status(idle.clone()).await, StatusCode::GONE);
+    assert_eq!(status(waiting.clone()).await, StatusCode::OK);
+    // Run again before the projection caught up, as after a crash: nothing more.
+    let again = rdv_gateway::retention::forget_inactive(&app.state, retention)
+        .await
+        .unwrap();
+    assert_eq!(again, 0);
+    rgpd_caught_up(&app).await;
+    let history = app
+        .get(&format!("/v1/audit/Usager/{idle}/events"), &app.admin_token)
+        .await;
+    let forgets: Vec<&Value> = history
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event_type"] == "UsagerForgotten")
+        .collect();
+    assert_eq!(forgets.len(), 1, "{}", history.body);
+    assert_eq!(forgets[0]["payload"]["UsagerForgotten"]["reason"], "retention");
+    assert_eq!(forgets[0]["actor"], "system:retention");
+
+    app.clock.set("2029-01-13T10:00:00Z".parse().unwrap());
+    let forgotten = rdv_gateway::retention::forget_inactive(&app.state, retention)
+        .await
+        .unwrap();
+    assert_eq!(forgotten, 1, "two years after the RDV");
+    assert_eq!(status(waiting).await, StatusCode::GONE);
 }

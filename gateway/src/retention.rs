@@ -1,0 +1,80 @@
+//! The retention job (RGPD): usagers with no activity for `RDV_RETENTION`
+//! (two years by default) are forgotten, as an admin's
+//! `POST /v1/usagers/{id}/forget` would. It reads the rgpd projection's
+//! queue of usagers by last activity, only the part past the limit; it is
+//! safe to run in several gateways and after a crash, since forgetting a
+//! forgotten usager records nothing.
+
+use crate::{error::ApiError, state::AppState};
+use rdv_domain::usager::{ForgetReason, Usager, UsagerCommand};
+use rdv_eventstore::{CommandContext, CommandError, StoredResponse};
+use rdv_projections::rgpd::{self, Inactive, QUEUE, RETENTION_QUEUE};
+use tokio_util::sync::CancellationToken;
+
+/// Queue entries read at once.
+const PAGE: i64 = 200;
+
+/// Forgets the usagers past the limit every `every`, until `shutdown`.
+pub async fn run(
+    state: AppState,
+    retention: chrono::Duration,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match forget_inactive(&state, retention).await {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::info!(forgotten, "usagers forgotten after the retention period"),
+            Err(error) => tracing::warn!(?error, "retention job"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Forgets every usager whose last activity is older than `retention`;
+/// returns how many were forgotten.
+pub async fn forget_inactive(state: &AppState, retention: chrono::Duration) -> Result<usize, ApiError> {
+    let now = state.services().now();
+    let below = Some(rgpd::queue_instant(now - retention));
+    let ctx = CommandContext::new("system:retention");
+    let (mut after, mut forgotten) = (None::<String>, 0);
+    loop {
+        let page = state
+            .store
+            .docs_page(
+                rgpd::NAME,
+                RETENTION_QUEUE,
+                QUEUE,
+                (after.as_deref(), below.as_deref()),
+                PAGE,
+            )
+            .await?;
+        let Some((last, _)) = page.last() else {
+            return Ok(forgotten);
+        };
+        after = Some(last.clone());
+        for (_, doc) in page {
+            let inactive: Inactive = serde_json::from_value(doc).map_err(ApiError::internal)?;
+            let command = UsagerCommand::ForgetUsager {
+                reason: ForgetReason::Retention,
+            };
+            let done = state
+                .commands
+                .execute::<Usager, _>(&ctx, &inactive.usager_id.to_string(), command, None, |_, _| {
+                    StoredResponse {
+                        status: 200,
+                        body: serde_json::Value::Null,
+                    }
+                })
+                .await;
+            match done {
+                Ok(outcome) if !outcome.events.is_empty() => forgotten += 1,
+                Ok(_) | Err(CommandError::Domain(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
