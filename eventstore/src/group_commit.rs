@@ -110,6 +110,7 @@ async fn write(pool: &PgPool, group: Vec<(AppendRequest, Reply)>) {
     for (request, _) in &group {
         merged.streams.extend(request.streams.iter().cloned());
         merged.outbox.extend(request.outbox.iter().cloned());
+        merged.data_keys.extend(request.data_keys.iter().cloned());
     }
     match alone(pool, &merged).await {
         Ok(committed) => {

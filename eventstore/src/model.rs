@@ -105,6 +105,16 @@ pub struct IdempotencyRecord {
 pub struct AppendRequest {
     pub streams: Vec<StreamAppend>,
     pub outbox: Vec<OutboxMessage>,
+    /// Data keys made for this request's personal data, stored with it
+    /// (filled by the store when it seals; see [`crate::personal`]).
+    pub data_keys: Vec<NewDataKey>,
+}
+
+/// An usager's new data key, wrapped by the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDataKey {
+    pub subject: String,
+    pub wrapped: String,
 }
 
 /// One appended event and where it landed.

@@ -12,7 +12,7 @@
 
 use crate::{
     error::StoreError,
-    model::{AppendRequest, StoredEvent},
+    model::{AppendRequest, NewDataKey, StoredEvent},
     readmodel::{Conn, ProjectionTx},
     sealing::{DataKey, MasterKey},
     sqlite::sqlite_sql,
@@ -20,7 +20,11 @@ use crate::{
 };
 use rdv_domain::usager::personal::{PERSONAL_FIELDS, erase_in, erased_value, sealed_part};
 use serde_json::{Map, Value};
-use std::{borrow::Cow, collections::HashMap};
+use std::{
+    borrow::Cow,
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 /// The key of the sealed personal fields inside an event's sealed part.
 const SEALED: &str = "sealed";
@@ -33,6 +37,27 @@ const ERASED: &str = "erased";
 pub(crate) struct Keyring {
     master: MasterKey,
     keys: Backend,
+    /// Keys this process sealed with, by subject. Only writes use it: a key
+    /// destroyed meanwhile by another process would seal data nobody can
+    /// read any more, which is what forgetting wants anyway (and the
+    /// forgotten usager's aggregate refuses commands first). Reads always
+    /// ask the table, so a destroyed key never opens anything.
+    sealing_keys: Arc<Mutex<HashMap<String, DataKey>>>,
+}
+
+/// Sealing keys kept; past this the cache starts over.
+const SEALING_KEYS_KEPT: usize = 100_000;
+
+/// How a store treats personal data.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Sealing {
+    /// No master key: personal data is neither written nor read.
+    #[default]
+    Refused,
+    Keys(Keyring),
+    /// Stored in clear: only the benchmark measuring what sealing costs
+    /// runs this way.
+    Clear,
 }
 
 /// Stored keys by subject: `Some(wrapped)` when live, `None` once destroyed.
@@ -40,7 +65,15 @@ type StoredKeys = HashMap<String, Option<String>>;
 
 impl Keyring {
     pub(crate) fn new(master: MasterKey, keys: Backend) -> Self {
-        Self { master, keys }
+        Self {
+            master,
+            keys,
+            sealing_keys: Arc::default(),
+        }
+    }
+
+    fn sealing_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, DataKey>> {
+        self.sealing_keys.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn stored(&self, subjects: &[&str]) -> Result<StoredKeys, StoreError> {
@@ -64,49 +97,50 @@ impl Keyring {
         Ok(rows.into_iter().collect())
     }
 
-    fn unwrap(&self, subject: &str, wrapped: &str) -> Result<DataKey, StoreError> {
+    fn unwrap_key(&self, subject: &str, wrapped: &str) -> Result<DataKey, StoreError> {
         self.master
             .unwrap_data_key(wrapped, subject)
             .map_err(|_| StoreError::Corrupt(format!("the data key of {subject} does not open with this master key")))
     }
 
-    /// The subject's key, made on first use; an error once destroyed.
-    async fn key_for_writing(&self, subject: &str) -> Result<DataKey, StoreError> {
-        if let Some(found) = self.stored(&[subject]).await?.remove(subject) {
-            return self.live(subject, found);
+    /// The subject's key, and its wrapped form when it is new (stored by
+    /// the append that uses it, so a failed append leaves no key behind);
+    /// an error once destroyed.
+    /// A new stream (`new_stream`) needs a new key: none can exist for a
+    /// record that does not (and if one did, storing the new one fails and
+    /// the command is retried).
+    async fn key_for_writing(&self, subject: &str, new_stream: bool) -> Result<(DataKey, Option<String>), StoreError> {
+        if let Some(key) = self.sealing_keys().get(subject) {
+            return Ok((key.clone(), None));
         }
-        let (_, wrapped) = self.master.new_data_key(subject);
-        let sql =
-            "INSERT INTO data_keys (subject, wrapped, created_at) VALUES ($1, $2, $3) ON CONFLICT (subject) DO NOTHING";
-        let now = chrono::Utc::now().timestamp_millis();
-        match &self.keys {
-            Backend::Sqlite(b) => {
-                sqlx::query(&sqlite_sql(sql))
-                    .bind(subject)
-                    .bind(&wrapped)
-                    .bind(now)
-                    .execute(&b.writer)
-                    .await?;
+        let found = match new_stream {
+            true => None,
+            false => self.stored(&[subject]).await?.remove(subject),
+        };
+        match found {
+            Some(found) => {
+                let key = self.live(subject, found)?;
+                self.keep(subject, key.clone());
+                Ok((key, None))
             }
-            Backend::Postgres(b) => {
-                sqlx::query(sql)
-                    .bind(subject)
-                    .bind(&wrapped)
-                    .bind(now)
-                    .execute(&b.pool)
-                    .await?;
+            None => {
+                let (key, wrapped) = self.master.new_data_key(subject);
+                Ok((key, Some(wrapped)))
             }
         }
-        // Another writer may have made the key first: use the stored one.
-        match self.stored(&[subject]).await?.remove(subject) {
-            Some(found) => self.live(subject, found),
-            None => Err(StoreError::Corrupt(format!("the data key of {subject} was not kept"))),
+    }
+
+    fn keep(&self, subject: &str, key: DataKey) {
+        let mut kept = self.sealing_keys();
+        if kept.len() >= SEALING_KEYS_KEPT {
+            kept.clear();
         }
+        kept.insert(subject.to_string(), key);
     }
 
     fn live(&self, subject: &str, found: Option<String>) -> Result<DataKey, StoreError> {
         match found {
-            Some(wrapped) => self.unwrap(subject, &wrapped),
+            Some(wrapped) => self.unwrap_key(subject, &wrapped),
             None => Err(StoreError::Erased(subject.to_string())),
         }
     }
@@ -122,7 +156,7 @@ fn part<'a>(aggregate_type: &str, event_type: &str, payload: &'a mut Value) -> O
 /// The request with its personal fields sealed; the request itself when no
 /// event has any.
 pub(crate) async fn seal<'a>(
-    keyring: Option<&Keyring>,
+    sealing: &Sealing,
     request: &'a AppendRequest,
 ) -> Result<Cow<'a, AppendRequest>, StoreError> {
     let personal = |s: &crate::model::StreamAppend| {
@@ -133,11 +167,25 @@ pub(crate) async fn seal<'a>(
     if !request.streams.iter().any(personal) {
         return Ok(Cow::Borrowed(request));
     }
-    let keyring =
-        keyring.ok_or_else(|| StoreError::Corrupt("personal data is stored only with a master key".into()))?;
+    let keyring = match sealing {
+        Sealing::Keys(keyring) => keyring,
+        Sealing::Clear => return Ok(Cow::Borrowed(request)),
+        Sealing::Refused => {
+            return Err(StoreError::Corrupt(
+                "personal data is stored only with a master key".into(),
+            ));
+        }
+    };
     let mut sealed = request.clone();
     for stream in sealed.streams.iter_mut().filter(|s| personal(s)) {
-        let key = keyring.key_for_writing(&stream.aggregate_id).await?;
+        let new_stream = stream.expected_version == 0;
+        let (key, new) = keyring.key_for_writing(&stream.aggregate_id, new_stream).await?;
+        if let Some(wrapped) = new {
+            sealed.data_keys.push(NewDataKey {
+                subject: stream.aggregate_id.clone(),
+                wrapped,
+            });
+        }
         for event in &mut stream.events {
             let Some(part) = part(&stream.aggregate_type, &event.event_type, &mut event.payload) else {
                 continue;
@@ -153,12 +201,25 @@ pub(crate) async fn seal<'a>(
     Ok(Cow::Owned(sealed))
 }
 
+/// Keeps the keys an append just stored for the next writes.
+pub(crate) fn stored_keys(sealing: &Sealing, appended: &AppendRequest) {
+    let Sealing::Keys(keyring) = sealing else { return };
+    for new in &appended.data_keys {
+        if let Ok(key) = keyring.unwrap_key(&new.subject, &new.wrapped) {
+            keyring.keep(&new.subject, key);
+        }
+    }
+}
+
 /// Opens the sealed parts of `events` in place: the fields come back, or
 /// read as erased where the usager's key was destroyed.
-pub(crate) async fn open(keyring: Option<&Keyring>, events: &mut [StoredEvent]) -> Result<(), StoreError> {
+pub(crate) async fn open(sealing: &Sealing, events: &mut [StoredEvent]) -> Result<(), StoreError> {
     let mut subjects: Vec<&str> = events
         .iter()
-        .filter(|e| sealed_part(&e.aggregate_type, &e.event_type).is_some())
+        .filter(|e| {
+            let sealed = |part: &str| e.payload.pointer(part).and_then(|p| p.get(SEALED)).is_some();
+            sealed_part(&e.aggregate_type, &e.event_type).is_some_and(sealed)
+        })
         .map(|e| e.aggregate_id.as_str())
         .collect();
     if subjects.is_empty() {
@@ -166,11 +227,15 @@ pub(crate) async fn open(keyring: Option<&Keyring>, events: &mut [StoredEvent]) 
     }
     subjects.sort_unstable();
     subjects.dedup();
-    let keyring = keyring.ok_or_else(|| StoreError::Corrupt("personal data is read only with a master key".into()))?;
+    let Sealing::Keys(keyring) = sealing else {
+        return Err(StoreError::Corrupt(
+            "personal data is read only with a master key".into(),
+        ));
+    };
     let stored = keyring.stored(&subjects).await?;
     let mut keys: HashMap<String, Option<DataKey>> = HashMap::new();
     for (subject, wrapped) in &stored {
-        let key = wrapped.as_deref().map(|w| keyring.unwrap(subject, w)).transpose()?;
+        let key = wrapped.as_deref().map(|w| keyring.unwrap_key(subject, w)).transpose()?;
         keys.insert(subject.clone(), key);
     }
     for event in events.iter_mut() {

@@ -233,7 +233,11 @@ pub(crate) async fn insert(
          queued AS ( \
            INSERT INTO outbox (id, kind, payload, subject, created_at, available_at) \
            SELECT o.id, o.kind, o.payload, o.subject, now(), now() \
-           FROM UNNEST($10::uuid[], $11::text[], $12::jsonb[], $13::text[]) AS o(id, kind, payload, subject)) \
+           FROM UNNEST($10::uuid[], $11::text[], $12::jsonb[], $13::text[]) AS o(id, kind, payload, subject)), \
+         keyed AS ( \
+           INSERT INTO data_keys (subject, wrapped, created_at) \
+           SELECT k.subject, k.wrapped, (extract(epoch FROM now()) * 1000)::bigint \
+           FROM UNNEST($14::text[], $15::text[]) AS k(subject, wrapped)) \
          SELECT global_position, event_id FROM appended",
     )
     .bind(&rows.aggregate_types)
@@ -249,6 +253,8 @@ pub(crate) async fn insert(
     .bind(request.outbox.iter().map(|m| m.kind.clone()).collect::<Vec<_>>())
     .bind(request.outbox.iter().map(|m| Json(&m.payload)).collect::<Vec<_>>())
     .bind(request.outbox.iter().map(|m| m.subject.clone()).collect::<Vec<_>>())
+    .bind(request.data_keys.iter().map(|k| k.subject.clone()).collect::<Vec<_>>())
+    .bind(request.data_keys.iter().map(|k| k.wrapped.clone()).collect::<Vec<_>>())
     .fetch_all(&mut *conn)
     .await
     .map_err(|e| {

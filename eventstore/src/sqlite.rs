@@ -212,6 +212,19 @@ impl SqliteBackend {
             }
         }
         insert_outbox(&mut tx, &request.outbox).await?;
+        for key in &request.data_keys {
+            sqlx::query("INSERT INTO data_keys (subject, wrapped, created_at) VALUES (?, ?, ?)")
+                .bind(&key.subject)
+                .bind(&key.wrapped)
+                .bind(chrono::Utc::now().timestamp_millis())
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match request.streams.first() {
+                    // Made meanwhile by another writer: load and try again.
+                    Some(stream) => conflict_or(e, stream),
+                    None => e.into(),
+                })?;
+        }
         if let Some((claim, respond)) = idempotency {
             let response = respond(&committed);
             sqlx::query(

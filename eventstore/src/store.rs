@@ -3,7 +3,7 @@
 use crate::{
     error::StoreError,
     model::*,
-    personal::{self, Keyring},
+    personal::{self, Keyring, Sealing},
     postgres::PostgresBackend,
     readmodel::{Conn, ProjectionTx},
     rows::timestamp,
@@ -44,9 +44,8 @@ pub struct EventStore {
     backend: Backend,
     appended: Arc<watch::Sender<i64>>,
     cache: Arc<StreamCache>,
-    /// Seals and opens usagers' personal data; without it the store
-    /// refuses to write or read any.
-    keyring: Option<Keyring>,
+    /// Seals and opens usagers' personal data.
+    sealing: Sealing,
 }
 
 impl EventStore {
@@ -67,26 +66,33 @@ impl EventStore {
             backend,
             appended: Arc::new(watch::channel(0).0),
             cache: Arc::default(),
-            keyring: None,
+            sealing: Sealing::Refused,
         }
     }
 
     /// Seals usagers' personal data with data keys kept in this store and
     /// wrapped by `master` (see [`crate::personal`]).
     pub fn with_master_key(mut self, master: MasterKey) -> Self {
-        self.keyring = Some(Keyring::new(master, self.backend.clone()));
+        self.sealing = Sealing::Keys(Keyring::new(master, self.backend.clone()));
+        self
+    }
+
+    /// Stores personal data in clear: only for the benchmark measuring what
+    /// sealing costs. Never in a deployment.
+    pub fn with_personal_data_in_clear(mut self) -> Self {
+        self.sealing = Sealing::Clear;
         self
     }
 
     /// Reads personal data with `source`'s keys: a scratch store that
     /// replays `source`'s events (imported sealed) opens them this way.
     pub fn sharing_keys_of(mut self, source: &EventStore) -> Self {
-        self.keyring = source.keyring.clone();
+        self.sealing = source.sealing.clone();
         self
     }
 
     async fn opened(&self, mut events: Vec<StoredEvent>) -> Result<Vec<StoredEvent>, StoreError> {
-        personal::open(self.keyring.as_ref(), &mut events).await?;
+        personal::open(&self.sealing, &mut events).await?;
         Ok(events)
     }
 
@@ -225,7 +231,7 @@ impl EventStore {
         request: &AppendRequest,
         idempotency: Option<(&IdempotencyClaim, &Responder<'_>)>,
     ) -> Result<Vec<CommittedEvent>, StoreError> {
-        let sealed = personal::seal(self.keyring.as_ref(), request).await?;
+        let sealed = personal::seal(&self.sealing, request).await?;
         let committed = match on_backend!(self, b => b.append(&sealed, idempotency).await) {
             Ok(committed) => committed,
             Err(error) => {
@@ -233,6 +239,7 @@ impl EventStore {
                 return Err(error);
             }
         };
+        personal::stored_keys(&self.sealing, &sealed);
         // The cache keeps plain events; a stream whose personal data was
         // just destroyed is read afresh (erased) next time.
         let forgets = request.streams.iter().any(|s| {

@@ -49,39 +49,65 @@ pub struct Anchor {
     pub hash: String,
 }
 
-/// JSON with object keys sorted at every level, so a hash does not depend
-/// on how a backend stores keys.
-fn canonical(value: &Value) -> String {
+/// Writes `value` as compact JSON with object keys sorted at every level,
+/// so a hash does not depend on how a backend stores keys; straight into
+/// the hasher, without building the text.
+fn write_canonical(out: &mut impl std::io::Write, value: &Value) -> std::io::Result<()> {
     match value {
         Value::Object(map) => {
-            let sorted: BTreeMap<&String, &Value> = map.iter().collect();
-            let fields: Vec<String> = sorted
-                .into_iter()
-                .map(|(k, v)| format!("{}:{}", Value::String(k.clone()), canonical(v)))
-                .collect();
-            format!("{{{}}}", fields.join(","))
+            let mut fields: Vec<(&String, &Value)> = map.iter().collect();
+            fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.write_all(b"{")?;
+            for (i, (key, field)) in fields.into_iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut *out, key)?;
+                out.write_all(b":")?;
+                write_canonical(out, field)?;
+            }
+            out.write_all(b"}")
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(canonical).collect::<Vec<_>>().join(",")),
-        other => other.to_string(),
+        Value::Array(items) => {
+            out.write_all(b"[")?;
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.write_all(b",")?;
+                }
+                write_canonical(out, item)?;
+            }
+            out.write_all(b"]")
+        }
+        other => Ok(serde_json::to_writer(out, other)?),
     }
+}
+
+/// What the chain hashes of an event: its type, stream, version, payload
+/// and metadata as one canonical JSON object, written field by field in key
+/// order (the payload is not copied).
+fn write_linked(out: &mut impl std::io::Write, event: &StoredEvent) -> std::io::Result<()> {
+    let metadata = serde_json::to_value(&event.metadata)?;
+    out.write_all(b"{\"aggregate_id\":")?;
+    serde_json::to_writer(&mut *out, &event.aggregate_id)?;
+    out.write_all(b",\"aggregate_type\":")?;
+    serde_json::to_writer(&mut *out, &event.aggregate_type)?;
+    out.write_all(b",\"event_type\":")?;
+    serde_json::to_writer(&mut *out, &event.event_type)?;
+    out.write_all(b",\"event_version\":")?;
+    serde_json::to_writer(&mut *out, &event.event_version)?;
+    out.write_all(b",\"metadata\":")?;
+    write_canonical(out, &metadata)?;
+    out.write_all(b",\"payload\":")?;
+    write_canonical(out, &event.payload)?;
+    write!(out, ",\"sequence\":{}}}", event.sequence)
 }
 
 /// The hash of an event chained to the previous hash.
 pub fn link_hash(previous: &str, event: &StoredEvent) -> String {
-    let metadata = serde_json::to_value(&event.metadata).unwrap_or(Value::Null);
-    let body = serde_json::json!({
-        "aggregate_type": event.aggregate_type,
-        "aggregate_id": event.aggregate_id,
-        "sequence": event.sequence,
-        "event_type": event.event_type,
-        "event_version": event.event_version,
-        "payload": event.payload,
-        "metadata": metadata,
-    });
     let mut hasher = Sha256::new();
     hasher.update(previous.as_bytes());
     hasher.update(b"\n");
-    hasher.update(canonical(&body).as_bytes());
+    write_linked(&mut hasher, event).expect("hashing writes to memory");
     hex::encode(hasher.finalize())
 }
 
@@ -105,6 +131,11 @@ impl Projection for Chain {
     /// The chain covers the stored bytes: forgetting an usager changes no hash.
     fn reads_stored_events(&self) -> bool {
         true
+    }
+
+    /// Nobody waits on the chain: a catch-up a second at most.
+    fn pace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
     }
 
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
@@ -228,12 +259,42 @@ pub async fn verify(store: &EventStore) -> Result<Result<ChainReport, ChainBreak
 
 #[cfg(test)]
 mod tests {
-    use super::canonical;
+    use super::{write_canonical, write_linked};
     use serde_json::json;
+
+    #[test]
+    fn an_event_is_hashed_as_the_canonical_json_of_its_fields() {
+        let event: rdv_eventstore::StoredEvent = serde_json::from_value(json!({
+            "position": 7, "aggregate_type": "Rdv", "aggregate_id": "r1", "sequence": 2,
+            "event_type": "RdvCancelled", "event_version": "1.0",
+            "payload": {"RdvCancelled": {"status": "excused", "by": {"Agent": "a1"}}},
+            "metadata": {"event_id": "0190a6f2-7c1e-7000-8000-000000000001", "occurred_at": "2026-01-05T09:00:00Z",
+                         "actor": "agent:a1", "correlation_id": "0190a6f2-7c1e-7000-8000-000000000002",
+                         "causation_id": null},
+        }))
+        .unwrap();
+        let whole = json!({
+            "aggregate_type": event.aggregate_type, "aggregate_id": event.aggregate_id,
+            "sequence": event.sequence, "event_type": event.event_type, "event_version": event.event_version,
+            "payload": event.payload, "metadata": serde_json::to_value(&event.metadata).unwrap(),
+        });
+        let (mut linked, mut canonical) = (Vec::new(), Vec::new());
+        write_linked(&mut linked, &event).unwrap();
+        write_canonical(&mut canonical, &whole).unwrap();
+        assert_eq!(
+            String::from_utf8(linked).unwrap(),
+            String::from_utf8(canonical).unwrap()
+        );
+    }
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
         let a = json!({"b": 1, "a": {"d": [1, {"z": 0, "y": "é"}], "c": null}});
-        assert_eq!(canonical(&a), r#"{"a":{"c":null,"d":[1,{"y":"é","z":0}]},"b":1}"#);
+        let mut out = Vec::new();
+        write_canonical(&mut out, &a).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"a":{"c":null,"d":[1,{"y":"é","z":0}]},"b":1}"#
+        );
     }
 }

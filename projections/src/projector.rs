@@ -51,6 +51,14 @@ pub trait Projection: Send + Sync {
         false
     }
 
+    /// The least time between two catch-ups. Zero for read models requests
+    /// wait on; a projection nobody waits on (the hash chain) takes a pause,
+    /// so it writes a few large batches instead of one transaction per
+    /// append.
+    fn pace(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+
     /// Applies one event inside the batch's transaction. Events the
     /// projection does not care about are ignored.
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError>;
@@ -131,12 +139,14 @@ impl Projector {
     }
 
     /// Applies everything after the checkpoint, batch by batch, and returns
-    /// the new checkpoint.
+    /// the new checkpoint. The batch is read before the transaction starts,
+    /// so the write lock (SQLite's single writer) is held only to apply it;
+    /// if another instance moved the checkpoint meanwhile, the batch is read
+    /// again.
     pub async fn catch_up(&self) -> Result<i64, ProjectionError> {
         let name = self.projection.name();
         loop {
-            let mut tx = self.store.begin_projection().await?;
-            let stored = tx.lock_checkpoint(name).await?;
+            let (stored, _) = self.store.checkpoint(name).await?;
             let skipped = *self.skipped.lock().unwrap_or_else(|e| e.into_inner());
             let checkpoint = if skipped.stored == stored {
                 stored.max(skipped.scanned)
@@ -155,13 +165,16 @@ impl Projector {
             }
             if batch.is_empty() && skipped.written.elapsed() < SKIPPED_CHECKPOINT_EVERY {
                 // Only other aggregates' events: move on in memory, write nothing.
-                drop(tx);
                 *self.skipped.lock().unwrap_or_else(|e| e.into_inner()) = Skipped {
                     stored,
                     scanned,
                     written: skipped.written,
                 };
                 self.status.send_replace(ProjectorStatus::Running(scanned));
+                continue;
+            }
+            let mut tx = self.store.begin_projection().await?;
+            if tx.lock_checkpoint(name).await? != stored {
                 continue;
             }
             self.projection.apply_batch(&mut tx, &batch).await?;
@@ -206,6 +219,13 @@ impl Projector {
                 _ = shutdown.cancelled() => return,
                 _ = appended.changed() => {}
                 _ = tokio::time::sleep(POLL) => {}
+            }
+            let pace = self.projection.pace();
+            if !pace.is_zero() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(pace) => {}
+                }
             }
         }
     }

@@ -43,6 +43,7 @@ async fn chained_history(store: &EventStore) -> Vec<i64> {
                 events,
             }],
             outbox: Vec::new(),
+            data_keys: Vec::new(),
         };
         positions.extend(store.append(&request, None).await.unwrap().iter().map(|e| e.position));
     }
@@ -137,6 +138,7 @@ async fn anchors_are_taken_every_thousand_events() {
             events,
         }],
         outbox: Vec::new(),
+        data_keys: Vec::new(),
     };
     t.store.append(&request, None).await.unwrap();
     Projector::new(t.store.clone(), Arc::new(Chain))

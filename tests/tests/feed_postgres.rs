@@ -35,6 +35,7 @@ fn request(stream: &str, expected_version: i64, events: usize) -> AppendRequest 
             events,
         }],
         outbox: vec![],
+        data_keys: vec![],
     }
 }
 

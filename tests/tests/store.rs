@@ -276,6 +276,7 @@ async fn a_version_1_event_stored_as_json_loads_into_the_current_type() {
                 events: vec![v1],
             }],
             outbox: vec![],
+            data_keys: vec![],
         };
         s.store.append(&request, None).await.unwrap();
         let stored = s.store.load_stream("Territory", &id).await.unwrap();
@@ -552,6 +553,7 @@ fn raw_append(id: &str, expected_version: i64) -> AppendRequest {
             }],
         }],
         outbox: vec![],
+        data_keys: vec![],
     }
 }
 

@@ -126,6 +126,7 @@ async fn a_projector_stops_on_an_event_it_cannot_apply_and_says_so() {
             }],
         }],
         outbox: vec![],
+        data_keys: vec![],
     };
     let position = store.append(&request, None).await.unwrap()[0].position;
     // The running projector is woken by its poll; the query waits, then reports it stopped.
