@@ -15,6 +15,7 @@ mod insertion;
 mod participants;
 mod prescripteurs;
 mod rdv_edits;
+mod relay_faults;
 mod reminders;
 mod rgpd;
 mod slots;
