@@ -64,7 +64,7 @@ impl utoipa::Modify for BearerAuth {
 
 /// The routes and their OpenAPI document.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::health))
         .routes(routes!(territories::create_territory))
         .routes(routes!(territories::get_territory))
@@ -163,7 +163,55 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(usagers::forget_usager))
         .routes(routes!(letters::convocation_pdf))
         .routes(routes!(letters::invitation_pdf))
-        .split_for_parts()
+        .split_for_parts();
+    (router, document_problems(openapi))
+}
+
+/// What any route may answer besides its own: the ways the middleware and
+/// extractors refuse a request. Every failure is an RFC 9457 problem, so
+/// each 4xx and 5xx answer of the document is `application/problem+json`.
+const COMMON_PROBLEMS: [(&str, &str); 12] = [
+    ("400", "The request cannot be read (a path or query parameter)"),
+    ("401", "No valid bearer token"),
+    ("403", "The caller lacks the right"),
+    ("404", "No such record, or not the caller's"),
+    ("409", "In conflict with the record's current state"),
+    ("410", "Gone: expired, used or erased"),
+    ("412", "`If-Match` names a version the record has moved past"),
+    ("413", "The body is over 1 MB"),
+    ("415", "The body is not JSON"),
+    ("422", "A field is invalid (`errors[]` names it)"),
+    ("429", "Too many requests from this address (`Retry-After`)"),
+    ("503", "Not ready: the store is overloaded or a read model is behind"),
+];
+
+fn document_problems(mut openapi: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+    let problem = || Content::new(Some(Ref::from_schema_name("Problem")));
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            for (status, description) in COMMON_PROBLEMS {
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| RefOr::T(ResponseBuilder::new().description(description).build()));
+            }
+            for (status, response) in responses.iter_mut() {
+                if let (true, RefOr::T(response)) = (status.as_str() >= "400", response) {
+                    response.content.clear();
+                    response.content.insert("application/problem+json".into(), problem());
+                }
+            }
+        }
+    }
+    openapi
 }
 
 /// The OpenAPI document alone (for `/openapi.json` and `rdv schemas`).

@@ -29,6 +29,39 @@ async fn openapi_lists_every_route() {
     }
 }
 
+#[tokio::test]
+async fn every_failure_is_documented_as_problem_json() {
+    let app = TestApp::spawn().await;
+    let doc = app.request(Method::GET, "/openapi.json", None, None, &[]).await;
+    let mut operations = 0;
+    for (path, item) in doc.body["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            let responses = operation["responses"].as_object().unwrap();
+            for status in ["401", "404", "422", "429", "503"] {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} does not document {status}"
+                );
+            }
+            for (status, response) in responses.iter().filter(|(s, _)| s.as_str() >= "400") {
+                let types: Vec<&String> = response["content"].as_object().unwrap().keys().collect();
+                assert_eq!(types, ["application/problem+json"], "{method} {path} {status}");
+            }
+        }
+    }
+    assert!(operations > 100, "{operations} operations");
+    // And the answers are what the document says.
+    let missing = app
+        .get(
+            "/v1/organisations/00000000-0000-7000-8000-000000000000",
+            &app.admin_token,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.headers["content-type"], "application/problem+json");
+}
+
 #[test]
 fn checked_in_schemas_are_current() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
