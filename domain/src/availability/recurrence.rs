@@ -121,13 +121,19 @@ impl Recurrence {
         let candidates: Box<dyn Iterator<Item = NaiveDate>> = match self {
             Recurrence::Once => Box::new(std::iter::once(first_day)),
             Recurrence::Week { interval, days, .. } => {
-                let monday = first_day - Duration::days(first_day.weekday().num_days_from_monday().into());
+                let back = Duration::days(first_day.weekday().num_days_from_monday().into());
+                let monday = first_day.checked_sub_signed(back).unwrap_or(first_day);
                 let step = i64::from(*interval) * 7;
-                Box::new((0..i64::from(MAX_PERIODS) * 4).flat_map(move |week: i64| {
-                    let week_start = monday + Duration::days(week * step);
-                    days.iter()
-                        .map(move |d| week_start + Duration::days(d.days_from_monday()))
-                }))
+                // Checked: near the end of the calendar the weeks run out.
+                Box::new(
+                    (0..i64::from(MAX_PERIODS) * 4)
+                        .map_while(move |week: i64| monday.checked_add_signed(Duration::days(week * step)))
+                        .flat_map(move |week_start| {
+                            days.iter().filter_map(move |d| {
+                                week_start.checked_add_signed(Duration::days(d.days_from_monday()))
+                            })
+                        }),
+                )
             }
             Recurrence::MonthDay { interval, .. } => {
                 let interval = *interval;
@@ -144,7 +150,7 @@ impl Recurrence {
                     let first = NaiveDate::from_ymd_opt(year, month, 1)?;
                     let offset =
                         (7 + first_day.weekday().num_days_from_monday() - first.weekday().num_days_from_monday()) % 7;
-                    let day = first + Duration::days(i64::from(offset + rank * 7));
+                    let day = first.checked_add_signed(Duration::days(i64::from(offset + rank * 7)))?;
                     (day.month() == month).then_some(day)
                 }))
             }
@@ -291,6 +297,45 @@ mod tests {
                 .len()
                 <= 1_300
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever a request says (any first day chrono can hold, any
+        /// interval, end and range), validation answers, and a recurrence
+        /// it accepts enumerates its days without panicking.
+        #[test]
+        fn any_recurrence_is_refused_or_enumerated(
+            // Any day chrono holds, the last centuries more often.
+            first in proptest::prop_oneof![0i32..95_700_000, 95_600_000i32..95_700_000],
+            span in 0i64..200_000,
+            interval in 0u32..100,
+            days in proptest::collection::btree_set(0u8..7, 0..3),
+            kind in 0u8..4,
+            end in 0u8..3,
+            count in 0u32..10_000,
+        ) {
+            let first_day = NaiveDate::from_num_days_from_ce_opt(first).unwrap();
+            let end = match end {
+                0 => RecurrenceEnd::Never,
+                1 => RecurrenceEnd::Count { occurrences: count },
+                _ => RecurrenceEnd::Until { date: first_day.checked_add_signed(Duration::days(span)).unwrap_or(first_day) },
+            };
+            let all = [Day::Monday, Day::Tuesday, Day::Wednesday, Day::Thursday, Day::Friday, Day::Saturday, Day::Sunday];
+            let days = days.into_iter().map(|d| all[usize::from(d)]).collect();
+            let recurrence = match kind {
+                0 => Recurrence::Once,
+                1 => Recurrence::Week { interval, days, end },
+                2 => Recurrence::MonthDay { interval, end },
+                _ => Recurrence::MonthWeekday { interval, end },
+            };
+            if recurrence.validate(first_day).is_ok() {
+                let to = match span % 2 {
+                    0 => NaiveDate::MAX,
+                    _ => first_day.checked_add_signed(Duration::days(span)).unwrap_or(NaiveDate::MAX),
+                };
+                recurrence.days_between(first_day, first_day, to);
+            }
+        }
     }
 
     #[test]
