@@ -12,6 +12,10 @@ pub struct Config {
     /// PostgreSQL URL; when set, the store is PostgreSQL instead of SQLite.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+    /// NATS server with JetStream (`nats://127.0.0.1:4222`): where
+    /// `rdv publish` publishes the events.
+    #[arg(long, env = "NATS_URL")]
+    pub nats_url: Option<String>,
     /// Maximum PostgreSQL connections of this process.
     #[arg(long, env = "RDV_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
@@ -105,6 +109,7 @@ impl Config {
         Self {
             data_dir,
             database_url: None,
+            nats_url: None,
             db_max_connections: 16,
             listen: "127.0.0.1:0".into(),
             admin_token: None,

@@ -37,6 +37,9 @@ enum Command {
     },
     /// Send what the outbox holds (e-mails now, webhooks next).
     Relay(Config),
+    /// Publish the events to NATS JetStream (`NATS_URL`): stream
+    /// `RDV_EVENTS`, subjects `rdv.events.<aggregate_type>.<event_type>`.
+    Publish(Config),
     /// Copy every event into a fresh data directory and build every read
     /// model there from position 0.
     Replay {
@@ -186,6 +189,22 @@ async fn relay(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+async fn publish(config: Config) -> Result<(), String> {
+    let url = config
+        .nats_url
+        .clone()
+        .ok_or("rdv publish needs NATS_URL (or --nats-url)")?;
+    let store = open_store(&config).await.map_err(|e| e.to_string())?;
+    let publisher = rdv_gateway::publisher::Publisher::connect(store, &url, Default::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let shutdown = CancellationToken::new();
+    let running = tokio::spawn(publisher.run(shutdown.clone()));
+    shutdown_signal().await;
+    shutdown.cancel();
+    running.await.map_err(|e| e.to_string())
+}
+
 async fn replay(config: Config, into: PathBuf) -> Result<(), String> {
     let source = open_store(&config).await.map_err(|e| e.to_string())?;
     let target = rdv_eventstore::EventStore::open_sqlite(&into)
@@ -288,6 +307,7 @@ async fn main() -> ExitCode {
         Command::Serve(config) => serve(config).await,
         Command::Project { config, rebuild } => project(config, rebuild).await,
         Command::Relay(config) => relay(config).await,
+        Command::Publish(config) => publish(config).await,
         Command::Audit { action } => audit(action).await,
         Command::Replay { config, into } => replay(config, into).await,
         Command::Verify(config) => verify(config).await,

@@ -125,3 +125,21 @@ async fn drop_stale_databases() {
         }
     }
 }
+
+/// The NATS server at `RDV_TEST_NATS_URL` (default `nats://127.0.0.1:4222`),
+/// or `None` (with a loud warning) when none answers and services are not
+/// required.
+pub async fn nats_url() -> Option<String> {
+    let url = std::env::var("RDV_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let address = url.trim_start_matches("nats://").to_string();
+    match tokio::net::TcpStream::connect(&address).await {
+        Ok(_) => Some(url),
+        Err(e) if !services_required() => {
+            eprintln!(
+                "\n!!! SKIPPING NATS test: no server at {url} ({e}). Set RDV_REQUIRE_SERVICES=1 to fail instead.\n"
+            );
+            None
+        }
+        Err(e) => panic!("NATS is required (RDV_REQUIRE_SERVICES) but unavailable at {url}: {e}"),
+    }
+}
