@@ -35,6 +35,8 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("could not listen on {0}: {1}")]
     Listen(String, std::io::Error),
+    #[error("NATS: {0}")]
+    Nats(String),
     #[error("mailer: {0}")]
     Mailer(#[from] rdv_webhook_relay::mailer::MailError),
     #[error("{0}")]
@@ -128,7 +130,20 @@ impl App {
         let webhooks = config
             .embedded_workers
             .then(|| webhook_relay(&config, commands.clone(), master_key.clone()));
+        // Connects in the background (and reconnects): `/ready` tells.
+        let nats = match &config.nats_url {
+            Some(url) => Some(
+                async_nats::ConnectOptions::new()
+                    .name("rdv-serve")
+                    .retry_on_initial_connect()
+                    .connect(url.as_str())
+                    .await
+                    .map_err(|e| StartupError::Nats(e.to_string()))?,
+            ),
+            None => None,
+        };
         let state = AppState::new(Inner {
+            nats,
             commands,
             availability: Arc::default(),
             master_key,

@@ -34,6 +34,8 @@ pub struct Inner {
     /// The feed's head when this process started: the index has the whole
     /// calendar once it reaches it.
     pub started_at_position: i64,
+    /// The NATS client, when `NATS_URL` is set (for `/ready`).
+    pub nats: Option<async_nats::Client>,
 }
 
 impl std::ops::Deref for AppState {

@@ -40,3 +40,35 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
         projections,
     }))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`
+    status: &'static str,
+    /// `ok`
+    store: &'static str,
+    /// `ok`, or `not configured` without `NATS_URL`.
+    nats: &'static str,
+}
+
+/// Readiness, distinct from liveness: 200 only while the store answers and,
+/// when `NATS_URL` is set, NATS is connected; 503 otherwise (a load
+/// balancer sends nothing to this process meanwhile).
+#[utoipa::path(get, path = "/ready", tag = "system", responses((status = 200, body = Ready)))]
+pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
+    state
+        .store
+        .head()
+        .await
+        .map_err(|e| ApiError::not_ready(format!("the event store does not answer: {e}")))?;
+    let nats = match &state.nats {
+        None => "not configured",
+        Some(client) if client.connection_state() == async_nats::connection::State::Connected => "ok",
+        Some(_) => return Err(ApiError::not_ready("NATS is not connected")),
+    };
+    Ok(Json(Ready {
+        status: "ready",
+        store: "ok",
+        nats,
+    }))
+}

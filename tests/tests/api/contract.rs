@@ -184,3 +184,43 @@ async fn a_projector_stops_on_an_event_it_cannot_apply_and_says_so() {
         health.body
     );
 }
+
+#[tokio::test]
+async fn ready_only_while_the_store_and_nats_answer() {
+    let ready = |app: &TestApp| {
+        let app = app.address.clone();
+        async move {
+            let response = reqwest::get(format!("{app}/ready")).await.unwrap();
+            let status = response.status();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let embedded = TestApp::spawn().await;
+    let (status, body) = ready(&embedded).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["nats"], "not configured");
+
+    // NATS configured but nobody listening: not ready.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let away = TestApp::spawn_configured(|c| c.nats_url = Some(format!("nats://127.0.0.1:{closed}"))).await;
+    let (status, body) = ready(&away).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], 503);
+
+    let Some(url) = rdv_tests::nats_url().await else { return };
+    let connected = TestApp::spawn_configured(|c| c.nats_url = Some(url)).await;
+    let mut answer = ready(&connected).await;
+    for _ in 0..50 {
+        if answer.0 == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = ready(&connected).await;
+    }
+    assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
+    assert_eq!(answer.1["nats"], "ok");
+}
