@@ -143,3 +143,19 @@ pub async fn nats_url() -> Option<String> {
         Err(e) => panic!("NATS is required (RDV_REQUIRE_SERVICES) but unavailable at {url}: {e}"),
     }
 }
+
+/// The `rdv` binary, built if needed (it belongs to another package, so
+/// cargo does not build it for the tests on its own).
+pub fn rdv_binary() -> std::path::PathBuf {
+    let built = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "rdv-gateway", "--bin", "rdv"])
+        .status()
+        .expect("cargo runs");
+    assert!(built.success(), "the rdv binary builds");
+    let exe = std::env::current_exe().expect("the test's path");
+    // target/debug/deps/<test>-… → target/debug/rdv
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("rdv"))
+        .expect("the target directory")
+}

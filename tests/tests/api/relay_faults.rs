@@ -18,22 +18,6 @@ use std::{
     time::Duration,
 };
 
-/// The `rdv` binary, built if needed (it belongs to another package, so
-/// cargo does not build it for this test on its own).
-fn rdv_binary() -> PathBuf {
-    let built = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "rdv-gateway", "--bin", "rdv"])
-        .status()
-        .expect("cargo runs");
-    assert!(built.success(), "the rdv binary builds");
-    let exe = std::env::current_exe().expect("the test's path");
-    // target/debug/deps/api-… → target/debug/rdv
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("rdv"))
-        .expect("the target directory")
-}
-
 /// A child `rdv` process sharing the test app's store and master key.
 fn spawn(binary: &PathBuf, command: &str, app: &TestApp) -> Child {
     Command::new(binary)
@@ -78,7 +62,7 @@ async fn webhooks_survive_a_receiver_outage_and_relay_kills() {
     let Some(mut app) = TestApp::spawn_postgres().await else {
         return;
     };
-    let binary = rdv_binary();
+    let binary = rdv_tests::rdv_binary();
     app.config.embedded_workers = false;
     app.config.scheduler = false;
     app.config.webhook_allow_hosts = "127.0.0.1".into();
