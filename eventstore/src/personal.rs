@@ -276,7 +276,6 @@ impl ProjectionTx {
     /// made again) and deletes the messages sent to them. (Saved idempotent
     /// answers hold ids only, never a profile.)
     pub async fn forget_subject(&mut self, subject: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.flush().await?;
         let destroy = "INSERT INTO data_keys (subject, wrapped, created_at, destroyed_at) VALUES ($1, NULL, $2, $2) \
                        ON CONFLICT (subject) DO UPDATE SET wrapped = NULL, \
                        destroyed_at = COALESCE(data_keys.destroyed_at, excluded.destroyed_at)";
@@ -309,7 +308,6 @@ impl ProjectionTx {
     /// (delivered or not): the dispatch projector does it in feed order, so
     /// no body it writes later can bring them back.
     pub async fn erase_from_deliveries(&mut self, subject: &str) -> Result<(), StoreError> {
-        self.flush().await?;
         let select = "SELECT id, body FROM webhook_deliveries WHERE body LIKE $1";
         let like = format!("%{subject}%");
         let found: Vec<(String, String)> = match &mut self.conn {

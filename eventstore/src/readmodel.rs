@@ -143,7 +143,7 @@ impl ProjectionTx {
     /// Writes every changed document: on PostgreSQL one statement for the
     /// upserts and one for the deletions; on SQLite (in process, no round
     /// trip) one statement each.
-    pub(crate) async fn flush(&mut self) -> Result<(), StoreError> {
+    async fn flush(&mut self) -> Result<(), StoreError> {
         let mut upserts: Vec<(&Key, Option<&str>, &Value)> = Vec::new();
         let mut deletes: Vec<&Key> = Vec::new();
         for (key, cached) in self.cache.iter().filter(|(_, c)| c.dirty) {

@@ -49,11 +49,18 @@ pub enum StartupError {
 /// `DATABASE_URL` is set, SQLite under the data directory otherwise; usagers'
 /// personal data sealed under the master key.
 pub async fn open_store(config: &Config) -> Result<EventStore, StartupError> {
+    Ok(open_store_and_key(config).await?.0)
+}
+
+/// The store, and its master key for the processes that also open webhook
+/// secrets with it (the key is read once).
+pub async fn open_store_and_key(config: &Config) -> Result<(EventStore, MasterKey), StartupError> {
     let store = match &config.database_url {
         Some(url) => EventStore::connect_postgres(url, config.db_max_connections).await?,
         None => EventStore::open_sqlite(&config.data_dir).await?,
     };
-    Ok(store.with_master_key(master_key(config)?))
+    let key = master_key(config)?;
+    Ok((store.with_master_key(key.clone()), key))
 }
 
 /// The key sealing secrets and wrapping usagers' data keys at rest: `RDV_MASTER_KEY`, or the data dir's
@@ -104,7 +111,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
-        let store = open_store(&config).await?;
+        let (store, master_key) = open_store_and_key(&config).await?;
         let commands = CommandService::new(store.clone(), Services::new(clock, config.invitation_ttl));
         let bootstrap_admin_token = match config.admin_token {
             None if store.head().await? == 0 => Some(issue_admin_token(&commands).await?),
@@ -126,7 +133,6 @@ impl App {
             None
         };
         let started_at_position = store.head().await?;
-        let master_key = master_key(&config)?;
         let webhooks = config
             .embedded_workers
             .then(|| webhook_relay(&config, commands.clone(), master_key.clone()));

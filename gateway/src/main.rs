@@ -170,11 +170,12 @@ async fn project(config: Config, rebuild: Option<String>) -> Result<(), String> 
 }
 
 async fn relay(config: Config) -> Result<(), String> {
-    let store = open_store(&config).await.map_err(|e| e.to_string())?;
+    let (store, master_key) = rdv_gateway::app::open_store_and_key(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     let mailer = Mailer::new(config.smtp_url.as_deref(), config.data_dir.join("outbox")).map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
     let sms = SmsSender::new(config.sms_gateway_url.as_deref(), config.data_dir.join("outbox"));
-    let master_key = rdv_gateway::app::master_key(&config).map_err(|e| e.to_string())?;
     let commands = rdv_eventstore::CommandService::new(
         store.clone(),
         rdv_domain::Services::new(clock::from_config(config.now), config.invitation_ttl),

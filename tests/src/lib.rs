@@ -159,3 +159,20 @@ pub fn rdv_binary() -> std::path::PathBuf {
         .map(|dir| dir.join("rdv"))
         .expect("the target directory")
 }
+
+/// A `Noted` event of a test stream, occurring now.
+pub fn noted(payload: serde_json::Value) -> rdv_eventstore::NewEvent {
+    rdv_eventstore::NewEvent {
+        event_type: "Noted".into(),
+        event_version: "1.0".into(),
+        payload,
+        metadata: rdv_eventstore::EventMetadata {
+            event_id: uuid::Uuid::now_v7(),
+            occurred_at: chrono::Utc::now(),
+            actor: "test".into(),
+            correlation_id: uuid::Uuid::now_v7(),
+            causation_id: None,
+            idempotency_key: None,
+        },
+    }
+}

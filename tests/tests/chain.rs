@@ -1,31 +1,14 @@
 //! Tamper evidence: the hash chain behind the feed catches an event edited,
 //! deleted or inserted directly in SQL, and names the first bad position.
 
-use rdv_eventstore::{AppendRequest, EventMetadata, EventStore, NewEvent, StreamAppend};
+use rdv_eventstore::{AppendRequest, EventStore, NewEvent, StreamAppend};
 use rdv_projections::{
     Projector,
     chain::{self, Chain, ChainBreak},
 };
+use rdv_tests::noted;
 use serde_json::json;
 use std::sync::Arc;
-use uuid::Uuid;
-
-/// A `Noted` event of a test stream.
-fn noted(payload: serde_json::Value) -> NewEvent {
-    NewEvent {
-        event_type: "Noted".into(),
-        event_version: "1.0".into(),
-        payload,
-        metadata: EventMetadata {
-            event_id: Uuid::now_v7(),
-            occurred_at: chrono::Utc::now(),
-            actor: "test".into(),
-            correlation_id: Uuid::now_v7(),
-            causation_id: None,
-            idempotency_key: None,
-        },
-    }
-}
 
 /// Appends 30 events, three per transaction, and chains them; returns
 /// their positions.

@@ -4,28 +4,14 @@
 //! event id), and events the stream lost are published again from the
 //! store after reconciliation.
 
-use rdv_eventstore::{AppendRequest, EventMetadata, EventStore, NewEvent, StreamAppend};
+use rdv_eventstore::{AppendRequest, EventStore, StreamAppend};
 use rdv_gateway::publisher::{Destination, Publisher};
 use serde_json::json;
 use uuid::Uuid;
 
 /// Appends `count` events on stream `id`; returns (position, event id)s.
 async fn append(store: &EventStore, id: &str, count: usize) -> Vec<(i64, String)> {
-    let events = (0..count)
-        .map(|n| NewEvent {
-            event_type: "Noted".into(),
-            event_version: "1.0".into(),
-            payload: json!({"n": n}),
-            metadata: EventMetadata {
-                event_id: Uuid::now_v7(),
-                occurred_at: chrono::Utc::now(),
-                actor: "test".into(),
-                correlation_id: Uuid::now_v7(),
-                causation_id: None,
-                idempotency_key: None,
-            },
-        })
-        .collect();
+    let events = (0..count).map(|n| rdv_tests::noted(json!({"n": n}))).collect();
     let request = AppendRequest {
         streams: vec![StreamAppend {
             aggregate_type: "Note".into(),
