@@ -155,6 +155,16 @@ impl EventStore {
         })
     }
 
+    /// Deliveries not finished yet (pending or failed, to be tried again):
+    /// the relay's queue depth.
+    pub async fn delivery_queue_depth(&self) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM webhook_deliveries WHERE status IN ('pending', 'failed')";
+        Ok(match self.postgres() {
+            Some(pg) => sqlx::query_scalar(sql).fetch_one(&pg.pool).await?,
+            None => sqlx::query_scalar(sql).fetch_one(&self.sqlite_reader()?).await?,
+        })
+    }
+
     /// Records attempts and the deliveries' new statuses, all in one
     /// transaction (one commit for a worker's whole batch).
     pub async fn record_attempts(&self, attempts: &[(String, AttemptRecord)]) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@ pub mod command;
 pub mod deliveries;
 pub mod error;
 mod group_commit;
+pub mod metrics;
 pub mod model;
 mod personal;
 pub mod postgres;

@@ -258,9 +258,22 @@ impl EventStore {
         Ok(committed)
     }
 
-    /// Wakes up whenever this process appends; the value is the last position.
+    /// Wakes up whenever this process appends, or another process's append
+    /// is [`Self::observe_append`]d; the value is the last position.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.appended.subscribe()
+    }
+
+    /// Tells this process's listeners that another process appended up to
+    /// `position` (learnt from JetStream), so they need not wait for a poll.
+    pub fn observe_append(&self, position: i64) {
+        self.appended.send_if_modified(|last| {
+            let later = position > *last;
+            if later {
+                *last = position;
+            }
+            later
+        });
     }
 
     /// The first answer given under an idempotency key, if any.
@@ -529,6 +542,27 @@ impl EventStore {
             Backend::Postgres(b) => sqlx::query_as(sql).bind(projection).fetch_all(&b.pool).await?,
         };
         Ok(rows.into_iter().map(|(c, i, p, Json(d))| (c, i, p, d)).collect())
+    }
+
+    /// Every checkpoint (projections and publishers) by name: what
+    /// `/metrics` reports as positions and lags.
+    pub async fn checkpoints(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let sql = "SELECT name, position FROM projection_checkpoints ORDER BY name";
+        Ok(match &self.backend {
+            Backend::Sqlite(b) => sqlx::query_as(sql).fetch_all(&b.reader).await?,
+            Backend::Postgres(b) => sqlx::query_as(sql).fetch_all(&b.pool).await?,
+        })
+    }
+
+    /// Open and idle connections of the pools this process holds.
+    pub fn connections(&self) -> (u32, usize) {
+        match &self.backend {
+            Backend::Sqlite(b) => (
+                b.reader.size() + b.writer.size(),
+                b.reader.num_idle() + b.writer.num_idle(),
+            ),
+            Backend::Postgres(b) => (b.pool.size(), b.pool.num_idle()),
+        }
     }
 
     /// A projector's checkpoint and its last error, if it stopped on one.

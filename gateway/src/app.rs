@@ -78,6 +78,19 @@ pub fn master_key(config: &Config) -> Result<MasterKey, SealError> {
     }
 }
 
+/// A connection to `NATS_URL` when it is set, made in the background and
+/// kept up (reconnecting): `/ready` tells whether it is up.
+pub async fn connect_nats(config: &Config, name: &str) -> Result<Option<async_nats::Client>, StartupError> {
+    let Some(url) = &config.nats_url else { return Ok(None) };
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connect(url.as_str())
+        .await
+        .map(Some)
+        .map_err(|e| StartupError::Nats(e.to_string()))
+}
+
 /// The webhook delivery worker the configuration describes.
 pub fn webhook_relay(config: &Config, commands: CommandService, master_key: MasterKey) -> WebhookRelay {
     WebhookRelay::new(
@@ -136,18 +149,7 @@ impl App {
         let webhooks = config
             .embedded_workers
             .then(|| webhook_relay(&config, commands.clone(), master_key.clone()));
-        // Connects in the background (and reconnects): `/ready` tells.
-        let nats = match &config.nats_url {
-            Some(url) => Some(
-                async_nats::ConnectOptions::new()
-                    .name("rdv-serve")
-                    .retry_on_initial_connect()
-                    .connect(url.as_str())
-                    .await
-                    .map_err(|e| StartupError::Nats(e.to_string()))?,
-            ),
-            None => None,
-        };
+        let nats = connect_nats(&config, "rdv-serve").await?;
         let state = AppState::new(Inner {
             nats,
             commands,
@@ -175,6 +177,7 @@ impl App {
                 get(move || std::future::ready(Json(openapi.as_ref().clone()))),
             )
             .with_state(state.clone())
+            .route_layer(axum::middleware::from_fn(crate::observability::record))
             .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
                 // A bug, not bad input: answer 500 rather than drop the connection.
                 tracing::error!("a request handler panicked");
@@ -194,13 +197,23 @@ impl App {
             // Spans carry the method and path only: query strings may hold
             // personal data (searches), so they are never logged.
             .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let request_id = request
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("");
-                tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id)
+                let header = |name: &str| {
+                    request
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                tracing::info_span!(
+                    "http",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                    request_id = header("x-request-id"),
+                    correlation_id = header(crate::observability::CORRELATION_ID),
+                )
             }))
+            .layer(axum::middleware::from_fn(crate::observability::correlate))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
         let listener = TcpListener::bind(&config.listen)
             .await

@@ -22,6 +22,23 @@ pub struct Config {
     /// Address the HTTP API listens on.
     #[arg(long, env = "RDV_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// The JetStream stream `rdv publish` writes the events to.
+    #[arg(long, env = "RDV_NATS_STREAM", default_value = "RDV_EVENTS")]
+    pub nats_stream: String,
+    /// Events are published on `<prefix>.<aggregate_type>.<event_type>`;
+    /// `rdv project` follows `<prefix>.>` to wake its projectors.
+    #[arg(long, env = "RDV_NATS_PREFIX", default_value = "rdv.events")]
+    pub nats_prefix: String,
+    /// `rdv project`, `rdv relay` and `rdv publish`: serve `/metrics`,
+    /// `/health` and `/ready` on this address (the gateway serves them on
+    /// `RDV_LISTEN`). Unset: not served.
+    #[arg(long, env = "RDV_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// `rdv project`: look for new events this often when NATS (`NATS_URL`)
+    /// wakes the projectors (a safety net for messages NATS lost or the
+    /// publisher has not sent yet); without NATS they look every 200 ms.
+    #[arg(long, env = "RDV_PROJECT_POLL", default_value = "1s", value_parser = parse_duration)]
+    pub project_poll: chrono::Duration,
     /// Platform admin token. When unset and the store is empty, `rdv serve`
     /// creates one and prints it once.
     #[arg(long, env = "RDV_ADMIN_TOKEN", hide_env_values = true)]
@@ -112,6 +129,10 @@ impl Config {
             nats_url: None,
             db_max_connections: 16,
             listen: "127.0.0.1:0".into(),
+            metrics_listen: None,
+            nats_stream: "RDV_EVENTS".into(),
+            nats_prefix: "rdv.events".into(),
+            project_poll: chrono::Duration::seconds(1),
             admin_token: None,
             invitation_ttl: chrono::Duration::days(7),
             public_url: "http://127.0.0.1:8080".into(),
@@ -130,6 +151,16 @@ impl Config {
             cors_origins: String::new(),
             // Tests drive public endpoints hard from one address.
             public_rate_limit: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Where `rdv publish` sends the events.
+    pub fn destination(&self) -> crate::publisher::Destination {
+        crate::publisher::Destination {
+            stream: self.nats_stream.clone(),
+            prefix: self.nats_prefix.clone(),
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod insertion_jobs;
 pub mod insertion_messages;
 pub mod letters;
 pub mod notifications;
+pub mod observability;
 pub mod publisher;
 pub mod rdv_notices;
 pub mod reminders;

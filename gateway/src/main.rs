@@ -1,6 +1,7 @@
 //! `rdv`: the rdv-events service and its tools.
 
 use clap::{Parser, Subcommand};
+use rdv_gateway::publisher::wake_on_published;
 use rdv_gateway::{App, Config, app::open_store, clock, schemas};
 use rdv_projections::Projector;
 use rdv_webhook_relay::{Mailer, OutboxSender, SmsSender};
@@ -160,8 +161,24 @@ async fn project(config: Config, rebuild: Option<String>) -> Result<(), String> 
     }
     let shutdown = CancellationToken::new();
     let mut workers = tokio::task::JoinSet::new();
+    let nats = connect_nats(&config, "rdv-project").await?;
+    if let Some(client) = &nats {
+        let prefix = config.destination().prefix;
+        workers.spawn(wake_on_published(
+            client.clone(),
+            store.clone(),
+            prefix,
+            shutdown.clone(),
+        ));
+    }
+    serve_metrics(&config, &store, nats.clone(), &shutdown, &mut workers);
     for projection in rdv_projections::all() {
-        workers.spawn(Projector::new(store.clone(), projection).run(shutdown.clone()));
+        let projector = Projector::new(store.clone(), projection);
+        let projector = match (&nats, config.project_poll.to_std()) {
+            (Some(_), Ok(poll)) => projector.polling_every(poll),
+            _ => projector,
+        };
+        workers.spawn(projector.run(shutdown.clone()));
     }
     shutdown_signal().await;
     shutdown.cancel();
@@ -182,6 +199,8 @@ async fn relay(config: Config) -> Result<(), String> {
     );
     let webhooks = rdv_gateway::app::webhook_relay(&config, commands, master_key);
     let mut workers = tokio::task::JoinSet::new();
+    let nats = connect_nats(&config, "rdv-relay").await?;
+    serve_metrics(&config, &store, nats, &shutdown, &mut workers);
     workers.spawn(webhooks.run(shutdown.clone()));
     workers.spawn(OutboxSender::new(store, mailer, sms, config.mail_from).run(shutdown.clone()));
     shutdown_signal().await;
@@ -196,14 +215,48 @@ async fn publish(config: Config) -> Result<(), String> {
         .clone()
         .ok_or("rdv publish needs NATS_URL (or --nats-url)")?;
     let store = open_store(&config).await.map_err(|e| e.to_string())?;
-    let publisher = rdv_gateway::publisher::Publisher::connect(store, &url, Default::default())
+    let publisher = rdv_gateway::publisher::Publisher::connect(store.clone(), &url, config.destination())
         .await
         .map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
-    let running = tokio::spawn(publisher.run(shutdown.clone()));
+    let mut workers = tokio::task::JoinSet::new();
+    serve_metrics(
+        &config,
+        &store,
+        Some(publisher.client().clone()),
+        &shutdown,
+        &mut workers,
+    );
+    workers.spawn(publisher.run(shutdown.clone()));
     shutdown_signal().await;
     shutdown.cancel();
-    running.await.map_err(|e| e.to_string())
+    while workers.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Serves `/metrics`, `/health` and `/ready` on `RDV_METRICS_LISTEN` when set.
+fn serve_metrics(
+    config: &Config,
+    store: &rdv_eventstore::EventStore,
+    nats: Option<async_nats::Client>,
+    shutdown: &CancellationToken,
+    workers: &mut tokio::task::JoinSet<()>,
+) {
+    let Some(listen) = config.metrics_listen.clone() else {
+        return;
+    };
+    let (store, shutdown) = (store.clone(), shutdown.clone());
+    workers.spawn(async move {
+        if let Err(error) = rdv_gateway::observability::serve(&listen, store, nats, shutdown).await {
+            tracing::error!(%error, %listen, "cannot serve /metrics");
+        }
+    });
+}
+
+async fn connect_nats(config: &Config, name: &str) -> Result<Option<async_nats::Client>, String> {
+    rdv_gateway::app::connect_nats(config, name)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn replay(config: Config, into: PathBuf) -> Result<(), String> {

@@ -18,6 +18,12 @@ use rdv_eventstore::EventStore;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Publishers' checkpoints are named after their stream with this prefix.
+pub const CHECKPOINT_PREFIX: &str = "publisher:";
+
+/// The header holding an event's global position.
+pub const POSITION_HEADER: &str = "Rdv-Position";
+
 /// Events published per batch (and acknowledged before the checkpoint moves).
 const BATCH: i64 = 500;
 /// How often the publisher looks for events written by other processes.
@@ -55,6 +61,7 @@ impl Default for Destination {
 
 pub struct Publisher {
     store: EventStore,
+    client: async_nats::Client,
     jetstream: jetstream::Context,
     destination: Destination,
     /// The checkpoint's name (one per destination).
@@ -72,13 +79,19 @@ impl Publisher {
             .await
             .map_err(nats)?;
         let publisher = Self {
-            checkpoint: format!("publisher:{}", destination.stream),
+            checkpoint: format!("{CHECKPOINT_PREFIX}{}", destination.stream),
             store,
-            jetstream: jetstream::new(client),
+            jetstream: jetstream::new(client.clone()),
+            client,
             destination,
         };
         publisher.stream().await?;
         Ok(publisher)
+    }
+
+    /// The connection, for `/ready` and `/metrics`.
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
     }
 
     /// The stream, created when missing (first start, or lost).
@@ -117,7 +130,7 @@ impl Publisher {
                 let message = PublishMessage::build()
                     .payload(body.into())
                     .message_id(id)
-                    .header("Rdv-Position", position.as_str());
+                    .header(POSITION_HEADER, position.as_str());
                 acks.push(self.jetstream.send_publish(subject, message).await.map_err(nats)?);
             }
             for ack in acks {
@@ -151,7 +164,7 @@ impl Publisher {
                 let message = stream.get_raw_message(sequence).await.map_err(nats)?;
                 message
                     .headers
-                    .get("Rdv-Position")
+                    .get(POSITION_HEADER)
                     .and_then(|p| p.as_str().parse::<i64>().ok())
                     .unwrap_or(0)
             }
@@ -194,6 +207,46 @@ impl Publisher {
                 _ = shutdown.cancelled() => return,
                 _ = appended.changed() => {}
                 _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+    }
+}
+
+/// Wakes the store's listeners (the projectors of `rdv project`) as soon as
+/// JetStream carries an event under `prefix`, until `shutdown`: projectors
+/// then need not poll the store. A lost message only delays them until
+/// their next (slow) poll; the store stays the source of truth.
+pub async fn wake_on_published(
+    client: async_nats::Client,
+    store: EventStore,
+    prefix: String,
+    shutdown: CancellationToken,
+) {
+    use futures::StreamExt;
+    loop {
+        let mut messages = match client.subscribe(format!("{prefix}.>")).await {
+            Ok(subscription) => subscription,
+            Err(error) => {
+                tracing::warn!(%error, "cannot follow JetStream: trying again in a second");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        loop {
+            let message = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                message = messages.next() => message,
+            };
+            let Some(message) = message else { break };
+            let position = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(POSITION_HEADER))
+                .and_then(|p| p.as_str().parse::<i64>().ok());
+            if let Some(position) = position {
+                store.observe_append(position);
             }
         }
     }

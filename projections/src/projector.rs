@@ -7,7 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How many events one projection transaction covers.
 const BATCH: i64 = 500;
-/// How often a projector looks for events written by other processes.
+/// How often a projector looks for events written by other processes,
+/// unless told otherwise ([`Projector::polling_every`]).
 const POLL: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +101,17 @@ struct Skipped {
     stored: i64,
     scanned: i64,
     written: std::time::Instant,
+    /// No event lies between `stored` and `scanned`: only the scan bound
+    /// moved (PostgreSQL's moves with every transaction, this projector's
+    /// own checkpoint writes included), so there is nothing to write.
+    settled: bool,
+}
+
+impl Skipped {
+    /// Progress made in memory that the stored checkpoint should get.
+    fn unsaved(&self) -> bool {
+        self.scanned > self.stored && !self.settled
+    }
 }
 
 /// Runs one projection over the feed.
@@ -113,6 +125,7 @@ pub struct Projector {
     /// stretch, so resuming from it is safe while the stored checkpoint is
     /// unchanged (a rebuild elsewhere resets it, and then it is not used).
     skipped: std::sync::Mutex<Skipped>,
+    poll: Duration,
 }
 
 impl Projector {
@@ -125,8 +138,18 @@ impl Projector {
                 stored: 0,
                 scanned: 0,
                 written: std::time::Instant::now(),
+                settled: false,
             }),
+            poll: POLL,
         }
+    }
+
+    /// Looks for other processes' events this often: seldom when something
+    /// else wakes the store's listeners on every append (JetStream in `rdv
+    /// project`), the polling then only a safety net for lost messages.
+    pub fn polling_every(mut self, poll: Duration) -> Self {
+        self.poll = poll;
+        self
     }
 
     pub fn name(&self) -> &'static str {
@@ -159,16 +182,31 @@ impl Projector {
             } else {
                 self.store.read_feed_of(checkpoint, BATCH, aggregates).await?
             };
-            if scanned == checkpoint {
+            let due = skipped.written.elapsed() >= SKIPPED_CHECKPOINT_EVERY;
+            // Caught up. A stretch skipped in memory is written once it is
+            // due, so the stored checkpoint (what `/metrics` reports and a
+            // restart resumes from) does not stay behind while idle.
+            if scanned == checkpoint && (checkpoint == stored || !due || skipped.settled) {
                 self.status.send_replace(ProjectorStatus::Running(checkpoint));
                 return Ok(checkpoint);
             }
-            if batch.is_empty() && skipped.written.elapsed() < SKIPPED_CHECKPOINT_EVERY {
+            if batch.is_empty() && scanned > checkpoint && !due {
                 // Only other aggregates' events: move on in memory, write nothing.
                 *self.skipped.lock().unwrap_or_else(|e| e.into_inner()) = Skipped {
                     stored,
                     scanned,
                     written: skipped.written,
+                    settled: false,
+                };
+                self.status.send_replace(ProjectorStatus::Running(scanned));
+                continue;
+            }
+            if batch.is_empty() && self.store.head().await? <= stored {
+                *self.skipped.lock().unwrap_or_else(|e| e.into_inner()) = Skipped {
+                    stored,
+                    scanned,
+                    written: std::time::Instant::now(),
+                    settled: true,
                 };
                 self.status.send_replace(ProjectorStatus::Running(scanned));
                 continue;
@@ -184,6 +222,7 @@ impl Projector {
                 stored: scanned,
                 scanned,
                 written: std::time::Instant::now(),
+                settled: false,
             };
             self.status.send_replace(ProjectorStatus::Running(scanned));
         }
@@ -215,10 +254,17 @@ impl Projector {
                     .send_replace(ProjectorStatus::Failed(position, error.to_string()));
                 return;
             }
+            // A stretch skipped in memory is written soon even when nothing
+            // else comes: other processes wait on the stored checkpoint.
+            let unsaved = self.skipped.lock().unwrap_or_else(|e| e.into_inner()).unsaved();
+            let wait = match unsaved {
+                true => self.poll.min(SKIPPED_CHECKPOINT_EVERY),
+                false => self.poll,
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = appended.changed() => {}
-                _ = tokio::time::sleep(POLL) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
             let pace = self.projection.pace();
             if !pace.is_zero() {

@@ -5,6 +5,8 @@
 //! test. Without a server they skip loudly, unless `RDV_REQUIRE_SERVICES` is
 //! set (as CI does), in which case they fail.
 
+pub mod mix;
+
 use rdv_eventstore::{EventStore, postgres::PostgresBackend};
 use std::sync::Arc;
 use tempfile::TempDir;

@@ -108,3 +108,50 @@ async fn every_event_reaches_jetstream_once_in_order_even_after_a_crash_or_a_los
         jetstream.delete_stream(&destination.stream).await.unwrap();
     }
 }
+
+/// A projector in another process polls the store only every minute here:
+/// reaching the head within seconds shows JetStream woke it.
+#[tokio::test]
+async fn projectors_of_another_process_are_woken_by_jetstream() {
+    let Some(url) = rdv_tests::nats_url().await else { return };
+    for (s, elsewhere) in rdv_tests::store_pairs().await {
+        let tag = Uuid::now_v7().simple().to_string();
+        let destination = Destination {
+            stream: format!("RDV_TEST_{tag}"),
+            prefix: format!("test.{tag}.events"),
+        };
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let publisher = Publisher::connect(s.store.clone(), &url, destination.clone())
+            .await
+            .unwrap();
+        let client = publisher.client().clone();
+        tokio::spawn(publisher.run(shutdown.clone()));
+        tokio::spawn(rdv_gateway::publisher::wake_on_published(
+            client.clone(),
+            elsewhere.clone(),
+            destination.prefix.clone(),
+            shutdown.clone(),
+        ));
+        let projection = rdv_projections::by_name("directory").unwrap();
+        let projector = rdv_projections::Projector::new(elsewhere.clone(), projection)
+            .polling_every(std::time::Duration::from_secs(60));
+        let mut status = projector.status();
+        tokio::spawn(projector.run(shutdown.clone()));
+        // The projector's first catch-up is at start; what comes next only
+        // JetStream can announce before a minute has passed.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let last = append(&s.store, "note-w", 3).await.last().unwrap().0;
+        let reached = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            status.wait_for(|st| st.position() >= last),
+        )
+        .await
+        // The borrowed status is released at once: the projector writes it.
+        .is_ok_and(|r| r.is_ok());
+        shutdown.cancel();
+        assert!(reached, "{}: the projector was not woken", s.name);
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(&destination.stream)
+            .await;
+    }
+}

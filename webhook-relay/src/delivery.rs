@@ -21,6 +21,7 @@ use crate::{
 use chrono::Utc;
 use futures::StreamExt;
 use rdv_domain::webhook_endpoint::{EndpointState, WebhookEndpoint, WebhookEndpointCommand, WebhookFormat};
+use rdv_eventstore::metrics::{Counter, Histogram, LATENCY_BUCKETS};
 use rdv_eventstore::sealing::MasterKey;
 use rdv_eventstore::{
     CommandContext, CommandService, StoreError, StoredResponse,
@@ -38,6 +39,19 @@ const PER_ENDPOINT: usize = 16;
 /// A claim lasts at least this long, and always well past an attempt's timeout.
 const MIN_LEASE_MS: i64 = 60_000;
 const RESPONSE_KEPT: usize = 4096;
+
+/// Attempts by what they left the delivery as: `succeeded`, `failed` (to be
+/// tried again) or `dead` (given up).
+static DELIVERIES: Counter = Counter {
+    name: "rdv_webhook_deliveries_total",
+    help: "Webhook delivery attempts by outcome (succeeded, failed and retried later, dead).",
+};
+
+static ATTEMPT_DURATION: Histogram = Histogram {
+    name: "rdv_webhook_attempt_duration_seconds",
+    help: "Time from sending a webhook to its answer, by outcome.",
+    buckets: LATENCY_BUCKETS,
+};
 
 /// When to attempt a delivery, in seconds: the first attempt, then each
 /// retry (`RDV_WEBHOOK_RETRY_SCHEDULE`, comma-separated).
@@ -186,6 +200,11 @@ impl WebhookRelay {
             }
             // One transaction (one commit) records the whole batch.
             self.commands.store().record_attempts(&records).await?;
+            for (_, record) in &records {
+                let outcome = [("outcome", record.status.as_str())];
+                DELIVERIES.inc(&outcome);
+                ATTEMPT_DURATION.observe(&outcome, record.duration_ms as f64 / 1000.0);
+            }
             gone.dedup();
             for endpoint in gone {
                 self.disable(&endpoint, "the endpoint answered 410 Gone", Vec::new())

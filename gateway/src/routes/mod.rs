@@ -67,6 +67,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::health))
         .routes(routes!(system::ready))
+        .routes(routes!(system::metrics))
         .routes(routes!(territories::create_territory))
         .routes(routes!(territories::get_territory))
         .routes(routes!(territories::activate_service))

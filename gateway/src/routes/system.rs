@@ -56,19 +56,27 @@ pub struct Ready {
 /// balancer sends nothing to this process meanwhile).
 #[utoipa::path(get, path = "/ready", tag = "system", responses((status = 200, body = Ready)))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
-    state
-        .store
-        .head()
+    let nats = crate::observability::readiness(&state.store, state.nats.as_ref())
         .await
-        .map_err(|e| ApiError::not_ready(format!("the event store does not answer: {e}")))?;
-    let nats = match &state.nats {
-        None => "not configured",
-        Some(client) if client.connection_state() == async_nats::connection::State::Connected => "ok",
-        Some(_) => return Err(ApiError::not_ready("NATS is not connected")),
-    };
+        .map_err(ApiError::not_ready)?;
     Ok(Json(Ready {
         status: "ready",
         store: "ok",
         nats,
     }))
+}
+
+/// This process's counters and histograms and the deployment's gauges, in
+/// the Prometheus text format: commands and queries by route and outcome
+/// with their latency, each projection's position and lag, the publisher's
+/// lag, webhook deliveries by outcome and the relay's queue depth, database
+/// connections. Labels never hold personal data.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "system",
+    responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String))
+)]
+pub async fn metrics(State(state): State<AppState>) -> axum::response::Response {
+    crate::observability::metrics_response(&state.store, state.nats.as_ref()).await
 }

@@ -5,9 +5,17 @@
 //! - `invite` (default): InviteAgent commands;
 //! - `book`: usager bookings (`POST /v1/public/rdvs`) of offered slots, over
 //!   `--agents` agents with weekday plages, each request a slot the search
-//!   offers at that moment (so each one also runs the slot search).
+//!   offers at that moment (so each one also runs the slot search);
+//! - `mix`: the mixed load of [`rdv_tests::mix`] (usagers, invitations,
+//!   slot searches, online bookings racing for the same slots,
+//!   cancellations, convocations, reads), `--requests` cycles or
+//!   `--seconds` of it, with figures per kind of request. With `--targets
+//!   URL[,URL…]` it drives running gateways (round robin) instead of an app
+//!   of its own; they must share `RDV_ADMIN_TOKEN` with `--admin-token` and
+//!   have their clock at `RDV_NOW=2026-01-05T09:00:00Z`.
 //!
 //! cargo run --release -p rdv-tests --bin rdv-load -- --clients 8 --requests 4000 [--postgres URL] [--scenario book]
+//! cargo run --release -p rdv-tests --bin rdv-load -- --scenario mix --clients 8 --seconds 30 [--targets URL,URL]
 
 use rdv_domain::FixedClock;
 use rdv_gateway::{App, Config};
@@ -34,6 +42,9 @@ struct Args {
     workers: bool,
     scenario: String,
     agents: usize,
+    seconds: Option<u64>,
+    targets: Vec<String>,
+    admin_token: String,
 }
 
 fn args() -> Args {
@@ -44,6 +55,9 @@ fn args() -> Args {
         workers: true,
         scenario: "invite".into(),
         agents: 50,
+        seconds: None,
+        targets: Vec::new(),
+        admin_token: ADMIN_TOKEN.into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -55,9 +69,12 @@ fn args() -> Args {
             "--no-workers" => args.workers = false,
             "--scenario" => args.scenario = value(),
             "--agents" => args.agents = value().parse().expect("--agents N"),
+            "--seconds" => args.seconds = Some(value().parse().expect("--seconds N")),
+            "--targets" => args.targets = value().split(',').map(String::from).collect(),
+            "--admin-token" => args.admin_token = value(),
             other => panic!(
                 "unknown flag {other}; use --clients N --requests N [--postgres URL] [--no-workers] \
-                 [--scenario invite|book] [--agents N]"
+                 [--scenario invite|book|mix] [--agents N] [--seconds N] [--targets URL,URL] [--admin-token T]"
             ),
         }
     }
@@ -87,26 +104,11 @@ async fn send(client: &reqwest::Client, url: String, token: &str, body: Value) -
 #[tokio::main]
 async fn main() {
     let args = args();
-    let dir = tempfile::TempDir::new().expect("temp dir");
-    let mut config = Config::embedded(dir.path().to_path_buf());
-    config.embedded_workers = args.workers;
-    config.db_max_connections = 32;
-    // As in production, the platform admin token comes from configuration.
-    config.admin_token = Some(ADMIN_TOKEN.into());
-    if let Some(base) = &args.postgres {
-        let name = rdv_eventstore::postgres::unique_database_name("rdv_load");
-        config.database_url = Some(
-            rdv_eventstore::postgres::PostgresBackend::create_database(base, &name)
-                .await
-                .expect("create database"),
-        );
+    if args.scenario == "mix" {
+        return mix(args).await;
     }
-    let clock = FixedClock::at("2026-01-05T09:00:00Z".parse().unwrap());
-    let app = App::build(config, Arc::new(clock)).await.expect("app");
+    let (base, store, _dir) = start_app(&args).await;
     let admin = ADMIN_TOKEN.to_string();
-    let base = format!("http://{}", app.local_addr());
-    let store = if args.postgres.is_some() { "postgres" } else { "sqlite" };
-    tokio::spawn(app.run(std::future::pending()));
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
@@ -190,6 +192,31 @@ async fn main() {
         pct(0.50),
         pct(0.99),
     );
+}
+
+/// Starts the app in this process; returns its address, the store's kind
+/// and its data directory (removed when dropped).
+async fn start_app(args: &Args) -> (String, &'static str, tempfile::TempDir) {
+    let dir = tempfile::TempDir::new().expect("temp dir");
+    let mut config = Config::embedded(dir.path().to_path_buf());
+    config.embedded_workers = args.workers;
+    config.db_max_connections = 32;
+    // As in production, the platform admin token comes from configuration.
+    config.admin_token = Some(ADMIN_TOKEN.into());
+    if let Some(base) = &args.postgres {
+        let name = rdv_eventstore::postgres::unique_database_name("rdv_load");
+        config.database_url = Some(
+            rdv_eventstore::postgres::PostgresBackend::create_database(base, &name)
+                .await
+                .expect("create database"),
+        );
+    }
+    let clock = FixedClock::at("2026-01-05T09:00:00Z".parse().unwrap());
+    let app = App::build(config, Arc::new(clock)).await.expect("app");
+    let base = format!("http://{}", app.local_addr());
+    let store = if args.postgres.is_some() { "postgres" } else { "sqlite" };
+    tokio::spawn(app.run(std::future::pending()));
+    (base, store, dir)
 }
 
 /// Prepares the booking scenario: a motif bookable by everyone (30 min), a
@@ -278,4 +305,35 @@ async fn booking_jobs(
                           "usager": {"first_name": "Usager", "last_name": format!("N{n}")}});
         (url.clone(), body)
     })
+}
+
+/// The mixed load, on an app of its own or on `--targets`.
+async fn mix(args: Args) {
+    let (bases, store, _dir) = if args.targets.is_empty() {
+        let (base, store, dir) = start_app(&args).await;
+        (vec![base], store, Some(dir))
+    } else {
+        (args.targets.clone(), "targets", None)
+    };
+    let target = rdv_tests::mix::Target::new(bases, args.admin_token.clone(), args.clients);
+    let world = rdv_tests::mix::prepare(&target, args.agents, "2026-01-06".parse().unwrap()).await;
+    let budget = rdv_tests::mix::Budget {
+        cycles: args.seconds.is_none().then_some(args.requests),
+        time: args.seconds.map(Duration::from_secs),
+    };
+    let report = rdv_tests::mix::drive(&target, &world, args.clients, budget).await;
+    println!(
+        "mix store={store} gateways={} clients={} workers={}\n{}",
+        target.bases.len(),
+        args.clients,
+        args.workers,
+        report.table()
+    );
+    if !report.unexpected.is_empty() {
+        println!(
+            "{} unexpected answers, first: {}",
+            report.unexpected.len(),
+            report.unexpected[0]
+        );
+    }
 }

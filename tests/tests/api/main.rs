@@ -12,6 +12,7 @@ mod flow;
 mod hardening;
 mod idempotency;
 mod insertion;
+mod observability;
 mod participants;
 mod prescripteurs;
 mod rdv_edits;
