@@ -41,6 +41,9 @@ enum Command {
     /// Publish the events to NATS JetStream (`NATS_URL`): stream
     /// `RDV_EVENTS`, subjects `rdv.events.<aggregate_type>.<event_type>`.
     Publish(Config),
+    /// Bring the store's schema up to date, then exit: the one-off step
+    /// of a deployment (every process also migrates when it starts).
+    Migrate(Config),
     /// Copy every event into a fresh data directory and build every read
     /// model there from position 0.
     Replay {
@@ -259,6 +262,12 @@ async fn connect_nats(config: &Config, name: &str) -> Result<Option<async_nats::
         .map_err(|e| e.to_string())
 }
 
+async fn migrate(config: Config) -> Result<(), String> {
+    let store = open_store(&config).await.map_err(|e| e.to_string())?;
+    println!("the {} store is up to date", store.kind());
+    Ok(())
+}
+
 async fn replay(config: Config, into: PathBuf) -> Result<(), String> {
     let source = open_store(&config).await.map_err(|e| e.to_string())?;
     let target = rdv_eventstore::EventStore::open_sqlite(&into)
@@ -365,6 +374,7 @@ async fn main() -> ExitCode {
         Command::Audit { action } => audit(action).await,
         Command::Replay { config, into } => replay(config, into).await,
         Command::Verify(config) => verify(config).await,
+        Command::Migrate(config) => migrate(config).await,
         Command::Schemas { dir, check: false } => schemas::write(&dir).map_err(|e| e.to_string()),
         Command::Schemas { dir, check: true } => match schemas::stale(&dir).as_slice() {
             [] => Ok(()),

@@ -36,8 +36,10 @@ fn compose_services_run_what_the_binary_accepts() {
         "gateway-1",
         "gateway-2",
         "projector",
-        "relay",
+        "relay-1",
+        "relay-2",
         "publisher",
+        "migrate",
     ] {
         assert!(names.contains(required), "compose.yaml has no {required} service");
     }
@@ -71,13 +73,28 @@ fn compose_services_run_what_the_binary_accepts() {
                 "{name}: `rdv {command}` does not read {variable}"
             );
         }
-        if command == "serve" {
-            let check = format!("{:?}", service["healthcheck"]["test"]);
-            assert!(check.contains("/ready"), "{name}: its health check should ask /ready");
+        if command == "migrate" {
+            assert_eq!(service["restart"].as_str(), Some("on-failure"), "{name} runs once");
+            continue;
         }
+        let check = format!("{:?}", service["healthcheck"]["test"]);
+        assert!(check.contains("/ready"), "{name}: its health check should ask /ready");
+        if command != "serve" {
+            let listen = service["environment"]["RDV_METRICS_LISTEN"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                check.contains(&format!(":{}/", listen.rsplit(':').next().unwrap_or("?"))),
+                "{name}: its health check asks the RDV_METRICS_LISTEN port"
+            );
+        }
+        assert!(
+            keys(&service["depends_on"]).contains("migrate"),
+            "{name} starts after the migrations"
+        );
     }
     assert_eq!(
-        rdv_services, 5,
-        "two gateways, the projector, the relay and the publisher"
+        rdv_services, 7,
+        "the migrations, two gateways, the projector, two relays and the publisher"
     );
 }
