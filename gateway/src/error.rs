@@ -96,6 +96,11 @@ impl ApiError {
     }
 
     /// A read model did not reach the requested position in time (503).
+    /// A 409: the state moved on under the request (a lost race).
+    pub fn is_conflict(&self) -> bool {
+        self.status == StatusCode::CONFLICT
+    }
+
     pub fn not_ready(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", detail)
     }

@@ -171,6 +171,8 @@ async fn a_distributed_deployment_survives_kills_and_ends_consistent() {
             ("RDV_NOW", "2026-01-05T09:00:00Z".into()),
             ("RDV_EMBEDDED_WORKERS", "false".into()),
             ("RDV_SCHEDULER", "false".into()),
+            // The clients share one address: no per-address limit.
+            ("RDV_PUBLIC_RATE_LIMIT", "0".into()),
             ("RDV_DATA_DIR", data.path().display().to_string()),
             ("RDV_WEBHOOK_ALLOW_HOSTS", "127.0.0.1".into()),
             ("RDV_WEBHOOK_TIMEOUT", "2".into()),

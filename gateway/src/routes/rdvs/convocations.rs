@@ -167,8 +167,8 @@ pub async fn convoke(
                         "Aucun motif de convocation n'a été retrouvé pour cette catégorie dans l'organisation",
                     )
                 })?;
-            let plan = individual_plan(&state, &r, (organisation_id, MotifId(motif.id))).await?;
-            let booking = Booking {
+            let plans = individual_plans(&state, &r, (organisation_id, MotifId(motif.id))).await?;
+            let booking = |plan: &Plan| Booking {
                 organisation_id,
                 motif_id: MotifId(motif.id),
                 lieu_id: plan.lieu_id,
@@ -182,10 +182,20 @@ pub async fn convoke(
                 collective: None,
                 prescripteur: None,
             };
-            if motif.config.informations.location_type == LocationType::PublicOffice && booking.lieu_id.is_none() {
+            let on_site = motif.config.informations.location_type == LocationType::PublicOffice;
+            if on_site && plans.iter().any(|p| p.lieu_id.is_none()) {
                 return Err(DomainError::invalid("lieu_id", "a convocation on site needs a lieu").into());
             }
-            book_convocation(&state, &ctx, booking, (follow_up_id, &organisation), &formats).await?
+            // A slot another booking took since the search was made is a
+            // lost race, not a reason to fail: the next free one is taken.
+            let mut outcome = Err(DomainError::conflict("no free slot of the convocation motif").into());
+            for plan in &plans {
+                outcome = book_convocation(&state, &ctx, booking(plan), (follow_up_id, &organisation), &formats).await;
+                if !outcome.as_ref().is_err_and(ApiError::is_conflict) {
+                    break;
+                }
+            }
+            outcome?
         }
         ConvocationMode::Collective => {
             let collective: BTreeSet<Uuid> = motifs
@@ -207,14 +217,18 @@ struct Plan {
     interval: Interval,
 }
 
-/// The agent's choice (start and agent), or a slot the engine offers: at
-/// the given start, or the next one within eight weeks after the motif's
-/// minimum booking delay.
-async fn individual_plan(
+/// How many of the next free slots a convocation tries, one after the other,
+/// when concurrent bookings take them first.
+const CANDIDATE_SLOTS: usize = 5;
+
+/// The agent's choice (start and agent), or slots the engine offers: at the
+/// given start, or the next ones (up to [`CANDIDATE_SLOTS`], in order)
+/// within eight weeks after the motif's minimum booking delay.
+async fn individual_plans(
     state: &AppState,
     r: &ConvocationRequest,
     (organisation_id, motif_id): (OrganisationId, MotifId),
-) -> Result<Plan, ApiError> {
+) -> Result<Vec<Plan>, ApiError> {
     let mut search = SlotSearch::prepare(state, &organisation_id.to_string(), |_, _| Ok(()), motif_id, None).await?;
     let minutes = search.motif.config.informations.default_duration_in_min;
     if let (Some(starts_at), Some(agent_id)) = (r.starts_at, r.agent_id) {
@@ -223,11 +237,11 @@ async fn individual_plan(
             .is_empty()
         {
             let start = starts_at.with_timezone(&Utc);
-            return Ok(Plan {
+            return Ok(vec![Plan {
                 agent_id,
                 lieu_id: r.lieu_id,
                 interval: Interval::new(start, start + Duration::minutes(minutes.into())),
-            });
+            }]);
         }
         return Err(DomainError::invalid("agent_id", "no such agent in this organisation").into());
     }
@@ -245,16 +259,19 @@ async fn individual_plan(
     for week in 0..8 {
         search.from = first_day + Duration::weeks(week);
         search.to = search.from + Duration::days(6);
-        let found = engine::search(state, &search)
+        let found: Vec<Plan> = engine::search(state, &search)
             .await?
             .into_iter()
-            .find(|s| wanted.is_none_or(|w| s.starts_at == w));
-        if let Some(slot) = found {
-            return Ok(Plan {
+            .filter(|s| wanted.is_none_or(|w| s.starts_at == w))
+            .take(CANDIDATE_SLOTS)
+            .map(|slot| Plan {
                 agent_id: slot.agent,
                 lieu_id: slot.lieu,
                 interval: Interval::new(slot.starts_at, slot.ends_at),
-            });
+            })
+            .collect();
+        if !found.is_empty() {
+            return Ok(found);
         }
         if wanted.is_some() {
             break;
