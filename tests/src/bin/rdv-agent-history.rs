@@ -73,7 +73,7 @@ fn agenda_events(first: NaiveDate, years: i64) -> Vec<NewEvent> {
                         date: start + Duration::days(180 * half + 179),
                     },
                 },
-                timezone: paris.clone(),
+                timezone: paris,
             };
             events.push(event::<AgentAgenda>(&AgentAgendaEvent::PlageCreated {
                 plage_id: PlageId(Uuid::now_v7()),
@@ -91,7 +91,7 @@ fn agenda_events(first: NaiveDate, years: i64) -> Vec<NewEvent> {
                     end_day: day,
                     end_time: at(17),
                     recurrence: Recurrence::Once,
-                    timezone: paris.clone(),
+                    timezone: paris,
                 },
             }));
         }
