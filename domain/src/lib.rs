@@ -62,4 +62,13 @@ pub trait VersionedAggregate: cqrs_es::Aggregate {
     fn upcasters() -> Vec<Box<dyn cqrs_es::persist::EventUpcaster>> {
         Vec::new()
     }
+
+    /// Streams that grow for as long as their record lives keep a snapshot
+    /// of their state every this many events, so a load reads the snapshot
+    /// and the events after it rather than years of history. Snapshots are
+    /// not sealed: an aggregate holding usagers' personal data must not
+    /// keep them (crypto-shredding could not erase them).
+    fn snapshot_every() -> Option<i64> {
+        None
+    }
 }

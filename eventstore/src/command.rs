@@ -8,7 +8,7 @@
 //! was loaded at. A concurrent writer makes the append fail; the whole unit
 //! runs again on fresh state, a bounded number of times.
 
-use crate::{codec, error::StoreError, model::*, store::EventStore};
+use crate::{codec, error::StoreError, model::*, snapshots::StreamTail, store::EventStore};
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use futures::future::BoxFuture;
@@ -236,7 +236,7 @@ pub struct UnitOfWork<'s> {
     /// 1 on the first run of the unit, 2 on its first retry, and so on.
     attempt: u32,
     /// Streams read in this unit, by (type, id).
-    cache: HashMap<(String, String), std::sync::Arc<Vec<StoredEvent>>>,
+    cache: HashMap<(String, String), StreamTail>,
     request: AppendRequest,
 }
 
@@ -255,13 +255,13 @@ impl UnitOfWork<'_> {
     /// fetched once.
     pub async fn load<A: VersionedAggregate>(&mut self, id: &str) -> Result<(A, i64), CommandError> {
         let key = (A::TYPE.to_string(), id.to_string());
-        if !self.cache.contains_key(&key) {
-            let events = self.service.store.load_stream(A::TYPE, id).await?;
-            self.cache.insert(key.clone(), events);
+        // The first load of a stream in the unit may store a snapshot.
+        let first = !self.cache.contains_key(&key);
+        if first {
+            let tail = self.service.store.load_tail::<A>(id).await?;
+            self.cache.insert(key.clone(), tail);
         }
-        let events = &self.cache[&key];
-        let aggregate = codec::Decoder::<A>::default().fold(events)?;
-        Ok((aggregate, events.last().map_or(0, |e| e.sequence)))
+        Ok(self.service.store.fold_tail::<A>(id, &self.cache[&key], first).await?)
     }
 
     /// An aggregate as this unit sees it now: stored events plus the events
@@ -368,7 +368,7 @@ impl UnitOfWork<'_> {
     /// still checks it, so a wrong claim is a conflict, not a corruption.
     pub fn new_stream<A: VersionedAggregate>(&mut self, id: &str) {
         self.cache
-            .insert((A::TYPE.to_string(), id.to_string()), std::sync::Arc::new(Vec::new()));
+            .insert((A::TYPE.to_string(), id.to_string()), StreamTail::empty());
     }
 
     /// On the first run only, presumes a stream is still empty without

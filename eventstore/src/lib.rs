@@ -21,6 +21,7 @@ pub mod postgres;
 pub mod readmodel;
 mod rows;
 pub mod sealing;
+pub mod snapshots;
 pub mod sqlite;
 pub mod store;
 mod stream_cache;

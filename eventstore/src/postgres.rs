@@ -49,13 +49,21 @@ impl PostgresBackend {
         Ok(Self { pool, group })
     }
 
-    pub async fn load_stream(&self, aggregate_type: &str, aggregate_id: &str) -> Result<Vec<StoredEvent>, StoreError> {
+    /// The stream's events after sequence `after` (0: all of them).
+    pub async fn load_stream(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 ORDER BY sequence"
+            "SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
+             ORDER BY sequence"
         );
         let rows: Vec<EventRow> = sqlx::query_as(&sql)
             .bind(aggregate_type)
             .bind(aggregate_id)
+            .bind(after)
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(EventRow::into_event).collect()

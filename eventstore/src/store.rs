@@ -136,16 +136,26 @@ impl EventStore {
         if let Some(events) = self.cache.get(aggregate_type, aggregate_id) {
             return Ok(events);
         }
-        let stored = on_backend!(self, b => b.load_stream(aggregate_type, aggregate_id).await)?;
-        let events = Arc::new(self.opened(stored).await?);
+        let events = Arc::new(self.load_stream_after(aggregate_type, aggregate_id, 0).await?);
         self.cache.offer(aggregate_type, aggregate_id, events.clone());
         Ok(events)
     }
 
-    /// An aggregate folded from its stream (read through the cache).
+    /// A stream's events after sequence `after`, read from the store.
+    pub(crate) async fn load_stream_after(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let stored = on_backend!(self, b => b.load_stream(aggregate_type, aggregate_id, after).await)?;
+        self.opened(stored).await
+    }
+
+    /// An aggregate folded from its stream (read through the cache, or
+    /// from its snapshot: [`crate::snapshots`]).
     pub async fn load_aggregate<A: rdv_domain::VersionedAggregate>(&self, id: &str) -> Result<A, StoreError> {
-        let events = self.load_stream(A::TYPE, id).await?;
-        crate::codec::Decoder::<A>::default().fold(&events)
+        Ok(self.load_versioned::<A>(id).await?.0)
     }
 
     /// Keeps the stream cache in step with appends made by other processes

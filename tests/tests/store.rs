@@ -674,3 +674,101 @@ async fn a_projection_transaction_reads_its_own_writes_and_writes_them_all_at_co
         assert_eq!(s.store.checkpoint("p").await.unwrap().0, 7);
     }
 }
+
+/// An agenda long enough to keep snapshots: loads read the latest snapshot
+/// and the events after it, the versions commands check stay the stream's,
+/// and a snapshot that no longer decodes is ignored and replaced.
+#[tokio::test]
+async fn a_long_agenda_loads_from_its_snapshot_and_commands_append_after_it() {
+    use rdv_domain::VersionedAggregate;
+    use rdv_domain::{
+        agenda::{Absence, AgentAgenda, AgentAgendaCommand},
+        availability::recurrence::Recurrence,
+        ids::AbsenceId,
+    };
+    let every = AgentAgenda::snapshot_every().expect("the agenda keeps snapshots");
+    for s in all_stores().await {
+        let commands = CommandService::new(s.store.clone(), services());
+        let agent = Uuid::now_v7().to_string();
+        let create = |k: i64, if_match: Option<i64>| {
+            let (commands, agent) = (commands.clone(), agent.clone());
+            async move {
+                let day = chrono::NaiveDate::from_ymd_opt(2026, 2, 1).unwrap() + chrono::Duration::days(k);
+                let absence = Absence {
+                    title: format!("Formation {k}"),
+                    first_day: day,
+                    start_time: chrono::NaiveTime::from_hms_opt(14, 0, 0).unwrap(),
+                    end_day: day,
+                    end_time: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
+                    recurrence: Recurrence::Once,
+                    timezone: TimeZone(chrono_tz::Europe::Paris),
+                };
+                let command = AgentAgendaCommand::CreateAbsence {
+                    absence_id: AbsenceId::new(),
+                    absence,
+                };
+                commands
+                    .execute::<AgentAgenda, _>(
+                        &CommandContext::new("test"),
+                        &agent,
+                        command,
+                        if_match,
+                        respond_with_version("AgentAgenda", agent.clone()),
+                    )
+                    .await
+            }
+        };
+        let total = every + 8;
+        for k in 0..total {
+            create(k, None).await.unwrap();
+        }
+        // The command that found `every` events stored a snapshot of them.
+        let tail = s.store.load_tail::<AgentAgenda>(&agent).await.unwrap();
+        assert_eq!(tail.snapshot.as_ref().map(|(_, v)| *v), Some(every), "{}", s.name);
+        assert_eq!(tail.events.len() as i64, total - every, "{}", s.name);
+        let (agenda, version) = s.store.load_versioned::<AgentAgenda>(&agent).await.unwrap();
+        assert_eq!((agenda.absences.len() as i64, version), (total, total), "{}", s.name);
+        let whole = Decoder::<AgentAgenda>::default()
+            .fold(&s.store.load_stream("AgentAgenda", &agent).await.unwrap())
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&agenda).unwrap(),
+            serde_json::to_value(&whole).unwrap(),
+            "{}: the snapshot and its tail fold to the whole stream",
+            s.name
+        );
+        // If-Match compares with the stream's version, not the snapshot's.
+        let stale = create(total, Some(total - 1)).await;
+        assert!(
+            matches!(stale, Err(CommandError::PreconditionFailed { .. })),
+            "{}: {stale:?}",
+            s.name
+        );
+        create(total, Some(total)).await.unwrap();
+        let (agenda, version) = s.store.load_versioned::<AgentAgenda>(&agent).await.unwrap();
+        assert_eq!(
+            (agenda.absences.len() as i64, version),
+            (total + 1, total + 1),
+            "{}",
+            s.name
+        );
+
+        if let Some(dir) = &s.dir {
+            // A snapshot of another shape (the state's type changed since).
+            let file = dir.path().join("rdv.sqlite3");
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+                .await
+                .unwrap();
+            sqlx::query("UPDATE snapshots SET state = '{\"plages\": 7}' WHERE aggregate_id = ?")
+                .bind(&agent)
+                .execute(&pool)
+                .await
+                .unwrap();
+            let (agenda, version) = s.store.load_versioned::<AgentAgenda>(&agent).await.unwrap();
+            assert_eq!((agenda.absences.len() as i64, version), (total + 1, total + 1));
+            let tail = s.store.load_tail::<AgentAgenda>(&agent).await.unwrap();
+            assert_eq!(tail.snapshot.map(|(_, v)| v), Some(total + 1), "replaced");
+            assert!(tail.events.is_empty());
+        }
+    }
+}

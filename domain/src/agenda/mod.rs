@@ -292,4 +292,10 @@ impl Aggregate for AgentAgenda {
     }
 }
 
-impl VersionedAggregate for AgentAgenda {}
+/// An agent's plages and absences accumulate over the years: loads read a
+/// snapshot and at most a few dozen events after it.
+impl VersionedAggregate for AgentAgenda {
+    fn snapshot_every() -> Option<i64> {
+        Some(32)
+    }
+}
