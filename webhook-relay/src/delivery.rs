@@ -20,7 +20,7 @@ use crate::{
 };
 use chrono::Utc;
 use futures::StreamExt;
-use rdv_domain::webhook_endpoint::{EndpointState, WebhookEndpoint, WebhookEndpointCommand, WebhookFormat};
+use rdv_domain::webhook_endpoint::{WebhookEndpoint, WebhookEndpointCommand, WebhookFormat};
 use rdv_eventstore::metrics::{Counter, Histogram, LATENCY_BUCKETS};
 use rdv_eventstore::sealing::MasterKey;
 use rdv_eventstore::{
@@ -39,6 +39,20 @@ const PER_ENDPOINT: usize = 16;
 /// A claim lasts at least this long, and always well past an attempt's timeout.
 const MIN_LEASE_MS: i64 = 60_000;
 const RESPONSE_KEPT: usize = 4096;
+
+/// An enabled endpoint, ready for a batch's deliveries.
+struct Prepared {
+    format: WebhookFormat,
+    /// The target, secrets and client, or why the endpoint cannot be sent
+    /// to (each attempt then fails with that reason, and is retried).
+    ready: Result<Ready, String>,
+}
+
+struct Ready {
+    target: target::Target,
+    secrets: Vec<WebhookSecret>,
+    client: reqwest::Client,
+}
 
 /// Attempts by what they left the delivery as: `succeeded`, `failed` (to be
 /// tried again) or `dead` (given up).
@@ -177,20 +191,30 @@ impl WebhookRelay {
                     .or_default()
                     .push(delivery);
             }
-            let lanes = by_endpoint.into_values().map(|deliveries| {
-                futures::stream::iter(deliveries)
+            let lanes = by_endpoint.into_iter().map(|(endpoint_id, deliveries)| async move {
+                // Once per endpoint and batch: its state, target and secrets.
+                let prepared = match self.prepare(&endpoint_id).await {
+                    Ok(prepared) => prepared,
+                    Err(error) => return Err(error),
+                };
+                let prepared = &prepared;
+                Ok(futures::stream::iter(deliveries)
                     .map(|d: ClaimedDelivery| async move {
-                        let result = self.attempt(&d).await;
+                        let result = self.attempt(prepared, &d).await;
                         (d, result)
                     })
                     .buffer_unordered(PER_ENDPOINT)
                     .collect::<Vec<_>>()
+                    .await)
             });
-            let results: Vec<_> = futures::future::join_all(lanes).await.into_iter().flatten().collect();
+            let mut results = Vec::new();
+            for lane in futures::future::join_all(lanes).await {
+                results.extend(lane?);
+            }
             let mut records = Vec::with_capacity(results.len());
             let (mut gone, mut failing) = (Vec::new(), std::collections::BTreeSet::new());
             for (delivery, result) in results {
-                let (record, endpoint_gone) = result?;
+                let (record, endpoint_gone) = result;
                 if endpoint_gone {
                     gone.push(delivery.endpoint_id.clone());
                 } else if record.status == DeliveryStatus::Failed || record.status == DeliveryStatus::Dead {
@@ -216,13 +240,49 @@ impl WebhookRelay {
         }
     }
 
+    /// What every delivery of a batch to one endpoint shares: the endpoint
+    /// as it stands (none when disabled or deleted), and its vetted target
+    /// and opened signing secrets, or why they cannot be used.
+    async fn prepare(&self, endpoint_id: &str) -> Result<Option<Prepared>, StoreError> {
+        let endpoint: WebhookEndpoint = self.commands.store().load_aggregate(endpoint_id).await?;
+        let Ok(state) = endpoint.state() else { return Ok(None) };
+        if !state.enabled {
+            return Ok(None);
+        }
+        let ready = async {
+            let target = target::vet(&state.config.target_url, &self.allow)
+                .await
+                .map_err(|error| format!("target refused: {error}"))?;
+            let mut secrets = Vec::new();
+            for sealed in state.signing_secrets(Utc::now()) {
+                match self.master_key.open(&sealed.0).map(|s| WebhookSecret::parse(&s)) {
+                    Ok(Ok(secret)) => secrets.push(secret),
+                    _ => return Err("the endpoint's secret cannot be opened".to_string()),
+                }
+            }
+            let host = target.url.host_str().unwrap_or_default().to_string();
+            let client = self
+                .client(&host, target.address)
+                .map_err(|_| "could not build an HTTP client".to_string())?;
+            Ok(Ready {
+                target,
+                secrets,
+                client,
+            })
+        }
+        .await;
+        Ok(Some(Prepared {
+            format: state.config.format,
+            ready,
+        }))
+    }
+
     /// One attempt: its record, and whether the endpoint answered 410 Gone.
-    async fn attempt(&self, delivery: &ClaimedDelivery) -> Result<(AttemptRecord, bool), StoreError> {
-        let endpoint: WebhookEndpoint = self.commands.store().load_aggregate(&delivery.endpoint_id).await?;
+    async fn attempt(&self, prepared: &Option<Prepared>, delivery: &ClaimedDelivery) -> (AttemptRecord, bool) {
         let started = Instant::now();
-        let outcome = match endpoint.state() {
-            Ok(state) if state.enabled => self.post(state, delivery).await,
-            _ => {
+        let outcome = match prepared {
+            Some(prepared) => self.post(prepared, delivery).await,
+            None => {
                 let record = AttemptRecord {
                     at_ms: Utc::now().timestamp_millis(),
                     status_code: None,
@@ -232,7 +292,7 @@ impl WebhookRelay {
                     status: DeliveryStatus::Dead,
                     next_attempt_at_ms: 0,
                 };
-                return Ok((record, false));
+                return (record, false);
             }
         };
         let now = Utc::now();
@@ -256,35 +316,27 @@ impl WebhookRelay {
             status,
             next_attempt_at_ms: next,
         };
-        Ok((record, gone))
+        (record, gone)
     }
 
     /// Signs and posts the stored body to the vetted target.
-    async fn post(&self, endpoint: &EndpointState, delivery: &ClaimedDelivery) -> Outcome {
+    async fn post(&self, prepared: &Prepared, delivery: &ClaimedDelivery) -> Outcome {
         let failed = |error: String| Outcome {
             status_code: None,
             error: Some(error),
             response: None,
             retry_after: None,
         };
-        let target = match target::vet(&endpoint.config.target_url, &self.allow).await {
-            Ok(target) => target,
-            Err(error) => return failed(format!("target refused: {error}")),
+        let Ready {
+            target,
+            secrets,
+            client,
+        } = match &prepared.ready {
+            Ok(ready) => ready,
+            Err(error) => return failed(error.clone()),
         };
-        let now = Utc::now();
-        let mut secrets = Vec::new();
-        for sealed in endpoint.signing_secrets(now) {
-            match self.master_key.open(&sealed.0).map(|s| WebhookSecret::parse(&s)) {
-                Ok(Ok(secret)) => secrets.push(secret),
-                _ => return failed("the endpoint's secret cannot be opened".into()),
-            }
-        }
-        let timestamp = now.timestamp();
+        let timestamp = Utc::now().timestamp();
         let body = delivery.body.as_bytes();
-        let host = target.url.host_str().unwrap_or_default().to_string();
-        let Ok(client) = self.client(&host, target.address) else {
-            return failed("could not build an HTTP client".into());
-        };
         let mut request = client
             .post(target.url.clone())
             .header("content-type", "application/json")
@@ -292,9 +344,9 @@ impl WebhookRelay {
             .header("webhook-timestamp", timestamp.to_string())
             .header(
                 "webhook-signature",
-                signature_header(&secrets, &delivery.id, timestamp, body),
+                signature_header(secrets, &delivery.id, timestamp, body),
             );
-        if endpoint.config.format == WebhookFormat::RdvServicePublic
+        if prepared.format == WebhookFormat::RdvServicePublic
             && let Some(current) = secrets.first()
         {
             request = request.header("x-lapin-signature", current.lapin_signature(body));
