@@ -25,8 +25,13 @@ async fn whole_flow(app: TestApp) {
         "deadline in the organisation's zone: {eml}"
     );
 
+    // Queries read projections: read-your-writes is asked with min_position.
+    let position = app.head_position().await;
     let listed = app
-        .get(&format!("/v1/organisations/{organisation}/agents"), &app.admin_token)
+        .get(
+            &format!("/v1/organisations/{organisation}/agents?min_position={position}"),
+            &app.admin_token,
+        )
         .await;
     assert_eq!(listed.body[0]["status"], "invited", "{}", listed.body);
 
