@@ -63,7 +63,7 @@ impl EventStore {
         let decoded = tail
             .snapshot
             .as_ref()
-            .map(|(state, version)| (serde_json::from_value::<A>(state.clone()), *version));
+            .map(|(state, version)| (A::deserialize(state), *version));
         let (mut aggregate, from, events) = match decoded {
             None => (A::default(), 0, tail.events.clone()),
             Some((Ok(state), version)) => (state, version, tail.events.clone()),

@@ -162,19 +162,46 @@ pub fn rdv_binary() -> std::path::PathBuf {
         .expect("the target directory")
 }
 
-/// A `Noted` event of a test stream, occurring now.
-pub fn noted(payload: serde_json::Value) -> rdv_eventstore::NewEvent {
+/// An event to append straight to a store (tests and benchmarks that write
+/// history without running commands), with fresh ids.
+pub fn new_event(
+    (event_type, event_version, payload): (String, String, serde_json::Value),
+    occurred_at: chrono::DateTime<chrono::Utc>,
+) -> rdv_eventstore::NewEvent {
     rdv_eventstore::NewEvent {
-        event_type: "Noted".into(),
-        event_version: "1.0".into(),
+        event_type,
+        event_version,
         payload,
         metadata: rdv_eventstore::EventMetadata {
             event_id: uuid::Uuid::now_v7(),
-            occurred_at: chrono::Utc::now(),
+            occurred_at,
             actor: "test".into(),
             correlation_id: uuid::Uuid::now_v7(),
             causation_id: None,
             idempotency_key: None,
         },
     }
+}
+
+/// A domain event of aggregate `A`, encoded as the store keeps it.
+pub fn encoded<A: cqrs_es::Aggregate>(
+    event: &A::Event,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+) -> rdv_eventstore::NewEvent {
+    new_event(rdv_eventstore::codec::encode::<A>(event).expect("encode"), occurred_at)
+}
+
+/// A `Noted` event of a test stream, occurring now.
+pub fn noted(payload: serde_json::Value) -> rdv_eventstore::NewEvent {
+    new_event(("Noted".into(), "1.0".into(), payload), chrono::Utc::now())
+}
+
+/// Drops a database of the server at `base` (a benchmark's own, at its end).
+pub async fn drop_database(base: &str, name: &str) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let mut admin = sqlx::PgConnection::connect(base).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    Ok(())
 }

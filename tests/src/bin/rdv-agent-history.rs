@@ -17,7 +17,7 @@ use rdv_domain::{
     ids::{AbsenceId, AgentId, OrganisationId, PlageId, RdvId},
     values::TimeZone,
 };
-use rdv_eventstore::{AppendRequest, EventMetadata, EventStore, NewEvent, StreamAppend, codec};
+use rdv_eventstore::{AppendRequest, EventStore, NewEvent, StreamAppend};
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -25,20 +25,7 @@ use uuid::Uuid;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn event<A: cqrs_es::Aggregate>(e: &A::Event) -> NewEvent {
-    let (event_type, event_version, payload) = codec::encode::<A>(e).expect("encode");
-    NewEvent {
-        event_type,
-        event_version,
-        payload,
-        metadata: EventMetadata {
-            event_id: Uuid::now_v7(),
-            occurred_at: Utc::now(),
-            actor: "bench".into(),
-            correlation_id: Uuid::now_v7(),
-            causation_id: None,
-            idempotency_key: None,
-        },
-    }
+    rdv_tests::encoded::<A>(e, Utc::now())
 }
 
 fn stream(aggregate_type: &str, id: String, events: Vec<NewEvent>) -> StreamAppend {

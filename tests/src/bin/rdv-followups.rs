@@ -17,11 +17,10 @@ use rdv_domain::{
     rdv::{Actor, RdvStatus},
     values::TokenHash,
 };
-use rdv_eventstore::{AppendRequest, EventMetadata, NewEvent, StreamAppend, codec};
+use rdv_eventstore::{AppendRequest, NewEvent, StreamAppend};
 use rdv_gateway::{App, Config};
 use serde_json::{Value, json};
 use std::{sync::Arc, time::Instant};
-use uuid::Uuid;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -62,20 +61,7 @@ fn percentiles(mut ms: Vec<f64>) -> String {
 }
 
 fn event(e: &FollowUpEvent, at: DateTime<Utc>) -> NewEvent {
-    let (event_type, event_version, payload) = codec::encode::<FollowUp>(e).expect("encode");
-    NewEvent {
-        event_type,
-        event_version,
-        payload,
-        metadata: EventMetadata {
-            event_id: Uuid::now_v7(),
-            occurred_at: at,
-            actor: "bench".into(),
-            correlation_id: Uuid::now_v7(),
-            causation_id: None,
-            idempotency_key: None,
-        },
-    }
+    rdv_tests::encoded::<FollowUp>(e, at)
 }
 
 /// The events of follow-up `i`: invited `i % 20` days before now; every

@@ -70,10 +70,8 @@ struct Scratch {
 impl Scratch {
     async fn remove(self, args: &Args) {
         let Some(base) = &args.postgres else { return };
-        let admin = sqlx::PgPool::connect(base).await.expect("PostgreSQL");
         for name in self.databases {
-            sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&admin)
+            rdv_tests::drop_database(base, &name)
                 .await
                 .expect("drop the bench database");
         }

@@ -78,13 +78,8 @@ async fn main() {
         .delete_stream(&destination.stream)
         .await;
     if let (Some(base), Some(name)) = (&postgres, database) {
-        use sqlx::Connection;
         drop(publisher);
         drop(store);
-        if let Ok(mut admin) = sqlx::PgConnection::connect(base).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut admin)
-                .await;
-        }
+        let _ = rdv_tests::drop_database(base, &name).await;
     }
 }
