@@ -56,7 +56,12 @@ impl<A: VersionedAggregate> Decoder<A> {
 
     /// Rebuilds an aggregate from its stream.
     pub fn fold(&self, events: &[StoredEvent]) -> Result<A, StoreError> {
-        let mut aggregate = A::default();
+        self.fold_onto(A::default(), events)
+    }
+
+    /// Applies `events` to an aggregate already folded up to them (from a
+    /// snapshot, say).
+    pub fn fold_onto(&self, mut aggregate: A, events: &[StoredEvent]) -> Result<A, StoreError> {
         for stored in events {
             aggregate.apply(self.decode(stored)?);
         }

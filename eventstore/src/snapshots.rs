@@ -64,7 +64,7 @@ impl EventStore {
             .snapshot
             .as_ref()
             .map(|(state, version)| (A::deserialize(state), *version));
-        let (mut aggregate, from, events) = match decoded {
+        let (aggregate, from, events) = match decoded {
             None => (A::default(), 0, tail.events.clone()),
             Some((Ok(state), version)) => (state, version, tail.events.clone()),
             Some((Err(error), _)) => {
@@ -72,10 +72,7 @@ impl EventStore {
                 (A::default(), 0, self.load_stream(A::TYPE, id).await?)
             }
         };
-        let decoder = Decoder::<A>::default();
-        for event in events.iter() {
-            cqrs_es::Aggregate::apply(&mut aggregate, decoder.decode(event)?);
-        }
+        let aggregate = Decoder::<A>::default().fold_onto(aggregate, &events)?;
         let version = events.last().map_or(from, |e| e.sequence);
         if let Some(every) = A::snapshot_every()
             && keep
