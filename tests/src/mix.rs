@@ -123,6 +123,10 @@ pub struct World {
     pub convener: String,
     /// The first weekday of the plages.
     pub first_day: NaiveDate,
+    /// The position of the last setup write: requests reading projections
+    /// of the setup (motifs, categories) wait for it, as the projector may
+    /// be another process, late or restarting.
+    pub settled: i64,
 }
 
 fn id(body: &Value) -> String {
@@ -219,6 +223,7 @@ pub async fn prepare(target: &Target, desks: usize, first_day: NaiveDate) -> Wor
         desks: Vec::new(),
         convener: String::new(),
         first_day,
+        settled: 0,
     };
     for i in 0..desks {
         world
@@ -244,6 +249,7 @@ pub async fn prepare(target: &Target, desks: usize, first_day: NaiveDate) -> Wor
         assert!(created.status.is_success(), "plage: {}", created.body);
         position = position.max(created.position.unwrap_or(0));
     }
+    world.settled = position;
     let day = world.first_day;
     let offered = target
         .call(
@@ -413,8 +419,8 @@ impl Client {
                 "invitation.create",
                 Method::POST,
                 &format!(
-                    "/v1/organisations/{}/usagers/{usager_id}/invitations",
-                    world.organisation
+                    "/v1/organisations/{}/usagers/{usager_id}/invitations?min_position={}",
+                    world.organisation, world.settled
                 ),
                 Some(json!({"motif_category": CATEGORY, "formats": ["email"]})),
                 &[],
