@@ -5,12 +5,15 @@
 //! written ones are flushed together (before a listing, the checkpoint and
 //! the commit): a batch of events that touches the same documents again
 //! and again costs one read per document and a few statements in all,
-//! instead of a round trip per read and per write.
+//! instead of a round trip per read and per write. A projection that knows
+//! which documents a batch reads fetches them all in one statement first
+//! ([`ProjectionTx::prefetch`]), and listings stay cached until a write
+//! touches their collection.
 
 use crate::{error::StoreError, rows::timestamp, sqlite::sqlite_sql};
 use serde_json::Value;
 use sqlx::{Postgres, Sqlite, Transaction, types::Json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// An open transaction on either backend.
 pub(crate) enum Conn {
@@ -27,10 +30,17 @@ struct Cached {
 
 type Key = (String, String, String);
 
-/// An open projection transaction with its document cache.
+/// Rows per statement when SQLite writes documents (5 parameters a row,
+/// well under its 32,766).
+const SQLITE_ROWS: usize = 500;
+
+/// An open projection transaction with its document and listing caches.
 pub struct ProjectionTx {
     pub(crate) conn: Conn,
     cache: HashMap<Key, Cached>,
+    /// Listings by (projection, collection, parent), as of the last write
+    /// to their collection.
+    lists: HashMap<Key, Vec<Value>>,
 }
 
 /// Runs one SQL text (with `$N` parameters) on either backend's transaction.
@@ -58,15 +68,12 @@ macro_rules! scalar {
     };
 }
 
-const UPSERT: &str = "INSERT INTO read_models (projection, collection, id, parent, doc) VALUES ($1, $2, $3, $4, $5) \
-                      ON CONFLICT (projection, collection, id) DO UPDATE SET parent = excluded.parent, doc = excluded.doc";
-const DELETE: &str = "DELETE FROM read_models WHERE projection = $1 AND collection = $2 AND id = $3";
-
 impl ProjectionTx {
     pub(crate) fn new(conn: Conn) -> Self {
         Self {
             conn,
             cache: HashMap::new(),
+            lists: HashMap::new(),
         }
     }
 
@@ -74,6 +81,7 @@ impl ProjectionTx {
         self.flush().await?;
         run!(&mut self.conn, sql, [name], execute)?;
         self.cache.clear();
+        self.lists.clear();
         Ok(())
     }
 
@@ -100,6 +108,68 @@ impl ProjectionTx {
         Ok(doc)
     }
 
+    /// Reads in one statement those of a collection's documents not in the
+    /// cache yet, so that the `get`s of a batch find them there (absent
+    /// ones included).
+    pub async fn prefetch(
+        &mut self,
+        projection: &str,
+        collection: &str,
+        ids: impl IntoIterator<Item = String>,
+    ) -> Result<(), StoreError> {
+        let mut wanted: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !self.cache.contains_key(&Self::key(projection, collection, id)))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let found: Vec<(String, Json<Value>)> = match &mut self.conn {
+            Conn::Sqlite(tx) => {
+                let list = serde_json::to_string(&wanted).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query_as(
+                    "SELECT id, doc FROM read_models WHERE projection = ?1 AND collection = ?2 \
+                     AND id IN (SELECT value FROM json_each(?3))",
+                )
+                .bind(projection)
+                .bind(collection)
+                .bind(list)
+                .fetch_all(&mut **tx)
+                .await?
+            }
+            Conn::Postgres(tx) => {
+                sqlx::query_as(
+                    "SELECT id, doc FROM read_models WHERE projection = $1 AND collection = $2 AND id = ANY($3)",
+                )
+                .bind(projection)
+                .bind(collection)
+                .bind(&wanted)
+                .fetch_all(&mut **tx)
+                .await?
+            }
+        };
+        let mut found: HashMap<String, Value> = found.into_iter().map(|(id, Json(doc))| (id, doc)).collect();
+        for id in wanted {
+            let doc = found.remove(&id);
+            let cached = Cached {
+                doc,
+                parent: None,
+                dirty: false,
+            };
+            self.cache.insert(Self::key(projection, collection, &id), cached);
+        }
+        Ok(())
+    }
+
+    /// A write to a collection makes its cached listings stale.
+    fn forget_lists(&mut self, projection: &str, collection: &str) {
+        if !self.lists.is_empty() {
+            self.lists.retain(|k, _| k.0 != projection || k.1 != collection);
+        }
+    }
+
     /// Inserts or replaces a document; `parent` groups documents for listing.
     pub async fn put(
         &mut self,
@@ -109,6 +179,7 @@ impl ProjectionTx {
         parent: Option<&str>,
         doc: &Value,
     ) -> Result<(), StoreError> {
+        self.forget_lists(projection, collection);
         self.cache.insert(
             Self::key(projection, collection, id),
             Cached {
@@ -121,6 +192,7 @@ impl ProjectionTx {
     }
 
     pub async fn delete(&mut self, projection: &str, collection: &str, id: &str) -> Result<(), StoreError> {
+        self.forget_lists(projection, collection);
         self.cache.insert(
             Self::key(projection, collection, id),
             Cached {
@@ -134,15 +206,21 @@ impl ProjectionTx {
 
     /// Documents of a collection under one parent, in id order.
     pub async fn list(&mut self, projection: &str, collection: &str, parent: &str) -> Result<Vec<Value>, StoreError> {
+        let key = Self::key(projection, collection, parent);
+        if let Some(docs) = self.lists.get(&key) {
+            return Ok(docs.clone());
+        }
         self.flush().await?;
         let sql = "SELECT doc FROM read_models WHERE projection = $1 AND collection = $2 AND parent = $3 ORDER BY id";
         let docs: Vec<Json<Value>> = scalar!(&mut self.conn, sql, [projection, collection, parent], fetch_all)?;
-        Ok(docs.into_iter().map(|Json(v)| v).collect())
+        let docs: Vec<Value> = docs.into_iter().map(|Json(v)| v).collect();
+        self.lists.insert(key, docs.clone());
+        Ok(docs)
     }
 
     /// Writes every changed document: on PostgreSQL one statement for the
-    /// upserts and one for the deletions; on SQLite (in process, no round
-    /// trip) one statement each.
+    /// upserts and one for the deletions; on SQLite one statement per
+    /// [`SQLITE_ROWS`] rows (each statement is a hop to its worker thread).
     async fn flush(&mut self) -> Result<(), StoreError> {
         let mut upserts: Vec<(&Key, Option<&str>, &Value)> = Vec::new();
         let mut deletes: Vec<&Key> = Vec::new();
@@ -160,24 +238,39 @@ impl ProjectionTx {
         deletes.sort();
         match &mut self.conn {
             Conn::Sqlite(tx) => {
-                let (upsert, delete) = (sqlite_sql(UPSERT), sqlite_sql(DELETE));
-                for ((projection, collection, id), parent, doc) in &upserts {
-                    sqlx::query(&upsert)
-                        .bind(projection)
-                        .bind(collection)
-                        .bind(id)
-                        .bind(parent)
-                        .bind(Json(doc))
-                        .execute(&mut **tx)
-                        .await?;
+                for rows in upserts.chunks(SQLITE_ROWS) {
+                    let sql = format!(
+                        "INSERT INTO read_models (projection, collection, id, parent, doc) VALUES {} \
+                         ON CONFLICT (projection, collection, id) DO UPDATE SET parent = excluded.parent, doc = excluded.doc",
+                        vec!["(?, ?, ?, ?, ?)"; rows.len()].join(", ")
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for ((projection, collection, id), parent, doc) in rows {
+                        query = query
+                            .bind(projection)
+                            .bind(collection)
+                            .bind(id)
+                            .bind(parent)
+                            .bind(Json(doc));
+                    }
+                    query.execute(&mut **tx).await?;
                 }
+                // Grouped by collection, so each statement searches the key's index.
+                let mut by_collection: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
                 for (projection, collection, id) in &deletes {
-                    sqlx::query(&delete)
-                        .bind(projection)
-                        .bind(collection)
-                        .bind(id)
-                        .execute(&mut **tx)
-                        .await?;
+                    by_collection.entry((projection, collection)).or_default().push(id);
+                }
+                for ((projection, collection), ids) in by_collection {
+                    let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    sqlx::query(
+                        "DELETE FROM read_models WHERE projection = ?1 AND collection = ?2 \
+                         AND id IN (SELECT value FROM json_each(?3))",
+                    )
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(ids)
+                    .execute(&mut **tx)
+                    .await?;
                 }
             }
             Conn::Postgres(tx) => {

@@ -6,6 +6,15 @@ use rdv_eventstore::{ProjectionTx, StoredEvent};
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
+/// The aggregate ids of a batch's events of one aggregate type, which key
+/// the documents most projections read first (for a prefetch).
+pub(crate) fn ids_of<'a>(events: &'a [StoredEvent], aggregate_type: &'a str) -> impl Iterator<Item = String> + 'a {
+    events
+        .iter()
+        .filter(move |e| e.aggregate_type == aggregate_type)
+        .map(|e| e.aggregate_id.clone())
+}
+
 pub(crate) struct Documents<'a> {
     pub(crate) tx: &'a mut ProjectionTx,
     pub(crate) projection: &'static str,

@@ -10,7 +10,7 @@
 //! their short-link code, and participations by id (for letters).
 
 use crate::{
-    documents::Documents,
+    documents::{Documents, ids_of},
     projector::{Projection, ProjectionError},
 };
 use chrono::{DateTime, Utc};
@@ -105,6 +105,10 @@ impl Projection for FollowUps {
 
     fn aggregates(&self) -> &'static [&'static str] {
         &["FollowUp", "CategoryConfiguration"]
+    }
+
+    async fn prefetch(&self, tx: &mut ProjectionTx, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        Ok(tx.prefetch(NAME, BY_ID, ids_of(events, "FollowUp")).await?)
     }
 
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {

@@ -14,7 +14,7 @@
 //! it, so the retention job reads only those past the limit.
 
 use crate::{
-    documents::Documents,
+    documents::{Documents, ids_of},
     projector::{Projection, ProjectionError},
 };
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -81,6 +81,44 @@ impl Projection for Rgpd {
 
     fn aggregates(&self) -> &'static [&'static str] {
         &["Usager", "Rdv", "FollowUp"]
+    }
+
+    /// Two rounds: the RDVs' and follow-ups' usagers, then every usager's
+    /// activity.
+    async fn prefetch(&self, tx: &mut ProjectionTx, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        tx.prefetch(NAME, RDV_USAGERS, ids_of(events, "Rdv")).await?;
+        tx.prefetch(NAME, FOLLOW_UP_USAGER, ids_of(events, "FollowUp")).await?;
+        let mut usagers: Vec<String> = ids_of(events, "Usager").collect();
+        for event in events {
+            match (event.aggregate_type.as_str(), event.event_type.as_str()) {
+                ("FollowUp", "FollowUpOpened") => {
+                    if let FollowUpEvent::FollowUpOpened { usager_id, .. } =
+                        Decoder::<FollowUp>::default().decode(event)?
+                    {
+                        usagers.push(usager_id.to_string());
+                    }
+                }
+                ("FollowUp", _) => {
+                    if let Some(usager_id) = tx.get(NAME, FOLLOW_UP_USAGER, &event.aggregate_id).await? {
+                        usagers.extend(usager_id.as_str().map(String::from));
+                    }
+                }
+                ("Rdv", "RdvBooked") => {
+                    if let RdvEvent::RdvBooked { booking } = Decoder::<Rdv>::default().decode(event)? {
+                        usagers.extend(booking.usager_ids.iter().map(|u| u.to_string()));
+                    }
+                }
+                ("Rdv", _) => {
+                    if let Some(doc) = tx.get(NAME, RDV_USAGERS, &event.aggregate_id).await? {
+                        let rdv: RdvUsagers =
+                            serde_json::from_value(doc).map_err(|e| ProjectionError::event(event, e))?;
+                        usagers.extend(rdv.usager_ids.iter().map(|u| u.to_string()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(tx.prefetch(NAME, ACTIVITY, usagers).await?)
     }
 
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {

@@ -2,7 +2,7 @@
 //! removed) over names, e-mail, phone and birth date.
 
 use crate::{
-    documents::Documents,
+    documents::{Documents, ids_of},
     projector::{Projection, ProjectionError},
 };
 use rdv_domain::{
@@ -83,6 +83,10 @@ impl Projection for Usagers {
 
     fn aggregates(&self) -> &'static [&'static str] {
         &["Usager"]
+    }
+
+    async fn prefetch(&self, tx: &mut ProjectionTx, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        Ok(tx.prefetch(NAME, BY_ID, ids_of(events, "Usager")).await?)
     }
 
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {

@@ -9,7 +9,7 @@
 //! position 0 queues nothing twice.
 
 use crate::{
-    documents::Documents,
+    documents::{Documents, ids_of},
     projector::{Projection, ProjectionError},
 };
 use rdv_domain::{
@@ -65,6 +65,17 @@ impl Projection for WebhookDispatch {
             "Organisation",
             "Territory",
         ]
+    }
+
+    /// The records' states as of the batch (an agenda's agent is read when
+    /// needed) and the endpoints it changes.
+    async fn prefetch(&self, tx: &mut ProjectionTx, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        tx.prefetch(NAME, ENDPOINTS, ids_of(events, "WebhookEndpoint")).await?;
+        let states = events
+            .iter()
+            .filter(|e| e.aggregate_type != "WebhookEndpoint")
+            .map(|e| format!("{}:{}", e.aggregate_type, e.aggregate_id));
+        Ok(tx.prefetch(NAME, STATES, states).await?)
     }
 
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {

@@ -5,6 +5,7 @@
 //! test. Without a server they skip loudly, unless `RDV_REQUIRE_SERVICES` is
 //! set (as CI does), in which case they fail.
 
+pub mod histories;
 pub mod mix;
 
 use rdv_eventstore::{EventStore, postgres::PostgresBackend};

@@ -406,6 +406,61 @@ async fn projection_documents_and_checkpoint_commit_together() {
 
         s.store.record_projection_error("p", "boom").await.unwrap();
         assert_eq!(s.store.checkpoint("p").await.unwrap(), (42, Some("boom".into())));
+    }
+}
+
+#[tokio::test]
+async fn prefetched_documents_and_cached_listings_follow_the_transactions_writes() {
+    for s in all_stores().await {
+        // More rows than SQLite writes in one statement, some then deleted.
+        let mut tx = s.store.begin_projection().await.unwrap();
+        for i in 0..1_200 {
+            let doc = json!({"n": i});
+            tx.put("p", "items", &format!("i{i:04}"), Some("all"), &doc)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let mut tx = s.store.begin_projection().await.unwrap();
+        for i in (0..1_200).step_by(2) {
+            tx.delete("p", "items", &format!("i{i:04}")).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+        assert_eq!(
+            s.store.docs("p", "items", "all").await.unwrap().len(),
+            600,
+            "{}",
+            s.name
+        );
+
+        let mut tx = s.store.begin_projection().await.unwrap();
+        let ids = ["i0001", "i0002", "nowhere"].map(String::from);
+        tx.prefetch("p", "items", ids).await.unwrap();
+        assert_eq!(tx.get("p", "items", "i0001").await.unwrap(), Some(json!({"n": 1})));
+        assert_eq!(tx.get("p", "items", "i0002").await.unwrap(), None, "{}", s.name);
+        assert_eq!(tx.get("p", "items", "nowhere").await.unwrap(), None);
+        // A listing is cached until its collection is written to.
+        assert_eq!(tx.list("p", "items", "all").await.unwrap().len(), 600);
+        tx.put("p", "items", "j", Some("all"), &json!({"n": "j"}))
+            .await
+            .unwrap();
+        let listed = tx.list("p", "items", "all").await.unwrap();
+        assert_eq!(
+            (listed.len(), listed.last()),
+            (601, Some(&json!({"n": "j"}))),
+            "{}",
+            s.name
+        );
+        tx.delete("p", "items", "i0001").await.unwrap();
+        let listed = tx.list("p", "items", "all").await.unwrap();
+        assert_eq!(
+            (listed.len(), listed.first()),
+            (600, Some(&json!({"n": 3}))),
+            "{}",
+            s.name
+        );
+        tx.commit().await.unwrap();
+        assert_eq!(s.store.docs("p", "items", "all").await.unwrap().len(), 600);
         s.store.reset_projection("p").await.unwrap();
         assert_eq!(s.store.checkpoint("p").await.unwrap(), (0, None));
         assert!(s.store.docs("p", "orgs", "t1").await.unwrap().is_empty());

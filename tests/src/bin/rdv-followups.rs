@@ -8,25 +8,19 @@
 //!
 //! cargo run --release -p rdv-tests --bin rdv-followups -- [--postgres URL] [--follow-ups 100000] [--queries 200]
 
-use chrono::{DateTime, Duration, Utc};
-use rdv_domain::{
-    FixedClock,
-    category::InvitationFormat,
-    follow_up::{FollowUp, FollowUpEvent, Invitation, InvitationTrigger, TrackedParticipation, sms_and_email},
-    ids::{FollowUpId, InvitationId, MotifId, OrganisationId, RdvId, UsagerId},
-    rdv::{Actor, RdvStatus},
-    values::TokenHash,
-};
-use rdv_eventstore::{AppendRequest, NewEvent, StreamAppend};
+use chrono::{DateTime, Utc};
+use rdv_domain::{FixedClock, ids::UsagerId};
+use rdv_eventstore::AppendRequest;
 use rdv_gateway::{App, Config};
-use serde_json::{Value, json};
+use rdv_tests::histories;
+use serde_json::Value;
 use std::{sync::Arc, time::Instant};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ADMIN: &str = "followups-bench-admin";
-const CATEGORY: &str = "rsa_orientation";
+use rdv_tests::mix::CATEGORY;
 const NOW: &str = "2026-03-02T09:00:00Z";
 
 struct Args {
@@ -58,66 +52,6 @@ fn percentiles(mut ms: Vec<f64>) -> String {
     ms.sort_by(f64::total_cmp);
     let at = |p: f64| ms[((ms.len() as f64 * p) as usize).min(ms.len() - 1)];
     format!("p50={:.2}ms p99={:.2}ms max={:.2}ms", at(0.5), at(0.99), at(1.0))
-}
-
-fn event(e: &FollowUpEvent, at: DateTime<Utc>) -> NewEvent {
-    rdv_tests::encoded::<FollowUp>(e, at)
-}
-
-/// The events of follow-up `i`: invited `i % 20` days before now; every
-/// third one booked an RDV two days later, one in four of those a no-show.
-fn history(i: usize, organisation: OrganisationId, now: DateTime<Utc>) -> (FollowUpId, Vec<NewEvent>) {
-    let usager_id = UsagerId::new();
-    let invited_at = now - Duration::days((i % 20) as i64 + 1) - Duration::minutes(i as i64 % 600);
-    let mut events = vec![
-        event(
-            &FollowUpEvent::FollowUpOpened {
-                usager_id,
-                category: CATEGORY.into(),
-            },
-            invited_at,
-        ),
-        event(
-            &FollowUpEvent::UsagerInvited {
-                invitation: Invitation {
-                    id: InvitationId::new(),
-                    code: format!("B{i:07}"),
-                    format: InvitationFormat::Sms,
-                    trigger: InvitationTrigger::Manual,
-                    created_at: invited_at,
-                    valid_until: invited_at + Duration::days(10),
-                    organisation_ids: [organisation].into(),
-                    help_phone: "0475000000".into(),
-                    token: TokenHash(format!("{i:064}")),
-                    sealed_token: String::new(),
-                    clicked: false,
-                },
-            },
-            invited_at,
-        ),
-    ];
-    if i.is_multiple_of(3) {
-        let booked_at = invited_at + Duration::days(2);
-        let status = match i % 4 {
-            0 => RdvStatus::Noshow,
-            1 => RdvStatus::Seen,
-            _ => RdvStatus::Unknown,
-        };
-        let participation = TrackedParticipation {
-            rdv_id: RdvId::new(),
-            organisation_id: organisation,
-            motif_id: MotifId::new(),
-            lieu_id: None,
-            created_at: booked_at,
-            created_by: Actor::Usager,
-            starts_at: booked_at + Duration::days(3),
-            status,
-            convocable: false,
-            notice_formats: sms_and_email(),
-        };
-        events.push(event(&FollowUpEvent::ParticipationTracked { participation }, booked_at));
-    }
-    (FollowUpId::of(usager_id, CATEGORY), events)
 }
 
 struct Client {
@@ -163,50 +97,17 @@ async fn main() {
         base: format!("http://{}", app.local_addr()),
     };
     tokio::spawn(app.run(std::future::pending()));
-    let post = |path: String, body: Value| client.send(client.http.post(format!("{}{path}", client.base)).json(&body));
-    let territory = post(
-        "/v1/territories".into(),
-        json!({"name": "Drôme", "departement_number": "26"}),
-    )
-    .await
-    .1["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let organisation: OrganisationId = post(
-        format!("/v1/territories/{territory}/organisations"),
-        json!({"name": "CD 26"}),
-    )
-    .await
-    .1["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    client
-        .send(
-            client
-                .http
-                .put(format!(
-                    "{}/v1/organisations/{organisation}/motif-categories/{CATEGORY}",
-                    client.base
-                ))
-                .json(&json!({"name": "RSA orientation"})),
-        )
-        .await;
+    let organisation = histories::rsa_organisation(&client.base, ADMIN).await;
 
     let t = Instant::now();
     let mut request = AppendRequest::default();
     let (mut events_written, mut last) = (0, 0);
     for i in 0..args.follow_ups {
-        let (id, events) = history(i, organisation, now);
+        let (id, events) = histories::follow_up(i, organisation, UsagerId::new(), now);
         events_written += events.len();
-        request.streams.push(StreamAppend {
-            aggregate_type: "FollowUp".into(),
-            aggregate_id: id.to_string(),
-            expected_version: 0,
-            events,
-        });
+        request
+            .streams
+            .push(histories::stream("FollowUp", id.to_string(), events));
         if request.streams.len() == 500 || i + 1 == args.follow_ups {
             let committed = state
                 .store
