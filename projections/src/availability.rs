@@ -104,6 +104,8 @@ impl AvailabilityChange {
                         absence,
                     }),
                     AgentAgendaEvent::AbsenceDeleted { absence_id } => Self::AbsenceDeleted(absence_id.0),
+                    // Calendars keep the history the agenda's state leaves out.
+                    AgentAgendaEvent::HistoryArchived { .. } => return Ok(None),
                 }
             }
             _ => return Ok(None),

@@ -286,6 +286,8 @@ async fn agenda(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionEr
                 agent_organisations,
             )
         }
+        // Nothing changed for an SI: the plages and absences live on in history.
+        AgentAgendaEvent::HistoryArchived { .. } => return Ok(None),
     };
     Ok(Some(Change {
         model,

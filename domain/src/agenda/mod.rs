@@ -99,6 +99,11 @@ impl Plage {
             .collect()
     }
 
+    /// The day its last occurrence ends; none while it recurs endlessly.
+    pub fn last_day(&self) -> Option<NaiveDate> {
+        self.recurrence.last_day(self.first_day)
+    }
+
     /// Whether two plages share some time in the year from `today`.
     pub fn overlaps(&self, other: &Plage, today: NaiveDate) -> bool {
         let until = today + Duration::days(366);
@@ -140,6 +145,12 @@ impl Absence {
         finish_validation(errors, self.first_day, &self.recurrence, today)
     }
 
+    /// The day its last occurrence ends; none while it recurs endlessly.
+    pub fn last_day(&self) -> Option<NaiveDate> {
+        let span = self.end_day - self.first_day;
+        self.recurrence.last_day(self.first_day).map(|day| day + span)
+    }
+
     /// The occurrences overlapping the days `[from, to]`, as instants.
     pub fn occurrences(&self, from: NaiveDate, to: NaiveDate) -> Vec<Interval> {
         let span = self.end_day - self.first_day;
@@ -156,10 +167,21 @@ impl Absence {
     }
 }
 
+/// How long plages and absences stay in the agenda's state after their
+/// last occurrence. Older ones are history: the events keep them, the
+/// availability projection and the agenda query still show them, but
+/// commands no longer load them (so an agent's agenda loads in the same
+/// time after ten years as after one) and they can no longer be edited.
+pub const KEPT_AFTER_THEIR_END: Duration = Duration::days(365);
+
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct AgentAgenda {
     pub plages: BTreeMap<PlageId, Plage>,
     pub absences: BTreeMap<AbsenceId, Absence>,
+    /// Plages and absences whose last day is before this one were left out
+    /// of the state ([`AgentAgendaEvent::HistoryArchived`]).
+    #[serde(default)]
+    pub archived_before: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -174,12 +196,34 @@ pub enum AgentAgendaCommand {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum AgentAgendaEvent {
-    PlageCreated { plage_id: PlageId, plage: Box<Plage> },
-    PlageUpdated { plage_id: PlageId, plage: Box<Plage> },
-    PlageDeleted { plage_id: PlageId },
-    AbsenceCreated { absence_id: AbsenceId, absence: Absence },
-    AbsenceUpdated { absence_id: AbsenceId, absence: Absence },
-    AbsenceDeleted { absence_id: AbsenceId },
+    PlageCreated {
+        plage_id: PlageId,
+        plage: Box<Plage>,
+    },
+    PlageUpdated {
+        plage_id: PlageId,
+        plage: Box<Plage>,
+    },
+    PlageDeleted {
+        plage_id: PlageId,
+    },
+    AbsenceCreated {
+        absence_id: AbsenceId,
+        absence: Absence,
+    },
+    AbsenceUpdated {
+        absence_id: AbsenceId,
+        absence: Absence,
+    },
+    AbsenceDeleted {
+        absence_id: AbsenceId,
+    },
+    /// Plages and absences whose last day is before `ended_before` leave
+    /// the state (see [`KEPT_AFTER_THEIR_END`]); recorded by the first
+    /// command after they aged out, so replays see the same state.
+    HistoryArchived {
+        ended_before: NaiveDate,
+    },
 }
 
 crate::versioned_events!(AgentAgendaEvent {
@@ -189,6 +233,7 @@ crate::versioned_events!(AgentAgendaEvent {
     AbsenceCreated => "1.0",
     AbsenceUpdated => "1.0",
     AbsenceDeleted => "1.0",
+    HistoryArchived => "1.0",
 });
 
 impl AgentAgenda {
@@ -200,6 +245,16 @@ impl AgentAgenda {
             .filter(|(id, other)| **id != plage_id && plage.overlaps(other, today))
             .map(|(id, _)| *id)
             .collect()
+    }
+
+    /// The archive an agenda command records with its event, when some
+    /// plage or absence ended more than [`KEPT_AFTER_THEIR_END`] ago.
+    pub fn archive_due(&self, today: NaiveDate) -> Option<AgentAgendaEvent> {
+        let ended_before = today - KEPT_AFTER_THEIR_END;
+        let aged = |last: Option<NaiveDate>| last.is_some_and(|day| day < ended_before);
+        let any =
+            self.plages.values().any(|p| aged(p.last_day())) || self.absences.values().any(|a| aged(a.last_day()));
+        any.then_some(AgentAgendaEvent::HistoryArchived { ended_before })
     }
 
     fn decide(&self, command: AgentAgendaCommand, today: NaiveDate) -> Result<AgentAgendaEvent, DomainError> {
@@ -268,8 +323,12 @@ impl Aggregate for AgentAgenda {
         svc: &Services,
         sink: &EventSink<Self>,
     ) -> Result<(), DomainError> {
-        let event = self.decide(command, svc.now().date_naive())?;
+        let today = svc.now().date_naive();
+        let event = self.decide(command, today)?;
         sink.write(event, self).await;
+        if let Some(archive) = self.archive_due(today) {
+            sink.write(archive, self).await;
+        }
         Ok(())
     }
 
@@ -287,6 +346,12 @@ impl Aggregate for AgentAgenda {
             }
             AgentAgendaEvent::AbsenceDeleted { absence_id } => {
                 self.absences.remove(&absence_id);
+            }
+            AgentAgendaEvent::HistoryArchived { ended_before } => {
+                let kept = |last: Option<NaiveDate>| last.is_none_or(|day| day >= ended_before);
+                self.plages.retain(|_, p| kept(p.last_day()));
+                self.absences.retain(|_, a| kept(a.last_day()));
+                self.archived_before = self.archived_before.max(Some(ended_before));
             }
         }
     }

@@ -179,3 +179,91 @@ fn a_multi_day_absence_is_one_interval() {
     assert_eq!(occurrences[0].start.to_rfc3339(), "2026-02-02T13:00:00+00:00");
     assert_eq!(occurrences[0].end.to_rfc3339(), "2026-02-06T11:00:00+00:00");
 }
+
+#[test]
+fn last_days_follow_the_recurrence_end() {
+    let weekly = |end| Recurrence::Week {
+        interval: 1,
+        days: [Day::Monday, Day::Thursday].into(),
+        end,
+    };
+    let counted = absence(
+        "2026-01-05",
+        "2026-01-05",
+        weekly(RecurrenceEnd::Count { occurrences: 3 }),
+    );
+    assert_eq!(counted.last_day(), Some("2026-01-12".parse().unwrap()));
+    let until = weekly(RecurrenceEnd::Until {
+        date: "2026-03-01".parse().unwrap(),
+    });
+    assert_eq!(
+        until.last_day("2026-01-05".parse().unwrap()),
+        Some("2026-02-26".parse().unwrap())
+    );
+    let week_off = absence("2026-02-02", "2026-02-06", Recurrence::Once);
+    assert_eq!(week_off.last_day(), Some("2026-02-06".parse().unwrap()), "its end day");
+    assert_eq!(plage("09:00", "12:00", None).last_day(), None, "endless");
+}
+
+#[tokio::test]
+async fn plages_and_absences_ended_over_a_year_ago_leave_the_state() {
+    // Today is 2026-01-05: what ended before 2025-01-05 ages out.
+    let (old, recent, new) = (AbsenceId::new(), AbsenceId::new(), AbsenceId::new());
+    let endless = PlageId::new();
+    let history = vec![
+        AgentAgendaEvent::AbsenceCreated {
+            absence_id: old,
+            absence: absence("2024-03-04", "2024-03-05", Recurrence::Once),
+        },
+        AgentAgendaEvent::AbsenceCreated {
+            absence_id: recent,
+            absence: absence("2025-06-02", "2025-06-03", Recurrence::Once),
+        },
+        AgentAgendaEvent::PlageCreated {
+            plage_id: endless,
+            plage: Box::new(Plage {
+                first_day: "2023-01-02".parse().unwrap(),
+                ..plage("09:00", "12:00", None)
+            }),
+        },
+    ];
+    let week_off = absence("2026-02-02", "2026-02-06", Recurrence::Once);
+    let archived = AgentAgendaEvent::HistoryArchived {
+        ended_before: "2025-01-05".parse().unwrap(),
+    };
+    TestFramework::<AgentAgenda>::with(services())
+        .given(history.clone())
+        .when_async(AgentAgendaCommand::CreateAbsence {
+            absence_id: new,
+            absence: week_off.clone(),
+        })
+        .await
+        .then_expect_events(vec![
+            AgentAgendaEvent::AbsenceCreated {
+                absence_id: new,
+                absence: week_off,
+            },
+            archived.clone(),
+        ]);
+
+    let mut agenda = AgentAgenda::default();
+    for event in history.iter().cloned().chain([archived.clone()]) {
+        agenda.apply(event);
+    }
+    assert_eq!(agenda.absences.keys().collect::<Vec<_>>(), [&recent]);
+    assert!(agenda.plages.contains_key(&endless), "an endless plage stays");
+    assert_eq!(agenda.archived_before, Some("2025-01-05".parse().unwrap()));
+
+    // History cannot be edited, and once archived nothing is archived again.
+    let given = history.into_iter().chain([archived]).collect::<Vec<_>>();
+    TestFramework::<AgentAgenda>::with(services())
+        .given(given.clone())
+        .when_async(AgentAgendaCommand::DeleteAbsence { absence_id: old })
+        .await
+        .then_expect_error(DomainError::not_found("absence"));
+    TestFramework::<AgentAgenda>::with(services())
+        .given(given)
+        .when_async(AgentAgendaCommand::DeleteAbsence { absence_id: recent })
+        .await
+        .then_expect_events(vec![AgentAgendaEvent::AbsenceDeleted { absence_id: recent }]);
+}

@@ -165,6 +165,14 @@ impl Recurrence {
             })
     }
 
+    /// The day of the last occurrence; none for an endless recurrence.
+    pub fn last_day(&self, first_day: NaiveDate) -> Option<NaiveDate> {
+        match self.end() {
+            RecurrenceEnd::Never => None,
+            _ => self.days_from(first_day).last(),
+        }
+    }
+
     /// Occurrence days within `[from, to]`.
     pub fn days_between(&self, first_day: NaiveDate, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
         self.days_from(first_day)

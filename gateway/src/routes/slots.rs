@@ -16,12 +16,15 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rdv_domain::{
     agenda::AgentAgenda,
     agent_day::AgentDay,
-    ids::{AgentId, LieuId, MotifId, OrganisationId},
+    ids::{AbsenceId, AgentId, LieuId, MotifId, OrganisationId, PlageId},
     organisation::Organisation,
     organisation::OrganisationState,
     rdv::Rdv,
 };
-use rdv_projections::rdvs::{self, AtelierView, RdvDoc};
+use rdv_projections::{
+    availability::{self, AbsenceView, PlageView},
+    rdvs::{self, AtelierView, RdvDoc},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -196,6 +199,9 @@ pub async fn next_availability(
 pub struct AgendaQuery {
     from: NaiveDate,
     to: NaiveDate,
+    /// Plages and absences that ended over a year ago are read from the
+    /// availability calendars: wait until they hold this position.
+    min_position: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -237,9 +243,38 @@ async fn agenda_entries(
             "only the agent or an admin of its organisations reads its agenda",
         ));
     }
-    let agenda = state.load::<AgentAgenda>(id).await?;
+    let AgentAgenda {
+        mut plages,
+        mut absences,
+        archived_before,
+    } = state.load::<AgentAgenda>(id).await?;
+    // What the agenda's state left out as history lives on in the calendars.
+    if archived_before.is_some_and(|before| from < before) {
+        let agent_key = agent.to_string();
+        for doc in state
+            .store
+            .docs(availability::NAME, availability::ABSENCES, &agent_key)
+            .await?
+        {
+            let view: AbsenceView = serde_json::from_value(doc).map_err(ApiError::internal)?;
+            absences.entry(AbsenceId(view.id)).or_insert(view.absence);
+        }
+        for organisation in agent_state.memberships.keys() {
+            let parent = organisation.to_string();
+            for doc in state
+                .store
+                .docs(availability::NAME, availability::PLAGES, &parent)
+                .await?
+            {
+                let view: PlageView = serde_json::from_value(doc).map_err(ApiError::internal)?;
+                if view.agent_id == agent.0 {
+                    plages.entry(PlageId(view.id)).or_insert(view.plage);
+                }
+            }
+        }
+    }
     let mut entries = Vec::new();
-    for (plage_id, plage) in &agenda.plages {
+    for (plage_id, plage) in &plages {
         for occurrence in plage.occurrences(from, to) {
             entries.push(AgendaEntry {
                 kind: "plage",
@@ -254,7 +289,7 @@ async fn agenda_entries(
             });
         }
     }
-    for (absence_id, absence) in &agenda.absences {
+    for (absence_id, absence) in &absences {
         for occurrence in absence.occurrences(from, to) {
             entries.push(AgendaEntry {
                 kind: "absence",
@@ -307,6 +342,7 @@ pub async fn agenda(
     Path(id): Path<String>,
     Query(q): Query<AgendaQuery>,
 ) -> Result<Json<Vec<AgendaEntry>>, ApiError> {
+    state.wait_for(availability::NAME, q.min_position).await?;
     Ok(Json(agenda_entries(&state, &principal, &id, q.from, q.to).await?))
 }
 

@@ -37,13 +37,23 @@ fn stream(aggregate_type: &str, id: String, events: Vec<NewEvent>) -> StreamAppe
     }
 }
 
-/// The agenda's history: two plages and forty absences a year.
+/// The agenda's history: two plages and forty absences a year, with the
+/// archives the first command of each year records once plages and
+/// absences age out of the state (as `CreatePlage` would).
 fn agenda_events(first: NaiveDate, years: i64) -> Vec<NewEvent> {
     let paris = TimeZone(chrono_tz::Europe::Paris);
     let at = |h| NaiveTime::from_hms_opt(h, 0, 0).unwrap();
     let mut events = Vec::new();
+    let mut agenda = AgentAgenda::default();
+    let record = |e: AgentAgendaEvent, events: &mut Vec<NewEvent>, agenda: &mut AgentAgenda| {
+        events.push(event::<AgentAgenda>(&e));
+        cqrs_es::Aggregate::apply(agenda, e);
+    };
     for year in 0..years {
         let start = first + Duration::days(365 * year);
+        if let Some(archive) = agenda.archive_due(start) {
+            record(archive, &mut events, &mut agenda);
+        }
         for half in 0..2 {
             let plage = Plage {
                 organisation_id: OrganisationId(Uuid::now_v7()),
@@ -62,14 +72,15 @@ fn agenda_events(first: NaiveDate, years: i64) -> Vec<NewEvent> {
                 },
                 timezone: paris,
             };
-            events.push(event::<AgentAgenda>(&AgentAgendaEvent::PlageCreated {
+            let created = AgentAgendaEvent::PlageCreated {
                 plage_id: PlageId(Uuid::now_v7()),
                 plage: Box::new(plage),
-            }));
+            };
+            record(created, &mut events, &mut agenda);
         }
         for k in 0..40 {
             let day = start + Duration::days(9 * k);
-            events.push(event::<AgentAgenda>(&AgentAgendaEvent::AbsenceCreated {
+            let created = AgentAgendaEvent::AbsenceCreated {
                 absence_id: AbsenceId(Uuid::now_v7()),
                 absence: Absence {
                     title: "Formation".into(),
@@ -80,7 +91,8 @@ fn agenda_events(first: NaiveDate, years: i64) -> Vec<NewEvent> {
                     recurrence: Recurrence::Once,
                     timezone: paris,
                 },
-            }));
+            };
+            record(created, &mut events, &mut agenda);
         }
     }
     events

@@ -451,3 +451,66 @@ async fn plages_and_absences_are_updated_and_deleted() {
         StatusCode::NOT_FOUND
     );
 }
+
+/// Plages and absences that ended over a year ago leave the agenda's state
+/// (so commands load it in the same time whatever its history) and can no
+/// longer be edited, but the agenda still shows them.
+#[tokio::test]
+async fn an_agenda_keeps_showing_what_aged_out_of_its_state() {
+    let app = TestApp::spawn().await;
+    let s = setup(&app, "26", "Europe/Paris").await;
+    let absences = format!("/v1/agents/{}/absences", s.agent);
+    let old = app
+        .post(
+            &absences,
+            &s.token,
+            json!({"title": "Formation", "first_day": "2026-01-19", "start_time": "09:30", "end_time": "12:00"}),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::CREATED, "{}", old.body);
+    let old_id = old.body["absence_id"].as_str().unwrap().to_string();
+
+    app.clock.set("2027-03-01T09:00:00Z".parse().unwrap());
+    let later = app
+        .post(
+            &absences,
+            &s.token,
+            json!({"title": "Congés", "first_day": "2027-03-08", "start_time": "09:00", "end_time": "18:00"}),
+        )
+        .await;
+    assert_eq!(later.status, StatusCode::CREATED, "{}", later.body);
+    let history = app
+        .get(&format!("/v1/audit/AgentAgenda/{}/events", s.agent), &app.admin_token)
+        .await;
+    assert!(history.body.to_string().contains("HistoryArchived"), "{}", history.body);
+
+    let gone = app
+        .request(
+            Method::DELETE,
+            &format!("/v1/absences/{old_id}"),
+            Some(&s.token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.body);
+    let agenda = app
+        .get(
+            &format!(
+                "/v1/agents/{}/agenda?from=2026-01-19&to=2026-01-19&min_position={}",
+                s.agent,
+                later.position()
+            ),
+            &s.token,
+        )
+        .await;
+    assert_eq!(agenda.status, StatusCode::OK, "{}", agenda.body);
+    let ids: Vec<&str> = agenda
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    assert_eq!(ids, [old_id.as_str()], "{}", agenda.body);
+}
