@@ -2,7 +2,7 @@
 
 use rdv_eventstore::{EventStore, ProjectionTx, StoreError, StoredEvent};
 use std::{sync::Arc, time::Duration};
-use tokio::sync::watch;
+use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 /// How many events one projection transaction covers.
@@ -122,6 +122,14 @@ impl Skipped {
     }
 }
 
+/// A batch being read: its events and how far the feed was scanned.
+type ReadTask = JoinHandle<Result<(Vec<StoredEvent>, i64), StoreError>>;
+
+/// The batch a read task got (a panic in it is reported as a store error).
+async fn joined(read: ReadTask) -> Result<(Vec<StoredEvent>, i64), StoreError> {
+    read.await.map_err(|e| StoreError::Corrupt(e.to_string()))?
+}
+
 /// Runs one projection over the feed.
 pub struct Projector {
     store: EventStore,
@@ -171,7 +179,7 @@ impl Projector {
 
     /// Reads the batch after `after` (a task of its own, so the next batch
     /// is read and decoded while the current one is applied).
-    fn read_after(&self, after: i64) -> tokio::task::JoinHandle<Result<(Vec<StoredEvent>, i64), StoreError>> {
+    fn read_after(&self, after: i64) -> ReadTask {
         let (store, aggregates) = (self.store.clone(), self.projection.aggregates());
         let stored = self.projection.reads_stored_events();
         tokio::spawn(async move {
@@ -198,11 +206,16 @@ impl Projector {
             } else {
                 stored
             };
-            let read = match ahead.take() {
-                Some((after, read)) if after == checkpoint => read,
-                _ => self.read_after(checkpoint),
+            let (batch, scanned) = match ahead.take() {
+                Some((after, read)) if after == checkpoint => match joined(read).await? {
+                    // Read while this projector's own transaction was open,
+                    // which holds PostgreSQL's feed horizon back: an empty
+                    // read-ahead does not mean caught up.
+                    (batch, _) if batch.is_empty() => joined(self.read_after(checkpoint)).await?,
+                    read => read,
+                },
+                _ => joined(self.read_after(checkpoint)).await?,
             };
-            let (batch, scanned) = read.await.map_err(|e| StoreError::Corrupt(e.to_string()))??;
             let due = skipped.written.elapsed() >= SKIPPED_CHECKPOINT_EVERY;
             // Caught up. A stretch skipped in memory is written once it is
             // due, so the stored checkpoint (what `/metrics` reports and a
