@@ -248,15 +248,21 @@ pub struct PublicBookingAnswer {
 }
 
 /// The order in which an usager's booking tries the agents offering the
-/// slot: fewest RDVs that day first (spreading the work), ties drawn at
-/// random (as RDV Service Public's `.sample`) so that concurrent bookings of
-/// one time rarely race for the same agent. The draw comes from the new
-/// RDV's id; the counts from the availability index.
+/// slot: the least busy that day first (spreading the work), agents within
+/// [`LOAD_STEP`] RDVs of each other drawn at random (as RDV Service
+/// Public's `.sample`) so that concurrent bookings of one time rarely race
+/// for the same agent's day. The draw comes from the new RDV's id; the
+/// counts from the availability index.
 fn agent_preference(mut candidates: Vec<(usize, AgentId)>, rdv_id: RdvId) -> Vec<AgentId> {
     let seed = rdv_id.0.as_u128() as u64;
-    candidates.sort_by_key(|(count, agent)| (*count, mix(seed ^ agent.0.as_u128() as u64)));
+    candidates.sort_by_key(|(count, agent)| (*count / LOAD_STEP, mix(seed ^ agent.0.as_u128() as u64)));
     candidates.into_iter().map(|(_, agent)| agent).collect()
 }
+
+/// Day loads this close count as equal when choosing an agent: with exact
+/// counts, every booking running at once would pick the one least busy
+/// agent and all but one would retry.
+const LOAD_STEP: usize = 4;
 
 /// SplitMix64's finaliser: a well-spread hash of a 64-bit value.
 fn mix(mut x: u64) -> u64 {
@@ -266,7 +272,7 @@ fn mix(mut x: u64) -> u64 {
 }
 
 /// Books an offered slot as an usager (no login). The agent is chosen among
-/// those free at that time by [`choose_agent`]. A slot taken meanwhile is 409 with `next_slots`. Never two
+/// those free at that time by [`agent_preference`]. A slot taken meanwhile is 409 with `next_slots`. Never two
 /// RDVs on one agent's time: the agent's day is reserved in the same
 /// transaction as the RDV is created.
 #[utoipa::path(post, path = "/v1/public/rdvs", tag = "rdvs", request_body = PublicBookingRequest,
@@ -449,14 +455,14 @@ mod tests {
     #[test]
     fn the_least_busy_agent_comes_first_and_ties_are_drawn() {
         let (a, b, c) = (AgentId::new(), AgentId::new(), AgentId::new());
-        assert_eq!(agent_preference(vec![(3, a), (1, b), (2, c)], RdvId::new()), [b, c, a]);
+        assert_eq!(agent_preference(vec![(9, a), (1, b), (5, c)], RdvId::new()), [b, c, a]);
         let firsts: BTreeSet<AgentId> = (0..64)
-            .map(|_| agent_preference(vec![(1, a), (1, b), (5, c)], RdvId::new())[0])
+            .map(|_| agent_preference(vec![(1, a), (2, b), (5, c)], RdvId::new())[0])
             .collect();
         assert_eq!(
             firsts,
             [a, b].into(),
-            "both tied agents are drawn first, never the busier one"
+            "agents within LOAD_STEP RDVs are drawn first, never the busier one"
         );
     }
 }
