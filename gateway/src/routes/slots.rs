@@ -221,7 +221,20 @@ pub struct AgendaEntry {
     arrived_at: Option<chrono::DateTime<Utc>>,
 }
 
-/// The agent's plages and absences between two days, read from its stream.
+/// The availability calendars' documents of a collection under one parent.
+async fn calendar_docs<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    collection: &str,
+    parent: &str,
+) -> Result<Vec<T>, ApiError> {
+    let docs = state.store.docs(availability::NAME, collection, parent).await?;
+    docs.into_iter()
+        .map(|doc| serde_json::from_value(doc).map_err(ApiError::internal))
+        .collect()
+}
+
+/// The agent's plages and absences between two days, read from its stream
+/// (and, for those archived out of it, from the availability calendars).
 async fn agenda_entries(
     state: &AppState,
     principal: &Principal,
@@ -250,23 +263,11 @@ async fn agenda_entries(
     } = state.load::<AgentAgenda>(id).await?;
     // What the agenda's state left out as history lives on in the calendars.
     if archived_before.is_some_and(|before| from < before) {
-        let agent_key = agent.to_string();
-        for doc in state
-            .store
-            .docs(availability::NAME, availability::ABSENCES, &agent_key)
-            .await?
-        {
-            let view: AbsenceView = serde_json::from_value(doc).map_err(ApiError::internal)?;
+        for view in calendar_docs::<AbsenceView>(state, availability::ABSENCES, &agent.to_string()).await? {
             absences.entry(AbsenceId(view.id)).or_insert(view.absence);
         }
         for organisation in agent_state.memberships.keys() {
-            let parent = organisation.to_string();
-            for doc in state
-                .store
-                .docs(availability::NAME, availability::PLAGES, &parent)
-                .await?
-            {
-                let view: PlageView = serde_json::from_value(doc).map_err(ApiError::internal)?;
+            for view in calendar_docs::<PlageView>(state, availability::PLAGES, &organisation.to_string()).await? {
                 if view.agent_id == agent.0 {
                     plages.entry(PlageId(view.id)).or_insert(view.plage);
                 }
