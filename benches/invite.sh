@@ -36,6 +36,7 @@ for clients in 1 8; do
   DATABASE_URL=$(fresh_db rdv_bench_gateway) RDV_DATA_DIR="$data" RDV_LISTEN="127.0.0.1:$PORT" \
     RDV_ADMIN_TOKEN=$TOKEN RDV_EMBEDDED_WORKERS=false RDV_SCHEDULER=false RDV_LOG=warn \
     ./target/release/rdv serve & server=$!
+  trap 'kill "$server" 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
   api() { curl -fs -XPOST "http://127.0.0.1:$PORT$1" -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d "$2"; }
   territory=$(api /v1/territories '{"name":"Drôme","departement_number":"26"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')

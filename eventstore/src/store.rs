@@ -170,15 +170,19 @@ impl EventStore {
         };
         self.cache.enable();
         // This process's own appends are written through; the feed is only
-        // polled for other processes' appends.
+        // polled for other processes' appends. Only a full page is followed
+        // at once: under a steady load a short page comes back on every
+        // poll, and reading again at once would spin on the database.
+        const PAGE: usize = 1000;
         loop {
-            match on_backend!(self, b => b.read_versions(position, 1000).await) {
-                Ok(versions) if !versions.is_empty() => {
+            match on_backend!(self, b => b.read_versions(position, PAGE as i64).await) {
+                Ok(versions) => {
                     self.cache.observe(&versions);
                     position = versions.last().map_or(position, |v| v.position);
-                    continue;
+                    if versions.len() == PAGE {
+                        continue;
+                    }
                 }
-                Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "stream cache could not read the feed"),
             }
             tokio::select! {
