@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usager bookings per second over HTTP (POST /v1/public/rdvs of offered
 # slots, 50 agents) at 8 and 32 clients on PostgreSQL and SQLite, next to
-# raw pgbench single-row inserts at the same concurrency, in one run.
+# raw pgbench single-row inserts at the same concurrency, in one run; then
+# 32 clients paced at 1,000 bookings/s on PostgreSQL (the target).
 # The load driver runs the app in-process (tests/src/bin/rdv-load.rs).
 #
 #   bash benches/booking.sh            (needs PostgreSQL at $PGURL and pgbench)
@@ -25,4 +26,7 @@ for clients in 8 32; do
   ./target/release/rdv-load --scenario book --clients "$clients" --requests "$REQUESTS" --postgres "$PGURL"
   ./target/release/rdv-load --scenario book --clients "$clients" --requests "$REQUESTS"
 done
+# The target's load: 1,000 bookings a second offered by 32 clients (open
+# loop, latency counted from when each request was due).
+./target/release/rdv-load --scenario book --clients 32 --requests "$REQUESTS" --rate 1000 --no-workers --postgres "$PGURL"
 psql "$PGURL" -qc "DROP DATABASE IF EXISTS rdv_pgbench"

@@ -29,6 +29,9 @@ pub struct PostgresBackend {
     group: GroupCommit,
 }
 
+/// A pooled connection idle longer than this is checked before use.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 /// Statements writing appends at once (see [`crate::group_commit`]): fewer
 /// than the concurrent requests, so that groups form under load.
 pub const GROUP_WRITERS: usize = 2;
@@ -38,6 +41,18 @@ impl PostgresBackend {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings every connection it hands out: a round trip per
+            // statement under load. Only a connection that sat idle may
+            // have been dropped by the server or the network.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > IDLE_BEFORE_PING {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;

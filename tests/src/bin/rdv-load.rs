@@ -14,6 +14,13 @@
 //!   of its own; they must share `RDV_ADMIN_TOKEN` with `--admin-token` and
 //!   have their clock at `RDV_NOW=2026-01-05T09:00:00Z`.
 //!
+//! `--rate R` paces `invite` and `book` at R requests a second in all (open
+//! loop: request n is due at n/R seconds, whichever client is free takes
+//! it, and its latency counts from when it was due, so a server that falls
+//! behind shows it in p99 instead of slowing the driver down). Without it,
+//! every client sends its next request as soon as the last one answered
+//! (closed loop: the highest rate, at saturation).
+//!
 //! cargo run --release -p rdv-tests --bin rdv-load -- --clients 8 --requests 4000 [--postgres URL] [--scenario book]
 //! cargo run --release -p rdv-tests --bin rdv-load -- --scenario mix --clients 8 --seconds 30 [--targets URL,URL]
 
@@ -45,6 +52,7 @@ struct Args {
     seconds: Option<u64>,
     targets: Vec<String>,
     admin_token: String,
+    rate: Option<f64>,
 }
 
 fn args() -> Args {
@@ -58,6 +66,7 @@ fn args() -> Args {
         seconds: None,
         targets: Vec::new(),
         admin_token: ADMIN_TOKEN.into(),
+        rate: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -72,9 +81,10 @@ fn args() -> Args {
             "--seconds" => args.seconds = Some(value().parse().expect("--seconds N")),
             "--targets" => args.targets = value().split(',').map(String::from).collect(),
             "--admin-token" => args.admin_token = value(),
+            "--rate" => args.rate = Some(value().parse().expect("--rate requests per second")),
             other => panic!(
                 "unknown flag {other}; use --clients N --requests N [--postgres URL] [--no-workers] \
-                 [--scenario invite|book|mix] [--agents N] [--seconds N] [--targets URL,URL] [--admin-token T]"
+                 [--scenario invite|book|mix] [--agents N] [--seconds N] [--targets URL,URL] [--admin-token T] [--rate R]"
             ),
         }
     }
@@ -155,7 +165,7 @@ async fn main() {
     let tasks: Vec<_> = (0..args.clients)
         .map(|_| {
             let (client, admin, next, jobs) = (client.clone(), admin.clone(), next.clone(), jobs.clone());
-            let total = args.requests;
+            let (total, rate) = (args.requests, args.rate);
             tokio::spawn(async move {
                 let (mut latencies, mut refused) = (Vec::new(), 0);
                 loop {
@@ -164,7 +174,14 @@ async fn main() {
                         return (latencies, refused);
                     }
                     let (url, body) = jobs(n);
-                    let t = Instant::now();
+                    let t = match rate {
+                        Some(rate) => {
+                            let due = started + Duration::from_secs_f64(n as f64 / rate);
+                            tokio::time::sleep_until(due.into()).await;
+                            due
+                        }
+                        None => Instant::now(),
+                    };
                     let (ok, _) = send(&client, url, &admin, body).await;
                     latencies.push(t.elapsed());
                     refused += usize::from(!ok);
@@ -183,11 +200,12 @@ async fn main() {
     let pct =
         |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)].as_secs_f64() * 1000.0;
     println!(
-        "{} store={store} clients={} requests={} refused={refused} workers={} rate={:.0}/s p50={:.2}ms p99={:.2}ms",
+        "{} store={store} clients={} requests={} refused={refused} workers={}{} rate={:.0}/s p50={:.2}ms p99={:.2}ms",
         args.scenario,
         args.clients,
         latencies.len(),
         args.workers,
+        args.rate.map(|r| format!(" paced={r:.0}/s")).unwrap_or_default(),
         latencies.len() as f64 / elapsed.as_secs_f64(),
         pct(0.50),
         pct(0.99),
