@@ -104,7 +104,51 @@ impl ProjectionTx {
                 bind!(sqlx::query(INSERT)).execute(&mut **tx).await?;
             }
         }
+        self.queued_deliveries = true;
         Ok(())
+    }
+}
+
+/// The PostgreSQL channel on which committed deliveries are announced.
+const CHANNEL: &str = "rdv_deliveries";
+pub(crate) const NOTIFY: &str = "NOTIFY rdv_deliveries";
+
+impl EventStore {
+    /// Changes when deliveries were committed: by a projection of this
+    /// process, or, once [`Self::listen_for_deliveries`] runs, of any process
+    /// on PostgreSQL. A relay waits on it between polls.
+    pub fn deliveries_queued(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.deliveries.subscribe()
+    }
+
+    /// Until `shutdown`, turns PostgreSQL's notices of deliveries committed by
+    /// other processes into [`Self::deliveries_queued`] changes (reconnecting
+    /// after a failure; the relay's polling covers the gap). Nothing to do
+    /// on SQLite, whose writers share this process or are polled.
+    pub async fn listen_for_deliveries(&self, shutdown: tokio_util::sync::CancellationToken) {
+        let Some(b) = self.postgres() else { return };
+        loop {
+            let error = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                Err(error) = self.relay_notices(&b.pool) => error,
+            };
+            tracing::warn!(%error, "listening for webhook deliveries; polling meanwhile");
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Listens on [`CHANNEL`] and bumps [`Self::deliveries_queued`] at each
+    /// notice; ends only on an error.
+    async fn relay_notices(&self, pool: &sqlx::PgPool) -> Result<std::convert::Infallible, sqlx::Error> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+        listener.listen(CHANNEL).await?;
+        loop {
+            listener.recv().await?;
+            self.deliveries.send_modify(|n| *n += 1);
+        }
     }
 }
 

@@ -13,7 +13,10 @@
 use crate::{error::StoreError, rows::timestamp, sqlite::sqlite_sql};
 use serde_json::Value;
 use sqlx::{Postgres, Sqlite, Transaction, types::Json};
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 /// An open transaction on either backend.
 pub(crate) enum Conn {
@@ -41,6 +44,10 @@ pub struct ProjectionTx {
     /// Listings by (projection, collection, parent), as of the last write
     /// to their collection.
     lists: HashMap<Key, Vec<Value>>,
+    /// Whether webhook deliveries were queued, and whom to tell once they
+    /// are committed.
+    pub(crate) queued_deliveries: bool,
+    deliveries: Option<Arc<tokio::sync::watch::Sender<u64>>>,
 }
 
 /// Runs one SQL text (with `$N` parameters) on either backend's transaction.
@@ -74,7 +81,15 @@ impl ProjectionTx {
             conn,
             cache: HashMap::new(),
             lists: HashMap::new(),
+            queued_deliveries: false,
+            deliveries: None,
         }
+    }
+
+    /// Tells `deliveries` when this transaction commits deliveries.
+    pub(crate) fn telling(mut self, deliveries: Arc<tokio::sync::watch::Sender<u64>>) -> Self {
+        self.deliveries = Some(deliveries);
+        self
     }
 
     pub(crate) async fn execute(&mut self, sql: &str, name: &str) -> Result<(), StoreError> {
@@ -387,7 +402,16 @@ impl ProjectionTx {
         self.flush().await?;
         match self.conn {
             Conn::Sqlite(tx) => tx.commit().await?,
-            Conn::Postgres(tx) => tx.commit().await?,
+            Conn::Postgres(mut tx) => {
+                if self.queued_deliveries {
+                    // Relays in other processes listen (delivered at commit).
+                    sqlx::query(crate::deliveries::NOTIFY).execute(&mut *tx).await?;
+                }
+                tx.commit().await?
+            }
+        }
+        if let (true, Some(deliveries)) = (self.queued_deliveries, &self.deliveries) {
+            deliveries.send_modify(|n| *n += 1);
         }
         Ok(())
     }

@@ -43,6 +43,10 @@ macro_rules! on_backend {
 pub struct EventStore {
     backend: Backend,
     appended: Arc<watch::Sender<i64>>,
+    /// Bumped when a projection transaction that queued webhook deliveries
+    /// commits (here, or in another process on PostgreSQL: see
+    /// [`EventStore::listen_for_deliveries`]), so relays need not poll.
+    pub(crate) deliveries: Arc<watch::Sender<u64>>,
     cache: Arc<StreamCache>,
     /// Seals and opens usagers' personal data.
     sealing: Sealing,
@@ -65,6 +69,7 @@ impl EventStore {
         Self {
             backend,
             appended: Arc::new(watch::channel(0).0),
+            deliveries: Arc::new(watch::channel(0).0),
             cache: Arc::default(),
             sealing: Sealing::Refused,
         }
@@ -433,7 +438,8 @@ impl EventStore {
         Ok(match &self.backend {
             Backend::Sqlite(b) => ProjectionTx::new(Conn::Sqlite(b.begin_write().await?)),
             Backend::Postgres(b) => ProjectionTx::new(Conn::Postgres(b.pool.begin().await?)),
-        })
+        }
+        .telling(self.deliveries.clone()))
     }
 
     /// One document of a projection's collection.

@@ -39,6 +39,8 @@ const PER_ENDPOINT: usize = 16;
 /// A claim lasts at least this long, and always well past an attempt's timeout.
 const MIN_LEASE_MS: i64 = 60_000;
 const RESPONSE_KEPT: usize = 4096;
+/// How often due retries are looked for (new deliveries wake the relay).
+const POLL: Duration = Duration::from_millis(50);
 
 /// An enabled endpoint, ready for a batch's deliveries.
 struct Prepared {
@@ -153,18 +155,29 @@ impl WebhookRelay {
         Ok(client)
     }
 
-    /// Delivers until `shutdown`, polling for due deliveries.
+    /// Delivers until `shutdown`: woken as soon as deliveries are committed
+    /// (by a projector of this process, or of any process on PostgreSQL),
+    /// and polling for retries coming due.
     pub async fn run(self, shutdown: CancellationToken) {
+        let store = self.commands.store().clone();
+        let mut queued = store.deliveries_queued();
+        let listener = tokio::spawn({
+            let (store, shutdown) = (store.clone(), shutdown.clone());
+            async move { store.listen_for_deliveries(shutdown).await }
+        });
         loop {
+            queued.borrow_and_update();
             match self.deliver_due().await {
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "webhook relay"),
             }
             tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                _ = shutdown.cancelled() => break,
+                _ = queued.changed() => {}
+                _ = tokio::time::sleep(POLL) => {}
             }
         }
+        let _ = listener.await;
     }
 
     /// Attempts every due delivery once (concurrently within a batch: a

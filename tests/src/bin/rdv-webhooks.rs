@@ -5,7 +5,18 @@
 //! booking's answer (its commit) to its webhook's arrival. Loopback only,
 //! bounded by `--rdvs`.
 //!
-//! cargo run --release -p rdv-tests --bin rdv-webhooks -- [--rdvs 2000] [--clients 8] [--postgres URL]
+//! `--drain` measures the relay alone: the app runs without its workers,
+//! `--endpoints E` endpoints of the organisation subscribe to RDVs, the
+//! bookings are made, the dispatch projection turns them into `rdvs × E`
+//! deliveries, and only then `--relays W` relay workers start (each with
+//! its own pool, as separate `rdv relay` processes would): the rate is the
+//! deliveries arrived over the time from their start to the last arrival.
+//!
+//! `--rate R` paces the bookings at R a second in all (open loop), for the
+//! delay at a given load rather than at saturation.
+//!
+//! cargo run --release -p rdv-tests --bin rdv-webhooks -- [--rdvs 2000] [--clients 8] [--rate 500] [--postgres URL]
+//! cargo run --release -p rdv-tests --bin rdv-webhooks -- --drain [--endpoints 4] [--relays 2] [--postgres URL]
 
 use rdv_domain::FixedClock;
 use rdv_gateway::{App, Config};
@@ -24,9 +35,18 @@ const ADMIN: &str = "webhooks-bench-admin";
 
 type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
 
+/// Every delivery the receiver took, by `webhook-id` (a repeat shows as
+/// fewer ids than deliveries), and when the last one arrived.
+#[derive(Default)]
+struct Received {
+    ids: std::collections::HashSet<String>,
+    deliveries: usize,
+    last: Option<Instant>,
+}
+
 /// A keep-alive HTTP/1.1 receiver answering 200 to every POST and noting
 /// when each RDV's first delivery arrived.
-async fn receiver(arrivals: Arrivals) -> String {
+async fn receiver(arrivals: Arrivals, received: Arc<Mutex<Received>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hooks", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -34,12 +54,13 @@ async fn receiver(arrivals: Arrivals) -> String {
             let Ok((socket, _)) = listener.accept().await else {
                 return;
             };
-            let arrivals = arrivals.clone();
+            let (arrivals, received) = (arrivals.clone(), received.clone());
             tokio::spawn(async move {
                 let (read, mut write) = socket.into_split();
                 let mut read = BufReader::new(read);
                 loop {
                     let mut length = 0usize;
+                    let mut webhook_id = String::new();
                     let mut line = String::new();
                     loop {
                         line.clear();
@@ -49,13 +70,22 @@ async fn receiver(arrivals: Arrivals) -> String {
                         if line == "\r\n" {
                             break;
                         }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
                             length = v.trim().parse().unwrap_or(0);
+                        } else if let Some(v) = lower.strip_prefix("webhook-id:") {
+                            webhook_id = v.trim().to_string();
                         }
                     }
                     let mut body = vec![0; length];
                     if read.read_exact(&mut body).await.is_err() {
                         return;
+                    }
+                    {
+                        let mut received = received.lock().unwrap();
+                        received.ids.insert(webhook_id);
+                        received.deliveries += 1;
+                        received.last = Some(Instant::now());
                     }
                     if let Ok(payload) = serde_json::from_slice::<Value>(&body)
                         && let Some(id) = payload["data"]["id"].as_str()
@@ -96,22 +126,33 @@ async fn main() {
     let mut rdvs = 2000usize;
     let mut clients = 8usize;
     let mut postgres = None;
+    let (mut drain, mut endpoints, mut relays) = (false, 1usize, 1usize);
+    let mut rate: Option<f64> = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--drain" {
+            drain = true;
+            continue;
+        }
         let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
         match flag.as_str() {
             "--rdvs" => rdvs = value.parse().expect("--rdvs N"),
             "--clients" => clients = value.parse().expect("--clients N"),
             "--postgres" => postgres = Some(value),
+            "--endpoints" => endpoints = value.parse().expect("--endpoints N"),
+            "--relays" => relays = value.parse().expect("--relays N"),
+            "--rate" => rate = Some(value.parse().expect("--rate bookings per second")),
             other => panic!("unknown flag {other}"),
         }
     }
     let arrivals: Arrivals = Arc::default();
-    let hook_url = receiver(arrivals.clone()).await;
+    let received: Arc<Mutex<Received>> = Arc::default();
+    let hook_url = receiver(arrivals.clone(), received.clone()).await;
     let dir = tempfile::TempDir::new().expect("temp dir");
     let mut config = Config::embedded(dir.path().to_path_buf());
     config.admin_token = Some(ADMIN.into());
     config.scheduler = false;
+    config.embedded_workers = !drain;
     config.webhook_allow_hosts = "127.0.0.1".into();
     config.db_max_connections = 32;
     if let Some(base) = &postgres {
@@ -123,12 +164,13 @@ async fn main() {
         );
     }
     let app = App::build(
-        config,
+        config.clone(),
         Arc::new(FixedClock::at("2026-01-05T08:00:00Z".parse().unwrap())),
     )
     .await
     .expect("app");
-    let store = app.state().store.kind();
+    let keyed_store = app.state().store.clone();
+    let store = keyed_store.kind();
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run(std::future::pending()));
     let http = reqwest::Client::new();
@@ -191,13 +233,15 @@ async fn main() {
         .as_str()
         .unwrap()
         .to_string();
-    post(
-        &http,
-        format!("{base}/v1/organisations/{organisation}/webhook-endpoints"),
-        ADMIN,
-        json!({"target_url": hook_url, "subscriptions": ["rdv"]}),
-    )
-    .await;
+    for _ in 0..endpoints {
+        post(
+            &http,
+            format!("{base}/v1/organisations/{organisation}/webhook-endpoints"),
+            ADMIN,
+            json!({"target_url": hook_url, "subscriptions": ["rdv"]}),
+        )
+        .await;
+    }
 
     // Agents' bookings (overlaps are only warnings), each a distinct RDV.
     let committed: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -213,6 +257,9 @@ async fn main() {
                     let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     if n >= rdvs {
                         return;
+                    }
+                    if let Some(rate) = rate {
+                        tokio::time::sleep_until((started + Duration::from_secs_f64(n as f64 / rate)).into()).await;
                     }
                     // Concurrent bookings on different days: no agent-day contention.
                     let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 6).unwrap()
@@ -233,6 +280,9 @@ async fn main() {
         task.await.unwrap();
     }
     let booked_in = started.elapsed();
+    if drain {
+        return drain_with(config, keyed_store, relays, rdvs * endpoints, received).await;
+    }
     let deadline = Instant::now() + Duration::from_secs(120);
     while arrivals.lock().unwrap().len() < rdvs && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -252,12 +302,61 @@ async fn main() {
     let last = arrivals.values().max().copied().unwrap_or(started);
     let pct = |p: f64| delays[((delays.len() as f64 * p) as usize).min(delays.len().saturating_sub(1))];
     println!(
-        "webhooks store={store} clients={clients} rdvs={rdvs} delivered={} booking_rate={:.0}/s delivery_rate={:.0}/s \
+        "webhooks store={store} clients={clients}{} rdvs={rdvs} delivered={} booking_rate={:.0}/s delivery_rate={:.0}/s \
          commit_to_arrival p50={:.1}ms p99={:.1}ms",
+        rate.map(|r| format!(" paced={r:.0}/s")).unwrap_or_default(),
         arrivals.len(),
         rdvs as f64 / booked_in.as_secs_f64(),
         arrivals.len() as f64 / last.duration_since(first).as_secs_f64().max(0.001),
         pct(0.5),
         pct(0.99),
+    );
+}
+
+/// The `--drain` measure: the dispatch projection makes every delivery, then
+/// `relays` workers deliver them; prints their rate.
+async fn drain_with(
+    config: Config,
+    store: rdv_eventstore::EventStore,
+    relays: usize,
+    expected: usize,
+    received: Arc<Mutex<Received>>,
+) {
+    let dispatch = rdv_projections::all()
+        .into_iter()
+        .find(|p| p.name() == "webhook_dispatch")
+        .expect("the dispatch projection");
+    rdv_projections::Projector::new(store, dispatch)
+        .catch_up()
+        .await
+        .expect("dispatch");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let clock: Arc<dyn rdv_domain::Clock> = Arc::new(FixedClock::at("2026-01-05T08:00:00Z".parse().unwrap()));
+    let started = Instant::now();
+    for _ in 0..relays {
+        let (store, key) = rdv_gateway::app::open_store_and_key(&config)
+            .await
+            .expect("relay store");
+        let commands =
+            rdv_eventstore::CommandService::new(store, rdv_domain::Services::new(clock.clone(), config.invitation_ttl));
+        tokio::spawn(rdv_gateway::app::webhook_relay(&config, commands, key).run(shutdown.clone()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while received.lock().unwrap().deliveries < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    shutdown.cancel();
+    let received = received.lock().unwrap();
+    let took = received.last.map_or(started.elapsed(), |l| l.duration_since(started));
+    println!(
+        "webhooks_drain store={} relays={relays} deliveries={} distinct={} expected={expected} rate={:.0}/s",
+        if config.database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        },
+        received.deliveries,
+        received.ids.len(),
+        received.deliveries as f64 / took.as_secs_f64().max(0.001),
     );
 }

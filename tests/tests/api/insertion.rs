@@ -91,9 +91,15 @@ async fn usager(app: &TestApp, s: &Setup, first_name: &str, phone: Option<&str>)
     created.id()
 }
 
+/// Invites as a front app that has seen every write so far: the category's
+/// configuration is read from its projection, at least up to there.
 async fn invite(app: &TestApp, s: &Setup, usager: &str, formats: Value) -> Reply {
+    let seen = app.head_position().await;
     app.post(
-        &format!("/v1/organisations/{}/usagers/{usager}/invitations", s.organisation),
+        &format!(
+            "/v1/organisations/{}/usagers/{usager}/invitations?min_position={seen}",
+            s.organisation
+        ),
         &s.token,
         json!({"motif_category": CATEGORY, "formats": formats}),
     )
