@@ -27,7 +27,7 @@ pub const ANCHOR_EVERY: u64 = 1000;
 
 /// The chain's end: the last chained position, its hash, and how many
 /// events are chained.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Head {
     position: i64,
     hash: String,
@@ -115,7 +115,69 @@ fn padded(position: i64) -> String {
     format!("{position:020}")
 }
 
-pub struct Chain;
+/// The chain projection. It hashes a batch before the projector opens its
+/// write transaction ([`Projection::prepare`]), from the head as last
+/// committed; in the transaction it uses those links only if the head read
+/// there is the one they start from (so a concurrent or failed run can
+/// never chain from the wrong hash).
+#[derive(Default)]
+pub struct Chain {
+    prepared: std::sync::Mutex<Option<Extension>>,
+}
+
+/// A batch's links and anchors, and the heads before and after it.
+struct Extension {
+    from: Head,
+    first: i64,
+    last: i64,
+    links: Vec<(i64, String)>,
+    anchors: Vec<Anchor>,
+    head: Head,
+}
+
+impl Extension {
+    /// Chains `events` (not empty) after `from`.
+    fn of(from: Head, events: &[StoredEvent]) -> Self {
+        let mut head = from.clone();
+        let mut links = Vec::with_capacity(events.len());
+        let mut anchors = Vec::new();
+        for event in events {
+            head.hash = link_hash(&head.hash, event);
+            head.position = event.position;
+            head.count += 1;
+            links.push((event.position, head.hash.clone()));
+            if head.count.is_multiple_of(ANCHOR_EVERY) {
+                anchors.push(Anchor {
+                    position: head.position,
+                    count: head.count,
+                    hash: head.hash.clone(),
+                });
+            }
+        }
+        Self {
+            from,
+            first: events.first().map_or(0, |e| e.position),
+            last: events.last().map_or(0, |e| e.position),
+            links,
+            anchors,
+            head,
+        }
+    }
+
+    fn extends(&self, from: &Head, events: &[StoredEvent]) -> bool {
+        self.from == *from
+            && events.first().map(|e| e.position) == Some(self.first)
+            && events.last().map(|e| e.position) == Some(self.last)
+            && self.links.len() == events.len()
+    }
+}
+
+fn head_of(doc: Option<Value>, event: &StoredEvent) -> Result<Head, ProjectionError> {
+    match doc {
+        Some(doc) => serde_json::from_value(doc).map_err(|e| ProjectionError::event(event, e)),
+        None => Ok(Head::default()),
+    }
+}
 
 #[async_trait::async_trait]
 impl Projection for Chain {
@@ -142,32 +204,33 @@ impl Projection for Chain {
         self.apply_batch(tx, std::slice::from_ref(event)).await
     }
 
+    /// Hashes the batch outside the write transaction, from the head as
+    /// last committed (a read that takes no write lock).
+    async fn prepare(&self, store: &EventStore, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        let Some(first) = events.first() else { return Ok(()) };
+        let from = head_of(store.doc(NAME, HEAD, HEAD).await?, first)?;
+        let extension = Extension::of(from, events);
+        *self.prepared.lock().unwrap_or_else(|e| e.into_inner()) = Some(extension);
+        Ok(())
+    }
+
     /// One read of the head and one document of links per batch.
     async fn apply_batch(&self, tx: &mut ProjectionTx, events: &[StoredEvent]) -> Result<(), ProjectionError> {
         let Some(first) = events.first() else { return Ok(()) };
-        let mut head: Head = match tx.get(NAME, HEAD, HEAD).await? {
-            Some(doc) => serde_json::from_value(doc).map_err(|e| ProjectionError::event(first, e))?,
-            None => Head::default(),
+        let from = head_of(tx.get(NAME, HEAD, HEAD).await?, first)?;
+        let prepared = self.prepared.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let extension = match prepared {
+            Some(prepared) if prepared.extends(&from, events) => prepared,
+            _ => Extension::of(from, events),
         };
-        let mut links = Vec::with_capacity(events.len());
-        for event in events {
-            head.hash = link_hash(&head.hash, event);
-            head.position = event.position;
-            head.count += 1;
-            links.push((event.position, head.hash.clone()));
-            if head.count.is_multiple_of(ANCHOR_EVERY) {
-                let anchor = Anchor {
-                    position: head.position,
-                    count: head.count,
-                    hash: head.hash.clone(),
-                };
-                let doc = serde_json::to_value(&anchor).map_err(|e| ProjectionError::event(event, e))?;
-                tx.put(NAME, ANCHORS, &padded(event.position), Some(ALL), &doc).await?;
-            }
+        for anchor in &extension.anchors {
+            let doc = serde_json::to_value(anchor).map_err(|e| ProjectionError::event(first, e))?;
+            tx.put(NAME, ANCHORS, &padded(anchor.position), Some(ALL), &doc).await?;
         }
-        let doc = serde_json::to_value(Links { links }).map_err(|e| ProjectionError::event(first, e))?;
+        let links = Links { links: extension.links };
+        let doc = serde_json::to_value(links).map_err(|e| ProjectionError::event(first, e))?;
         tx.put(NAME, LINKS, &padded(first.position), Some(ALL), &doc).await?;
-        let doc = serde_json::to_value(&head).map_err(|e| ProjectionError::event(first, e))?;
+        let doc = serde_json::to_value(&extension.head).map_err(|e| ProjectionError::event(first, e))?;
         tx.put(NAME, HEAD, HEAD, None, &doc).await?;
         Ok(())
     }
@@ -259,8 +322,39 @@ pub async fn verify(store: &EventStore) -> Result<Result<ChainReport, ChainBreak
 
 #[cfg(test)]
 mod tests {
-    use super::{write_canonical, write_linked};
+    use super::{Extension, Head, write_canonical, write_linked};
     use serde_json::json;
+
+    fn events(count: i64) -> Vec<rdv_eventstore::StoredEvent> {
+        (1..=count)
+            .map(|n| {
+                serde_json::from_value(json!({
+                    "position": n * 10, "aggregate_type": "Note", "aggregate_id": "n1", "sequence": n,
+                    "event_type": "Noted", "event_version": "1.0", "payload": {"Noted": {"n": n}},
+                    "metadata": {"event_id": format!("0190a6f2-7c1e-7000-8000-00000000000{n}"),
+                                 "occurred_at": "2026-01-05T09:00:00Z", "actor": "system",
+                                 "correlation_id": "0190a6f2-7c1e-7000-8000-000000000000", "causation_id": null},
+                }))
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_hashed_ahead_is_used_only_from_the_head_it_started_at() {
+        let events = events(3);
+        let start = Head::default();
+        let ahead = Extension::of(start.clone(), &events);
+        assert!(ahead.extends(&start, &events));
+        // Another run chained the first event meanwhile: the head moved.
+        let moved = Extension::of(start.clone(), &events[..1]).head;
+        assert!(!ahead.extends(&moved, &events), "a stale preparation");
+        assert!(!ahead.extends(&start, &events[..2]), "another batch");
+        // Chaining in two steps gives the same links as in one.
+        let rest = Extension::of(moved, &events[1..]);
+        assert_eq!(rest.links, ahead.links[1..]);
+        assert_eq!(rest.head, ahead.head);
+    }
 
     #[test]
     fn an_event_is_hashed_as_the_canonical_json_of_its_fields() {

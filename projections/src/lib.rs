@@ -35,7 +35,7 @@ pub fn all() -> Vec<Arc<dyn Projection>> {
         Arc::new(rdvs::Rdvs),
         Arc::new(usagers::Usagers),
         Arc::new(follow_ups::FollowUps),
-        Arc::new(chain::Chain),
+        Arc::new(chain::Chain::default()),
         Arc::new(webhooks::Webhooks),
         Arc::new(webhook_dispatch::WebhookDispatch),
         Arc::new(rgpd::Rgpd),

@@ -60,6 +60,14 @@ pub trait Projection: Send + Sync {
         std::time::Duration::ZERO
     }
 
+    /// Work on a batch that needs no transaction, done before the write
+    /// transaction opens (on SQLite its lock is the whole store's, and every
+    /// append waits on it): the chain hashes its batch here. By default
+    /// nothing.
+    async fn prepare(&self, _store: &EventStore, _events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+
     /// Reads ahead, in a statement per collection, the documents the
     /// batch's events will read ([`ProjectionTx::prefetch`]). By default
     /// nothing: each document is read when first asked for, a round trip
@@ -245,6 +253,7 @@ impl Projector {
                 self.status.send_replace(ProjectorStatus::Running(scanned));
                 continue;
             }
+            self.projection.prepare(&self.store, &batch).await?;
             let mut tx = self.store.begin_projection().await?;
             if tx.lock_checkpoint(name).await? != stored {
                 continue;
@@ -263,6 +272,12 @@ impl Projector {
                 settled: false,
             };
             self.status.send_replace(ProjectorStatus::Running(scanned));
+            // A paced projection takes what had come and lets the next come
+            // in the next round, rather than chasing a busy feed in small
+            // batches (a full batch means a backlog: go on).
+            if !self.projection.pace().is_zero() && (batch.len() as i64) < BATCH {
+                return Ok(scanned);
+            }
         }
     }
 

@@ -30,7 +30,10 @@ async fn chained_history(store: &EventStore) -> Vec<i64> {
         };
         positions.extend(store.append(&request, None).await.unwrap().iter().map(|e| e.position));
     }
-    Projector::new(store.clone(), Arc::new(Chain)).catch_up().await.unwrap();
+    Projector::new(store.clone(), Arc::new(Chain::default()))
+        .catch_up()
+        .await
+        .unwrap();
     let report = chain::verify(store).await.unwrap().expect("a sound chain");
     assert_eq!(report.events, 30);
     assert_eq!(report.head.unwrap().position, positions[29]);
@@ -124,7 +127,7 @@ async fn anchors_are_taken_every_thousand_events() {
         data_keys: Vec::new(),
     };
     t.store.append(&request, None).await.unwrap();
-    Projector::new(t.store.clone(), Arc::new(Chain))
+    Projector::new(t.store.clone(), Arc::new(Chain::default()))
         .catch_up()
         .await
         .unwrap();

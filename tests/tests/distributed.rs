@@ -297,15 +297,8 @@ async fn a_distributed_deployment_survives_kills_and_ends_consistent() {
 
     // JetStream holds every event of the store exactly once, and the SI's
     // consumer, made again, was handed each of them.
-    let mut ids = BTreeSet::new();
-    let mut after = 0;
-    loop {
-        let (page, _) = store.stored_feed_of(after, 1000, &[]).await.unwrap();
-        let Some(last) = page.last() else { break };
-        after = last.position;
-        ids.extend(page.iter().map(|e| e.metadata.event_id.to_string()));
-    }
-    assert_eq!(after, head, "the feed reads up to the head");
+    let (ids, last) = event_ids(&store).await;
+    assert_eq!(last, head, "the feed reads up to the head");
     let info = stream.clone().info().await.unwrap().state.clone();
     assert_eq!(
         info.messages,
@@ -364,9 +357,29 @@ async fn a_distributed_deployment_survives_kills_and_ends_consistent() {
         }
     }
 
-    // Every read model equals a rebuild from position 0.
+    // The whole history replays into a fresh embedded data dir, every
+    // event of it, and every read model equals a rebuild from position 0.
     let (binary, env) = (deployment.binary.clone(), deployment.env.clone());
     drop(deployment);
+    let fresh = tempfile::TempDir::new().unwrap();
+    let replayed = Command::new(&binary)
+        .arg("replay")
+        .arg("--into")
+        .arg(fresh.path())
+        .envs(env.clone())
+        .output()
+        .expect("rdv replay runs");
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let (ids, _) = event_ids(&store).await;
+    assert!(
+        String::from_utf8_lossy(&replayed.stdout).starts_with(&format!("replayed {} events", ids.len())),
+        "{}",
+        String::from_utf8_lossy(&replayed.stdout)
+    );
     let verified = Command::new(binary)
         .arg("verify")
         .envs(env)
@@ -375,6 +388,18 @@ async fn a_distributed_deployment_survives_kills_and_ends_consistent() {
         .success();
     assert!(verified, "rdv verify found read models differing from a replay");
     let _ = jetstream.delete_stream(&stream_name).await;
+}
+
+/// The id of every event in the store, and the last position read.
+async fn event_ids(store: &EventStore) -> (BTreeSet<String>, i64) {
+    let mut ids = BTreeSet::new();
+    let mut after = 0;
+    loop {
+        let (page, _) = store.stored_feed_of(after, 1000, &[]).await.unwrap();
+        let Some(last) = page.last() else { return (ids, after) };
+        after = last.position;
+        ids.extend(page.iter().map(|e| e.metadata.event_id.to_string()));
+    }
 }
 
 fn is_cancelled(doc: &Value) -> bool {

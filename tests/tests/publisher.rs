@@ -58,7 +58,10 @@ async fn publish_up_to(publisher: &Publisher, expected: &[(i64, String)]) {
     let last = expected.last().map_or(0, |e| e.0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while publisher.catch_up().await.unwrap() < last {
-        assert!(std::time::Instant::now() < deadline, "position {last} never became readable");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "position {last} never became readable"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }

@@ -12,7 +12,7 @@
 //! ratios compare the medians. Prints commands/s and latencies per run.
 //! Loopback only, bounded by its flags.
 //!
-//! cargo run --release -p rdv-tests --bin rdv-protection -- [--postgres URL] [--usagers 2000] [--updates 3] [--clients 8] [--rounds 3]
+//! cargo run --release -p rdv-tests --bin rdv-protection -- [--postgres URL] [--usagers 10000] [--updates 3] [--clients 8] [--rounds 3]
 
 use rdv_domain::{
     FixedClock, Services,
@@ -40,7 +40,9 @@ struct Args {
 fn args() -> Args {
     let mut a = Args {
         postgres: None,
-        usagers: 2_000,
+        // 40,000 commands a run: seconds long, so the chain projector (one
+        // batch a second) works during the run rather than after it.
+        usagers: 10_000,
         updates: 3,
         clients: 8,
         rounds: 3,
@@ -230,7 +232,8 @@ async fn main() {
         ));
         let following = fresh_store(&args, &mut scratch).await.with_personal_data_in_clear();
         let shutdown = CancellationToken::new();
-        let follower = tokio::spawn(Projector::new(following.clone(), Arc::new(Chain)).run(shutdown.clone()));
+        let follower =
+            tokio::spawn(Projector::new(following.clone(), Arc::new(Chain::default())).run(shutdown.clone()));
         chained.push(report(
             "in clear, chain projector following",
             usager_commands(&following, &args).await,
@@ -244,7 +247,7 @@ async fn main() {
     let clear = last_clear.expect("at least one round");
     let events = (args.usagers * (args.updates + 1)) as f64;
     let started = Instant::now();
-    Projector::new(clear.clone(), Arc::new(Chain))
+    Projector::new(clear.clone(), Arc::new(Chain::default()))
         .catch_up()
         .await
         .expect("chain");
