@@ -81,30 +81,60 @@ const INSERT: &str = "INSERT INTO webhook_deliveries (id, endpoint_id, record, p
                       next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) \
                       ON CONFLICT (id) DO NOTHING";
 
+/// [`INSERT`] for a batch (PostgreSQL).
+const INSERT_BATCH: &str = "INSERT INTO webhook_deliveries (id, endpoint_id, record, position, event_type, body, \
+       status, next_attempt_at, created_at) \
+     SELECT d.id, d.endpoint_id, d.record, d.position, d.event_type, d.body, 'pending', d.created_at, d.created_at \
+     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[]) \
+       AS d(id, endpoint_id, record, position, event_type, body, created_at) \
+     ON CONFLICT (id) DO NOTHING";
+
 impl ProjectionTx {
-    /// Queues a delivery with the projector's checkpoint.
+    /// Queues a delivery with the projector's checkpoint. It is written with
+    /// the transaction's other deliveries (one statement on PostgreSQL)
+    /// before the checkpoint moves.
     pub async fn enqueue_delivery(&mut self, d: &NewDelivery) -> Result<(), StoreError> {
-        macro_rules! bind {
-            ($q:expr) => {
-                $q.bind(&d.id)
-                    .bind(&d.endpoint_id)
-                    .bind(&d.record)
-                    .bind(d.position)
-                    .bind(&d.event_type)
-                    .bind(&d.body)
-                    .bind(d.created_at_ms)
-            };
+        self.pending_deliveries.push(d.clone());
+        self.queued_deliveries = true;
+        Ok(())
+    }
+
+    /// Writes the deliveries queued so far.
+    pub(crate) async fn write_deliveries(&mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending_deliveries);
+        if pending.is_empty() {
+            return Ok(());
         }
         match &mut self.conn {
             Conn::Sqlite(tx) => {
                 let sql = sqlite_sql(INSERT);
-                bind!(sqlx::query(&sql)).execute(&mut **tx).await?;
+                for d in &pending {
+                    sqlx::query(&sql)
+                        .bind(&d.id)
+                        .bind(&d.endpoint_id)
+                        .bind(&d.record)
+                        .bind(d.position)
+                        .bind(&d.event_type)
+                        .bind(&d.body)
+                        .bind(d.created_at_ms)
+                        .execute(&mut **tx)
+                        .await?;
+                }
             }
             Conn::Postgres(tx) => {
-                bind!(sqlx::query(INSERT)).execute(&mut **tx).await?;
+                let column = |f: fn(&NewDelivery) -> &str| -> Vec<&str> { pending.iter().map(f).collect() };
+                sqlx::query(INSERT_BATCH)
+                    .bind(column(|d| &d.id))
+                    .bind(column(|d| &d.endpoint_id))
+                    .bind(column(|d| &d.record))
+                    .bind(pending.iter().map(|d| d.position).collect::<Vec<_>>())
+                    .bind(column(|d| &d.event_type))
+                    .bind(column(|d| &d.body))
+                    .bind(pending.iter().map(|d| d.created_at_ms).collect::<Vec<_>>())
+                    .execute(&mut **tx)
+                    .await?;
             }
         }
-        self.queued_deliveries = true;
         Ok(())
     }
 }
@@ -167,6 +197,21 @@ const OUTCOME: &str = "UPDATE webhook_deliveries SET status = $1, attempts = att
 const ATTEMPT: &str = "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, duration_ms, error, response) \
                        SELECT $1, attempts, $2, $3, $4, $5, $6 FROM webhook_deliveries WHERE id = $1";
 
+/// [`ATTEMPT`] for a batch (PostgreSQL), numbered before [`OUTCOMES_BATCH`]
+/// counts them.
+const ATTEMPTS_BATCH: &str = "INSERT INTO webhook_attempts \
+       (delivery_id, attempt, at, status_code, duration_ms, error, response) \
+     SELECT u.id, d.attempts + 1, u.at, u.status_code, u.duration_ms, u.error, u.response \
+     FROM UNNEST($1::text[], $2::bigint[], $3::int[], $4::bigint[], $5::text[], $6::text[]) \
+       AS u(id, at, status_code, duration_ms, error, response) \
+     JOIN webhook_deliveries d ON d.id = u.id";
+
+/// [`OUTCOME`] for a batch (PostgreSQL).
+const OUTCOMES_BATCH: &str = "UPDATE webhook_deliveries d SET status = u.status, attempts = d.attempts + 1, \
+       next_attempt_at = u.next_attempt_at, claimed_until = 0, last_error = u.error \
+     FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[]) AS u(id, status, next_attempt_at, error) \
+     WHERE d.id = u.id";
+
 impl EventStore {
     /// Claims up to `limit` due deliveries for `lease_ms`, the earliest
     /// first, at most one unfinished per (endpoint, record).
@@ -212,40 +257,62 @@ impl EventStore {
     /// Records attempts and the deliveries' new statuses, all in one
     /// transaction (one commit for a worker's whole batch).
     pub async fn record_attempts(&self, attempts: &[(String, AttemptRecord)]) -> Result<(), StoreError> {
-        macro_rules! run {
-            ($tx:expr, $outcome:expr, $insert:expr) => {
+        match self.postgres() {
+            // Two statements for the whole batch: a round trip per delivery
+            // would bound a relay to a few thousand a second.
+            Some(pg) => {
+                let ids: Vec<&str> = attempts.iter().map(|(id, _)| id.as_str()).collect();
+                let column = |f: fn(&AttemptRecord) -> Option<String>| -> Vec<Option<String>> {
+                    attempts.iter().map(|(_, a)| f(a)).collect()
+                };
+                let mut tx = pg.pool.begin().await?;
+                sqlx::query(ATTEMPTS_BATCH)
+                    .bind(&ids)
+                    .bind(attempts.iter().map(|(_, a)| a.at_ms).collect::<Vec<_>>())
+                    .bind(
+                        attempts
+                            .iter()
+                            .map(|(_, a)| a.status_code.map(i32::from))
+                            .collect::<Vec<_>>(),
+                    )
+                    .bind(attempts.iter().map(|(_, a)| a.duration_ms).collect::<Vec<_>>())
+                    .bind(column(|a| a.error.clone()))
+                    .bind(column(|a| a.response.clone()))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(OUTCOMES_BATCH)
+                    .bind(&ids)
+                    .bind(attempts.iter().map(|(_, a)| a.status.as_str()).collect::<Vec<_>>())
+                    .bind(attempts.iter().map(|(_, a)| a.next_attempt_at_ms).collect::<Vec<_>>())
+                    .bind(column(|a| a.error.clone()))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            // A statement is a function call on SQLite: one per delivery.
+            None => {
+                let mut tx = self.sqlite_writer()?.begin().await?;
+                // The attempt number is the count before this one, plus one.
+                let insert = ATTEMPT.replace("attempts,", "attempts + 1,");
+                let (outcome, insert) = (sqlite_sql(OUTCOME), sqlite_sql(&insert));
                 for (delivery_id, attempt) in attempts {
-                    sqlx::query($insert)
+                    sqlx::query(&insert)
                         .bind(delivery_id)
                         .bind(attempt.at_ms)
                         .bind(attempt.status_code.map(i32::from))
                         .bind(attempt.duration_ms)
                         .bind(&attempt.error)
                         .bind(&attempt.response)
-                        .execute(&mut *$tx)
+                        .execute(&mut *tx)
                         .await?;
-                    sqlx::query($outcome)
+                    sqlx::query(&outcome)
                         .bind(attempt.status.as_str())
                         .bind(attempt.next_attempt_at_ms)
                         .bind(&attempt.error)
                         .bind(delivery_id)
-                        .execute(&mut *$tx)
+                        .execute(&mut *tx)
                         .await?;
                 }
-            };
-        }
-        // The attempt number is the count before this one, plus one.
-        let insert = ATTEMPT.replace("attempts,", "attempts + 1,");
-        match self.postgres() {
-            Some(pg) => {
-                let mut tx = pg.pool.begin().await?;
-                run!(tx, OUTCOME, &insert);
-                tx.commit().await?;
-            }
-            None => {
-                let mut tx = self.sqlite_writer()?.begin().await?;
-                let (outcome, insert) = (sqlite_sql(OUTCOME), sqlite_sql(&insert));
-                run!(tx, &outcome, &insert);
                 tx.commit().await?;
             }
         }

@@ -308,6 +308,8 @@ impl ProjectionTx {
     /// (delivered or not): the dispatch projector does it in feed order, so
     /// no body it writes later can bring them back.
     pub async fn erase_from_deliveries(&mut self, subject: &str) -> Result<(), StoreError> {
+        // Those queued by this transaction too.
+        self.write_deliveries().await?;
         let select = "SELECT id, body FROM webhook_deliveries WHERE body LIKE $1";
         let like = format!("%{subject}%");
         let found: Vec<(String, String)> = match &mut self.conn {

@@ -47,6 +47,8 @@ pub struct ProjectionTx {
     /// Whether webhook deliveries were queued, and whom to tell once they
     /// are committed.
     pub(crate) queued_deliveries: bool,
+    /// Deliveries queued and not yet written ([`Self::write_deliveries`]).
+    pub(crate) pending_deliveries: Vec<crate::deliveries::NewDelivery>,
     deliveries: Option<Arc<tokio::sync::watch::Sender<u64>>>,
 }
 
@@ -82,6 +84,7 @@ impl ProjectionTx {
             cache: HashMap::new(),
             lists: HashMap::new(),
             queued_deliveries: false,
+            pending_deliveries: Vec::new(),
             deliveries: None,
         }
     }
@@ -237,6 +240,7 @@ impl ProjectionTx {
     /// upserts and one for the deletions; on SQLite one statement per
     /// [`SQLITE_ROWS`] rows (each statement is a hop to its worker thread).
     async fn flush(&mut self) -> Result<(), StoreError> {
+        self.write_deliveries().await?;
         let mut upserts: Vec<(&Key, Option<&str>, &Value)> = Vec::new();
         let mut deletes: Vec<&Key> = Vec::new();
         for (key, cached) in self.cache.iter().filter(|(_, c)| c.dirty) {
