@@ -202,7 +202,9 @@ impl Projector {
     /// the new checkpoint. The batch is read before the transaction starts,
     /// so the write lock (SQLite's single writer) is held only to apply it;
     /// after a full batch the next one is read meanwhile. If another
-    /// instance moved the checkpoint, the batch is read again.
+    /// instance moved the checkpoint, the batch is read again. A paced
+    /// projection stops after a batch that was not full (what had come),
+    /// leaving newer events to its next round.
     pub async fn catch_up(&self) -> Result<i64, ProjectionError> {
         let name = self.projection.name();
         let mut ahead = None;
