@@ -265,6 +265,7 @@ impl EventStore {
                 let column = |f: fn(&AttemptRecord) -> Option<String>| -> Vec<Option<String>> {
                     attempts.iter().map(|(_, a)| f(a)).collect()
                 };
+                let errors = column(|a| a.error.clone());
                 let mut tx = pg.pool.begin().await?;
                 sqlx::query(ATTEMPTS_BATCH)
                     .bind(&ids)
@@ -276,7 +277,7 @@ impl EventStore {
                             .collect::<Vec<_>>(),
                     )
                     .bind(attempts.iter().map(|(_, a)| a.duration_ms).collect::<Vec<_>>())
-                    .bind(column(|a| a.error.clone()))
+                    .bind(&errors)
                     .bind(column(|a| a.response.clone()))
                     .execute(&mut *tx)
                     .await?;
@@ -284,7 +285,7 @@ impl EventStore {
                     .bind(&ids)
                     .bind(attempts.iter().map(|(_, a)| a.status.as_str()).collect::<Vec<_>>())
                     .bind(attempts.iter().map(|(_, a)| a.next_attempt_at_ms).collect::<Vec<_>>())
-                    .bind(column(|a| a.error.clone()))
+                    .bind(&errors)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;

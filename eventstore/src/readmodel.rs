@@ -49,7 +49,7 @@ pub struct ProjectionTx {
     pub(crate) queued_deliveries: bool,
     /// Deliveries queued and not yet written ([`Self::write_deliveries`]).
     pub(crate) pending_deliveries: Vec<crate::deliveries::NewDelivery>,
-    deliveries: Option<Arc<tokio::sync::watch::Sender<u64>>>,
+    deliveries: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// Runs one SQL text (with `$N` parameters) on either backend's transaction.
@@ -78,21 +78,16 @@ macro_rules! scalar {
 }
 
 impl ProjectionTx {
-    pub(crate) fn new(conn: Conn) -> Self {
+    /// `deliveries` is told when this transaction commits deliveries.
+    pub(crate) fn new(conn: Conn, deliveries: Arc<tokio::sync::watch::Sender<u64>>) -> Self {
         Self {
             conn,
             cache: HashMap::new(),
             lists: HashMap::new(),
             queued_deliveries: false,
             pending_deliveries: Vec::new(),
-            deliveries: None,
+            deliveries,
         }
-    }
-
-    /// Tells `deliveries` when this transaction commits deliveries.
-    pub(crate) fn telling(mut self, deliveries: Arc<tokio::sync::watch::Sender<u64>>) -> Self {
-        self.deliveries = Some(deliveries);
-        self
     }
 
     pub(crate) async fn execute(&mut self, sql: &str, name: &str) -> Result<(), StoreError> {
@@ -414,8 +409,8 @@ impl ProjectionTx {
                 tx.commit().await?
             }
         }
-        if let (true, Some(deliveries)) = (self.queued_deliveries, &self.deliveries) {
-            deliveries.send_modify(|n| *n += 1);
+        if self.queued_deliveries {
+            self.deliveries.send_modify(|n| *n += 1);
         }
         Ok(())
     }

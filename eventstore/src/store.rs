@@ -435,11 +435,11 @@ impl EventStore {
     /// Opens the transaction in which a projector writes documents and its
     /// checkpoint together.
     pub async fn begin_projection(&self) -> Result<ProjectionTx, StoreError> {
-        Ok(match &self.backend {
-            Backend::Sqlite(b) => ProjectionTx::new(Conn::Sqlite(b.begin_write().await?)),
-            Backend::Postgres(b) => ProjectionTx::new(Conn::Postgres(b.pool.begin().await?)),
-        }
-        .telling(self.deliveries.clone()))
+        let conn = match &self.backend {
+            Backend::Sqlite(b) => Conn::Sqlite(b.begin_write().await?),
+            Backend::Postgres(b) => Conn::Postgres(b.pool.begin().await?),
+        };
+        Ok(ProjectionTx::new(conn, self.deliveries.clone()))
     }
 
     /// One document of a projection's collection.

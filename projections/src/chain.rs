@@ -128,8 +128,6 @@ pub struct Chain {
 /// A batch's links and anchors, and the heads before and after it.
 struct Extension {
     from: Head,
-    first: i64,
-    last: i64,
     links: Vec<(i64, String)>,
     anchors: Vec<Anchor>,
     head: Head,
@@ -156,19 +154,15 @@ impl Extension {
         }
         Self {
             from,
-            first: events.first().map_or(0, |e| e.position),
-            last: events.last().map_or(0, |e| e.position),
             links,
             anchors,
             head,
         }
     }
 
+    /// Whether these are the links of `events` chained after `from`.
     fn extends(&self, from: &Head, events: &[StoredEvent]) -> bool {
-        self.from == *from
-            && events.first().map(|e| e.position) == Some(self.first)
-            && events.last().map(|e| e.position) == Some(self.last)
-            && self.links.len() == events.len()
+        self.from == *from && self.links.iter().map(|l| l.0).eq(events.iter().map(|e| e.position))
     }
 }
 

@@ -206,3 +206,18 @@ pub async fn drop_database(base: &str, name: &str) -> Result<(), sqlx::Error> {
         .await?;
     Ok(())
 }
+
+/// Open-loop pacing for load drivers: request `n` of a run started at
+/// `started` is due at `n / rate` seconds; waits until then and returns
+/// that instant (latency counts from it, so a server that falls behind
+/// shows it). Without a rate, returns at once with now (closed loop).
+pub async fn paced(started: std::time::Instant, n: usize, rate: Option<f64>) -> std::time::Instant {
+    match rate {
+        Some(rate) => {
+            let due = started + std::time::Duration::from_secs_f64(n as f64 / rate);
+            tokio::time::sleep_until(due.into()).await;
+            due
+        }
+        None => std::time::Instant::now(),
+    }
+}

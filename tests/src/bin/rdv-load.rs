@@ -174,14 +174,7 @@ async fn main() {
                         return (latencies, refused);
                     }
                     let (url, body) = jobs(n);
-                    let t = match rate {
-                        Some(rate) => {
-                            let due = started + Duration::from_secs_f64(n as f64 / rate);
-                            tokio::time::sleep_until(due.into()).await;
-                            due
-                        }
-                        None => Instant::now(),
-                    };
+                    let t = rdv_tests::paced(started, n, rate).await;
                     let (ok, _) = send(&client, url, &admin, body).await;
                     latencies.push(t.elapsed());
                     refused += usize::from(!ok);

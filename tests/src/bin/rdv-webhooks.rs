@@ -163,12 +163,8 @@ async fn main() {
                 .expect("create database"),
         );
     }
-    let app = App::build(
-        config.clone(),
-        Arc::new(FixedClock::at("2026-01-05T08:00:00Z".parse().unwrap())),
-    )
-    .await
-    .expect("app");
+    let clock: Arc<dyn rdv_domain::Clock> = Arc::new(FixedClock::at("2026-01-05T08:00:00Z".parse().unwrap()));
+    let app = App::build(config.clone(), clock.clone()).await.expect("app");
     let keyed_store = app.state().store.clone();
     let store = keyed_store.kind();
     let base = format!("http://{}", app.local_addr());
@@ -258,9 +254,7 @@ async fn main() {
                     if n >= rdvs {
                         return;
                     }
-                    if let Some(rate) = rate {
-                        tokio::time::sleep_until((started + Duration::from_secs_f64(n as f64 / rate)).into()).await;
-                    }
+                    rdv_tests::paced(started, n, rate).await;
                     // Concurrent bookings on different days: no agent-day contention.
                     let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 6).unwrap()
                         + chrono::Duration::days((n % 1000) as i64);
@@ -281,7 +275,7 @@ async fn main() {
     }
     let booked_in = started.elapsed();
     if drain {
-        return drain_with(config, keyed_store, relays, rdvs * endpoints, received).await;
+        return drain_with((config, clock), keyed_store, relays, rdvs * endpoints, received).await;
     }
     let deadline = Instant::now() + Duration::from_secs(120);
     while arrivals.lock().unwrap().len() < rdvs && Instant::now() < deadline {
@@ -316,7 +310,7 @@ async fn main() {
 /// The `--drain` measure: the dispatch projection makes every delivery, then
 /// `relays` workers deliver them; prints their rate.
 async fn drain_with(
-    config: Config,
+    (config, clock): (Config, Arc<dyn rdv_domain::Clock>),
     store: rdv_eventstore::EventStore,
     relays: usize,
     expected: usize,
@@ -326,12 +320,12 @@ async fn drain_with(
         .into_iter()
         .find(|p| p.name() == "webhook_dispatch")
         .expect("the dispatch projection");
+    let kind = store.kind();
     rdv_projections::Projector::new(store, dispatch)
         .catch_up()
         .await
         .expect("dispatch");
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let clock: Arc<dyn rdv_domain::Clock> = Arc::new(FixedClock::at("2026-01-05T08:00:00Z".parse().unwrap()));
     let started = Instant::now();
     for _ in 0..relays {
         let (store, key) = rdv_gateway::app::open_store_and_key(&config)
@@ -349,12 +343,7 @@ async fn drain_with(
     let received = received.lock().unwrap();
     let took = received.last.map_or(started.elapsed(), |l| l.duration_since(started));
     println!(
-        "webhooks_drain store={} relays={relays} deliveries={} distinct={} expected={expected} rate={:.0}/s",
-        if config.database_url.is_some() {
-            "postgres"
-        } else {
-            "sqlite"
-        },
+        "webhooks_drain store={kind} relays={relays} deliveries={} distinct={} expected={expected} rate={:.0}/s",
         received.deliveries,
         received.ids.len(),
         received.deliveries as f64 / took.as_secs_f64().max(0.001),
