@@ -55,7 +55,16 @@ pub struct EndpointConfig {
     pub subscriptions: BTreeSet<WebhookModel>,
     pub format: WebhookFormat,
     pub description: Option<String>,
+    /// This endpoint's retry schedule in seconds, in the form of
+    /// `RDV_WEBHOOK_RETRY_SCHEDULE`: the first attempt (always 0: it goes at
+    /// once), then the delay before each retry. `None`: the relay's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_schedule: Option<Vec<f64>>,
 }
+
+/// Retries an endpoint may ask for at most, and the longest wait between two.
+const MAX_ATTEMPTS: usize = 20;
+const MAX_RETRY_DELAY_S: f64 = 7.0 * 86_400.0;
 
 /// A secret encrypted with the platform's master key (base64), never the
 /// secret itself.
@@ -205,6 +214,17 @@ fn check(config: &EndpointConfig) -> Result<(), DomainError> {
     if config.description.as_ref().is_some_and(|d| d.chars().count() > 500) {
         return Err(DomainError::invalid("description", "at most 500 characters"));
     }
+    if let Some(schedule) = &config.retry_schedule {
+        let delays_ok = schedule
+            .iter()
+            .all(|d| d.is_finite() && (0.0..=MAX_RETRY_DELAY_S).contains(d));
+        if schedule.first() != Some(&0.0) || schedule.len() > MAX_ATTEMPTS || !delays_ok {
+            return Err(DomainError::invalid(
+                "retry_schedule",
+                "1 to 20 delays in seconds: 0 for the first attempt, then each retry's wait, at most 7 days",
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -283,6 +303,7 @@ mod tests {
             subscriptions: [WebhookModel::Rdv].into(),
             format: WebhookFormat::RdvServicePublic,
             description: None,
+            retry_schedule: None,
         }
     }
 
@@ -315,6 +336,41 @@ mod tests {
         assert_eq!(during, [&SealedSecret("new".into()), &SealedSecret("old".into())]);
         let after = state.signing_secrets("2026-01-13T08:00:00Z".parse().unwrap());
         assert_eq!(after, [&SealedSecret("new".into())]);
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_retry_schedule_starts_at_once_and_waits_at_most_a_week() {
+        let update = |schedule: Vec<f64>| WebhookEndpointCommand::UpdateWebhookEndpoint {
+            config: EndpointConfig {
+                retry_schedule: Some(schedule),
+                ..config()
+            },
+        };
+        let refused = [
+            vec![],
+            vec![5.0, 10.0],
+            vec![0.0, -1.0],
+            vec![0.0, 8.0 * 86_400.0],
+            vec![0.0; 21],
+        ];
+        for schedule in refused {
+            let err = TestFramework::<WebhookEndpoint>::with(Services::at("2026-01-12T08:00:00Z"))
+                .given(vec![created()])
+                .when_async(update(schedule.clone()))
+                .await
+                .inspect_result()
+                .unwrap_err();
+            assert_eq!(err.errors[0].field, "retry_schedule", "{schedule:?}");
+        }
+        let accepted = update(vec![0.0, 1.0, 60.0]);
+        let WebhookEndpointCommand::UpdateWebhookEndpoint { config } = accepted.clone() else {
+            unreachable!()
+        };
+        TestFramework::<WebhookEndpoint>::with(Services::at("2026-01-12T08:00:00Z"))
+            .given(vec![created()])
+            .when_async(accepted)
+            .await
+            .then_expect_events(vec![WebhookEndpointEvent::WebhookEndpointUpdated { config }]);
     }
 
     #[tokio::test]

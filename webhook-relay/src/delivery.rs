@@ -4,8 +4,8 @@
 //!
 //! - Success is a 2xx only (a redirect is not followed and counts as a
 //!   failure); the request times out after 15 s.
-//! - Retries follow the schedule (by default 0, 5 s, 5 min, 30 min, 2 h, 5 h,
-//!   10 h, 10 h: Svix's), with ±20 % jitter; a `Retry-After` on 429 or 503
+//! - Retries follow the endpoint's schedule, else the relay's (by default 0,
+//!   5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: Svix's), with ±20 % jitter; a `Retry-After` on 429 or 503
 //!   pushes the next attempt back; after the last attempt the delivery is
 //!   dead-lettered (kept, never dropped).
 //! - 410 Gone dead-letters the delivery and disables the endpoint.
@@ -45,6 +45,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// An enabled endpoint, ready for a batch's deliveries.
 struct Prepared {
     format: WebhookFormat,
+    /// The endpoint's own retry schedule, else the relay's.
+    schedule: Vec<f64>,
     /// The target, secrets and client, or why the endpoint cannot be sent
     /// to (each attempt then fails with that reason, and is retried).
     ready: Result<Ready, String>,
@@ -286,6 +288,11 @@ impl WebhookRelay {
         .await;
         Ok(Some(Prepared {
             format: state.config.format,
+            schedule: state
+                .config
+                .retry_schedule
+                .clone()
+                .unwrap_or_else(|| self.schedule.0.clone()),
             ready,
         }))
     }
@@ -293,8 +300,8 @@ impl WebhookRelay {
     /// One attempt: its record, and whether the endpoint answered 410 Gone.
     async fn attempt(&self, prepared: &Option<Prepared>, delivery: &ClaimedDelivery) -> (AttemptRecord, bool) {
         let started = Instant::now();
-        let outcome = match prepared {
-            Some(prepared) => self.post(prepared, delivery).await,
+        let (outcome, schedule) = match prepared {
+            Some(prepared) => (self.post(prepared, delivery).await, &prepared.schedule),
             None => {
                 let record = AttemptRecord {
                     at_ms: Utc::now().timestamp_millis(),
@@ -311,7 +318,7 @@ impl WebhookRelay {
         let now = Utc::now();
         let succeeded = outcome.status_code.is_some_and(|c| (200..300).contains(&c));
         let gone = outcome.status_code == Some(410);
-        let next_delay = self.schedule.0.get(delivery.attempts as usize + 1).copied();
+        let next_delay = schedule.get(delivery.attempts as usize + 1).copied();
         let (status, next) = match (succeeded, gone, next_delay) {
             (true, _, _) => (DeliveryStatus::Succeeded, 0),
             (false, true, _) | (false, false, None) => (DeliveryStatus::Dead, 0),

@@ -40,6 +40,10 @@ pub struct EndpointRequest {
     #[serde(default)]
     format: WebhookFormat,
     description: Option<String>,
+    /// Seconds: 0 for the first attempt, then the wait before each retry
+    /// (at most 20 entries, each at most 7 days). Absent or null: the
+    /// relay's default (`RDV_WEBHOOK_RETRY_SCHEDULE`).
+    retry_schedule: Option<Vec<f64>>,
 }
 
 /// Checks the target (SSRF guard) and builds the configuration.
@@ -55,6 +59,7 @@ async fn config_of(state: &AppState, r: EndpointRequest) -> Result<EndpointConfi
             .unwrap_or_else(|| [WebhookModel::Rdv, WebhookModel::Absence, WebhookModel::PlageOuverture].into()),
         format: r.format,
         description: r.description.map(|d| d.trim().to_string()).filter(|d| !d.is_empty()),
+        retry_schedule: r.retry_schedule,
     })
 }
 
@@ -172,7 +177,7 @@ pub async fn get_endpoint(
 }
 
 /// Changes an endpoint: a JSON merge patch of `{target_url, subscriptions,
-/// format, description}`; the target is checked again.
+/// format, description, retry_schedule}`; the target is checked again.
 #[utoipa::path(patch, path = "/v1/webhook-endpoints/{id}", tag = "webhooks", params(("id" = String, Path)),
     request_body(content = Object, description = "JSON merge patch"), security(("bearer" = [])),
     responses((status = 200, body = CommandAnswer), (status = 422, body = crate::error::Problem)))]

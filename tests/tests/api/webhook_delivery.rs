@@ -332,6 +332,58 @@ async fn a_429_waits_for_retry_after_and_the_last_failure_is_dead_lettered() {
 }
 
 #[tokio::test]
+async fn an_endpoint_may_have_its_own_retry_schedule() {
+    // The relay's schedule retries after a minute; the second endpoint's
+    // own retries after 0.1 s, once.
+    let (app, s, _, relay_default, _) = app_with_endpoint(vec![500; 4], "0,60").await;
+    let (receiver, url) = start_receiver(vec![500; 4]).await;
+    let endpoints = format!("/v1/organisations/{}/webhook-endpoints", s.organisation);
+    let admin = app.admin_token.clone();
+    let refused = app
+        .post(
+            &endpoints,
+            &admin,
+            json!({"target_url": url, "retry_schedule": [5, 10]}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    assert_eq!(refused.fields(), ["retry_schedule"]);
+    let own = app
+        .post(&endpoints, &admin, json!({"target_url": url, "subscriptions": ["rdv"]}))
+        .await
+        .id();
+    let patch = |schedule: Value| {
+        let path = format!("/v1/webhook-endpoints/{own}");
+        let body = json!({ "retry_schedule": schedule });
+        let app = &app;
+        let admin = &admin;
+        async move { app.request(Method::PATCH, &path, Some(admin), Some(body), &[]).await }
+    };
+    assert_eq!(patch(json!([0, -1])).await.fields(), ["retry_schedule"]);
+    let patched = patch(json!([0, 0.1])).await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
+    let shown = app.get(&format!("/v1/webhook-endpoints/{own}"), &admin).await;
+    assert_eq!(
+        shown.body["retry_schedule"],
+        json!([0.0, 0.1]),
+        "{}",
+        shown.body
+    );
+
+    book_as_agent(&app, &s).await;
+    let dead = delivery_in(&app, &own, "dead").await;
+    assert_eq!(dead["attempts"].as_array().unwrap().len(), 2, "{dead}");
+    assert_eq!(receiver.seen.lock().unwrap().len(), 2);
+    let waiting = delivery_in(&app, &relay_default, "failed").await;
+    assert_eq!(waiting["attempts"].as_array().unwrap().len(), 1, "{waiting}");
+    let wait = waiting["next_attempt_at"].as_i64().unwrap() - waiting["attempts"][0]["at"].as_i64().unwrap();
+    assert!(
+        wait >= 48_000,
+        "the relay's schedule (60 s ± 20 %) for the other: {wait} ms"
+    );
+}
+
+#[tokio::test]
 async fn a_redirect_is_a_failure_and_is_never_followed() {
     let (app, s, receiver, endpoint, _) = app_with_endpoint(vec![302], "0").await;
     book_as_agent(&app, &s).await;
