@@ -70,6 +70,31 @@ pub struct AgentView {
     pub territory_rights: BTreeMap<Uuid, TerritoryRights>,
 }
 
+impl AgentView {
+    /// The view of an agent's state as its aggregate folds it (the state as
+    /// of an instant, for history reads); the same shape the projection keeps.
+    pub fn of_state(id: Uuid, agent: &rdv_domain::agent::AgentState) -> Self {
+        let invitation = match &agent.status {
+            rdv_domain::agent::AgentStatus::Invited(invitation) => Some(invitation.expires_at),
+            rdv_domain::agent::AgentStatus::Active => None,
+        };
+        Self {
+            id,
+            email: agent.email.as_ref().map(|e| e.to_string()),
+            first_name: agent.first_name.to_string(),
+            last_name: agent.last_name.to_string(),
+            services: agent.services.clone(),
+            status: match invitation {
+                Some(_) => AgentStatusView::Invited,
+                None => AgentStatusView::Active,
+            },
+            invitation_expires_at: invitation,
+            roles: agent.memberships.iter().map(|(o, m)| (o.0, m.role)).collect(),
+            territory_rights: agent.territory_rights.iter().map(|(t, r)| (t.0, *r)).collect(),
+        }
+    }
+}
+
 /// One agent as listed in one organisation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OrganisationAgentView {

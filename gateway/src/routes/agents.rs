@@ -16,7 +16,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use rdv_domain::{
     DomainError,
-    agent::{Agent, AgentCommand, AgentEvent, AgentStatus, NewAgent},
+    agent::{Agent, AgentCommand, AgentEvent, AgentState, AgentStatus, NewAgent},
     agent_email::{AgentEmail, AgentEmailCommand},
     ids::{AgentId, OrganisationId, TerritoryId},
     organisation::OrganisationState,
@@ -226,6 +226,51 @@ pub async fn list_agents(
             .filter_map(|d| serde_json::from_value(d).ok())
             .collect(),
     ))
+}
+
+/// Whether the caller may read this agent: the agent itself, a member of
+/// one of its organisations (as for the organisation's list), anyone with
+/// rights in one of its organisations' territories, or an auditor or
+/// territorial admin of a territory where it holds rights.
+fn may_read_agent(principal: &Principal, id: AgentId, agent: &AgentState) -> bool {
+    principal.require_platform_admin().is_ok()
+        || principal.agent_id() == Some(id)
+        || agent.memberships.iter().any(|(organisation, m)| {
+            principal
+                .require_organisation_member(*organisation, m.territory_id)
+                .is_ok()
+        })
+        || agent.territory_rights.keys().any(|t| principal.may_audit(*t))
+}
+
+/// An agent: identity, services, invitation status, role per organisation
+/// and territory rights (never its tokens), now or as it stood at `as_of`.
+/// Read from its stream, so always up to date. Unknown and not visible to
+/// the caller answer the same 404.
+#[utoipa::path(get, path = "/v1/agents/{id}", tag = "agents", params(("id" = String, Path), crate::extract::AsOf),
+    security(("bearer" = [])), responses((status = 200, body = directory::AgentView), (status = 404, body = crate::error::Problem)))]
+pub async fn get_agent(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Query(q): Query<crate::extract::AsOf>,
+) -> Result<Json<directory::AgentView>, ApiError> {
+    let agent_id: AgentId = path_id(&id, "agent")?;
+    let now: Agent = state.load(&id).await?;
+    let visible_now = now
+        .0
+        .as_ref()
+        .is_some_and(|now| may_read_agent(&principal, agent_id, now));
+    let then = match q.as_of {
+        None => now,
+        Some(_) => state.load_as_of::<Agent>(&id, q.as_of).await?,
+    };
+    let then = match then.0 {
+        Some(then) if visible_now || may_read_agent(&principal, agent_id, &then) => then,
+        None if visible_now => return Err(ApiError::not_found("agent as of this instant")),
+        _ => return Err(ApiError::not_found("agent")),
+    };
+    Ok(Json(directory::AgentView::of_state(agent_id.0, &then)))
 }
 
 /// Checks the caller administers the organisation and returns its ids.

@@ -86,6 +86,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(agents::reinvite_agent))
         .routes(routes!(agents::accept_invitation))
         .routes(routes!(agents::revoke_token))
+        .routes(routes!(agents::get_agent))
         .routes(routes!(events::list_events))
         .routes(routes!(audit::record_events))
         .routes(routes!(audit::audit_events))

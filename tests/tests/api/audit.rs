@@ -227,3 +227,65 @@ async fn a_territory_export_holds_its_events_and_a_manifest_whose_hash_checks() 
     );
     assert_eq!(lines[0]["position"], manifest.first_position.unwrap());
 }
+
+#[tokio::test]
+async fn an_agent_reads_as_it_stood_invited_accepted_then_promoted() {
+    let app = TestApp::spawn().await;
+    let (_, organisation) = app.territory_and_organisation("Drôme").await;
+    app.clock.set("2026-01-05T09:00:00Z".parse().unwrap());
+    let (agent, invitation) = app
+        .invite(&app.admin_token, &organisation, "marie@cms26.fr", "basic")
+        .await;
+    app.clock.set("2026-01-06T09:00:00Z".parse().unwrap());
+    let accepted = app.accept(&invitation).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    let own_token = accepted.body["api_token"].as_str().unwrap().to_string();
+    app.clock.set("2026-01-07T09:00:00Z".parse().unwrap());
+    let promoted = app
+        .request(
+            Method::PATCH,
+            &format!("/v1/organisations/{organisation}/agents/{agent}"),
+            Some(&app.admin_token),
+            Some(json!({"role": "admin"})),
+            &[],
+        )
+        .await;
+    assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);
+
+    let at = |instant: &str| {
+        let url = format!("/v1/agents/{agent}?as_of={instant}");
+        let app = &app;
+        async move { app.get(&url, &app.admin_token).await }
+    };
+    let invited = at("2026-01-05T12:00:00Z").await;
+    assert_eq!(invited.status, StatusCode::OK, "{}", invited.body);
+    assert_eq!(invited.body["status"], "invited");
+    assert_eq!(invited.body["roles"][&organisation], "basic");
+    assert!(invited.body["invitation_expires_at"].is_string());
+    assert!(invited.body.get("api_tokens").is_none(), "tokens never show");
+    let active = at("2026-01-06T12:00:00Z").await;
+    assert_eq!(active.body["status"], "active", "{}", active.body);
+    assert_eq!(active.body["roles"][&organisation], "basic");
+    let admin = at("2026-01-07T12:00:00Z").await;
+    assert_eq!(admin.body["roles"][&organisation], "admin", "{}", admin.body);
+    let before = at("2026-01-04T12:00:00Z").await;
+    assert_eq!(before.status, StatusCode::NOT_FOUND, "not invited yet");
+
+    // The agent reads itself now; an agent of another territory learns
+    // nothing, the same 404 as for an unknown id.
+    let itself = app.get(&format!("/v1/agents/{agent}"), &own_token).await;
+    assert_eq!(itself.body["email"], "marie@cms26.fr", "{}", itself.body);
+    assert_eq!(itself.body["roles"][&organisation], "admin");
+    let (_, elsewhere) = app.territory_and_organisation("Ardèche").await;
+    let (_, stranger) = app.active_agent(&elsewhere, "paul@cms07.fr", "admin").await;
+    let hidden = app.get(&format!("/v1/agents/{agent}"), &stranger).await;
+    let unknown = app
+        .get(&format!("/v1/agents/{}", uuid::Uuid::now_v7()), &stranger)
+        .await;
+    assert_eq!(hidden.status, StatusCode::NOT_FOUND);
+    assert_eq!(hidden.body, unknown.body);
+    let hidden_then = app
+        .get(&format!("/v1/agents/{agent}?as_of=2026-01-06T12:00:00Z"), &stranger)
+        .await;
+    assert_eq!(hidden_then.body, unknown.body);
+}

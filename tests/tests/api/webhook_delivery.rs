@@ -363,12 +363,7 @@ async fn an_endpoint_may_have_its_own_retry_schedule() {
     let patched = patch(json!([0, 0.1])).await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);
     let shown = app.get(&format!("/v1/webhook-endpoints/{own}"), &admin).await;
-    assert_eq!(
-        shown.body["retry_schedule"],
-        json!([0.0, 0.1]),
-        "{}",
-        shown.body
-    );
+    assert_eq!(shown.body["retry_schedule"], json!([0.0, 0.1]), "{}", shown.body);
 
     book_as_agent(&app, &s).await;
     let dead = delivery_in(&app, &own, "dead").await;
