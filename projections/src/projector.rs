@@ -6,7 +6,14 @@ use tokio::{sync::watch, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 /// How many events one projection transaction covers.
-const BATCH: i64 = 2000;
+/// How many events one projection transaction covers at most. Only a
+/// backlog (a rebuild, a restart) fills it; large transactions write each
+/// B-tree page and commit once for many documents: rebuilding 200,000
+/// events, 2,000 → 10,000 took follow-ups from 28 s to 18 s on SQLite, and
+/// the RGPD projection from 51 s to 11 s on PostgreSQL. The cost: on
+/// SQLite appends wait for such a transaction (up to a second or two on
+/// this 2-core machine) while a backlog is being worked off.
+const BATCH: i64 = 10_000;
 /// How often a projector looks for events written by other processes,
 /// unless told otherwise ([`Projector::polling_every`]).
 const POLL: Duration = Duration::from_millis(200);
