@@ -122,9 +122,7 @@ async fn drop_stale_databases() {
             std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos)
         });
         if created.is_some_and(|c| c < hour_ago) {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut admin)
-                .await;
+            let _ = drop_with(&mut admin, &name).await;
         }
     }
 }
@@ -201,8 +199,14 @@ pub fn noted(payload: serde_json::Value) -> rdv_eventstore::NewEvent {
 pub async fn drop_database(base: &str, name: &str) -> Result<(), sqlx::Error> {
     use sqlx::Connection;
     let mut admin = sqlx::PgConnection::connect(base).await?;
+    drop_with(&mut admin, name).await
+}
+
+/// Drops a database through an open admin connection, whoever is still
+/// connected to it.
+async fn drop_with(admin: &mut sqlx::PgConnection, name: &str) -> Result<(), sqlx::Error> {
     sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
+        .execute(admin)
         .await?;
     Ok(())
 }
