@@ -81,22 +81,18 @@ async fn motifs_and_usagers_read_as_they_stood() {
         .id();
     app.clock.set("2026-01-06T09:00:00Z".parse().unwrap());
     let renamed = app
-        .request(
-            Method::PATCH,
+        .patch(
             &format!("/v1/usagers/{usager}"),
-            Some(&s.token),
-            Some(json!({"last_name": "Martin"})),
-            &[],
+            &s.token,
+            json!({"last_name": "Martin"}),
         )
         .await;
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
     let motif = app
-        .request(
-            Method::PATCH,
+        .patch(
             &format!("/v1/motifs/{}", s.motif),
-            Some(&app.admin_token),
-            Some(json!({"informations": {"name": "Accueil social"}})),
-            &[],
+            &app.admin_token,
+            json!({"informations": {"name": "Accueil social"}}),
         )
         .await;
     assert_eq!(motif.status, StatusCode::OK, "{}", motif.body);
@@ -242,12 +238,10 @@ async fn an_agent_reads_as_it_stood_invited_accepted_then_promoted() {
     let own_token = accepted.body["api_token"].as_str().unwrap().to_string();
     app.clock.set("2026-01-07T09:00:00Z".parse().unwrap());
     let promoted = app
-        .request(
-            Method::PATCH,
+        .patch(
             &format!("/v1/organisations/{organisation}/agents/{agent}"),
-            Some(&app.admin_token),
-            Some(json!({"role": "admin"})),
-            &[],
+            &app.admin_token,
+            json!({"role": "admin"}),
         )
         .await;
     assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);

@@ -43,13 +43,7 @@ async fn a_basic_agent_cannot_administer_and_nobody_crosses_organisations() {
         .await;
     assert_eq!(forbidden.status, StatusCode::FORBIDDEN, "{}", forbidden.body);
     let patch = app
-        .request(
-            Method::PATCH,
-            &format!("/v1/organisations/{first}"),
-            Some(&basic),
-            Some(json!({"name": "Hacked"})),
-            &[],
-        )
+        .patch(&format!("/v1/organisations/{first}"), &basic, json!({"name": "Hacked"}))
         .await;
     assert_eq!(patch.status, StatusCode::FORBIDDEN);
     assert_eq!(
@@ -84,12 +78,10 @@ async fn a_basic_agent_cannot_administer_and_nobody_crosses_organisations() {
         StatusCode::FORBIDDEN
     );
     let patch = app
-        .request(
-            Method::PATCH,
+        .patch(
             &format!("/v1/organisations/{first}"),
-            Some(&other_admin),
-            Some(json!({"name": "Hacked"})),
-            &[],
+            &other_admin,
+            json!({"name": "Hacked"}),
         )
         .await;
     assert_eq!(patch.status, StatusCode::FORBIDDEN);
@@ -183,15 +175,7 @@ async fn removing_an_agent_and_changing_roles() {
     let (_, organisation) = app.territory_and_organisation("CMS Valence").await;
     let (agent, token) = app.active_agent(&organisation, "marie@cms.fr", "basic").await;
     let path = format!("/v1/organisations/{organisation}/agents/{agent}");
-    let promoted = app
-        .request(
-            Method::PATCH,
-            &path,
-            Some(&app.admin_token),
-            Some(json!({"role": "admin"})),
-            &[],
-        )
-        .await;
+    let promoted = app.patch(&path, &app.admin_token, json!({"role": "admin"})).await;
     assert_eq!(promoted.status, StatusCode::OK, "{}", promoted.body);
     let listed = app
         .get(

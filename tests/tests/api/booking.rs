@@ -378,12 +378,10 @@ async fn usagers_are_notified_by_email_unless_the_motif_says_otherwise() {
 
     // A motif visible but not notified (as convocations are) sends nothing.
     let patched = app
-        .request(
-            Method::PATCH,
+        .patch(
             &format!("/v1/motifs/{}", s.motif),
-            Some(&app.admin_token),
-            Some(json!({"informations": {"visibility": "visible_and_not_notified"}})),
-            &[],
+            &app.admin_token,
+            json!({"informations": {"visibility": "visible_and_not_notified"}}),
         )
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);

@@ -166,6 +166,10 @@ impl TestApp {
         self.request(Method::POST, path, Some(token), Some(body), &[]).await
     }
 
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::PATCH, path, Some(token), Some(body), &[]).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Reply {
         self.request(Method::GET, path, Some(token), None, &[]).await
     }

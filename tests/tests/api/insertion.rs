@@ -662,12 +662,10 @@ async fn case_6_the_invitation_lasts_the_categorys_delay_and_falls_back_on_the_o
     let i = insertion_setup(&app).await;
     let s = &i.s;
     let patched = app
-        .request(
-            Method::PATCH,
+        .patch(
             &format!("/v1/organisations/{}", s.organisation),
-            Some(&app.admin_token),
-            Some(json!({"phone": "01 47 20 00 01"})),
-            &[],
+            &app.admin_token,
+            json!({"phone": "01 47 20 00 01"}),
         )
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);

@@ -16,12 +16,10 @@ const ATELIER_START: &str = "2026-01-12T14:00:00+01:00";
 async fn collective_setup(app: &TestApp) -> Setup {
     let s = setup(app, "26", "Europe/Paris").await;
     let patched = app
-        .request(
-            Method::PATCH,
+        .patch(
             &format!("/v1/motifs/{}", s.motif),
-            Some(&app.admin_token),
-            Some(json!({"informations": {"collective": true, "max_participants": 10}})),
-            &[],
+            &app.admin_token,
+            json!({"informations": {"collective": true, "max_participants": 10}}),
         )
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);

@@ -14,12 +14,10 @@ async fn prescripteurs_book_motifs_reserved_to_them_and_name_themselves() {
     let app = TestApp::spawn().await;
     let s = setup(&app, "26", "Europe/Paris").await;
     let patched = app
-        .request(
-            Method::PATCH,
+        .patch(
             &format!("/v1/motifs/{}", s.motif),
-            Some(&app.admin_token),
-            Some(json!({"booking": {"bookable_by": "agents_and_prescripteurs"}})),
-            &[],
+            &app.admin_token,
+            json!({"booking": {"bookable_by": "agents_and_prescripteurs"}}),
         )
         .await;
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.body);

@@ -2,7 +2,7 @@
 //! days, a new lieu is told to the usager, the history shows each change.
 
 use crate::{helpers::*, slots::setup};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -35,16 +35,7 @@ async fn agents_lieu_and_contexte_change_with_their_time_and_a_notice() {
     assert_eq!(brunos.status, StatusCode::CREATED, "{}", brunos.body);
     let edit = |body: Value| {
         let (app, s, rdv) = (&app, &s, rdv.clone());
-        async move {
-            app.request(
-                Method::PATCH,
-                &format!("/v1/rdvs/{rdv}"),
-                Some(&s.token),
-                Some(body),
-                &[],
-            )
-            .await
-        }
+        async move { app.patch(&format!("/v1/rdvs/{rdv}"), &s.token, body).await }
     };
 
     let bad = edit(json!({"agent_ids": [uuid::Uuid::now_v7()], "lieu_id": uuid::Uuid::now_v7()})).await;

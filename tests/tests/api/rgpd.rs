@@ -204,12 +204,10 @@ async fn forget_scenario(mut app: TestApp) {
 
     // Nothing more can be written about her.
     let again = app
-        .request(
-            Method::PATCH,
+        .patch(
             &format!("/v1/usagers/{usager}"),
-            Some(&s.token),
-            Some(json!({"first_name": FIRST_NAME})),
-            &[],
+            &s.token,
+            json!({"first_name": FIRST_NAME}),
         )
         .await;
     assert_eq!(again.status, StatusCode::GONE, "{}", again.body);

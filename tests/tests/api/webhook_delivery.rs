@@ -357,7 +357,7 @@ async fn an_endpoint_may_have_its_own_retry_schedule() {
         let body = json!({ "retry_schedule": schedule });
         let app = &app;
         let admin = &admin;
-        async move { app.request(Method::PATCH, &path, Some(admin), Some(body), &[]).await }
+        async move { app.patch(&path, admin, body).await }
     };
     assert_eq!(patch(json!([0, -1])).await.fields(), ["retry_schedule"]);
     let patched = patch(json!([0, 0.1])).await;

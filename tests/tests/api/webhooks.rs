@@ -68,7 +68,7 @@ async fn endpoints_are_managed_with_a_secret_shown_once_and_vetted_targets() {
     assert_ne!(rotated.body["secret"], secret.as_str());
 
     let endpoint = format!("/v1/webhook-endpoints/{id}");
-    let patch = |body| app.request(Method::PATCH, &endpoint, Some(&admin), Some(body), &[]);
+    let patch = |body| app.patch(&endpoint, &admin, body);
     assert_eq!(
         patch(json!({"target_url": "http://192.168.1.10/h"})).await.fields(),
         ["target_url"]
