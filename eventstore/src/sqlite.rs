@@ -36,6 +36,9 @@ const WRITER_CACHE: &str = "-65536";
 /// (default 1,000): pages rewritten meanwhile are copied once.
 const WAL_CHECKPOINT_PAGES: &str = "10000";
 
+/// Rows a connection's thread may read ahead of the task consuming them.
+const ROW_CHANNEL: usize = 4096;
+
 impl SqliteBackend {
     /// Opens (or creates) `<dir>/rdv.sqlite3` and migrates it.
     pub async fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -48,7 +51,8 @@ impl SqliteBackend {
             // may drop the last commits.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .row_buffer_size(ROW_CHANNEL);
         // A file on this machine does not hang up: no ping before each use
         // (sqlx's default costs a round trip to the connection's thread).
         let writer = SqlitePoolOptions::new()

@@ -218,14 +218,12 @@ impl Projection for Chain {
             _ => Extension::of(from, events),
         };
         for anchor in &extension.anchors {
-            let doc = serde_json::to_value(anchor).map_err(|e| ProjectionError::event(first, e))?;
-            tx.put(NAME, ANCHORS, &padded(anchor.position), Some(ALL), &doc).await?;
+            tx.put(NAME, ANCHORS, &padded(anchor.position), Some(ALL), anchor)
+                .await?;
         }
         let links = Links { links: extension.links };
-        let doc = serde_json::to_value(links).map_err(|e| ProjectionError::event(first, e))?;
-        tx.put(NAME, LINKS, &padded(first.position), Some(ALL), &doc).await?;
-        let doc = serde_json::to_value(&extension.head).map_err(|e| ProjectionError::event(first, e))?;
-        tx.put(NAME, HEAD, HEAD, None, &doc).await?;
+        tx.put(NAME, LINKS, &padded(first.position), Some(ALL), &links).await?;
+        tx.put(NAME, HEAD, HEAD, None, &extension.head).await?;
         Ok(())
     }
 }

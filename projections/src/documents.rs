@@ -2,7 +2,7 @@
 //! so every error names the event that caused it.
 
 use crate::projector::ProjectionError;
-use rdv_eventstore::{ProjectionTx, StoredEvent};
+use rdv_eventstore::{ProjectionTx, StoreError, StoredEvent};
 use serde::{Serialize, de::DeserializeOwned};
 use uuid::Uuid;
 
@@ -28,11 +28,17 @@ impl Documents<'_> {
         collection: &str,
         id: &str,
     ) -> Result<Option<T>, ProjectionError> {
-        match self.tx.get(self.projection, collection, id).await? {
-            Some(doc) => serde_json::from_value(doc)
-                .map(Some)
-                .map_err(|e| ProjectionError::event(self.event, e)),
-            None => Ok(None),
+        self.tx
+            .get(self.projection, collection, id)
+            .await
+            .map_err(|e| self.naming_event(e))
+    }
+
+    /// A document that does not read as expected is the event's failure.
+    fn naming_event(&self, error: StoreError) -> ProjectionError {
+        match error {
+            StoreError::Corrupt(reason) => ProjectionError::event(self.event, reason),
+            other => other.into(),
         }
     }
 
@@ -50,8 +56,10 @@ impl Documents<'_> {
         parent: Option<&str>,
         doc: &T,
     ) -> Result<(), ProjectionError> {
-        let value = serde_json::to_value(doc).map_err(|e| ProjectionError::event(self.event, e))?;
-        Ok(self.tx.put(self.projection, collection, id, parent, &value).await?)
+        self.tx
+            .put(self.projection, collection, id, parent, doc)
+            .await
+            .map_err(|e| self.naming_event(e))
     }
 
     pub(crate) async fn delete(&mut self, collection: &str, id: &str) -> Result<(), ProjectionError> {

@@ -243,9 +243,8 @@ async fn category_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Result
         return Ok(());
     }
     // A new "Délai d'expiration" moves every queue entry of the category.
-    let listed = docs.tx.list(NAME, LISTED, &parent).await?;
+    let listed = docs.tx.list::<FollowUpDoc>(NAME, LISTED, &parent).await?;
     for doc in listed {
-        let doc: FollowUpDoc = serde_json::from_value(doc).map_err(|e| ProjectionError::event(event, e))?;
         let mut record: FollowUpRecord = docs.load(BY_ID, &doc.id.to_string()).await?;
         relist(docs, doc.id, &mut record, event.metadata.occurred_at).await?;
     }

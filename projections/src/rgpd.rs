@@ -99,8 +99,8 @@ impl Projection for Rgpd {
                     }
                 }
                 ("FollowUp", _) => {
-                    if let Some(usager_id) = tx.get(NAME, FOLLOW_UP_USAGER, &event.aggregate_id).await? {
-                        usagers.extend(usager_id.as_str().map(String::from));
+                    if let Some(usager_id) = tx.get::<String>(NAME, FOLLOW_UP_USAGER, &event.aggregate_id).await? {
+                        usagers.push(usager_id);
                     }
                 }
                 ("Rdv", "RdvBooked") => {
@@ -109,9 +109,7 @@ impl Projection for Rgpd {
                     }
                 }
                 ("Rdv", _) => {
-                    if let Some(doc) = tx.get(NAME, RDV_USAGERS, &event.aggregate_id).await? {
-                        let rdv: RdvUsagers =
-                            serde_json::from_value(doc).map_err(|e| ProjectionError::event(event, e))?;
+                    if let Some(rdv) = tx.get::<RdvUsagers>(NAME, RDV_USAGERS, &event.aggregate_id).await? {
                         usagers.extend(rdv.usager_ids.iter().map(|u| u.to_string()));
                     }
                 }

@@ -364,7 +364,10 @@ async fn agent(docs: &mut Documents<'_>) -> Result<Option<Change>, ProjectionErr
 async fn announce(docs: &mut Documents<'_>, change: Change) -> Result<(), ProjectionError> {
     let mut targets: Vec<Target> = Vec::new();
     for organisation in &change.organisations {
-        let found = docs.tx.list(NAME, ENDPOINTS, &organisation.to_string()).await?;
+        let found = docs
+            .tx
+            .list::<Value>(NAME, ENDPOINTS, &organisation.to_string())
+            .await?;
         targets.extend(
             found
                 .into_iter()

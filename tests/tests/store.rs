@@ -437,14 +437,25 @@ async fn prefetched_documents_and_cached_listings_follow_the_transactions_writes
         let ids = ["i0001", "i0002", "nowhere"].map(String::from);
         tx.prefetch("p", "items", ids).await.unwrap();
         assert_eq!(tx.get("p", "items", "i0001").await.unwrap(), Some(json!({"n": 1})));
-        assert_eq!(tx.get("p", "items", "i0002").await.unwrap(), None, "{}", s.name);
-        assert_eq!(tx.get("p", "items", "nowhere").await.unwrap(), None);
+        assert_eq!(
+            tx.get::<serde_json::Value>("p", "items", "i0002").await.unwrap(),
+            None,
+            "{}",
+            s.name
+        );
+        assert_eq!(
+            tx.get::<serde_json::Value>("p", "items", "nowhere").await.unwrap(),
+            None
+        );
         // A listing is cached until its collection is written to.
-        assert_eq!(tx.list("p", "items", "all").await.unwrap().len(), 600);
+        assert_eq!(
+            tx.list::<serde_json::Value>("p", "items", "all").await.unwrap().len(),
+            600
+        );
         tx.put("p", "items", "j", Some("all"), &json!({"n": "j"}))
             .await
             .unwrap();
-        let listed = tx.list("p", "items", "all").await.unwrap();
+        let listed = tx.list::<serde_json::Value>("p", "items", "all").await.unwrap();
         assert_eq!(
             (listed.len(), listed.last()),
             (601, Some(&json!({"n": "j"}))),
@@ -452,7 +463,7 @@ async fn prefetched_documents_and_cached_listings_follow_the_transactions_writes
             s.name
         );
         tx.delete("p", "items", "i0001").await.unwrap();
-        let listed = tx.list("p", "items", "all").await.unwrap();
+        let listed = tx.list::<serde_json::Value>("p", "items", "all").await.unwrap();
         assert_eq!(
             (listed.len(), listed.first()),
             (600, Some(&json!({"n": 3}))),
@@ -701,8 +712,18 @@ async fn a_projection_transaction_reads_its_own_writes_and_writes_them_all_at_co
             s.name
         );
         tx.delete("p", "c", "b").await.unwrap();
-        assert_eq!(tx.get("p", "c", "b").await.unwrap(), None, "{}", s.name);
-        assert_eq!(tx.list("p", "c", "g").await.unwrap(), [json!({"n": 3})], "{}", s.name);
+        assert_eq!(
+            tx.get::<serde_json::Value>("p", "c", "b").await.unwrap(),
+            None,
+            "{}",
+            s.name
+        );
+        assert_eq!(
+            tx.list::<serde_json::Value>("p", "c", "g").await.unwrap(),
+            [json!({"n": 3})],
+            "{}",
+            s.name
+        );
         assert_eq!(
             s.store.doc("p", "c", "a").await.unwrap(),
             None,
