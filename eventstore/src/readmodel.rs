@@ -83,6 +83,18 @@ macro_rules! scalar {
     };
 }
 
+macro_rules! rows {
+    ($conn:expr, $sql:expr, [$($arg:expr),*], $method:ident) => {
+        match $conn {
+            Conn::Sqlite(tx) => {
+                let sql = sqlite_sql($sql);
+                sqlx::query_as(&sql)$(.bind($arg))*.$method(&mut **tx).await
+            }
+            Conn::Postgres(tx) => sqlx::query_as($sql)$(.bind($arg))*.$method(&mut **tx).await,
+        }
+    };
+}
+
 impl ProjectionTx {
     /// `deliveries` is told when this transaction commits deliveries.
     pub(crate) fn new(conn: Conn, deliveries: Arc<tokio::sync::watch::Sender<u64>>) -> Self {
@@ -244,6 +256,23 @@ impl ProjectionTx {
             self.lists.insert(key.clone(), docs);
         }
         self.lists[&key].iter().map(|text| parsed(text, &key)).collect()
+    }
+
+    /// Documents of a collection with ids strictly between `from` and `to`,
+    /// in id order, read as `T` (see [`crate::EventStore::docs_between`]).
+    pub async fn list_between<T: DeserializeOwned>(
+        &mut self,
+        projection: &str,
+        collection: &str,
+        (from, to): (&str, &str),
+    ) -> Result<Vec<T>, StoreError> {
+        self.flush().await?;
+        let sql = "SELECT id, CAST(doc AS TEXT) FROM read_models \
+                   WHERE projection = $1 AND collection = $2 AND id > $3 AND id < $4 ORDER BY id";
+        let rows: Vec<(String, String)> = rows!(&mut self.conn, sql, [projection, collection, from, to], fetch_all)?;
+        rows.iter()
+            .map(|(id, text)| parsed(text, &Self::key(projection, collection, id)))
+            .collect()
     }
 
     /// Writes every changed document: on PostgreSQL one statement for the

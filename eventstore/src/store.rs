@@ -533,6 +533,45 @@ impl EventStore {
         Ok(rows.into_iter().map(|(id, Json(v))| (id, v)).collect())
     }
 
+    /// A page of a collection keyed by what groups its documents (the
+    /// follow-ups of an organisation's category): ids strictly between
+    /// `from` and `to`, in id order, at most `limit`, as (id, document)
+    /// pairs. A range of the key's own index: such a collection needs no
+    /// parent, and no second index entry per document.
+    pub async fn docs_between(
+        &self,
+        projection: &str,
+        collection: &str,
+        (from, to): (&str, &str),
+        limit: i64,
+    ) -> Result<Vec<(String, Value)>, StoreError> {
+        let sql = "SELECT id, doc FROM read_models WHERE projection = $1 AND collection = $2 \
+                   AND id > $3 AND id < $4 ORDER BY id LIMIT $5";
+        let rows: Vec<(String, Json<Value>)> = match &self.backend {
+            Backend::Sqlite(b) => {
+                sqlx::query_as(&sqlite_sql(sql))
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(from)
+                    .bind(to)
+                    .bind(limit)
+                    .fetch_all(&b.reader)
+                    .await?
+            }
+            Backend::Postgres(b) => {
+                sqlx::query_as(sql)
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(from)
+                    .bind(to)
+                    .bind(limit)
+                    .fetch_all(&b.pool)
+                    .await?
+            }
+        };
+        Ok(rows.into_iter().map(|(id, Json(v))| (id, v)).collect())
+    }
+
     /// Copies events from another store as they are (positions, metadata):
     /// `rdv replay` and `rdv verify` rebuild read models in a fresh SQLite
     /// directory this way. Only a SQLite store takes them.

@@ -24,7 +24,7 @@ use rdv_domain::{
     usager::Usager,
 };
 use rdv_eventstore::{CommandContext, CommandError, StoredResponse, UnitOfWork};
-use rdv_projections::follow_ups::{self, CONFIGURED, EVERY_ORGANISATION, FollowUpDoc, LISTED, list_parent};
+use rdv_projections::follow_ups::{self, CONFIGURED, EVERY_ORGANISATION, FollowUpDoc, LISTED, Listing};
 use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 
@@ -150,18 +150,19 @@ async fn run_job(
     if skip {
         return Ok(0);
     }
-    let parent = list_parent(category.organisation_id, &category.short_name);
+    let listing = Listing::of(category.organisation_id, &category.short_name);
     let zone = organisation.timezone.0;
     let mut after: Option<String> = None;
     let mut written = 0;
     loop {
+        let (from, to) = listing.range(after.as_deref(), None);
         let page = state
             .store
-            .docs_page(follow_ups::NAME, LISTED, &parent, (after.as_deref(), None), PAGE)
+            .docs_between(follow_ups::NAME, LISTED, (&from, &to), PAGE)
             .await?;
         let full = page.len() as i64 == PAGE;
         for (key, doc) in page {
-            after = Some(key);
+            after = Some(listing.entry(&key).to_string());
             let doc: FollowUpDoc = serde_json::from_value(doc).map_err(ApiError::internal)?;
             let now = state.services().now();
             let due = match job {

@@ -8,6 +8,11 @@
 //! A follow-up is listed in the organisations of its invitations and RDVs.
 //! Also kept: the category configurations per organisation, invitations by
 //! their short-link code, and participations by id (for letters).
+//!
+//! List and queue entries are keyed by what groups them ([`Listing`]), so
+//! an organisation's follow-ups in a category are a range of keys: one
+//! index entry per document instead of two, which is most of what a
+//! rebuild over a large history writes.
 
 use crate::{
     documents::{Documents, ids_of},
@@ -17,11 +22,11 @@ use chrono::{DateTime, Utc};
 use rdv_domain::{
     category::{CategoryConfiguration, CategoryEvent, CategoryState},
     follow_up::{ActionReason, FollowUp, FollowUpEvent, FollowUpState},
-    ids::{FollowUpId, OrganisationId, ParticipationId},
+    ids::{FollowUpId, OrganisationId, ParticipationId, UsagerId},
 };
 use rdv_eventstore::{ProjectionTx, StoredEvent, codec::Decoder};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const NAME: &str = "follow_ups";
 /// Category configurations by `{organisation}:{short_name}`, under the organisation.
@@ -31,11 +36,12 @@ pub const CONFIGURED: &str = "configured";
 pub const EVERY_ORGANISATION: &str = "all";
 /// Each follow-up once, by id.
 pub const BY_ID: &str = "by_id";
-/// Follow-ups by `{organisation}:{id}` under [`list_parent`].
+/// Follow-ups by the key of their id in their [`Listing::of`] organisation
+/// and category.
 pub const LISTED: &str = "listed";
-/// The action queue, by [`queue_key`] under [`list_parent`].
+/// The action queue, by the key of their [`queue_key`] in the same listing.
 pub const ACTION_QUEUE: &str = "action_queue";
-/// Follow-up ids by `{usager}:{follow-up}` under the usager.
+/// Follow-up ids by the key of their id in [`Listing::of_usager`].
 pub const OF_USAGER: &str = "of_usager";
 /// Invitations by short-link code.
 pub const INVITATIONS: &str = "invitations";
@@ -45,9 +51,46 @@ pub const PARTICIPATIONS: &str = "participations";
 /// The days before action of a category when no organisation configured it.
 const DEFAULT_DAYS: u32 = 10;
 
-/// The parent of an organisation's follow-ups in a category.
-pub fn list_parent(organisation: OrganisationId, category: &str) -> String {
-    format!("{organisation}|{category}")
+/// A group of entries listed together (an organisation's follow-ups in a
+/// category, an usager's follow-ups): their stored keys start with the
+/// group's prefix, so the group is the range of keys [`Listing::range`]
+/// gives. Entries are what the list hands out (cursors included), keys
+/// what is stored.
+pub struct Listing(String);
+
+impl Listing {
+    /// An organisation's follow-ups in a category (short names are
+    /// `[a-z0-9_]`, so no prefix is another's).
+    pub fn of(organisation: OrganisationId, category: &str) -> Self {
+        Self(format!("{organisation}|{category}|"))
+    }
+
+    pub fn of_usager(usager: UsagerId) -> Self {
+        Self(format!("{usager}|"))
+    }
+
+    /// The stored key of an entry.
+    pub fn key(&self, entry: &str) -> String {
+        format!("{}{entry}", self.0)
+    }
+
+    /// The keys strictly between the entries `after` and `below`, from the
+    /// start and to the end of the group when absent.
+    pub fn range(&self, after: Option<&str>, below: Option<&str>) -> (String, String) {
+        let from = self.key(after.unwrap_or_default());
+        // The prefix ends with '|': with '}' (the next character) instead,
+        // it sorts after every key of the group.
+        let to = match below {
+            Some(below) => self.key(below),
+            None => format!("{}}}", &self.0[..self.0.len() - 1]),
+        };
+        (from, to)
+    }
+
+    /// The entry a stored key of the group stands for.
+    pub fn entry<'k>(&self, key: &'k str) -> &'k str {
+        key.strip_prefix(&self.0).unwrap_or(key)
+    }
 }
 
 /// Queue keys sort by due instant, then follow-up.
@@ -76,7 +119,7 @@ pub struct FollowUpDoc {
 struct FollowUpRecord {
     state: FollowUpState,
     organisations: BTreeSet<OrganisationId>,
-    /// The queue key of each organisation's entry.
+    /// The stored key of each organisation's queue entry.
     queued: BTreeMap<OrganisationId, String>,
 }
 
@@ -112,32 +155,88 @@ impl Projection for FollowUps {
     }
 
     async fn apply(&self, tx: &mut ProjectionTx, event: &StoredEvent) -> Result<(), ProjectionError> {
-        let mut docs = Documents {
-            tx,
-            projection: NAME,
-            event,
-        };
-        match event.aggregate_type.as_str() {
-            "FollowUp" => follow_up_event(&mut docs, event).await,
-            "CategoryConfiguration" => category_event(&mut docs, event).await,
-            _ => Ok(()),
+        self.apply_batch(tx, std::slice::from_ref(event)).await
+    }
+
+    /// A follow-up's events in a batch are folded one after the other and
+    /// its entries listed once, as of its last event: a batch that opens,
+    /// invites and books writes them once, not three times. A category
+    /// configuration lists what came before it first (its delay changes
+    /// where they are queued).
+    async fn apply_batch(&self, tx: &mut ProjectionTx, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        let mut folded = Folded::default();
+        for event in events {
+            match event.aggregate_type.as_str() {
+                "FollowUp" => follow_up_event(tx, event, &mut folded).await?,
+                "CategoryConfiguration" => {
+                    folded.list(tx).await?;
+                    let mut docs = Documents {
+                        tx: &mut *tx,
+                        projection: NAME,
+                        event,
+                    };
+                    category_event(&mut docs, event).await?;
+                }
+                _ => {}
+            }
         }
+        folded.list(tx).await
     }
 }
 
-async fn follow_up_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Result<(), ProjectionError> {
+/// Follow-ups changed by a batch and not listed yet, in the order they
+/// were first met, each with the last of its events.
+#[derive(Default)]
+struct Folded<'e> {
+    order: Vec<FollowUpId>,
+    records: HashMap<FollowUpId, (FollowUpRecord, &'e StoredEvent)>,
+}
+
+impl<'e> Folded<'e> {
+    /// Lists each follow-up as of its last event, and starts over.
+    async fn list(&mut self, tx: &mut ProjectionTx) -> Result<(), ProjectionError> {
+        for id in std::mem::take(&mut self.order) {
+            let Some((mut record, event)) = self.records.remove(&id) else {
+                continue;
+            };
+            let mut docs = Documents {
+                tx: &mut *tx,
+                projection: NAME,
+                event,
+            };
+            relist(&mut docs, id, &mut record, event.metadata.occurred_at).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn follow_up_event<'e>(
+    tx: &mut ProjectionTx,
+    event: &'e StoredEvent,
+    folded: &mut Folded<'e>,
+) -> Result<(), ProjectionError> {
+    let docs = &mut Documents {
+        tx,
+        projection: NAME,
+        event,
+    };
     let id = FollowUpId(docs.aggregate_uuid()?);
     let decoded = Decoder::<FollowUp>::default().decode(event)?;
-    let previous: Option<FollowUpRecord> = docs.find(BY_ID, &id.to_string()).await?;
+    let previous = match folded.records.remove(&id) {
+        Some((record, _)) => Some(record),
+        None => {
+            folded.order.push(id);
+            docs.find::<FollowUpRecord>(BY_ID, &id.to_string()).await?
+        }
+    };
     let (mut follow_up, organisations, queued) = match previous {
         Some(r) => (FollowUp(Some(r.state)), r.organisations, r.queued),
         None => (FollowUp(None), BTreeSet::new(), BTreeMap::new()),
     };
     match &decoded {
         FollowUpEvent::FollowUpOpened { usager_id, .. } => {
-            let parent = usager_id.to_string();
-            docs.save(OF_USAGER, &format!("{usager_id}:{id}"), Some(&parent), &id)
-                .await?;
+            let key = Listing::of_usager(*usager_id).key(&id.to_string());
+            docs.save(OF_USAGER, &key, None, &id).await?;
         }
         FollowUpEvent::UsagerInvited { invitation } => {
             let reference = InvitationRef {
@@ -163,12 +262,13 @@ async fn follow_up_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Resul
     let state = follow_up
         .0
         .ok_or_else(|| ProjectionError::event(event, "a follow-up event before FollowUpOpened"))?;
-    let mut record = FollowUpRecord {
+    let record = FollowUpRecord {
         organisations: organisations.into_iter().chain(state.organisations()).collect(),
         state,
         queued,
     };
-    relist(docs, id, &mut record, event.metadata.occurred_at).await
+    folded.records.insert(id, (record, event));
+    Ok(())
 }
 
 /// Writes a follow-up's list entries and moves its queue entries.
@@ -179,7 +279,7 @@ async fn relist(
     now: DateTime<Utc>,
 ) -> Result<(), ProjectionError> {
     for organisation_id in record.organisations.clone() {
-        let parent = list_parent(organisation_id, &record.state.category);
+        let listing = Listing::of(organisation_id, &record.state.category);
         let days = days_before_action(docs, organisation_id, &record.state.category).await?;
         let due = record.state.next_action(now, days);
         let doc = FollowUpDoc {
@@ -188,14 +288,13 @@ async fn relist(
             state: record.state.clone(),
             due,
         };
-        docs.save(LISTED, &format!("{organisation_id}:{id}"), Some(&parent), &doc)
-            .await?;
+        docs.save(LISTED, &listing.key(&id.to_string()), None, &doc).await?;
         if let Some(old) = record.queued.remove(&organisation_id) {
             docs.delete(ACTION_QUEUE, &old).await?;
         }
         if let Some((at, _)) = due {
-            let key = queue_key(at, id);
-            docs.save(ACTION_QUEUE, &key, Some(&parent), &doc).await?;
+            let key = listing.key(&queue_key(at, id));
+            docs.save(ACTION_QUEUE, &key, None, &doc).await?;
             record.queued.insert(organisation_id, key);
         }
     }
@@ -224,7 +323,7 @@ async fn category_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Result
         .as_ref()
         .map(|b| b.settings.number_of_days_before_action_required)
         != Some(settings.number_of_days_before_action_required);
-    let parent = list_parent(organisation_id, &short_name);
+    let listing = Listing::of(organisation_id, &short_name);
     let state = CategoryState {
         organisation_id,
         short_name,
@@ -243,7 +342,8 @@ async fn category_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Result
         return Ok(());
     }
     // A new "Délai d'expiration" moves every queue entry of the category.
-    let listed = docs.tx.list::<FollowUpDoc>(NAME, LISTED, &parent).await?;
+    let (from, to) = listing.range(None, None);
+    let listed = docs.tx.list_between::<FollowUpDoc>(NAME, LISTED, (&from, &to)).await?;
     for doc in listed {
         let mut record: FollowUpRecord = docs.load(BY_ID, &doc.id.to_string()).await?;
         relist(docs, doc.id, &mut record, event.metadata.occurred_at).await?;

@@ -25,7 +25,7 @@ use rdv_domain::{
     },
     ids::{AgentId, FollowUpId, InvitationId, OrganisationId, UsagerId},
 };
-use rdv_projections::follow_ups::{self, ACTION_QUEUE, FollowUpDoc, LISTED, list_parent, queue_bound};
+use rdv_projections::follow_ups::{self, ACTION_QUEUE, FollowUpDoc, LISTED, Listing, queue_bound};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use utoipa::{IntoParams, ToSchema};
@@ -313,7 +313,7 @@ pub async fn list_follow_ups(
     let category = q.motif_category.trim();
     let (days, convene) = category_rules(&state, organisation_id, category).await?;
     let now = state.services().now();
-    let parent = list_parent(organisation_id, category);
+    let listing = Listing::of(organisation_id, category);
     let (collection, below) = if q.action_required {
         (ACTION_QUEUE, Some(queue_bound(now)))
     } else {
@@ -322,19 +322,15 @@ pub async fn list_follow_ups(
     let mut items = Vec::new();
     let mut cursor = q.after.clone();
     let next = loop {
+        let (from, to) = listing.range(cursor.as_deref(), below.as_deref());
         let page = state
             .store
-            .docs_page(
-                follow_ups::NAME,
-                collection,
-                &parent,
-                (cursor.as_deref(), below.as_deref()),
-                SCAN,
-            )
+            .docs_between(follow_ups::NAME, collection, (&from, &to), SCAN)
             .await?;
         let full = page.len() as i64 == SCAN;
         let mut stopped = None;
         for (key, doc) in page {
+            let key = listing.entry(&key).to_string();
             let doc: FollowUpDoc = serde_json::from_value(doc).map_err(ApiError::internal)?;
             let item = FollowUpListItem {
                 id: doc.id,
@@ -387,13 +383,13 @@ pub async fn category_stats(
     let (organisation_id, organisation) = organisation(&state, &id).await?;
     principal.require_organisation_member(organisation_id, organisation.territory_id)?;
     state.wait_for(follow_ups::NAME, q.min_position).await?;
-    let parent = list_parent(organisation_id, q.motif_category.trim());
+    let (from, to) = Listing::of(organisation_id, q.motif_category.trim()).range(None, None);
     let docs: Vec<FollowUpDoc> = state
         .store
-        .docs(follow_ups::NAME, LISTED, &parent)
+        .docs_between(follow_ups::NAME, LISTED, (&from, &to), i64::MAX)
         .await?
         .into_iter()
-        .map(serde_json::from_value)
+        .map(|(_, doc)| serde_json::from_value(doc))
         .collect::<Result<_, _>>()
         .map_err(ApiError::internal)?;
     let now = state.services().now();

@@ -470,16 +470,18 @@ pub async fn archive_usager(
     state
         .wait_for(rdv_projections::follow_ups::NAME, Some(state.store.head().await?))
         .await?;
+    let (from, to) = rdv_projections::follow_ups::Listing::of_usager(usager_id).range(None, None);
     let follow_ups: Vec<String> = state
         .store
-        .docs(
+        .docs_between(
             rdv_projections::follow_ups::NAME,
             rdv_projections::follow_ups::OF_USAGER,
-            &id,
+            (&from, &to),
+            i64::MAX,
         )
         .await?
         .into_iter()
-        .filter_map(|d| d.as_str().map(String::from))
+        .filter_map(|(_, d)| d.as_str().map(String::from))
         .collect();
     let command = UsagerCommand::ArchiveUsager {
         reason: body.value.reason,

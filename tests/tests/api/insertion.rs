@@ -472,6 +472,49 @@ async fn daily_jobs_remind_invitations_after_three_days_and_convocations_two_day
     );
 }
 
+/// The list pages through an organisation's follow-ups in id order with
+/// the cursor it hands out, each once, and the statistics count them all.
+#[tokio::test]
+async fn follow_ups_are_listed_page_by_page_and_counted() {
+    let app = TestApp::spawn().await;
+    let i = insertion_setup(&app).await;
+    let s = &i.s;
+    let mut invited = Vec::new();
+    for name in ["Ada", "Bea", "Cid"] {
+        let id = usager(&app, s, name, Some("06 12 34 56 78")).await;
+        let reply = invite(&app, s, &id, json!(["sms"])).await;
+        assert!(reply.status.is_success(), "{}", reply.body);
+        invited.push(follow_up_of(&reply));
+    }
+    invited.sort();
+    let position = app.head_position().await;
+    let list = format!(
+        "/v1/organisations/{}/follow-ups?motif_category={CATEGORY}&limit=2&min_position={position}",
+        s.organisation
+    );
+    let first = app.get(&list, &s.token).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let next = first.body["next"].as_str().expect("a next page").to_string();
+    let second = app.get(&format!("{list}&after={next}"), &s.token).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert!(second.body["next"].is_null(), "{}", second.body);
+    let listed: Vec<&str> = [&first.body, &second.body]
+        .iter()
+        .flat_map(|page| page["items"].as_array().unwrap())
+        .map(|item| item["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, invited);
+    let stats = app
+        .get(
+            &format!("/v1/organisations/{}/stats?motif_category={CATEGORY}", s.organisation),
+            &s.token,
+        )
+        .await;
+    assert_eq!(stats.status, StatusCode::OK, "{}", stats.body);
+    assert_eq!(stats.body["follow_ups"], 3, "{}", stats.body);
+    assert_eq!(stats.body["usagers_invited"], 3, "{}", stats.body);
+}
+
 #[tokio::test]
 async fn archiving_an_usager_ends_their_invitations_and_stops_new_ones() {
     let app = TestApp::spawn().await;
