@@ -19,7 +19,7 @@ use crate::{error::StoreError, rows::timestamp, sqlite::sqlite_sql};
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::{Postgres, Sqlite, Transaction};
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, hash_map::Entry},
     sync::Arc,
 };
 
@@ -71,26 +71,16 @@ macro_rules! run {
     };
 }
 
-macro_rules! scalar {
-    ($conn:expr, $sql:expr, [$($arg:expr),*], $method:ident) => {
+/// Fetches with one SQL text on either backend's transaction, through
+/// `query_scalar` (one column) or `query_as` (a tuple of columns).
+macro_rules! fetch {
+    ($query:ident, $conn:expr, $sql:expr, [$($arg:expr),*], $method:ident) => {
         match $conn {
             Conn::Sqlite(tx) => {
                 let sql = sqlite_sql($sql);
-                sqlx::query_scalar(&sql)$(.bind($arg))*.$method(&mut **tx).await
+                sqlx::$query(&sql)$(.bind($arg))*.$method(&mut **tx).await
             }
-            Conn::Postgres(tx) => sqlx::query_scalar($sql)$(.bind($arg))*.$method(&mut **tx).await,
-        }
-    };
-}
-
-macro_rules! rows {
-    ($conn:expr, $sql:expr, [$($arg:expr),*], $method:ident) => {
-        match $conn {
-            Conn::Sqlite(tx) => {
-                let sql = sqlite_sql($sql);
-                sqlx::query_as(&sql)$(.bind($arg))*.$method(&mut **tx).await
-            }
-            Conn::Postgres(tx) => sqlx::query_as($sql)$(.bind($arg))*.$method(&mut **tx).await,
+            Conn::Postgres(tx) => sqlx::$query($sql)$(.bind($arg))*.$method(&mut **tx).await,
         }
     };
 }
@@ -127,19 +117,27 @@ impl ProjectionTx {
         collection: &str,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
-        let key = Self::key(projection, collection, id);
-        if !self.cache.contains_key(&key) {
-            let sql = "SELECT CAST(doc AS TEXT) FROM read_models WHERE projection = $1 AND collection = $2 AND id = $3";
-            let doc: Option<String> = scalar!(&mut self.conn, sql, [projection, collection, id], fetch_optional)?;
-            let cached = Cached {
-                doc,
-                parent: None,
-                dirty: false,
-            };
-            self.cache.insert(key.clone(), cached);
-        }
-        match &self.cache[&key].doc {
-            Some(text) => parsed(text, &key).map(Some),
+        let cached = match self.cache.entry(Self::key(projection, collection, id)) {
+            Entry::Occupied(found) => found.into_mut(),
+            Entry::Vacant(absent) => {
+                let sql =
+                    "SELECT CAST(doc AS TEXT) FROM read_models WHERE projection = $1 AND collection = $2 AND id = $3";
+                let doc: Option<String> = fetch!(
+                    query_scalar,
+                    &mut self.conn,
+                    sql,
+                    [projection, collection, id],
+                    fetch_optional
+                )?;
+                absent.insert(Cached {
+                    doc,
+                    parent: None,
+                    dirty: false,
+                })
+            }
+        };
+        match &cached.doc {
+            Some(text) => parsed(text, (projection, collection, id)).map(Some),
             None => Ok(None),
         }
     }
@@ -252,10 +250,20 @@ impl ProjectionTx {
             self.flush().await?;
             let sql = "SELECT CAST(doc AS TEXT) FROM read_models \
                        WHERE projection = $1 AND collection = $2 AND parent = $3 ORDER BY id";
-            let docs: Vec<String> = scalar!(&mut self.conn, sql, [projection, collection, parent], fetch_all)?;
+            let docs: Vec<String> = fetch!(
+                query_scalar,
+                &mut self.conn,
+                sql,
+                [projection, collection, parent],
+                fetch_all
+            )?;
             self.lists.insert(key.clone(), docs);
         }
-        self.lists[&key].iter().map(|text| parsed(text, &key)).collect()
+        let texts = &self.lists[&key];
+        texts
+            .iter()
+            .map(|text| parsed(text, (projection, collection, parent)))
+            .collect()
     }
 
     /// Documents of a collection with ids strictly between `from` and `to`,
@@ -269,9 +277,15 @@ impl ProjectionTx {
         self.flush().await?;
         let sql = "SELECT id, CAST(doc AS TEXT) FROM read_models \
                    WHERE projection = $1 AND collection = $2 AND id > $3 AND id < $4 ORDER BY id";
-        let rows: Vec<(String, String)> = rows!(&mut self.conn, sql, [projection, collection, from, to], fetch_all)?;
+        let rows: Vec<(String, String)> = fetch!(
+            query_as,
+            &mut self.conn,
+            sql,
+            [projection, collection, from, to],
+            fetch_all
+        )?;
         rows.iter()
-            .map(|(id, text)| parsed(text, &Self::key(projection, collection, id)))
+            .map(|(id, text)| parsed(text, (projection, collection, id)))
             .collect()
     }
 
@@ -387,7 +401,7 @@ impl ProjectionTx {
                 .await?;
         }
         let sql = "SELECT position FROM projection_checkpoints WHERE name = $1";
-        let position: Option<i64> = scalar!(&mut self.conn, sql, [name], fetch_optional)?;
+        let position: Option<i64> = fetch!(query_scalar, &mut self.conn, sql, [name], fetch_optional)?;
         Ok(position.unwrap_or(0))
     }
 
@@ -457,6 +471,6 @@ impl ProjectionTx {
 
 /// A cached document's text read as `T`; a document that does not read is
 /// named in the error.
-fn parsed<T: DeserializeOwned>(text: &str, (projection, collection, id): &Key) -> Result<T, StoreError> {
+fn parsed<T: DeserializeOwned>(text: &str, (projection, collection, id): (&str, &str, &str)) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{projection} {collection} {id}: {e}")))
 }

@@ -26,7 +26,7 @@ use rdv_domain::{
 };
 use rdv_eventstore::{ProjectionTx, StoredEvent, codec::Decoder};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const NAME: &str = "follow_ups";
 /// Category configurations by `{organisation}:{short_name}`, under the organisation.
@@ -184,21 +184,17 @@ impl Projection for FollowUps {
     }
 }
 
-/// Follow-ups changed by a batch and not listed yet, in the order they
-/// were first met, each with the last of its events.
+/// Follow-ups changed by a batch and not listed yet, each with the last of
+/// its events (in id order: the documents written do not depend on it).
 #[derive(Default)]
 struct Folded<'e> {
-    order: Vec<FollowUpId>,
-    records: HashMap<FollowUpId, (FollowUpRecord, &'e StoredEvent)>,
+    records: BTreeMap<FollowUpId, (FollowUpRecord, &'e StoredEvent)>,
 }
 
 impl<'e> Folded<'e> {
     /// Lists each follow-up as of its last event, and starts over.
     async fn list(&mut self, tx: &mut ProjectionTx) -> Result<(), ProjectionError> {
-        for id in std::mem::take(&mut self.order) {
-            let Some((mut record, event)) = self.records.remove(&id) else {
-                continue;
-            };
+        for (id, (mut record, event)) in std::mem::take(&mut self.records) {
             let mut docs = Documents {
                 tx: &mut *tx,
                 projection: NAME,
@@ -224,10 +220,7 @@ async fn follow_up_event<'e>(
     let decoded = Decoder::<FollowUp>::default().decode(event)?;
     let previous = match folded.records.remove(&id) {
         Some((record, _)) => Some(record),
-        None => {
-            folded.order.push(id);
-            docs.find::<FollowUpRecord>(BY_ID, &id.to_string()).await?
-        }
+        None => docs.find::<FollowUpRecord>(BY_ID, &id.to_string()).await?,
     };
     let (mut follow_up, organisations, queued) = match previous {
         Some(r) => (FollowUp(Some(r.state)), r.organisations, r.queued),
