@@ -238,7 +238,7 @@ impl EventStore {
                     .bind(until)
                     .bind(now_ms)
                     .bind(limit)
-                    .fetch_all(&self.sqlite_writer()?)
+                    .fetch_all(&mut *self.sqlite()?.write_connection().await?)
                     .await?
             }
         })
@@ -292,7 +292,7 @@ impl EventStore {
             }
             // A statement is a function call on SQLite: one per delivery.
             None => {
-                let mut tx = self.sqlite_writer()?.begin().await?;
+                let mut tx = self.sqlite()?.begin_write().await?;
                 // The attempt number is the count before this one, plus one.
                 let insert = ATTEMPT.replace("attempts,", "attempts + 1,");
                 let (outcome, insert) = (sqlite_sql(OUTCOME), sqlite_sql(&insert));
@@ -442,7 +442,7 @@ impl EventStore {
                     .bind(endpoint_id)
                     .bind(since_ms)
                     .bind(until_ms)
-                    .execute(&self.sqlite_writer()?)
+                    .execute(&mut *self.sqlite()?.write_connection().await?)
                     .await?;
                 done.rows_affected()
             }
@@ -463,7 +463,7 @@ impl EventStore {
                 let done = sqlx::query(&sqlite_sql(sql))
                     .bind(now_ms)
                     .bind(id)
-                    .execute(&self.sqlite_writer()?)
+                    .execute(&mut *self.sqlite()?.write_connection().await?)
                     .await?;
                 done.rows_affected()
             }

@@ -98,6 +98,12 @@ impl ProjectionTx {
         }
     }
 
+    /// Documents this transaction holds in memory (read or written): what
+    /// a projector bounds a transaction spanning several batches by.
+    pub fn documents(&self) -> usize {
+        self.cache.len()
+    }
+
     pub(crate) async fn execute(&mut self, sql: &str, name: &str) -> Result<(), StoreError> {
         self.flush().await?;
         run!(&mut self.conn, sql, [name], execute)?;

@@ -136,7 +136,7 @@ impl EventStore {
                     .bind(id)
                     .bind(version)
                     .bind(Json(state))
-                    .execute(&self.sqlite_writer()?)
+                    .execute(&mut *self.sqlite()?.write_connection().await?)
                     .await?;
             }
         }

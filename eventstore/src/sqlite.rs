@@ -9,18 +9,45 @@ use crate::{
 };
 use sqlx::{
     Sqlite, SqlitePool, Transaction,
+    pool::PoolConnection,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     types::Json,
 };
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 const EVENT_COLUMNS: &str =
     "global_position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata";
 
 #[derive(Debug, Clone)]
 pub struct SqliteBackend {
-    pub(crate) writer: SqlitePool,
+    writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+    /// Tasks of this process waiting for the writer ([`Self::writers_waiting`]).
+    waiting: Arc<AtomicUsize>,
+}
+
+/// Counts a task as waiting for the writer until dropped (also when the
+/// wait is given up).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn on(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// SQLite numbers its parameters `?N`; the shared SQL text uses `$N`.
@@ -71,14 +98,39 @@ impl SqliteBackend {
             .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { writer, reader })
+        Ok(Self {
+            writer,
+            reader,
+            waiting: Arc::default(),
+        })
     }
 
     /// A write transaction that takes the database's write lock at once
     /// (`BEGIN IMMEDIATE`), so a second process waits its turn (busy
     /// timeout) instead of failing to upgrade a read lock.
     pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        let _waiting = Waiting::on(&self.waiting);
         Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The writer connection, for a statement of its own.
+    pub(crate) async fn write_connection(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        let _waiting = Waiting::on(&self.waiting);
+        Ok(self.writer.acquire().await?)
+    }
+
+    /// Open and idle connections, readers and writer.
+    pub(crate) fn connections(&self) -> (u32, usize) {
+        (
+            self.reader.size() + self.writer.size(),
+            self.reader.num_idle() + self.writer.num_idle(),
+        )
+    }
+
+    /// How many tasks of this process wait for the writer now: a projector
+    /// working off a backlog in one long transaction commits when one does.
+    pub(crate) fn writers_waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Writes events as they were stored elsewhere, positions and metadata

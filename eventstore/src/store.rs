@@ -117,11 +117,21 @@ impl EventStore {
         }
     }
 
-    /// The SQLite writer pool (the single writer: every write goes there).
-    pub(crate) fn sqlite_writer(&self) -> Result<sqlx::SqlitePool, StoreError> {
+    /// The SQLite backend (the single writer: every write goes there).
+    pub(crate) fn sqlite(&self) -> Result<&SqliteBackend, StoreError> {
         match &self.backend {
-            Backend::Sqlite(b) => Ok(b.writer.clone()),
+            Backend::Sqlite(b) => Ok(b),
             Backend::Postgres(_) => Err(StoreError::Corrupt("not a SQLite store".into())),
+        }
+    }
+
+    /// Whether another task of this process waits to write (SQLite: for the
+    /// single writer a projection transaction holds). PostgreSQL writers
+    /// do not wait on projection transactions: never.
+    pub fn writers_waiting(&self) -> bool {
+        match &self.backend {
+            Backend::Sqlite(b) => b.writers_waiting() > 0,
+            Backend::Postgres(_) => false,
         }
     }
 
@@ -341,7 +351,7 @@ impl EventStore {
                 .bind(timestamp(until))
                 .bind(timestamp(now))
                 .bind(limit)
-                .fetch_all(&b.writer)
+                .fetch_all(&mut *b.write_connection().await?)
                 .await?
             }
             Backend::Postgres(b) => {
@@ -411,7 +421,7 @@ impl EventStore {
                 if error.is_some() {
                     q = q.bind(error);
                 }
-                q.execute(&b.writer).await?;
+                q.execute(&mut *b.write_connection().await?).await?;
             }
             Backend::Postgres(b) => {
                 let mut q = sqlx::query(sql).bind(at).bind(id);
@@ -572,6 +582,43 @@ impl EventStore {
         Ok(rows.into_iter().map(|(id, Json(v))| (id, v)).collect())
     }
 
+    /// The documents of a collection with these ids, as (id, document)
+    /// pairs in id order (absent ids left out): a page of references (the
+    /// follow-ups' action queue) resolved in one statement.
+    pub async fn docs_with_ids(
+        &self,
+        projection: &str,
+        collection: &str,
+        ids: &[String],
+    ) -> Result<Vec<(String, Value)>, StoreError> {
+        let rows: Vec<(String, Json<Value>)> = match &self.backend {
+            Backend::Sqlite(b) => {
+                let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                sqlx::query_as(
+                    "SELECT id, doc FROM read_models WHERE projection = ?1 AND collection = ?2 \
+                     AND id IN (SELECT value FROM json_each(?3)) ORDER BY id",
+                )
+                .bind(projection)
+                .bind(collection)
+                .bind(ids)
+                .fetch_all(&b.reader)
+                .await?
+            }
+            Backend::Postgres(b) => {
+                sqlx::query_as(
+                    "SELECT id, doc FROM read_models WHERE projection = $1 AND collection = $2 \
+                     AND id = ANY($3) ORDER BY id",
+                )
+                .bind(projection)
+                .bind(collection)
+                .bind(ids)
+                .fetch_all(&b.pool)
+                .await?
+            }
+        };
+        Ok(rows.into_iter().map(|(id, Json(v))| (id, v)).collect())
+    }
+
     /// Copies events from another store as they are (positions, metadata):
     /// `rdv replay` and `rdv verify` rebuild read models in a fresh SQLite
     /// directory this way. Only a SQLite store takes them.
@@ -616,10 +663,7 @@ impl EventStore {
     /// Open and idle connections of the pools this process holds.
     pub fn connections(&self) -> (u32, usize) {
         match &self.backend {
-            Backend::Sqlite(b) => (
-                b.reader.size() + b.writer.size(),
-                b.reader.num_idle() + b.writer.num_idle(),
-            ),
+            Backend::Sqlite(b) => b.connections(),
             Backend::Postgres(b) => (b.pool.size(), b.pool.num_idle()),
         }
     }

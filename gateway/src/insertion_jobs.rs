@@ -24,7 +24,7 @@ use rdv_domain::{
     usager::Usager,
 };
 use rdv_eventstore::{CommandContext, CommandError, StoredResponse, UnitOfWork};
-use rdv_projections::follow_ups::{self, CONFIGURED, EVERY_ORGANISATION, FollowUpDoc, LISTED, Listing};
+use rdv_projections::follow_ups::{self, CONFIGURED, EVERY_ORGANISATION, LISTED, Listing};
 use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 
@@ -161,9 +161,8 @@ async fn run_job(
             .docs_between(follow_ups::NAME, LISTED, (&from, &to), PAGE)
             .await?;
         let full = page.len() as i64 == PAGE;
-        for (key, doc) in page {
-            after = Some(listing.entry(&key).to_string());
-            let doc: FollowUpDoc = serde_json::from_value(doc).map_err(ApiError::internal)?;
+        for (entry, doc) in follow_ups::with_state(&state.store, &listing, category.organisation_id, page).await? {
+            after = Some(entry);
             let now = state.services().now();
             let due = match job {
                 Job::InvitationReminders => doc.state.reminder_due(now, zone).is_some(),

@@ -24,9 +24,9 @@ use rdv_domain::{
     follow_up::{ActionReason, FollowUp, FollowUpEvent, FollowUpState},
     ids::{FollowUpId, OrganisationId, ParticipationId, UsagerId},
 };
-use rdv_eventstore::{ProjectionTx, StoredEvent, codec::Decoder};
+use rdv_eventstore::{EventStore, ProjectionTx, StoreError, StoredEvent, codec::Decoder};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub const NAME: &str = "follow_ups";
 /// Category configurations by `{organisation}:{short_name}`, under the organisation.
@@ -34,12 +34,13 @@ pub const CATEGORIES: &str = "categories";
 /// The same, all under [`EVERY_ORGANISATION`]: what the daily jobs go through.
 pub const CONFIGURED: &str = "configured";
 pub const EVERY_ORGANISATION: &str = "all";
-/// Each follow-up once, by id.
+/// Each follow-up once, by id: the only copy of its state.
 pub const BY_ID: &str = "by_id";
-/// Follow-ups by the key of their id in their [`Listing::of`] organisation
-/// and category.
+/// Follow-ups' [`Entry`] by the key of their id in their [`Listing::of`]
+/// organisation and category.
 pub const LISTED: &str = "listed";
-/// The action queue, by the key of their [`queue_key`] in the same listing.
+/// The action queue: the same entries by the key of their [`queue_key`] in
+/// the same listing.
 pub const ACTION_QUEUE: &str = "action_queue";
 /// Follow-up ids by the key of their id in [`Listing::of_usager`].
 pub const OF_USAGER: &str = "of_usager";
@@ -103,15 +104,69 @@ pub fn queue_bound(now: DateTime<Utc>) -> String {
     format!("{}|~", now.format("%Y-%m-%dT%H:%M:%S%.6fZ"))
 }
 
-/// A follow-up as listed in one organisation (and in the action queue).
+/// A list or queue entry: which follow-up, and when it needs action in the
+/// entry's organisation. The state stays in [`BY_ID`] alone ([`with_state`]
+/// reads it for a page): a copy in each entry tripled what a rebuild over a
+/// large history writes (1,000,000 events on SQLite: 22.9 s with three
+/// copies, 20.3–21.7 s with two, 19.0–19.9 s with one).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Entry {
+    pub id: FollowUpId,
+    /// When it needs action if nothing happens.
+    #[serde(default)]
+    pub due: Option<(DateTime<Utc>, ActionReason)>,
+}
+
+/// A follow-up as listed in one organisation: an [`Entry`] with the state.
+#[derive(Debug, Clone)]
 pub struct FollowUpDoc {
     pub id: FollowUpId,
     pub organisation_id: OrganisationId,
     pub state: FollowUpState,
-    /// When it needs action if nothing happens (queue entries only).
-    #[serde(default)]
     pub due: Option<(DateTime<Utc>, ActionReason)>,
+}
+
+/// Ids resolved per statement by [`with_state`].
+const RESOLVED: usize = 1_000;
+
+/// A page of an organisation's [`LISTED`] or [`ACTION_QUEUE`] entries, as
+/// (key, document) pairs from the store, with each follow-up's state read
+/// from [`BY_ID`] in a statement per [`RESOLVED`] entries: (entry, follow-up)
+/// in the page's order.
+pub async fn with_state(
+    store: &EventStore,
+    listing: &Listing,
+    organisation_id: OrganisationId,
+    page: Vec<(String, serde_json::Value)>,
+) -> Result<Vec<(String, FollowUpDoc)>, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt(format!("{NAME}: {what}"));
+    let mut docs = Vec::with_capacity(page.len());
+    for chunk in page.chunks(RESOLVED) {
+        let entries: Vec<(String, Entry)> = chunk
+            .iter()
+            .map(|(key, doc)| {
+                let entry = serde_json::from_value(doc.clone()).map_err(|e| corrupt(format!("{key}: {e}")))?;
+                Ok((listing.entry(key).to_string(), entry))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let ids: Vec<String> = entries.iter().map(|(_, e)| e.id.to_string()).collect();
+        let mut records: HashMap<String, serde_json::Value> =
+            store.docs_with_ids(NAME, BY_ID, &ids).await?.into_iter().collect();
+        for ((key, entry), id) in entries.into_iter().zip(ids) {
+            let record = records
+                .remove(&id)
+                .ok_or_else(|| corrupt(format!("entry {key} without its follow-up")))?;
+            let record: FollowUpRecord = serde_json::from_value(record).map_err(|e| corrupt(format!("{id}: {e}")))?;
+            let doc = FollowUpDoc {
+                id: entry.id,
+                organisation_id,
+                state: record.state,
+                due: entry.due,
+            };
+            docs.push((key, doc));
+        }
+    }
+    Ok(docs)
 }
 
 /// The stored follow-up, with where it is listed and queued.
@@ -148,6 +203,12 @@ impl Projection for FollowUps {
 
     fn aggregates(&self) -> &'static [&'static str] {
         &["FollowUp", "CategoryConfiguration"]
+    }
+
+    /// Follow-up ids are hashes (of the usager and category): every list
+    /// and queue entry lands at a random place of its index.
+    fn joins_batches(&self) -> bool {
+        true
     }
 
     async fn prefetch(&self, tx: &mut ProjectionTx, events: &[StoredEvent]) -> Result<(), ProjectionError> {
@@ -274,20 +335,17 @@ async fn relist(
     for organisation_id in record.organisations.clone() {
         let listing = Listing::of(organisation_id, &record.state.category);
         let days = days_before_action(docs, organisation_id, &record.state.category).await?;
-        let due = record.state.next_action(now, days);
-        let doc = FollowUpDoc {
+        let entry = Entry {
             id,
-            organisation_id,
-            state: record.state.clone(),
-            due,
+            due: record.state.next_action(now, days),
         };
-        docs.save(LISTED, &listing.key(&id.to_string()), None, &doc).await?;
+        docs.save(LISTED, &listing.key(&id.to_string()), None, &entry).await?;
         if let Some(old) = record.queued.remove(&organisation_id) {
             docs.delete(ACTION_QUEUE, &old).await?;
         }
-        if let Some((at, _)) = due {
-            let key = listing.key(&queue_key(at, id));
-            docs.save(ACTION_QUEUE, &key, None, &doc).await?;
+        if let Some((at, _)) = &entry.due {
+            let key = listing.key(&queue_key(*at, id));
+            docs.save(ACTION_QUEUE, &key, None, &entry).await?;
             record.queued.insert(organisation_id, key);
         }
     }
@@ -336,7 +394,7 @@ async fn category_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Result
     }
     // A new "Délai d'expiration" moves every queue entry of the category.
     let (from, to) = listing.range(None, None);
-    let listed = docs.tx.list_between::<FollowUpDoc>(NAME, LISTED, (&from, &to)).await?;
+    let listed = docs.tx.list_between::<Entry>(NAME, LISTED, (&from, &to)).await?;
     for doc in listed {
         let mut record: FollowUpRecord = docs.load(BY_ID, &doc.id.to_string()).await?;
         relist(docs, doc.id, &mut record, event.metadata.occurred_at).await?;

@@ -25,7 +25,7 @@ use rdv_domain::{
     },
     ids::{AgentId, FollowUpId, InvitationId, OrganisationId, UsagerId},
 };
-use rdv_projections::follow_ups::{self, ACTION_QUEUE, FollowUpDoc, LISTED, Listing, queue_bound};
+use rdv_projections::follow_ups::{self, ACTION_QUEUE, LISTED, Listing, queue_bound};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use utoipa::{IntoParams, ToSchema};
@@ -329,9 +329,7 @@ pub async fn list_follow_ups(
             .await?;
         let full = page.len() as i64 == SCAN;
         let mut stopped = None;
-        for (key, doc) in page {
-            let key = listing.entry(&key).to_string();
-            let doc: FollowUpDoc = serde_json::from_value(doc).map_err(ApiError::internal)?;
+        for (key, doc) in follow_ups::with_state(&state.store, &listing, organisation_id, page).await? {
             let item = FollowUpListItem {
                 id: doc.id,
                 usager_id: doc.state.usager_id,
@@ -383,18 +381,16 @@ pub async fn category_stats(
     let (organisation_id, organisation) = organisation(&state, &id).await?;
     principal.require_organisation_member(organisation_id, organisation.territory_id)?;
     state.wait_for(follow_ups::NAME, q.min_position).await?;
-    let (from, to) = Listing::of(organisation_id, q.motif_category.trim()).range(None, None);
-    let docs: Vec<FollowUpDoc> = state
+    let listing = Listing::of(organisation_id, q.motif_category.trim());
+    let (from, to) = listing.range(None, None);
+    let page = state
         .store
         .docs_between(follow_ups::NAME, LISTED, (&from, &to), i64::MAX)
-        .await?
-        .into_iter()
-        .map(|(_, doc)| serde_json::from_value(doc))
-        .collect::<Result<_, _>>()
-        .map_err(ApiError::internal)?;
+        .await?;
+    let docs = follow_ups::with_state(&state.store, &listing, organisation_id, page).await?;
     let now = state.services().now();
     Ok(Json(rdv_projections::insertion_stats::compute(
-        docs.iter().map(|d| &d.state),
+        docs.iter().map(|(_, d)| &d.state),
         now,
     )))
 }

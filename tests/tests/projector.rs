@@ -1,0 +1,93 @@
+//! The projector working off a backlog larger than a batch: a projection
+//! that joins batches (the follow-ups) spans several in one transaction,
+//! commits when a writer waits, and ends with every event applied once.
+
+use chrono::{DateTime, Utc};
+use rdv_domain::ids::{OrganisationId, UsagerId};
+use rdv_eventstore::{AppendRequest, EventStore};
+use rdv_projections::{
+    Projector,
+    follow_ups::{self, FollowUps, LISTED, Listing},
+};
+use rdv_tests::{all_stores, histories, mix::CATEGORY};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+/// Follow-ups written: about 2.3 events each, so more than two batches of
+/// the projector's 10,000 events.
+const FOLLOW_UPS: usize = 9_000;
+
+/// Appends `count` follow-ups from the `first`-th, 500 a unit; their ids
+/// by usager.
+async fn write_follow_ups(
+    store: &EventStore,
+    organisation: OrganisationId,
+    (first, count): (usize, usize),
+    now: DateTime<Utc>,
+) -> BTreeMap<String, UsagerId> {
+    let mut written = BTreeMap::new();
+    let mut request = AppendRequest::default();
+    for i in first..first + count {
+        let usager_id = UsagerId::new();
+        let (id, events) = histories::follow_up(i, organisation, usager_id, now);
+        written.insert(id.to_string(), usager_id);
+        request
+            .streams
+            .push(histories::stream("FollowUp", id.to_string(), events));
+        if request.streams.len() == 500 {
+            store.append(&std::mem::take(&mut request), None).await.unwrap();
+        }
+    }
+    if !request.streams.is_empty() {
+        store.append(&request, None).await.unwrap();
+    }
+    written
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_spanning_batches_is_applied_once_even_when_writers_wait() {
+    for s in all_stores().await {
+        let store = s.store.clone();
+        let organisation = OrganisationId::new();
+        let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+        let mut written = write_follow_ups(&store, organisation, (0, FOLLOW_UPS), now).await;
+        let projector = Projector::new(store.clone(), Arc::new(FollowUps));
+        // Appends while the backlog is worked off: on SQLite they wait for
+        // the projector's transaction, which commits after its batch.
+        let appender = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                write_follow_ups(&store, organisation, (FOLLOW_UPS, 10), now).await
+            })
+        };
+        let reached = tokio::time::timeout(Duration::from_secs(300), projector.catch_up())
+            .await
+            .expect("the backlog worked off in time")
+            .unwrap();
+        written.extend(appender.await.unwrap());
+        let reached = reached.max(projector.catch_up().await.unwrap());
+        let head = store.head().await.unwrap();
+        assert!(reached >= head, "{}: {reached} short of the head {head}", s.name);
+        assert_eq!(store.checkpoint(follow_ups::NAME).await.unwrap().1, None);
+
+        let listing = Listing::of(organisation, CATEGORY);
+        let (from, to) = listing.range(None, None);
+        let page = store
+            .docs_between(follow_ups::NAME, LISTED, (&from, &to), i64::MAX)
+            .await
+            .unwrap();
+        let listed = follow_ups::with_state(&store, &listing, organisation, page)
+            .await
+            .unwrap();
+        let usagers: BTreeMap<String, UsagerId> = listed
+            .iter()
+            .map(|(entry, doc)| (entry.clone(), doc.state.usager_id))
+            .collect();
+        assert_eq!(usagers, written, "{}: one entry per follow-up, with its state", s.name);
+        let twice = listed
+            .iter()
+            .filter(|(_, doc)| doc.state.invitations.len() != 1)
+            .count();
+        assert_eq!(twice, 0, "{}: each event applied once", s.name);
+    }
+}
