@@ -583,20 +583,20 @@ impl EventStore {
     }
 
     /// The documents of a collection with these ids, as (id, document)
-    /// pairs in id order (absent ids left out): a page of references (the
-    /// follow-ups' action queue) resolved in one statement.
+    /// pairs (absent ids left out): a page of references (the follow-ups'
+    /// list and queue entries) resolved in one statement.
     pub async fn docs_with_ids(
         &self,
         projection: &str,
         collection: &str,
         ids: &[String],
     ) -> Result<Vec<(String, Value)>, StoreError> {
-        let rows: Vec<(String, Json<Value>)> = match &self.backend {
+        let rows: Vec<(String, String)> = match &self.backend {
             Backend::Sqlite(b) => {
                 let ids = serde_json::to_string(ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 sqlx::query_as(
-                    "SELECT id, doc FROM read_models WHERE projection = ?1 AND collection = ?2 \
-                     AND id IN (SELECT value FROM json_each(?3)) ORDER BY id",
+                    "SELECT id, CAST(doc AS TEXT) FROM read_models WHERE projection = ?1 AND collection = ?2 \
+                     AND id IN (SELECT value FROM json_each(?3))",
                 )
                 .bind(projection)
                 .bind(collection)
@@ -605,18 +605,20 @@ impl EventStore {
                 .await?
             }
             Backend::Postgres(b) => {
-                sqlx::query_as(
-                    "SELECT id, doc FROM read_models WHERE projection = $1 AND collection = $2 \
-                     AND id = ANY($3) ORDER BY id",
-                )
-                .bind(projection)
-                .bind(collection)
-                .bind(ids)
-                .fetch_all(&b.pool)
-                .await?
+                sqlx::query_as(crate::readmodel::PG_DOCS_WITH_IDS)
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(ids)
+                    .fetch_all(&b.pool)
+                    .await?
             }
         };
-        Ok(rows.into_iter().map(|(id, Json(v))| (id, v)).collect())
+        rows.into_iter()
+            .map(|(id, text)| {
+                let doc = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{id}: {e}")))?;
+                Ok((id, doc))
+            })
+            .collect()
     }
 
     /// Copies events from another store as they are (positions, metadata):
