@@ -161,7 +161,7 @@ async fn run_job(
             .docs_between(follow_ups::NAME, LISTED, (&from, &to), PAGE)
             .await?;
         let full = page.len() as i64 == PAGE;
-        for (entry, doc) in follow_ups::with_state(&state.store, &listing, category.organisation_id, page).await? {
+        for (entry, doc) in follow_ups::with_state(&state.store, &listing, category.organisation_id, &page).await? {
             after = Some(entry);
             let now = state.services().now();
             let due = match job {

@@ -137,7 +137,7 @@ pub async fn with_state(
     store: &EventStore,
     listing: &Listing,
     organisation_id: OrganisationId,
-    page: Vec<(String, serde_json::Value)>,
+    page: &[(String, serde_json::Value)],
 ) -> Result<Vec<(String, FollowUpDoc)>, StoreError> {
     let corrupt = |what: String| StoreError::Corrupt(format!("{NAME}: {what}"));
     let mut docs = Vec::with_capacity(page.len());

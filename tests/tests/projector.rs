@@ -76,7 +76,7 @@ async fn a_backlog_spanning_batches_is_applied_once_even_when_writers_wait() {
             .docs_between(follow_ups::NAME, LISTED, (&from, &to), i64::MAX)
             .await
             .unwrap();
-        let listed = follow_ups::with_state(&store, &listing, organisation, page)
+        let listed = follow_ups::with_state(&store, &listing, organisation, &page)
             .await
             .unwrap();
         let usagers: BTreeMap<String, UsagerId> = listed

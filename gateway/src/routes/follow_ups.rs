@@ -329,23 +329,27 @@ pub async fn list_follow_ups(
             .await?;
         let full = page.len() as i64 == SCAN;
         let mut stopped = None;
-        for (key, doc) in follow_ups::with_state(&state.store, &listing, organisation_id, page).await? {
-            let item = FollowUpListItem {
-                id: doc.id,
-                usager_id: doc.state.usager_id,
-                status: doc.state.status(now),
-                action_required: doc.state.action_required(now, days),
-                action_required_since: doc.due.filter(|(at, _)| *at <= now).map(|(at, _)| at),
-                convocable: convene && doc.state.convocable(now, days),
-            };
-            cursor = Some(key.clone());
-            let wanted =
-                q.status.is_none_or(|s| s == item.status) && (!q.action_required || item.action_required.is_some());
-            if wanted {
-                items.push(item);
-                if items.len() as i64 == limit {
-                    stopped = Some(key);
-                    break;
+        // The states of a page's first `limit` entries are read first: with
+        // few filtered out, they fill it.
+        'page: for chunk in page.chunks(limit as usize) {
+            for (key, doc) in follow_ups::with_state(&state.store, &listing, organisation_id, chunk).await? {
+                let item = FollowUpListItem {
+                    id: doc.id,
+                    usager_id: doc.state.usager_id,
+                    status: doc.state.status(now),
+                    action_required: doc.state.action_required(now, days),
+                    action_required_since: doc.due.filter(|(at, _)| *at <= now).map(|(at, _)| at),
+                    convocable: convene && doc.state.convocable(now, days),
+                };
+                cursor = Some(key.clone());
+                let wanted =
+                    q.status.is_none_or(|s| s == item.status) && (!q.action_required || item.action_required.is_some());
+                if wanted {
+                    items.push(item);
+                    if items.len() as i64 == limit {
+                        stopped = Some(key);
+                        break 'page;
+                    }
                 }
             }
         }
@@ -387,7 +391,7 @@ pub async fn category_stats(
         .store
         .docs_between(follow_ups::NAME, LISTED, (&from, &to), i64::MAX)
         .await?;
-    let docs = follow_ups::with_state(&state.store, &listing, organisation_id, page).await?;
+    let docs = follow_ups::with_state(&state.store, &listing, organisation_id, &page).await?;
     let now = state.services().now();
     Ok(Json(rdv_projections::insertion_stats::compute(
         docs.iter().map(|(_, d)| &d.state),
