@@ -102,41 +102,47 @@ impl ProjectionTx {
     /// Writes the deliveries queued so far.
     pub(crate) async fn write_deliveries(&mut self) -> Result<(), StoreError> {
         let pending = std::mem::take(&mut self.pending_deliveries);
-        if pending.is_empty() {
-            return Ok(());
-        }
-        match &mut self.conn {
-            Conn::Sqlite(tx) => {
-                let sql = sqlite_sql(INSERT);
-                for d in &pending {
-                    sqlx::query(&sql)
-                        .bind(&d.id)
-                        .bind(&d.endpoint_id)
-                        .bind(&d.record)
-                        .bind(d.position)
-                        .bind(&d.event_type)
-                        .bind(&d.body)
-                        .bind(d.created_at_ms)
-                        .execute(&mut **tx)
-                        .await?;
-                }
-            }
-            Conn::Postgres(tx) => {
-                let column = |f: fn(&NewDelivery) -> &str| -> Vec<&str> { pending.iter().map(f).collect() };
-                sqlx::query(INSERT_BATCH)
-                    .bind(column(|d| &d.id))
-                    .bind(column(|d| &d.endpoint_id))
-                    .bind(column(|d| &d.record))
-                    .bind(pending.iter().map(|d| d.position).collect::<Vec<_>>())
-                    .bind(column(|d| &d.event_type))
-                    .bind(column(|d| &d.body))
-                    .bind(pending.iter().map(|d| d.created_at_ms).collect::<Vec<_>>())
+        insert_deliveries(self.conn.ready().await?, &pending).await
+    }
+}
+
+/// Inserts queued deliveries in a projection transaction (nothing when
+/// there are none).
+pub(crate) async fn insert_deliveries(conn: &mut Conn, pending: &[NewDelivery]) -> Result<(), StoreError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    match conn {
+        Conn::Sqlite(tx) => {
+            let sql = sqlite_sql(INSERT);
+            for d in pending {
+                sqlx::query(&sql)
+                    .bind(&d.id)
+                    .bind(&d.endpoint_id)
+                    .bind(&d.record)
+                    .bind(d.position)
+                    .bind(&d.event_type)
+                    .bind(&d.body)
+                    .bind(d.created_at_ms)
                     .execute(&mut **tx)
                     .await?;
             }
         }
-        Ok(())
+        Conn::Postgres(tx) => {
+            let column = |f: fn(&NewDelivery) -> &str| -> Vec<&str> { pending.iter().map(f).collect() };
+            sqlx::query(INSERT_BATCH)
+                .bind(column(|d| &d.id))
+                .bind(column(|d| &d.endpoint_id))
+                .bind(column(|d| &d.record))
+                .bind(pending.iter().map(|d| d.position).collect::<Vec<_>>())
+                .bind(column(|d| &d.event_type))
+                .bind(column(|d| &d.body))
+                .bind(pending.iter().map(|d| d.created_at_ms).collect::<Vec<_>>())
+                .execute(&mut **tx)
+                .await?;
+        }
     }
+    Ok(())
 }
 
 /// The PostgreSQL channel on which committed deliveries are announced.

@@ -280,7 +280,7 @@ impl ProjectionTx {
                        ON CONFLICT (subject) DO UPDATE SET wrapped = NULL, \
                        destroyed_at = COALESCE(data_keys.destroyed_at, excluded.destroyed_at)";
         let outbox = "DELETE FROM outbox WHERE subject = $1";
-        match &mut self.conn {
+        match self.conn.ready().await? {
             Conn::Sqlite(tx) => {
                 sqlx::query(&sqlite_sql(destroy))
                     .bind(subject)
@@ -312,7 +312,7 @@ impl ProjectionTx {
         self.write_deliveries().await?;
         let select = "SELECT id, body FROM webhook_deliveries WHERE body LIKE $1";
         let like = format!("%{subject}%");
-        let found: Vec<(String, String)> = match &mut self.conn {
+        let found: Vec<(String, String)> = match self.conn.ready().await? {
             Conn::Sqlite(tx) => {
                 sqlx::query_as(&sqlite_sql(select))
                     .bind(&like)
@@ -327,7 +327,7 @@ impl ProjectionTx {
             if !erase_in(&mut value, subject) {
                 continue;
             }
-            match &mut self.conn {
+            match self.conn.ready().await? {
                 Conn::Sqlite(tx) => {
                     sqlx::query(&sqlite_sql(update))
                         .bind(value.to_string())

@@ -81,7 +81,7 @@ impl PostgresBackend {
             .bind(after)
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter().map(EventRow::into_event).collect()
+        Ok(rows.into_iter().map(EventRow::into_event).collect())
     }
 
     pub async fn read_feed(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
@@ -94,7 +94,7 @@ impl PostgresBackend {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter().map(EventRow::into_event).collect()
+        Ok(rows.into_iter().map(EventRow::into_event).collect())
     }
 
     /// Events of some aggregate types after `after` (at most `limit`), and
@@ -120,10 +120,7 @@ impl PostgresBackend {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        let events = rows
-            .into_iter()
-            .map(EventRow::into_event)
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = rows.into_iter().map(EventRow::into_event).collect::<Vec<_>>();
         let scanned = match events.last() {
             Some(last) if events.len() as i64 == limit => last.position,
             _ => (bound - 1).max(after),
@@ -248,7 +245,7 @@ pub(crate) async fn insert(
                                payload, metadata, event_id, occurred_at) \
            SELECT (pg_current_xact_id()::text::bigint << 16) + e.ord, e.aggregate_type, e.aggregate_id, e.sequence, \
                   e.event_type, e.event_version, e.payload, e.metadata, e.event_id, e.occurred_at \
-           FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[], \
+           FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[]::json[], $7::text[]::json[], \
                        $8::uuid[], $9::timestamptz[]) WITH ORDINALITY \
                 AS e(aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, event_id, \
                      occurred_at, ord) \
@@ -321,8 +318,10 @@ struct Rows {
     sequences: Vec<i64>,
     event_types: Vec<String>,
     event_versions: Vec<String>,
-    payloads: Vec<Json<serde_json::Value>>,
-    metadata: Vec<Json<serde_json::Value>>,
+    /// Payloads and metadata as JSON text: PostgreSQL stores them as
+    /// `json`, checked but not converted.
+    payloads: Vec<String>,
+    metadata: Vec<String>,
     event_ids: Vec<Uuid>,
     occurred_at: Vec<chrono::DateTime<chrono::Utc>>,
 }
@@ -334,10 +333,9 @@ impl Rows {
         self.sequences.push(sequence);
         self.event_types.push(event.event_type.clone());
         self.event_versions.push(event.event_version.clone());
-        self.payloads.push(Json(event.payload.clone()));
-        self.metadata.push(Json(
-            serde_json::to_value(&event.metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        ));
+        let text = |value: Result<String, serde_json::Error>| value.map_err(|e| StoreError::Corrupt(e.to_string()));
+        self.payloads.push(text(serde_json::to_string(&event.payload))?);
+        self.metadata.push(text(serde_json::to_string(&event.metadata))?);
         self.event_ids.push(event.metadata.event_id);
         self.occurred_at.push(event.metadata.occurred_at);
         Ok(())

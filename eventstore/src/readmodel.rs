@@ -22,6 +22,7 @@ use std::{
     collections::{BTreeMap, HashMap, hash_map::Entry},
     sync::Arc,
 };
+use tokio::task::JoinHandle;
 
 /// An open transaction on either backend.
 pub(crate) enum Conn {
@@ -54,9 +55,144 @@ pub(crate) const PG_DOCS_WITH_IDS: &str = "SELECT w.id, r.doc::text FROM UNNEST(
      CROSS JOIN LATERAL (SELECT doc FROM read_models \
      WHERE projection = $1 AND collection = $2 AND id = w.id LIMIT 1) r";
 
+/// The transaction's connection, lent to a task while a flush is written
+/// behind ([`ProjectionTx::flush_behind`]): whatever needs it next waits
+/// for that write, so statements keep their order.
+pub(crate) struct Connection {
+    idle: Option<Conn>,
+    writing: Option<JoinHandle<(Conn, Result<(), StoreError>)>>,
+}
+
+impl Connection {
+    /// The connection, once the write behind (if any) is done; its error,
+    /// if it failed (the transaction is then lost).
+    pub(crate) async fn ready(&mut self) -> Result<&mut Conn, StoreError> {
+        if let Some(writing) = self.writing.take() {
+            let (conn, written) = writing.await.map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            self.idle = Some(conn);
+            written?;
+        }
+        self.idle
+            .as_mut()
+            .ok_or_else(|| StoreError::Corrupt("the projection transaction lost its connection".into()))
+    }
+
+    /// Writes in a task of its own, on the connection once it is ready.
+    async fn write_behind(&mut self, writes: Writes) -> Result<(), StoreError> {
+        self.ready().await?;
+        if let Some(mut conn) = self.idle.take() {
+            self.writing = Some(tokio::spawn(async move {
+                let written = writes.run(&mut conn).await;
+                (conn, written)
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// What a flush writes, owned (so that it can be written behind).
+#[derive(Default)]
+struct Writes {
+    upserts: Vec<(Key, Option<String>, String)>,
+    deletes: Vec<Key>,
+    deliveries: Vec<crate::deliveries::NewDelivery>,
+}
+
+impl Writes {
+    fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.deletes.is_empty() && self.deliveries.is_empty()
+    }
+
+    /// On PostgreSQL one statement for the upserts and one for the
+    /// deletions; on SQLite one statement per [`SQLITE_ROWS`] rows (each
+    /// statement is a hop to its worker thread). Deliveries first.
+    async fn run(mut self, conn: &mut Conn) -> Result<(), StoreError> {
+        crate::deliveries::insert_deliveries(conn, &self.deliveries).await?;
+        let (upserts, deletes) = (&mut self.upserts, &mut self.deletes);
+        if upserts.is_empty() && deletes.is_empty() {
+            return Ok(());
+        }
+        // Keys in order, so two projectors never lock rows in opposite orders.
+        upserts.sort_by(|a, b| a.0.cmp(&b.0));
+        deletes.sort();
+        match conn {
+            Conn::Sqlite(tx) => {
+                for rows in upserts.chunks(SQLITE_ROWS) {
+                    let sql = format!(
+                        "INSERT INTO read_models (projection, collection, id, parent, doc) VALUES {} \
+                         ON CONFLICT (projection, collection, id) DO UPDATE SET parent = excluded.parent, doc = excluded.doc",
+                        vec!["(?, ?, ?, ?, ?)"; rows.len()].join(", ")
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for ((projection, collection, id), parent, doc) in rows {
+                        query = query.bind(projection).bind(collection).bind(id).bind(parent).bind(doc);
+                    }
+                    query.execute(&mut **tx).await?;
+                }
+                // Grouped by collection, so each statement searches the key's index.
+                let mut by_collection: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+                for (projection, collection, id) in deletes.iter() {
+                    by_collection.entry((projection, collection)).or_default().push(id);
+                }
+                for ((projection, collection), ids) in by_collection {
+                    let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    sqlx::query(
+                        "DELETE FROM read_models WHERE projection = ?1 AND collection = ?2 \
+                         AND id IN (SELECT value FROM json_each(?3))",
+                    )
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(ids)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            Conn::Postgres(tx) => {
+                if !upserts.is_empty() {
+                    let column =
+                        |f: fn(&(Key, Option<String>, String)) -> &str| upserts.iter().map(f).collect::<Vec<_>>();
+                    let (projections, collections, ids, docs) = (
+                        column(|u| &u.0.0),
+                        column(|u| &u.0.1),
+                        column(|u| &u.0.2),
+                        column(|u| &u.2),
+                    );
+                    let parents: Vec<Option<&str>> = upserts.iter().map(|u| u.1.as_deref()).collect();
+                    sqlx::query(
+                        "INSERT INTO read_models (projection, collection, id, parent, doc) \
+                         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]::json[]) \
+                         ON CONFLICT (projection, collection, id) DO UPDATE SET parent = excluded.parent, doc = excluded.doc",
+                    )
+                    .bind(&projections)
+                    .bind(&collections)
+                    .bind(&ids)
+                    .bind(&parents)
+                    .bind(&docs)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                if !deletes.is_empty() {
+                    let column = |f: fn(&Key) -> &str| deletes.iter().map(f).collect::<Vec<_>>();
+                    let (projections, collections, ids) = (column(|k| &k.0), column(|k| &k.1), column(|k| &k.2));
+                    sqlx::query(
+                        "DELETE FROM read_models r USING UNNEST($1::text[], $2::text[], $3::text[]) AS d(p, c, i) \
+                         WHERE r.projection = d.p AND r.collection = d.c AND r.id = d.i",
+                    )
+                    .bind(&projections)
+                    .bind(&collections)
+                    .bind(&ids)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// An open projection transaction with its document and listing caches.
 pub struct ProjectionTx {
-    pub(crate) conn: Conn,
+    pub(crate) conn: Connection,
     cache: HashMap<Key, Cached>,
     /// Listings by (projection, collection, parent), as of the last write
     /// to their collection.
@@ -100,7 +236,10 @@ impl ProjectionTx {
     /// `deliveries` is told when this transaction commits deliveries.
     pub(crate) fn new(conn: Conn, deliveries: Arc<tokio::sync::watch::Sender<u64>>) -> Self {
         Self {
-            conn,
+            conn: Connection {
+                idle: Some(conn),
+                writing: None,
+            },
             cache: HashMap::new(),
             lists: HashMap::new(),
             queued_deliveries: false,
@@ -117,7 +256,7 @@ impl ProjectionTx {
 
     pub(crate) async fn execute(&mut self, sql: &str, name: &str) -> Result<(), StoreError> {
         self.flush().await?;
-        run!(&mut self.conn, sql, [name], execute)?;
+        run!(self.conn.ready().await?, sql, [name], execute)?;
         self.cache.clear();
         self.lists.clear();
         Ok(())
@@ -141,7 +280,7 @@ impl ProjectionTx {
                     "SELECT CAST(doc AS TEXT) FROM read_models WHERE projection = $1 AND collection = $2 AND id = $3";
                 let doc: Option<String> = fetch!(
                     query_scalar,
-                    &mut self.conn,
+                    self.conn.ready().await?,
                     sql,
                     [projection, collection, id],
                     fetch_optional
@@ -177,7 +316,7 @@ impl ProjectionTx {
         if wanted.is_empty() {
             return Ok(());
         }
-        let found: Vec<(String, String)> = match &mut self.conn {
+        let found: Vec<(String, String)> = match self.conn.ready().await? {
             Conn::Sqlite(tx) => {
                 let list = serde_json::to_string(&wanted).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 sqlx::query_as(
@@ -268,7 +407,7 @@ impl ProjectionTx {
                        WHERE projection = $1 AND collection = $2 AND parent = $3 ORDER BY id";
             let docs: Vec<String> = fetch!(
                 query_scalar,
-                &mut self.conn,
+                self.conn.ready().await?,
                 sql,
                 [projection, collection, parent],
                 fetch_all
@@ -295,7 +434,7 @@ impl ProjectionTx {
                    WHERE projection = $1 AND collection = $2 AND id > $3 AND id < $4 ORDER BY id";
         let rows: Vec<(String, String)> = fetch!(
             query_as,
-            &mut self.conn,
+            self.conn.ready().await?,
             sql,
             [projection, collection, from, to],
             fetch_all
@@ -305,104 +444,48 @@ impl ProjectionTx {
             .collect()
     }
 
-    /// Writes every changed document: on PostgreSQL one statement for the
-    /// upserts and one for the deletions; on SQLite one statement per
-    /// [`SQLITE_ROWS`] rows (each statement is a hop to its worker thread).
+    /// Writes every changed document (and the deliveries queued) before
+    /// whatever comes next on the connection.
     async fn flush(&mut self) -> Result<(), StoreError> {
-        self.write_deliveries().await?;
-        let mut upserts: Vec<(&Key, Option<&str>, &str)> = Vec::new();
-        let mut deletes: Vec<&Key> = Vec::new();
-        for (key, cached) in self.cache.iter().filter(|(_, c)| c.dirty) {
-            match &cached.doc {
-                Some(doc) => upserts.push((key, cached.parent.as_deref(), doc.as_str())),
-                None => deletes.push(key),
-            }
-        }
-        if upserts.is_empty() && deletes.is_empty() {
+        let writes = self.take_writes();
+        writes.run(self.conn.ready().await?).await
+    }
+
+    /// Starts writing every changed document in a task of its own and
+    /// returns: a projector applies its next batch meanwhile, instead of
+    /// waiting for the database's work on this one (on PostgreSQL most of
+    /// a rebuild's time). The next statement on the connection waits for
+    /// the write, and reports its error.
+    pub async fn flush_behind(&mut self) -> Result<(), StoreError> {
+        let writes = self.take_writes();
+        if writes.is_empty() {
             return Ok(());
         }
-        // Keys in order, so two projectors never lock rows in opposite orders.
-        upserts.sort_by(|a, b| a.0.cmp(b.0));
-        deletes.sort();
-        match &mut self.conn {
-            Conn::Sqlite(tx) => {
-                for rows in upserts.chunks(SQLITE_ROWS) {
-                    let sql = format!(
-                        "INSERT INTO read_models (projection, collection, id, parent, doc) VALUES {} \
-                         ON CONFLICT (projection, collection, id) DO UPDATE SET parent = excluded.parent, doc = excluded.doc",
-                        vec!["(?, ?, ?, ?, ?)"; rows.len()].join(", ")
-                    );
-                    let mut query = sqlx::query(&sql);
-                    for ((projection, collection, id), parent, doc) in rows {
-                        query = query.bind(projection).bind(collection).bind(id).bind(parent).bind(doc);
-                    }
-                    query.execute(&mut **tx).await?;
-                }
-                // Grouped by collection, so each statement searches the key's index.
-                let mut by_collection: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
-                for (projection, collection, id) in &deletes {
-                    by_collection.entry((projection, collection)).or_default().push(id);
-                }
-                for ((projection, collection), ids) in by_collection {
-                    let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                    sqlx::query(
-                        "DELETE FROM read_models WHERE projection = ?1 AND collection = ?2 \
-                         AND id IN (SELECT value FROM json_each(?3))",
-                    )
-                    .bind(projection)
-                    .bind(collection)
-                    .bind(ids)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-            }
-            Conn::Postgres(tx) => {
-                if !upserts.is_empty() {
-                    let column =
-                        |f: fn(&(&Key, Option<&str>, &str)) -> String| upserts.iter().map(f).collect::<Vec<_>>();
-                    let (projections, collections, ids) = (
-                        column(|u| u.0.0.clone()),
-                        column(|u| u.0.1.clone()),
-                        column(|u| u.0.2.clone()),
-                    );
-                    let parents: Vec<Option<String>> = upserts.iter().map(|u| u.1.map(String::from)).collect();
-                    let docs: Vec<&str> = upserts.iter().map(|u| u.2).collect();
-                    sqlx::query(
-                        "INSERT INTO read_models (projection, collection, id, parent, doc) \
-                         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]::json[]) \
-                         ON CONFLICT (projection, collection, id) DO UPDATE SET parent = excluded.parent, doc = excluded.doc",
-                    )
-                    .bind(&projections)
-                    .bind(&collections)
-                    .bind(&ids)
-                    .bind(&parents)
-                    .bind(&docs)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-                if !deletes.is_empty() {
-                    let column = |f: fn(&&Key) -> String| deletes.iter().map(f).collect::<Vec<_>>();
-                    let (projections, collections, ids) = (
-                        column(|k| k.0.clone()),
-                        column(|k| k.1.clone()),
-                        column(|k| k.2.clone()),
-                    );
-                    sqlx::query(
-                        "DELETE FROM read_models r USING UNNEST($1::text[], $2::text[], $3::text[]) AS d(p, c, i) \
-                         WHERE r.projection = d.p AND r.collection = d.c AND r.id = d.i",
-                    )
-                    .bind(&projections)
-                    .bind(&collections)
-                    .bind(&ids)
-                    .execute(&mut **tx)
-                    .await?;
-                }
-            }
-        }
-        for cached in self.cache.values_mut() {
+        self.conn.write_behind(writes).await
+    }
+
+    /// Forgets the documents read or written but not changed since the last
+    /// flush, keeping the transaction's memory to what a batch touches; a
+    /// document forgotten is read again (after any write behind) if needed.
+    pub fn forget_unchanged(&mut self) {
+        self.cache.retain(|_, cached| cached.dirty);
+    }
+
+    /// The changed documents and queued deliveries, taken to be written
+    /// (the documents stay cached, unchanged from then on).
+    fn take_writes(&mut self) -> Writes {
+        let mut writes = Writes {
+            deliveries: std::mem::take(&mut self.pending_deliveries),
+            ..Writes::default()
+        };
+        for (key, cached) in self.cache.iter_mut().filter(|(_, c)| c.dirty) {
             cached.dirty = false;
+            match &cached.doc {
+                Some(doc) => writes.upserts.push((key.clone(), cached.parent.clone(), doc.clone())),
+                None => writes.deletes.push(key.clone()),
+            }
         }
-        Ok(())
+        writes
     }
 
     /// Takes the projector's lock for this transaction and returns its
@@ -410,14 +493,14 @@ impl ProjectionTx {
     /// instead of applying a batch twice or moving the checkpoint backwards.
     /// (SQLite has a single writer: the transaction is the lock.)
     pub async fn lock_checkpoint(&mut self, name: &str) -> Result<i64, StoreError> {
-        if let Conn::Postgres(tx) = &mut self.conn {
+        if let Conn::Postgres(tx) = self.conn.ready().await? {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('projector:' || $1, 0))")
                 .bind(name)
                 .execute(&mut **tx)
                 .await?;
         }
         let sql = "SELECT position FROM projection_checkpoints WHERE name = $1";
-        let position: Option<i64> = fetch!(query_scalar, &mut self.conn, sql, [name], fetch_optional)?;
+        let position: Option<i64> = fetch!(query_scalar, self.conn.ready().await?, sql, [name], fetch_optional)?;
         Ok(position.unwrap_or(0))
     }
 
@@ -444,7 +527,7 @@ impl ProjectionTx {
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = chrono::Utc::now();
-        match &mut self.conn {
+        match self.conn.ready().await? {
             Conn::Sqlite(tx) => {
                 let sql = sqlite_sql(sql);
                 let q = sqlx::query(&sql).bind(name);
@@ -468,7 +551,9 @@ impl ProjectionTx {
 
     pub async fn commit(mut self) -> Result<(), StoreError> {
         self.flush().await?;
-        match self.conn {
+        let conn = self.conn.idle.take();
+        let conn = conn.ok_or_else(|| StoreError::Corrupt("the projection transaction lost its connection".into()))?;
+        match conn {
             Conn::Sqlite(tx) => tx.commit().await?,
             Conn::Postgres(mut tx) => {
                 if self.queued_deliveries {

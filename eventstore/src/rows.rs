@@ -1,6 +1,6 @@
 //! Row shapes shared by both backends.
 
-use crate::{error::StoreError, model::*};
+use crate::model::*;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use sqlx::types::Json;
@@ -15,14 +15,13 @@ pub(crate) struct EventRow {
     event_type: String,
     event_version: String,
     payload: Json<Value>,
-    metadata: Json<Value>,
+    /// Read straight into its type, with no JSON tree in between.
+    metadata: Json<EventMetadata>,
 }
 
 impl EventRow {
-    pub(crate) fn into_event(self) -> Result<StoredEvent, StoreError> {
-        let metadata = serde_json::from_value(self.metadata.0)
-            .map_err(|e| StoreError::Corrupt(format!("metadata at position {}: {e}", self.global_position)))?;
-        Ok(StoredEvent {
+    pub(crate) fn into_event(self) -> StoredEvent {
+        StoredEvent {
             position: self.global_position,
             aggregate_type: self.aggregate_type,
             aggregate_id: self.aggregate_id,
@@ -30,8 +29,8 @@ impl EventRow {
             event_type: self.event_type,
             event_version: self.event_version,
             payload: self.payload.0,
-            metadata,
-        })
+            metadata: self.metadata.0,
+        }
     }
 }
 

@@ -176,7 +176,7 @@ impl SqliteBackend {
             .bind(after)
             .fetch_all(&self.reader)
             .await?;
-        rows.into_iter().map(EventRow::into_event).collect()
+        Ok(rows.into_iter().map(EventRow::into_event).collect())
     }
 
     pub async fn read_feed(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
@@ -187,7 +187,7 @@ impl SqliteBackend {
             .bind(limit)
             .fetch_all(&self.reader)
             .await?;
-        rows.into_iter().map(EventRow::into_event).collect()
+        Ok(rows.into_iter().map(EventRow::into_event).collect())
     }
 
     /// Events of some aggregate types after `after` (at most `limit`), and
@@ -216,10 +216,7 @@ impl SqliteBackend {
             .bind(limit)
             .fetch_all(&self.reader)
             .await?;
-        let events = rows
-            .into_iter()
-            .map(EventRow::into_event)
-            .collect::<Result<Vec<_>, _>>()?;
+        let events = rows.into_iter().map(EventRow::into_event).collect::<Vec<_>>();
         let scanned = match events.last() {
             Some(last) if events.len() as i64 == limit => last.position,
             _ => head.max(after),

@@ -447,7 +447,16 @@ impl EventStore {
     pub async fn begin_projection(&self) -> Result<ProjectionTx, StoreError> {
         let conn = match &self.backend {
             Backend::Sqlite(b) => Conn::Sqlite(b.begin_write().await?),
-            Backend::Postgres(b) => Conn::Postgres(b.pool.begin().await?),
+            Backend::Postgres(b) => {
+                let mut tx = b.pool.begin().await?;
+                // Every statement of a projection reads or writes by key,
+                // and must stay on the indexes: during a rebuild the read
+                // model grows faster than its statistics, and a plan made
+                // for a small table (a scan of the collection per id looked
+                // up) took minutes per batch.
+                sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+                Conn::Postgres(tx)
+            }
         };
         Ok(ProjectionTx::new(conn, self.deliveries.clone()))
     }

@@ -8,7 +8,7 @@
 use crate::{error::ApiError, state::AppState};
 use rdv_domain::usager::{ForgetReason, Usager, UsagerCommand};
 use rdv_eventstore::{CommandContext, CommandError, StoredResponse};
-use rdv_projections::rgpd::{self, Inactive, QUEUE, RETENTION_QUEUE};
+use rdv_projections::rgpd::{self, Inactive, RETENTION_QUEUE};
 use tokio_util::sync::CancellationToken;
 
 /// Queue entries read at once.
@@ -38,24 +38,19 @@ pub async fn run(
 /// returns how many were forgotten.
 pub async fn forget_inactive(state: &AppState, retention: chrono::Duration) -> Result<usize, ApiError> {
     let now = state.services().now();
-    let below = Some(rgpd::queue_instant(now - retention));
+    let below = rgpd::queue_instant(now - retention);
     let ctx = CommandContext::new("system:retention");
-    let (mut after, mut forgotten) = (None::<String>, 0);
+    // Every queue id sorts above the empty text.
+    let (mut after, mut forgotten) = (String::new(), 0);
     loop {
         let page = state
             .store
-            .docs_page(
-                rgpd::NAME,
-                RETENTION_QUEUE,
-                QUEUE,
-                (after.as_deref(), below.as_deref()),
-                PAGE,
-            )
+            .docs_between(rgpd::NAME, RETENTION_QUEUE, (&after, &below), PAGE)
             .await?;
         let Some((last, _)) = page.last() else {
             return Ok(forgotten);
         };
-        after = Some(last.clone());
+        after = last.clone();
         for (_, doc) in page {
             let inactive: Inactive = serde_json::from_value(doc).map_err(ApiError::internal)?;
             let command = UsagerCommand::ForgetUsager {

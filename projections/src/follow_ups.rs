@@ -207,7 +207,7 @@ impl Projection for FollowUps {
 
     /// Follow-up ids are hashes (of the usager and category): every list
     /// and queue entry lands at a random place of its index.
-    fn joins_batches(&self) -> bool {
+    fn holds_documents(&self) -> bool {
         true
     }
 

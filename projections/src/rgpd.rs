@@ -29,9 +29,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
 pub const NAME: &str = "rgpd";
-/// Usagers by last activity: ids `{instant}:{usager id}` under [`QUEUE`].
+/// Usagers by last activity: ids `{instant}:{usager id}`, so those
+/// inactive since an instant are the range of ids below it. No parent:
+/// the range is read on the key's index, and a parent cost each entry a
+/// second index entry (one per usager activity over a rebuild).
 pub const RETENTION_QUEUE: &str = "retention_queue";
-pub const QUEUE: &str = "queue";
 /// Each usager's last activity, by usager id.
 const ACTIVITY: &str = "activity";
 /// The usagers of each RDV and its start, by RDV id.
@@ -206,6 +208,5 @@ async fn touch(docs: &mut Documents<'_>, usager_id: UsagerId, at: DateTime<Utc>)
         usager_id,
         last_activity_at: at,
     };
-    docs.save(RETENTION_QUEUE, &queue_id(at, usager_id), Some(QUEUE), &entry)
-        .await
+    docs.save(RETENTION_QUEUE, &queue_id(at, usager_id), None, &entry).await
 }

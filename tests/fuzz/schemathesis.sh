@@ -22,7 +22,7 @@ cargo build --quiet --bin rdv
 
 data=$(mktemp -d)
 RDV_DATA_DIR="$data" RDV_LISTEN="127.0.0.1:$PORT" RDV_ADMIN_TOKEN=$TOKEN RDV_LOG=warn \
-  RDV_PUBLIC_RATE_LIMIT=0 ./target/debug/rdv serve &
+  RDV_PUBLIC_RATE_LIMIT=0 "${CARGO_TARGET_DIR:-target}/debug/rdv" serve &
 server=$!
 trap 'kill $server 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 50); do

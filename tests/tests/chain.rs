@@ -85,13 +85,13 @@ async fn the_chain_catches_edits_deletions_and_insertions_on_postgres() {
         async move { sqlx::query(q).bind(p).execute(&sql).await.unwrap() }
     };
     run(
-        "UPDATE events SET metadata = jsonb_set(metadata, '{actor}', '\"mallory\"') WHERE global_position = $1",
+        "UPDATE events SET metadata = jsonb_set(metadata::jsonb, '{actor}', '\"mallory\"')::json WHERE global_position = $1",
         positions[4],
     )
     .await;
     assert_eq!(verdict(&store).await, Err(ChainBreak::Edited(positions[4])));
     run(
-        "UPDATE events SET metadata = jsonb_set(metadata, '{actor}', '\"test\"') WHERE global_position = $1",
+        "UPDATE events SET metadata = jsonb_set(metadata::jsonb, '{actor}', '\"test\"')::json WHERE global_position = $1",
         positions[4],
     )
     .await;

@@ -479,6 +479,74 @@ async fn prefetched_documents_and_cached_listings_follow_the_transactions_writes
 }
 
 #[tokio::test]
+async fn documents_written_behind_are_read_back_in_order_and_roll_back_with_the_transaction() {
+    for s in all_stores().await {
+        let mut tx = s.store.begin_projection().await.unwrap();
+        for i in 0..1_200 {
+            tx.put("p", "items", &format!("i{i:04}"), Some("all"), &json!({"n": i}))
+                .await
+                .unwrap();
+        }
+        tx.flush_behind().await.unwrap();
+        // Forgotten from memory while they are being written: read again,
+        // after the write, from the transaction.
+        tx.forget_unchanged();
+        assert_eq!(tx.get("p", "items", "i0007").await.unwrap(), Some(json!({"n": 7})));
+        // A second batch changes some, deletes some, and is written behind
+        // after the first.
+        tx.put("p", "items", "i0007", Some("all"), &json!({"n": "seven"}))
+            .await
+            .unwrap();
+        tx.delete("p", "items", "i0008").await.unwrap();
+        tx.flush_behind().await.unwrap();
+        tx.forget_unchanged();
+        tx.prefetch("p", "items", ["i0007", "i0008", "i0009"].map(String::from))
+            .await
+            .unwrap();
+        assert_eq!(
+            tx.get("p", "items", "i0007").await.unwrap(),
+            Some(json!({"n": "seven"}))
+        );
+        assert_eq!(tx.get::<serde_json::Value>("p", "items", "i0008").await.unwrap(), None);
+        assert_eq!(
+            tx.list::<serde_json::Value>("p", "items", "all").await.unwrap().len(),
+            1_199,
+            "{}",
+            s.name
+        );
+        // Nothing is visible outside before the commit, nor after a rollback.
+        assert!(
+            s.store.docs("p", "items", "all").await.unwrap().is_empty(),
+            "{}",
+            s.name
+        );
+        tx.put("p", "items", "late", Some("all"), &json!({})).await.unwrap();
+        tx.flush_behind().await.unwrap();
+        drop(tx);
+        assert!(
+            s.store.docs("p", "items", "all").await.unwrap().is_empty(),
+            "{}",
+            s.name
+        );
+
+        let mut tx = s.store.begin_projection().await.unwrap();
+        tx.put("p", "items", "kept", Some("all"), &json!({"kept": true}))
+            .await
+            .unwrap();
+        tx.flush_behind().await.unwrap();
+        tx.set_checkpoint("p", 9).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            s.store.docs("p", "items", "all").await.unwrap(),
+            vec![json!({"kept": true})],
+            "{}",
+            s.name
+        );
+        assert_eq!(s.store.checkpoint("p").await.unwrap(), (9, None));
+    }
+}
+
+#[tokio::test]
 async fn a_cached_stream_catches_up_with_another_process_and_writes_stay_safe() {
     for (s, other) in rdv_tests::store_pairs().await {
         let shutdown = tokio_util::sync::CancellationToken::new();
