@@ -72,22 +72,30 @@ impl Connection {
             self.idle = Some(conn);
             written?;
         }
-        self.idle
-            .as_mut()
-            .ok_or_else(|| StoreError::Corrupt("the projection transaction lost its connection".into()))
+        self.idle.as_mut().ok_or_else(lost_connection)
+    }
+
+    /// The connection, taken once it is ready (to write behind, or to end
+    /// the transaction).
+    async fn take(&mut self) -> Result<Conn, StoreError> {
+        self.ready().await?;
+        self.idle.take().ok_or_else(lost_connection)
     }
 
     /// Writes in a task of its own, on the connection once it is ready.
     async fn write_behind(&mut self, writes: Writes) -> Result<(), StoreError> {
-        self.ready().await?;
-        if let Some(mut conn) = self.idle.take() {
-            self.writing = Some(tokio::spawn(async move {
-                let written = writes.run(&mut conn).await;
-                (conn, written)
-            }));
-        }
+        let mut conn = self.take().await?;
+        self.writing = Some(tokio::spawn(async move {
+            let written = writes.run(&mut conn).await;
+            (conn, written)
+        }));
         Ok(())
     }
+}
+
+/// A write behind that panicked took the transaction's connection with it.
+fn lost_connection() -> StoreError {
+    StoreError::Corrupt("the projection transaction lost its connection".into())
 }
 
 /// What a flush writes, owned (so that it can be written behind).
@@ -551,9 +559,7 @@ impl ProjectionTx {
 
     pub async fn commit(mut self) -> Result<(), StoreError> {
         self.flush().await?;
-        let conn = self.conn.idle.take();
-        let conn = conn.ok_or_else(|| StoreError::Corrupt("the projection transaction lost its connection".into()))?;
-        match conn {
+        match self.conn.take().await? {
             Conn::Sqlite(tx) => tx.commit().await?,
             Conn::Postgres(mut tx) => {
                 if self.queued_deliveries {
