@@ -36,6 +36,30 @@ struct Cached {
     doc: Option<String>,
     parent: Option<String>,
     dirty: bool,
+    stored: Stored,
+}
+
+/// Whether the store holds a cached document's row, as of the last write:
+/// known from a read, from the projection ([`ProjectionTx::put_new`]) or
+/// from a write. A row known absent is written with a plain insert, which
+/// costs PostgreSQL a quarter less than an upsert (no search for a
+/// conflicting row before the insert), and a row known absent that is
+/// deleted is not written at all. Only the projector writes its read
+/// model, under its lock, so what it read stays true until it writes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    Yes,
+    No,
+    Unknown,
+}
+
+impl Stored {
+    fn from_read(doc: &Option<String>) -> Self {
+        match doc {
+            Some(_) => Self::Yes,
+            None => Self::No,
+        }
+    }
 }
 
 type Key = (String, String, String);
@@ -98,29 +122,51 @@ fn lost_connection() -> StoreError {
     StoreError::Corrupt("the projection transaction lost its connection".into())
 }
 
+/// A document row to write: key, parent, JSON text.
+type Row = (Key, Option<String>, String);
+
 /// What a flush writes, owned (so that it can be written behind).
 #[derive(Default)]
 struct Writes {
-    upserts: Vec<(Key, Option<String>, String)>,
+    /// Rows known absent from the store.
+    inserts: Vec<Row>,
+    upserts: Vec<Row>,
     deletes: Vec<Key>,
     deliveries: Vec<crate::deliveries::NewDelivery>,
 }
 
+/// PostgreSQL: rows from one array per column.
+const PG_INSERT: &str = "INSERT INTO read_models (projection, collection, id, parent, doc) \
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]::json[])";
+
 impl Writes {
     fn is_empty(&self) -> bool {
-        self.upserts.is_empty() && self.deletes.is_empty() && self.deliveries.is_empty()
+        self.inserts.is_empty() && self.upserts.is_empty() && self.deletes.is_empty() && self.deliveries.is_empty()
     }
 
-    /// On PostgreSQL one statement for the upserts and one for the
-    /// deletions; on SQLite one statement per [`SQLITE_ROWS`] rows (each
-    /// statement is a hop to its worker thread). Deliveries first.
+    /// Files a changed document by what the store holds of it.
+    fn add(&mut self, key: Key, doc: Option<String>, parent: Option<String>, stored: Stored) {
+        match (doc, stored) {
+            (Some(doc), Stored::No) => self.inserts.push((key, parent, doc)),
+            (Some(doc), _) => self.upserts.push((key, parent, doc)),
+            (None, Stored::No) => {}
+            (None, _) => self.deletes.push(key),
+        }
+    }
+
+    /// On PostgreSQL one statement for the inserts, one for the upserts and
+    /// one for the deletions; on SQLite (where an upsert costs what an
+    /// insert does) one statement per [`SQLITE_ROWS`] rows (each statement
+    /// is a hop to its worker thread). Deliveries first.
     async fn run(mut self, conn: &mut Conn) -> Result<(), StoreError> {
         crate::deliveries::insert_deliveries(conn, &self.deliveries).await?;
-        let (upserts, deletes) = (&mut self.upserts, &mut self.deletes);
-        if upserts.is_empty() && deletes.is_empty() {
-            return Ok(());
+        let (inserts, upserts, deletes) = (&mut self.inserts, &mut self.upserts, &mut self.deletes);
+        if matches!(conn, Conn::Sqlite(_)) {
+            upserts.append(inserts);
         }
-        // Keys in order, so two projectors never lock rows in opposite orders.
+        // Keys in order, so two projectors never lock rows in opposite
+        // orders (and inserts fill each index page once).
+        inserts.sort_by(|a, b| a.0.cmp(&b.0));
         upserts.sort_by(|a, b| a.0.cmp(&b.0));
         deletes.sort();
         match conn {
@@ -156,29 +202,11 @@ impl Writes {
                 }
             }
             Conn::Postgres(tx) => {
-                if !upserts.is_empty() {
-                    let column =
-                        |f: fn(&(Key, Option<String>, String)) -> &str| upserts.iter().map(f).collect::<Vec<_>>();
-                    let (projections, collections, ids, docs) = (
-                        column(|u| &u.0.0),
-                        column(|u| &u.0.1),
-                        column(|u| &u.0.2),
-                        column(|u| &u.2),
-                    );
-                    let parents: Vec<Option<&str>> = upserts.iter().map(|u| u.1.as_deref()).collect();
-                    sqlx::query(
-                        "INSERT INTO read_models (projection, collection, id, parent, doc) \
-                         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]::json[]) \
-                         ON CONFLICT (projection, collection, id) DO UPDATE SET parent = excluded.parent, doc = excluded.doc",
-                    )
-                    .bind(&projections)
-                    .bind(&collections)
-                    .bind(&ids)
-                    .bind(&parents)
-                    .bind(&docs)
-                    .execute(&mut **tx)
-                    .await?;
-                }
+                pg_write_rows(tx, inserts, PG_INSERT).await?;
+                let upsert = format!(
+                    "{PG_INSERT} ON CONFLICT (projection, collection, id) DO UPDATE SET parent = excluded.parent, doc = excluded.doc"
+                );
+                pg_write_rows(tx, upserts, &upsert).await?;
                 if !deletes.is_empty() {
                     let column = |f: fn(&Key) -> &str| deletes.iter().map(f).collect::<Vec<_>>();
                     let (projections, collections, ids) = (column(|k| &k.0), column(|k| &k.1), column(|k| &k.2));
@@ -196,6 +224,25 @@ impl Writes {
         }
         Ok(())
     }
+}
+
+/// Writes rows with `sql` ([`PG_INSERT`], with or without a conflict clause).
+async fn pg_write_rows(tx: &mut Transaction<'static, Postgres>, rows: &[Row], sql: &str) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+
+    let column = |f: fn(&Row) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+    let parents: Vec<Option<&str>> = rows.iter().map(|r| r.1.as_deref()).collect();
+    sqlx::query(sql)
+        .bind(column(|r| &r.0.0))
+        .bind(column(|r| &r.0.1))
+        .bind(column(|r| &r.0.2))
+        .bind(&parents)
+        .bind(column(|r| &r.2))
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// An open projection transaction with its document and listing caches.
@@ -294,6 +341,7 @@ impl ProjectionTx {
                     fetch_optional
                 )?;
                 absent.insert(Cached {
+                    stored: Stored::from_read(&doc),
                     doc,
                     parent: None,
                     dirty: false,
@@ -350,6 +398,7 @@ impl ProjectionTx {
         for id in wanted {
             let doc = found.remove(&id);
             let cached = Cached {
+                stored: Stored::from_read(&doc),
                 doc,
                 parent: None,
                 dirty: false,
@@ -376,29 +425,51 @@ impl ProjectionTx {
         doc: &T,
     ) -> Result<(), StoreError> {
         let text = serde_json::to_string(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.forget_lists(projection, collection);
-        self.cache.insert(
-            Self::key(projection, collection, id),
-            Cached {
-                doc: Some(text),
-                parent: parent.map(String::from),
-                dirty: true,
-            },
-        );
+        let key = Self::key(projection, collection, id);
+        self.write(key, Some(text), parent.map(String::from), Stored::Unknown);
+        Ok(())
+    }
+
+    /// Inserts a document the projection knows the store does not hold
+    /// (its key is new, derived from what only this event brings): written
+    /// with a plain insert on PostgreSQL. Were the projection wrong, the
+    /// write would fail there on the key's uniqueness, and the transaction
+    /// with it (SQLite, which upserts every row, would replace the row).
+    pub async fn put_new<T: Serialize + ?Sized>(
+        &mut self,
+        projection: &str,
+        collection: &str,
+        id: &str,
+        doc: &T,
+    ) -> Result<(), StoreError> {
+        let text = serde_json::to_string(doc).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.write(Self::key(projection, collection, id), Some(text), None, Stored::No);
         Ok(())
     }
 
     pub async fn delete(&mut self, projection: &str, collection: &str, id: &str) -> Result<(), StoreError> {
-        self.forget_lists(projection, collection);
-        self.cache.insert(
-            Self::key(projection, collection, id),
-            Cached {
-                doc: None,
-                parent: None,
-                dirty: true,
-            },
-        );
+        self.write(Self::key(projection, collection, id), None, None, Stored::Unknown);
         Ok(())
+    }
+
+    /// Changes a cached document; `stored` is what the store holds of a
+    /// document not cached yet (a cached one's is known already).
+    fn write(&mut self, key: Key, doc: Option<String>, parent: Option<String>, stored: Stored) {
+        self.forget_lists(&key.0, &key.1);
+        match self.cache.entry(key) {
+            Entry::Occupied(cached) => {
+                let cached = cached.into_mut();
+                (cached.doc, cached.parent, cached.dirty) = (doc, parent, true);
+            }
+            Entry::Vacant(absent) => {
+                absent.insert(Cached {
+                    doc,
+                    parent,
+                    dirty: true,
+                    stored,
+                });
+            }
+        }
     }
 
     /// Documents of a collection under one parent, in id order, read as `T`.
@@ -487,10 +558,22 @@ impl ProjectionTx {
             ..Writes::default()
         };
         for (key, cached) in self.cache.iter_mut().filter(|(_, c)| c.dirty) {
+            writes.add(key.clone(), cached.doc.clone(), cached.parent.clone(), cached.stored);
             cached.dirty = false;
-            match &cached.doc {
-                Some(doc) => writes.upserts.push((key.clone(), cached.parent.clone(), doc.clone())),
-                None => writes.deletes.push(key.clone()),
+            cached.stored = Stored::from_read(&cached.doc);
+        }
+        writes
+    }
+
+    /// The same, the last time: the documents move out of the cache.
+    fn take_last_writes(&mut self) -> Writes {
+        let mut writes = Writes {
+            deliveries: std::mem::take(&mut self.pending_deliveries),
+            ..Writes::default()
+        };
+        for (key, cached) in std::mem::take(&mut self.cache) {
+            if cached.dirty {
+                writes.add(key, cached.doc, cached.parent, cached.stored);
             }
         }
         writes
@@ -558,7 +641,8 @@ impl ProjectionTx {
     }
 
     pub async fn commit(mut self) -> Result<(), StoreError> {
-        self.flush().await?;
+        let writes = self.take_last_writes();
+        writes.run(self.conn.ready().await?).await?;
         match self.conn.take().await? {
             Conn::Sqlite(tx) => tx.commit().await?,
             Conn::Postgres(mut tx) => {

@@ -455,6 +455,11 @@ impl EventStore {
                 // for a small table (a scan of the collection per id looked
                 // up) took minutes per batch.
                 sqlx::query("SET LOCAL enable_seqscan = off").execute(&mut *tx).await?;
+                // A transaction holding its documents writes up to 200,000
+                // rows in one statement, read from the arrays it binds:
+                // with the default 4 MB they went through a temporary file
+                // (follow-ups over 1,000,000 events: commits 21.4 s → 17.8 s).
+                sqlx::query("SET LOCAL work_mem = '256MB'").execute(&mut *tx).await?;
                 Conn::Postgres(tx)
             }
         };

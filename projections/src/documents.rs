@@ -62,6 +62,20 @@ impl Documents<'_> {
             .map_err(|e| self.naming_event(e))
     }
 
+    /// Saves a document whose key the projection knows is new
+    /// ([`ProjectionTx::put_new`]).
+    pub(crate) async fn save_new<T: Serialize>(
+        &mut self,
+        collection: &str,
+        id: &str,
+        doc: &T,
+    ) -> Result<(), ProjectionError> {
+        self.tx
+            .put_new(self.projection, collection, id, doc)
+            .await
+            .map_err(|e| self.naming_event(e))
+    }
+
     pub(crate) async fn delete(&mut self, collection: &str, id: &str) -> Result<(), ProjectionError> {
         Ok(self.tx.delete(self.projection, collection, id).await?)
     }

@@ -42,8 +42,6 @@ pub const LISTED: &str = "listed";
 /// The action queue: the same entries by the key of their [`queue_key`] in
 /// the same listing.
 pub const ACTION_QUEUE: &str = "action_queue";
-/// Follow-up ids by the key of their id in [`Listing::of_usager`].
-pub const OF_USAGER: &str = "of_usager";
 /// Invitations by short-link code.
 pub const INVITATIONS: &str = "invitations";
 /// Participations by [`ParticipationId`].
@@ -64,10 +62,6 @@ impl Listing {
     /// `[a-z0-9_]`, so no prefix is another's).
     pub fn of(organisation: OrganisationId, category: &str) -> Self {
         Self(format!("{organisation}|{category}|"))
-    }
-
-    pub fn of_usager(usager: UsagerId) -> Self {
-        Self(format!("{usager}|"))
     }
 
     /// The stored key of an entry.
@@ -169,6 +163,29 @@ pub async fn with_state(
     Ok(docs)
 }
 
+/// An usager's follow-ups, found without an index of their own: a
+/// follow-up's id derives from its usager and category
+/// ([`FollowUpId::of`]) and follow-ups open only in configured categories,
+/// so they are those of the ids of every category configured that the
+/// read model holds. (An index by usager was a fifth of the documents a
+/// rebuild writes, for one reader: archiving an usager.)
+pub async fn of_usager(store: &EventStore, usager: UsagerId) -> Result<Vec<FollowUpId>, StoreError> {
+    let mut categories = BTreeSet::new();
+    for doc in store.docs(NAME, CONFIGURED, EVERY_ORGANISATION).await? {
+        let category: CategoryState =
+            serde_json::from_value(doc).map_err(|e| StoreError::Corrupt(format!("{NAME}: {e}")))?;
+        categories.insert(category.short_name);
+    }
+    let ids: BTreeMap<String, FollowUpId> = categories
+        .iter()
+        .map(|category| FollowUpId::of(usager, category))
+        .map(|id| (id.to_string(), id))
+        .collect();
+    let wanted: Vec<String> = ids.keys().cloned().collect();
+    let found = store.docs_with_ids(NAME, BY_ID, &wanted).await?;
+    Ok(found.iter().filter_map(|(id, _)| ids.get(id).copied()).collect())
+}
+
 /// The stored follow-up, with where it is listed and queued.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct FollowUpRecord {
@@ -245,23 +262,33 @@ impl Projection for FollowUps {
     }
 }
 
-/// Follow-ups changed by a batch and not listed yet, each with the last of
-/// its events (in id order: the documents written do not depend on it).
+/// Follow-ups changed by a batch and not listed yet (in id order: the
+/// documents written do not depend on it).
 #[derive(Default)]
 struct Folded<'e> {
-    records: BTreeMap<FollowUpId, (FollowUpRecord, &'e StoredEvent)>,
+    records: BTreeMap<FollowUpId, Pending<'e>>,
+}
+
+/// A follow-up changed and not listed yet.
+struct Pending<'e> {
+    record: FollowUpRecord,
+    /// The organisations it is listed in as stored.
+    listed: BTreeSet<OrganisationId>,
+    /// The last of its events.
+    event: &'e StoredEvent,
 }
 
 impl<'e> Folded<'e> {
     /// Lists each follow-up as of its last event, and starts over.
     async fn list(&mut self, tx: &mut ProjectionTx) -> Result<(), ProjectionError> {
-        for (id, (mut record, event)) in std::mem::take(&mut self.records) {
+        for (id, mut pending) in std::mem::take(&mut self.records) {
             let mut docs = Documents {
                 tx: &mut *tx,
                 projection: NAME,
-                event,
+                event: pending.event,
             };
-            relist(&mut docs, id, &mut record, event.metadata.occurred_at).await?;
+            let now = pending.event.metadata.occurred_at;
+            relist(&mut docs, id, &mut pending.record, &pending.listed, now).await?;
         }
         Ok(())
     }
@@ -279,19 +306,19 @@ async fn follow_up_event<'e>(
     };
     let id = FollowUpId(docs.aggregate_uuid()?);
     let decoded = Decoder::<FollowUp>::default().decode(event)?;
-    let previous = match folded.records.remove(&id) {
-        Some((record, _)) => Some(record),
-        None => docs.find::<FollowUpRecord>(BY_ID, &id.to_string()).await?,
+    let (previous, listed) = match folded.records.remove(&id) {
+        Some(pending) => (Some(pending.record), pending.listed),
+        None => {
+            let stored = docs.find::<FollowUpRecord>(BY_ID, &id.to_string()).await?;
+            let listed = stored.iter().flat_map(|r| r.organisations.iter().copied()).collect();
+            (stored, listed)
+        }
     };
     let (mut follow_up, organisations, queued) = match previous {
         Some(r) => (FollowUp(Some(r.state)), r.organisations, r.queued),
         None => (FollowUp(None), BTreeSet::new(), BTreeMap::new()),
     };
     match &decoded {
-        FollowUpEvent::FollowUpOpened { usager_id, .. } => {
-            let key = Listing::of_usager(*usager_id).key(&id.to_string());
-            docs.save(OF_USAGER, &key, None, &id).await?;
-        }
         FollowUpEvent::UsagerInvited { invitation } => {
             let reference = InvitationRef {
                 follow_up_id: id,
@@ -321,15 +348,18 @@ async fn follow_up_event<'e>(
         state,
         queued,
     };
-    folded.records.insert(id, (record, event));
+    folded.records.insert(id, Pending { record, listed, event });
     Ok(())
 }
 
-/// Writes a follow-up's list entries and moves its queue entries.
+/// Writes a follow-up's list entries and moves its queue entries; those of
+/// the organisations it was not `listed` in yet, and queue entries at a
+/// new instant, are new keys.
 async fn relist(
     docs: &mut Documents<'_>,
     id: FollowUpId,
     record: &mut FollowUpRecord,
+    listed: &BTreeSet<OrganisationId>,
     now: DateTime<Utc>,
 ) -> Result<(), ProjectionError> {
     for organisation_id in record.organisations.clone() {
@@ -339,13 +369,25 @@ async fn relist(
             id,
             due: record.state.next_action(now, days),
         };
-        docs.save(LISTED, &listing.key(&id.to_string()), None, &entry).await?;
-        if let Some(old) = record.queued.remove(&organisation_id) {
-            docs.delete(ACTION_QUEUE, &old).await?;
+        let key = listing.key(&id.to_string());
+        match listed.contains(&organisation_id) {
+            true => docs.save(LISTED, &key, None, &entry).await?,
+            false => docs.save_new(LISTED, &key, &entry).await?,
         }
-        if let Some((at, _)) = &entry.due {
-            let key = listing.key(&queue_key(*at, id));
-            docs.save(ACTION_QUEUE, &key, None, &entry).await?;
+        let queued = entry.due.map(|(at, _)| listing.key(&queue_key(at, id)));
+        match (record.queued.remove(&organisation_id), &queued) {
+            (Some(old), Some(key)) if old == *key => docs.save(ACTION_QUEUE, key, None, &entry).await?,
+            (old, queued) => {
+                if let Some(old) = old {
+                    docs.delete(ACTION_QUEUE, &old).await?;
+                }
+                // The follow-up's only entry in this listing was `old`.
+                if let Some(key) = queued {
+                    docs.save_new(ACTION_QUEUE, key, &entry).await?;
+                }
+            }
+        }
+        if let Some(key) = queued {
             record.queued.insert(organisation_id, key);
         }
     }
@@ -397,7 +439,8 @@ async fn category_event(docs: &mut Documents<'_>, event: &StoredEvent) -> Result
     let listed = docs.tx.list_between::<Entry>(NAME, LISTED, (&from, &to)).await?;
     for doc in listed {
         let mut record: FollowUpRecord = docs.load(BY_ID, &doc.id.to_string()).await?;
-        relist(docs, doc.id, &mut record, event.metadata.occurred_at).await?;
+        let listed = record.organisations.clone();
+        relist(docs, doc.id, &mut record, &listed, event.metadata.occurred_at).await?;
     }
     Ok(())
 }

@@ -547,6 +547,65 @@ async fn documents_written_behind_are_read_back_in_order_and_roll_back_with_the_
 }
 
 #[tokio::test]
+async fn documents_known_absent_are_inserted_and_a_wrong_belief_fails_the_write() {
+    for s in all_stores().await {
+        let mut tx = s.store.begin_projection().await.unwrap();
+        tx.put("p", "items", "old", None, &json!({"v": 1})).await.unwrap();
+        tx.set_checkpoint("p", 1).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = s.store.begin_projection().await.unwrap();
+        // Read absent, then written: inserted.
+        tx.prefetch("p", "items", ["read-absent".to_string()]).await.unwrap();
+        tx.put("p", "items", "read-absent", None, &json!({"v": 2}))
+            .await
+            .unwrap();
+        // Declared new, changed again and written behind, then changed
+        // once more: still one row.
+        tx.put_new("p", "items", "new", &json!({"v": 3})).await.unwrap();
+        tx.put("p", "items", "new", None, &json!({"v": 4})).await.unwrap();
+        tx.flush_behind().await.unwrap();
+        tx.put("p", "items", "new", None, &json!({"v": 5})).await.unwrap();
+        // Declared new and deleted in the same flush: nothing to write.
+        tx.put_new("p", "items", "gone", &json!({"v": 6})).await.unwrap();
+        tx.delete("p", "items", "gone").await.unwrap();
+        // A stored row deleted, then declared new again: it was stored, so
+        // it is replaced rather than inserted twice.
+        tx.delete("p", "items", "old").await.unwrap();
+        tx.put_new("p", "items", "old", &json!({"v": 7})).await.unwrap();
+        tx.set_checkpoint("p", 2).await.unwrap();
+        tx.commit().await.unwrap();
+        let ids = ["old", "read-absent", "new", "gone"].map(String::from);
+        let mut stored = s.store.docs_with_ids("p", "items", &ids).await.unwrap();
+        stored.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            stored,
+            vec![
+                ("new".to_string(), json!({"v": 5})),
+                ("old".to_string(), json!({"v": 7})),
+                ("read-absent".to_string(), json!({"v": 2})),
+            ],
+            "{}",
+            s.name
+        );
+
+        // A projection wrong about a key being new fails its write (on
+        // PostgreSQL, where it is a plain insert), and nothing of the
+        // transaction stays.
+        if s.name == "postgres" {
+            let mut tx = s.store.begin_projection().await.unwrap();
+            tx.put("p", "items", "other", None, &json!({})).await.unwrap();
+            tx.put_new("p", "items", "new", &json!({"v": 8})).await.unwrap();
+            assert!(tx.set_checkpoint("p", 3).await.is_err());
+            drop(tx);
+            assert_eq!(s.store.checkpoint("p").await.unwrap(), (2, None));
+            assert_eq!(s.store.doc("p", "items", "new").await.unwrap(), Some(json!({"v": 5})));
+            assert_eq!(s.store.doc("p", "items", "other").await.unwrap(), None);
+        }
+    }
+}
+
+#[tokio::test]
 async fn a_cached_stream_catches_up_with_another_process_and_writes_stay_safe() {
     for (s, other) in rdv_tests::store_pairs().await {
         let shutdown = tokio_util::sync::CancellationToken::new();

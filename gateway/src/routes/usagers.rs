@@ -470,18 +470,10 @@ pub async fn archive_usager(
     state
         .wait_for(rdv_projections::follow_ups::NAME, Some(state.store.head().await?))
         .await?;
-    let (from, to) = rdv_projections::follow_ups::Listing::of_usager(usager_id).range(None, None);
-    let follow_ups: Vec<String> = state
-        .store
-        .docs_between(
-            rdv_projections::follow_ups::NAME,
-            rdv_projections::follow_ups::OF_USAGER,
-            (&from, &to),
-            i64::MAX,
-        )
+    let follow_ups: Vec<String> = rdv_projections::follow_ups::of_usager(&state.store, usager_id)
         .await?
-        .into_iter()
-        .filter_map(|(_, d)| d.as_str().map(String::from))
+        .iter()
+        .map(ToString::to_string)
         .collect();
     let command = UsagerCommand::ArchiveUsager {
         reason: body.value.reason,
