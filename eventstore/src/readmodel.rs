@@ -248,6 +248,10 @@ async fn pg_write_rows(tx: &mut Transaction<'static, Postgres>, rows: &[Row], sq
 /// An open projection transaction with its document and listing caches.
 pub struct ProjectionTx {
     pub(crate) conn: Connection,
+    /// PostgreSQL: where documents not cached are read once the projection
+    /// [holds its documents](Self::hold_documents).
+    pool: Option<sqlx::PgPool>,
+    holding: bool,
     cache: HashMap<Key, Cached>,
     /// Listings by (projection, collection, parent), as of the last write
     /// to their collection.
@@ -289,12 +293,18 @@ macro_rules! fetch {
 
 impl ProjectionTx {
     /// `deliveries` is told when this transaction commits deliveries.
-    pub(crate) fn new(conn: Conn, deliveries: Arc<tokio::sync::watch::Sender<u64>>) -> Self {
+    pub(crate) fn new(
+        conn: Conn,
+        pool: Option<sqlx::PgPool>,
+        deliveries: Arc<tokio::sync::watch::Sender<u64>>,
+    ) -> Self {
         Self {
             conn: Connection {
                 idle: Some(conn),
                 writing: None,
             },
+            pool,
+            holding: false,
             cache: HashMap::new(),
             lists: HashMap::new(),
             queued_deliveries: false,
@@ -314,6 +324,8 @@ impl ProjectionTx {
         run!(self.conn.ready().await?, sql, [name], execute)?;
         self.cache.clear();
         self.lists.clear();
+        // What it wrote is no longer held: read in the transaction.
+        self.holding = false;
         Ok(())
     }
 
@@ -333,13 +345,23 @@ impl ProjectionTx {
             Entry::Vacant(absent) => {
                 let sql =
                     "SELECT CAST(doc AS TEXT) FROM read_models WHERE projection = $1 AND collection = $2 AND id = $3";
-                let doc: Option<String> = fetch!(
-                    query_scalar,
-                    self.conn.ready().await?,
-                    sql,
-                    [projection, collection, id],
-                    fetch_optional
-                )?;
+                let doc: Option<String> = match self.pool.as_ref().filter(|_| self.holding) {
+                    Some(pool) => {
+                        sqlx::query_scalar(sql)
+                            .bind(projection)
+                            .bind(collection)
+                            .bind(id)
+                            .fetch_optional(pool)
+                            .await?
+                    }
+                    None => fetch!(
+                        query_scalar,
+                        self.conn.ready().await?,
+                        sql,
+                        [projection, collection, id],
+                        fetch_optional
+                    )?,
+                };
                 absent.insert(Cached {
                     stored: Stored::from_read(&doc),
                     doc,
@@ -372,7 +394,40 @@ impl ProjectionTx {
         if wanted.is_empty() {
             return Ok(());
         }
-        let found: Vec<(String, String)> = match self.conn.ready().await? {
+        let beside = self.pool.as_ref().filter(|_| self.holding);
+        let found: Vec<(String, String)> = match beside {
+            Some(pool) => {
+                sqlx::query_as(PG_DOCS_WITH_IDS)
+                    .bind(projection)
+                    .bind(collection)
+                    .bind(&wanted)
+                    .fetch_all(pool)
+                    .await?
+            }
+            None => self.read_documents(projection, collection, &wanted).await?,
+        };
+        let mut found: HashMap<String, String> = found.into_iter().collect();
+        for id in wanted {
+            let doc = found.remove(&id);
+            let cached = Cached {
+                stored: Stored::from_read(&doc),
+                doc,
+                parent: None,
+                dirty: false,
+            };
+            self.cache.insert(Self::key(projection, collection, &id), cached);
+        }
+        Ok(())
+    }
+
+    /// Documents of a collection by ids, read in the transaction.
+    async fn read_documents(
+        &mut self,
+        projection: &str,
+        collection: &str,
+        wanted: &[String],
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(match self.conn.ready().await? {
             Conn::Sqlite(tx) => {
                 let list = serde_json::to_string(&wanted).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 sqlx::query_as(
@@ -389,23 +444,11 @@ impl ProjectionTx {
                 sqlx::query_as(PG_DOCS_WITH_IDS)
                     .bind(projection)
                     .bind(collection)
-                    .bind(&wanted)
+                    .bind(wanted)
                     .fetch_all(&mut **tx)
                     .await?
             }
-        };
-        let mut found: HashMap<String, String> = found.into_iter().collect();
-        for id in wanted {
-            let doc = found.remove(&id);
-            let cached = Cached {
-                stored: Stored::from_read(&doc),
-                doc,
-                parent: None,
-                dirty: false,
-            };
-            self.cache.insert(Self::key(projection, collection, &id), cached);
-        }
-        Ok(())
+        })
     }
 
     /// A write to a collection makes its cached listings stale.
@@ -543,10 +586,29 @@ impl ProjectionTx {
         self.conn.write_behind(writes).await
     }
 
+    /// The projection keeps every document this transaction reads or writes
+    /// in memory until the commit (it never [forgets](Self::forget_unchanged)
+    /// them): a document not cached is then one this transaction has not
+    /// written, and on PostgreSQL it is read beside the transaction, on a
+    /// connection of the pool, as committed (the projector is its read
+    /// model's only writer). Reads then no longer wait for the documents
+    /// written behind on the transaction's connection. Returns whether
+    /// they do so (not on SQLite, whose reads and writes share a thread).
+    pub fn hold_documents(&mut self) -> bool {
+        self.holding = true;
+        self.pool.is_some()
+    }
+
+    /// Changed documents not written yet.
+    pub fn unwritten(&self) -> usize {
+        self.cache.values().filter(|c| c.dirty).count()
+    }
+
     /// Forgets the documents read or written but not changed since the last
     /// flush, keeping the transaction's memory to what a batch touches; a
     /// document forgotten is read again (after any write behind) if needed.
     pub fn forget_unchanged(&mut self) {
+        debug_assert!(!self.holding, "a transaction holding its documents forgets none");
         self.cache.retain(|_, cached| cached.dirty);
     }
 

@@ -445,8 +445,8 @@ impl EventStore {
     /// Opens the transaction in which a projector writes documents and its
     /// checkpoint together.
     pub async fn begin_projection(&self) -> Result<ProjectionTx, StoreError> {
-        let conn = match &self.backend {
-            Backend::Sqlite(b) => Conn::Sqlite(b.begin_write().await?),
+        let (conn, pool) = match &self.backend {
+            Backend::Sqlite(b) => (Conn::Sqlite(b.begin_write().await?), None),
             Backend::Postgres(b) => {
                 let mut tx = b.pool.begin().await?;
                 // Every statement of a projection reads or writes by key,
@@ -460,10 +460,10 @@ impl EventStore {
                 // with the default 4 MB they went through a temporary file
                 // (follow-ups over 1,000,000 events: commits 21.4 s → 17.8 s).
                 sqlx::query("SET LOCAL work_mem = '256MB'").execute(&mut *tx).await?;
-                Conn::Postgres(tx)
+                (Conn::Postgres(tx), Some(b.pool.clone()))
             }
         };
-        Ok(ProjectionTx::new(conn, self.deliveries.clone()))
+        Ok(ProjectionTx::new(conn, pool, self.deliveries.clone()))
     }
 
     /// One document of a projection's collection.

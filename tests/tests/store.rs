@@ -606,6 +606,58 @@ async fn documents_known_absent_are_inserted_and_a_wrong_belief_fails_the_write(
 }
 
 #[tokio::test]
+async fn a_transaction_holding_its_documents_reads_the_others_as_committed_while_writing_behind() {
+    for s in all_stores().await {
+        let mut tx = s.store.begin_projection().await.unwrap();
+        tx.put("p", "items", "committed", None, &json!({"v": 1})).await.unwrap();
+        tx.set_checkpoint("p", 1).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut tx = s.store.begin_projection().await.unwrap();
+        tx.hold_documents();
+        for i in 0..2_000 {
+            tx.put("p", "items", &format!("w{i:04}"), None, &json!({"n": i}))
+                .await
+                .unwrap();
+        }
+        assert_eq!(tx.unwritten(), 2_000);
+        tx.flush_behind().await.unwrap();
+        assert_eq!(tx.unwritten(), 0, "{}", s.name);
+        // Written in this transaction: from memory, as written.
+        assert_eq!(tx.get("p", "items", "w0042").await.unwrap(), Some(json!({"n": 42})));
+        // Not touched yet: read as committed, present or absent.
+        tx.prefetch("p", "items", ["committed", "absent"].map(String::from))
+            .await
+            .unwrap();
+        assert_eq!(tx.get("p", "items", "committed").await.unwrap(), Some(json!({"v": 1})));
+        assert_eq!(tx.get::<serde_json::Value>("p", "items", "absent").await.unwrap(), None);
+        tx.put("p", "items", "absent", None, &json!({"v": 2})).await.unwrap();
+        tx.put("p", "items", "w0042", None, &json!({"n": "changed"}))
+            .await
+            .unwrap();
+        assert_eq!(tx.unwritten(), 2);
+        // Nothing is visible outside before the commit.
+        assert_eq!(s.store.doc("p", "items", "w0042").await.unwrap(), None, "{}", s.name);
+        tx.set_checkpoint("p", 2).await.unwrap();
+        tx.commit().await.unwrap();
+        let ids = ["absent", "committed", "w0042", "w1999"].map(String::from);
+        let mut stored = s.store.docs_with_ids("p", "items", &ids).await.unwrap();
+        stored.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            stored,
+            vec![
+                ("absent".to_string(), json!({"v": 2})),
+                ("committed".to_string(), json!({"v": 1})),
+                ("w0042".to_string(), json!({"n": "changed"})),
+                ("w1999".to_string(), json!({"n": 1999})),
+            ],
+            "{}",
+            s.name
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_cached_stream_catches_up_with_another_process_and_writes_stay_safe() {
     for (s, other) in rdv_tests::store_pairs().await {
         let shutdown = tokio_util::sync::CancellationToken::new();
