@@ -231,7 +231,6 @@ async fn pg_write_rows(tx: &mut Transaction<'static, Postgres>, rows: &[Row], sq
     if rows.is_empty() {
         return Ok(());
     }
-
     let column = |f: fn(&Row) -> &str| rows.iter().map(f).collect::<Vec<_>>();
     let parents: Vec<Option<&str>> = rows.iter().map(|r| r.1.as_deref()).collect();
     sqlx::query(sql)
