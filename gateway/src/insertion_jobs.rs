@@ -197,19 +197,27 @@ async fn apply(
     follow_up_id: FollowUpId,
 ) -> Result<bool, ApiError> {
     let ctx = CommandContext::new(format!("system:{}", job.name()));
+    // A periodic invite's new link (reminders keep the first one's).
+    let code = match job {
+        Job::PeriodicInvites => tokens::unused_short_code(&state.store, &[], tokens::new_short_code).await?,
+        _ => String::new(),
+    };
     let outcome = state
         .commands
         .run(
             &ctx,
             |unit| {
                 let (organisation, category) = (organisation.clone(), category.clone());
-                let public_url = state.public_url.clone();
+                let (public_url, code) = (state.public_url.clone(), code.clone());
                 Box::pin(async move {
                     match job {
                         Job::ConvocationReminders => {
                             remind_convocations(unit, &category, follow_up_id, &organisation).await
                         }
-                        _ => invite_again(unit, job, (&category, &organisation), follow_up_id, &public_url).await,
+                        _ => {
+                            let target = (follow_up_id, code);
+                            invite_again(unit, job, (&category, &organisation), target, &public_url).await
+                        }
                     }
                 })
             },
@@ -250,12 +258,13 @@ async fn remind_convocations(
 }
 
 /// An invitation reminder (same link, token and deadline, by SMS and/or
-/// e-mail) or a periodic invite (same format, a new link and deadline).
+/// e-mail) or a periodic invite (same format, a new link, by `code`, and
+/// deadline).
 async fn invite_again(
     unit: &mut UnitOfWork<'_>,
     job: Job,
     (category, organisation): (&CategoryState, &OrganisationState),
-    follow_up_id: FollowUpId,
+    (follow_up_id, code): (FollowUpId, String),
     public_url: &str,
 ) -> Result<(), CommandError> {
     let stream = follow_up_id.to_string();
@@ -288,7 +297,7 @@ async fn invite_again(
             };
             let valid_until = now + Duration::days(settings.number_of_days_before_action_required.into());
             (
-                vec![last.copy(last.format, tokens::new_short_code(), valid_until)],
+                vec![last.copy(last.format, code, valid_until)],
                 InvitationTrigger::Periodic,
             )
         }

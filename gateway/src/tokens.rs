@@ -2,9 +2,11 @@
 //! digests. A token names its owner (`rdv_<agent>_<secret>`) so checking it
 //! needs no lookup table: the owner's stream holds the digests it accepts.
 
+use crate::error::ApiError;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
 use rdv_domain::{ids::AgentId, values::TokenHash};
+use rdv_projections::follow_ups;
 use sha2::{Digest, Sha256};
 
 const API_PREFIX: &str = "rdv_";
@@ -77,6 +79,36 @@ pub fn new_short_code() -> String {
         .collect()
 }
 
+/// Codes drawn at most for one invitation before giving up (each draw is
+/// taken with odds of well under one in a million).
+const CODE_DRAWS: usize = 16;
+
+/// A short-link code from `draw` that no invitation holds yet, as the
+/// follow-ups read model knows them, nor one of `drawn` (for the same
+/// request). Among 36^8 codes a repeat is even odds by two million
+/// invitations (the birthday bound), and a repeated code would send an
+/// older link to the newer invitation. (Two invitations drawing the same
+/// code within the projector's lag stay possible, at odds of about one in
+/// 2.8 × 10^12 per pair.)
+pub(crate) async fn unused_short_code(
+    store: &rdv_eventstore::EventStore,
+    drawn: &[String],
+    mut draw: impl FnMut() -> String,
+) -> Result<String, ApiError> {
+    for _ in 0..CODE_DRAWS {
+        let code = draw();
+        if !drawn.contains(&code)
+            && store
+                .doc(follow_ups::NAME, follow_ups::INVITATIONS, &code)
+                .await?
+                .is_none()
+        {
+            return Ok(code);
+        }
+    }
+    Err(ApiError::internal("no short-link code left unused after many draws"))
+}
+
 /// The owner named by an API token, if it has our shape.
 pub fn api_token_owner(token: &str) -> Option<Owner> {
     let (owner, _) = token.strip_prefix(API_PREFIX)?.split_once('_')?;
@@ -107,5 +139,28 @@ mod tests {
         assert_eq!(invitation_agent(&api), None);
         assert_eq!(hash(&api), hash(&api));
         assert_ne!(new_api_token(agent), api);
+    }
+
+    #[tokio::test]
+    async fn a_short_code_already_given_or_drawn_is_drawn_again() {
+        use serde_json::json;
+        let dir = tempfile::TempDir::new().unwrap();
+        let store = rdv_eventstore::EventStore::open_sqlite(dir.path()).await.unwrap();
+        let mut tx = store.begin_projection().await.unwrap();
+        tx.put(follow_ups::NAME, follow_ups::INVITATIONS, "TAKEN000", None, &json!({}))
+            .await
+            .unwrap();
+        tx.set_checkpoint(follow_ups::NAME, 1).await.unwrap();
+        tx.commit().await.unwrap();
+
+        let mut draws = ["TAKEN000", "DRAWN000", "FREE0000"].into_iter().map(String::from);
+        let code = unused_short_code(&store, &["DRAWN000".to_string()], || draws.next().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(code, "FREE0000");
+        assert!(
+            unused_short_code(&store, &[], || "TAKEN000".to_string()).await.is_err(),
+            "a code that is always taken is refused, not looped on"
+        );
     }
 }

@@ -157,11 +157,17 @@ pub async fn invite_usager(
     let follow_up_id = FollowUpId::of(usager_id, &category.short_name);
     let token = tokens::new_follow_up_token(follow_up_id);
     let phone = help_phone(&category, &organisation);
+    let mut codes = Vec::new();
+    for _ in &formats {
+        let code = tokens::unused_short_code(&state.store, &codes, tokens::new_short_code).await?;
+        codes.push(code);
+    }
     let invitations: Vec<NewInvitation> = formats
         .iter()
-        .map(|format| NewInvitation {
+        .zip(codes)
+        .map(|(format, code)| NewInvitation {
             id: InvitationId::new(),
-            code: tokens::new_short_code(),
+            code,
             format: *format,
             valid_until,
             organisation_ids: [organisation_id].into(),
