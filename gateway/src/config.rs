@@ -16,8 +16,10 @@ pub struct Config {
     /// `rdv publish` publishes the events.
     #[arg(long, env = "NATS_URL")]
     pub nats_url: Option<String>,
-    /// Maximum PostgreSQL connections of this process.
-    #[arg(long, env = "RDV_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    /// Maximum PostgreSQL connections of this process (at least 2: the
+    /// follow-ups projector reads beside its open transaction).
+    #[arg(long, env = "RDV_DB_MAX_CONNECTIONS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(2..))]
     pub db_max_connections: u32,
     /// Address the HTTP API listens on.
     #[arg(long, env = "RDV_LISTEN", default_value = "127.0.0.1:8080")]
