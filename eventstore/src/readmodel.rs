@@ -164,8 +164,8 @@ impl Writes {
         if matches!(conn, Conn::Sqlite(_)) {
             upserts.append(inserts);
         }
-        // Keys in order, so two projectors never lock rows in opposite
-        // orders (and inserts fill each index page once).
+        // Keys in order: each statement visits the index pages once, in
+        // order, and upserts lock existing rows in key order.
         inserts.sort_by(|a, b| a.0.cmp(&b.0));
         upserts.sort_by(|a, b| a.0.cmp(&b.0));
         deletes.sort();
@@ -247,10 +247,11 @@ async fn pg_write_rows(tx: &mut Transaction<'static, Postgres>, rows: &[Row], sq
 /// An open projection transaction with its document and listing caches.
 pub struct ProjectionTx {
     pub(crate) conn: Connection,
-    /// PostgreSQL: where documents not cached are read once the projection
-    /// [holds its documents](Self::hold_documents).
+    /// PostgreSQL: where a transaction beside this one is opened when the
+    /// projection [holds its documents](Self::hold_documents)...
     pool: Option<sqlx::PgPool>,
-    holding: bool,
+    /// ... to read the documents not cached.
+    beside: Option<Transaction<'static, Postgres>>,
     cache: HashMap<Key, Cached>,
     /// Listings by (projection, collection, parent), as of the last write
     /// to their collection.
@@ -303,7 +304,7 @@ impl ProjectionTx {
                 writing: None,
             },
             pool,
-            holding: false,
+            beside: None,
             cache: HashMap::new(),
             lists: HashMap::new(),
             queued_deliveries: false,
@@ -324,7 +325,7 @@ impl ProjectionTx {
         self.cache.clear();
         self.lists.clear();
         // What it wrote is no longer held: read in the transaction.
-        self.holding = false;
+        self.beside = None;
         Ok(())
     }
 
@@ -344,13 +345,13 @@ impl ProjectionTx {
             Entry::Vacant(absent) => {
                 let sql =
                     "SELECT CAST(doc AS TEXT) FROM read_models WHERE projection = $1 AND collection = $2 AND id = $3";
-                let doc: Option<String> = match self.pool.as_ref().filter(|_| self.holding) {
-                    Some(pool) => {
+                let doc: Option<String> = match &mut self.beside {
+                    Some(beside) => {
                         sqlx::query_scalar(sql)
                             .bind(projection)
                             .bind(collection)
                             .bind(id)
-                            .fetch_optional(pool)
+                            .fetch_optional(&mut **beside)
                             .await?
                     }
                     None => fetch!(
@@ -393,14 +394,13 @@ impl ProjectionTx {
         if wanted.is_empty() {
             return Ok(());
         }
-        let beside = self.pool.as_ref().filter(|_| self.holding);
-        let found: Vec<(String, String)> = match beside {
-            Some(pool) => {
+        let found: Vec<(String, String)> = match &mut self.beside {
+            Some(beside) => {
                 sqlx::query_as(PG_DOCS_WITH_IDS)
                     .bind(projection)
                     .bind(collection)
                     .bind(&wanted)
-                    .fetch_all(pool)
+                    .fetch_all(&mut **beside)
                     .await?
             }
             None => self.read_documents(projection, collection, &wanted).await?,
@@ -474,9 +474,11 @@ impl ProjectionTx {
 
     /// Inserts a document the projection knows the store does not hold
     /// (its key is new, derived from what only this event brings): written
-    /// with a plain insert on PostgreSQL. Were the projection wrong, the
-    /// write would fail there on the key's uniqueness, and the transaction
-    /// with it (SQLite, which upserts every row, would replace the row).
+    /// with a plain insert on PostgreSQL, and not at all if deleted before
+    /// it is written. Were the projection wrong, the write would fail there
+    /// on the key's uniqueness, and the transaction with it (SQLite, which
+    /// upserts every row, would replace the row), or a deletion of the key
+    /// before the write would leave the stored row in place.
     pub async fn put_new<T: Serialize + ?Sized>(
         &mut self,
         projection: &str,
@@ -588,14 +590,24 @@ impl ProjectionTx {
     /// The projection keeps every document this transaction reads or writes
     /// in memory until the commit (it never [forgets](Self::forget_unchanged)
     /// them): a document not cached is then one this transaction has not
-    /// written, and on PostgreSQL it is read beside the transaction, on a
-    /// connection of the pool, as committed (the projector is its read
-    /// model's only writer). Reads then no longer wait for the documents
+    /// written, and on PostgreSQL it is read beside the transaction, in a
+    /// read-only transaction of its own, as committed (the projector is its
+    /// read model's only writer: a second projector process and a reset
+    /// wait for its lock). Reads then no longer wait for the documents
     /// written behind on the transaction's connection. Returns whether
     /// they do so (not on SQLite, whose reads and writes share a thread).
-    pub fn hold_documents(&mut self) -> bool {
-        self.holding = true;
-        self.pool.is_some()
+    pub async fn hold_documents(&mut self) -> Result<bool, StoreError> {
+        let Some(pool) = &self.pool else {
+            return Ok(false);
+        };
+        let mut beside = pool.begin().await?;
+        // Keyed reads stay on the index, as in the transaction.
+        sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *beside).await?;
+        sqlx::query("SET LOCAL enable_seqscan = off")
+            .execute(&mut *beside)
+            .await?;
+        self.beside = Some(beside);
+        Ok(true)
     }
 
     /// Changed documents not written yet.
@@ -607,7 +619,10 @@ impl ProjectionTx {
     /// flush, keeping the transaction's memory to what a batch touches; a
     /// document forgotten is read again (after any write behind) if needed.
     pub fn forget_unchanged(&mut self) {
-        debug_assert!(!self.holding, "a transaction holding its documents forgets none");
+        debug_assert!(
+            self.beside.is_none(),
+            "a transaction holding its documents forgets none"
+        );
         self.cache.retain(|_, cached| cached.dirty);
     }
 
@@ -656,10 +671,9 @@ impl ProjectionTx {
         Ok(position.unwrap_or(0))
     }
 
-    /// Moves the projector's checkpoint (after the documents) and clears
-    /// any previous error.
+    /// Moves the projector's checkpoint and clears any previous error (the
+    /// documents not written yet go with the commit).
     pub async fn set_checkpoint(&mut self, name: &str, position: i64) -> Result<(), StoreError> {
-        self.flush().await?;
         let sql = "INSERT INTO projection_checkpoints (name, position, error, updated_at) VALUES ($1, $2, NULL, $3) \
                    ON CONFLICT (name) DO UPDATE SET position = excluded.position, error = NULL, updated_at = excluded.updated_at";
         self.upsert_checkpoint(sql, name, Some(position), None).await

@@ -51,7 +51,7 @@ pub const PARTICIPATIONS: &str = "participations";
 const DEFAULT_DAYS: u32 = 10;
 
 /// A group of entries listed together (an organisation's follow-ups in a
-/// category, an usager's follow-ups): their stored keys start with the
+/// category): their stored keys start with the
 /// group's prefix, so the group is the range of keys [`Listing::range`]
 /// gives. Entries are what the list hands out (cursors included), keys
 /// what is stored.
@@ -183,7 +183,9 @@ pub async fn of_usager(store: &EventStore, usager: UsagerId) -> Result<Vec<Follo
         .collect();
     let wanted: Vec<String> = ids.keys().cloned().collect();
     let found = store.docs_with_ids(NAME, BY_ID, &wanted).await?;
-    Ok(found.iter().filter_map(|(id, _)| ids.get(id).copied()).collect())
+    let mut found: Vec<FollowUpId> = found.iter().filter_map(|(id, _)| ids.get(id).copied()).collect();
+    found.sort();
+    Ok(found)
 }
 
 /// The stored follow-up, with where it is listed and queued.

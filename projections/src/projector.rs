@@ -99,9 +99,11 @@ pub trait Projection: Send + Sync {
         Ok(())
     }
 
-    /// Whether the documents a transaction changes are held in memory and
-    /// written once per many batches ([`TX_DOCUMENTS`] at most), rather
-    /// than each batch's written behind while the next one is applied.
+    /// Whether the documents a transaction reads and changes are held in
+    /// memory until it commits ([`TX_DOCUMENTS`] at most) and written once
+    /// per many batches ([`HELD_WRITTEN_BEHIND`] at a time on PostgreSQL,
+    /// at the commit on SQLite), rather than each batch's written behind
+    /// while the next one is applied and forgotten.
     /// Worth it where documents are keyed by hashed ids (inserted all over
     /// the index, each index page dirtied by many batches); where keys
     /// follow the feed (usagers, RGPD) holding only costs: 1,000,000 events
@@ -304,7 +306,7 @@ impl Projector {
             }
             let opened = std::time::Instant::now();
             let holds = self.projection.holds_documents();
-            let held_written_behind = holds && tx.hold_documents();
+            let held_written_behind = holds && tx.hold_documents().await?;
             let (mut batch, mut scanned) = (batch, scanned);
             self.projection.prefetch(&mut tx, &batch).await?;
             loop {

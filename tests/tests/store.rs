@@ -596,8 +596,8 @@ async fn documents_known_absent_are_inserted_and_a_wrong_belief_fails_the_write(
             let mut tx = s.store.begin_projection().await.unwrap();
             tx.put("p", "items", "other", None, &json!({})).await.unwrap();
             tx.put_new("p", "items", "new", &json!({"v": 8})).await.unwrap();
-            assert!(tx.set_checkpoint("p", 3).await.is_err());
-            drop(tx);
+            tx.set_checkpoint("p", 3).await.unwrap();
+            assert!(tx.commit().await.is_err());
             assert_eq!(s.store.checkpoint("p").await.unwrap(), (2, None));
             assert_eq!(s.store.doc("p", "items", "new").await.unwrap(), Some(json!({"v": 5})));
             assert_eq!(s.store.doc("p", "items", "other").await.unwrap(), None);
@@ -614,7 +614,11 @@ async fn a_transaction_holding_its_documents_reads_the_others_as_committed_while
         tx.commit().await.unwrap();
 
         let mut tx = s.store.begin_projection().await.unwrap();
-        tx.hold_documents();
+        assert_eq!(
+            tx.hold_documents().await.unwrap(),
+            s.name == "postgres",
+            "reads beside the transaction on PostgreSQL only"
+        );
         for i in 0..2_000 {
             tx.put("p", "items", &format!("w{i:04}"), None, &json!({"n": i}))
                 .await
@@ -653,6 +657,38 @@ async fn a_transaction_holding_its_documents_reads_the_others_as_committed_while
             ],
             "{}",
             s.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reset_waits_for_the_projectors_transaction_and_forgets_what_it_wrote() {
+    for s in all_stores().await {
+        let mut tx = s.store.begin_projection().await.unwrap();
+        assert_eq!(tx.lock_checkpoint("p").await.unwrap(), 0);
+        tx.put_new("p", "items", "written", &json!({})).await.unwrap();
+        tx.flush_behind().await.unwrap();
+        let reset = tokio::spawn({
+            let store = s.store.clone();
+            async move { store.reset_projection("p").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!reset.is_finished(), "{}: the reset waits for the projector", s.name);
+        tx.set_checkpoint("p", 5).await.unwrap();
+        tx.commit().await.unwrap();
+        reset.await.unwrap().unwrap();
+        assert_eq!(s.store.checkpoint("p").await.unwrap(), (0, None), "{}", s.name);
+        assert_eq!(s.store.doc("p", "items", "written").await.unwrap(), None, "{}", s.name);
+        // Written again from the start: a new row, not a duplicate.
+        let mut tx = s.store.begin_projection().await.unwrap();
+        tx.put_new("p", "items", "written", &json!({"again": true}))
+            .await
+            .unwrap();
+        tx.set_checkpoint("p", 1).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(
+            s.store.doc("p", "items", "written").await.unwrap(),
+            Some(json!({"again": true}))
         );
     }
 }
