@@ -28,6 +28,27 @@ impl StoreError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, StoreError::Conflict { .. } | StoreError::IdempotencyRace)
     }
+
+    /// Whether the database was out of reach rather than refusing: a
+    /// connection failed or was lost, the pool had none to give in time,
+    /// the server was shutting down, starting or full, or it chose the
+    /// transaction as a deadlock's victim. The same work may succeed later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Database(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
+            StoreError::Database(sqlx::Error::Database(db)) => db.code().is_some_and(|code| {
+                // PostgreSQL: connection exceptions (class 08), shutdowns
+                // and start-up (57P01–57P03), too many connections,
+                // serialization failures and deadlocks; SQLite: busy.
+                code.starts_with("08")
+                    || matches!(
+                        code.as_ref(),
+                        "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01" | "5"
+                    )
+            }),
+            _ => false,
+        }
+    }
 }
 
 /// SQLite 1555/2067 and PostgreSQL 23505: a unique constraint said no.
@@ -35,5 +56,20 @@ pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("1555" | "2067" | "23505")),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_database_is_transient_and_bad_data_is_not() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
+        assert!(StoreError::Database(sqlx::Error::Io(io)).is_transient());
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_transient());
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_transient());
+        assert!(!StoreError::Corrupt("bad".into()).is_transient());
+        assert!(!StoreError::Erased("usager".into()).is_transient());
     }
 }

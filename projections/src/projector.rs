@@ -41,6 +41,10 @@ const TX_OPEN: Duration = Duration::from_secs(5);
 /// How often a projector looks for events written by other processes,
 /// unless told otherwise ([`Projector::polling_every`]).
 const POLL: Duration = Duration::from_millis(200);
+/// How long a projector waits before trying again when the database is
+/// out of reach, doubled at each failure in a row up to [`RETRY_AT_MOST`].
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_AT_MOST: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -369,24 +373,41 @@ impl Projector {
     }
 
     /// Keeps the projection up to date until `shutdown`, woken by appends in
-    /// this process and polling for other writers. On an error the projector
+    /// this process and polling for other writers. While the database is out
+    /// of reach it tries again, less and less often; on any other error it
     /// records it, reports it and stops: no event is silently skipped.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut appended = self.store.subscribe();
+        let mut retry = RETRY_FIRST;
         loop {
-            if let Err(error) = self.catch_up().await {
-                let position = self.status.borrow().position();
-                tracing::error!(projection = self.name(), position, %error, "projector stopped");
-                if let Err(e) = self
-                    .store
-                    .record_projection_error(self.name(), &error.to_string())
-                    .await
-                {
-                    tracing::error!(projection = self.name(), error = %e, "could not record the projector error");
+            match self.catch_up().await {
+                Ok(_) => retry = RETRY_FIRST,
+                // The database out of reach (restarting, a lost connection,
+                // no connection to spare): the work is still to do, later.
+                Err(ProjectionError::Store(error)) if error.is_transient() => {
+                    let position = self.status.borrow().position();
+                    tracing::warn!(projection = self.name(), position, %error, retry_in = ?retry, "projector paused");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(retry) => {}
+                    }
+                    retry = (retry * 2).min(RETRY_AT_MOST);
+                    continue;
                 }
-                self.status
-                    .send_replace(ProjectorStatus::Failed(position, error.to_string()));
-                return;
+                Err(error) => {
+                    let position = self.status.borrow().position();
+                    tracing::error!(projection = self.name(), position, %error, "projector stopped");
+                    if let Err(e) = self
+                        .store
+                        .record_projection_error(self.name(), &error.to_string())
+                        .await
+                    {
+                        tracing::error!(projection = self.name(), error = %e, "could not record the projector error");
+                    }
+                    self.status
+                        .send_replace(ProjectorStatus::Failed(position, error.to_string()));
+                    return;
+                }
             }
             // A stretch skipped in memory is written soon even when nothing
             // else comes: other processes wait on the stored checkpoint.

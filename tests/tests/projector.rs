@@ -91,3 +91,57 @@ async fn a_backlog_spanning_batches_is_applied_once_even_when_writers_wait() {
         assert_eq!(twice, 0, "{}: each event applied once", s.name);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_waits_out_lost_connections_instead_of_stopping() {
+    use rdv_projections::ProjectorStatus;
+    use sqlx::Connection;
+    let Some(url) = rdv_tests::postgres_database_url("rdv_test").await else {
+        return;
+    };
+    let store = EventStore::connect_postgres(&url, 4).await.unwrap();
+    let organisation = OrganisationId::new();
+    let now: DateTime<Utc> = "2026-03-02T09:00:00Z".parse().unwrap();
+    let mut written = write_follow_ups(&store, organisation, (0, 20), now).await;
+    let projector = Projector::new(store.clone(), Arc::new(FollowUps)).polling_every(Duration::from_millis(50));
+    let mut status = projector.status();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(projector.run(shutdown.clone()));
+    let reaches =
+        |head: i64| move |s: &ProjectorStatus| s.position() >= head || matches!(s, ProjectorStatus::Failed(..));
+    let head = store.head().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(30), status.wait_for(reaches(head)))
+        .await
+        .expect("caught up")
+        .unwrap();
+
+    // Every connection of the projector's pool is cut, as a PostgreSQL
+    // restart would; events keep coming through another handle.
+    let (base, name) = url.rsplit_once('/').unwrap();
+    let mut admin = sqlx::PgConnection::connect(&format!("{base}/postgres")).await.unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let other = EventStore::connect_postgres(&url, 2).await.unwrap();
+    written.extend(write_follow_ups(&other, organisation, (20, 20), now).await);
+    let head = other.head().await.unwrap();
+    let reached = tokio::time::timeout(Duration::from_secs(60), status.wait_for(reaches(head)))
+        .await
+        .expect("the projector went on once connections came back")
+        .unwrap()
+        .clone();
+    assert_eq!(reached, ProjectorStatus::Running(reached.position()), "not stopped");
+    shutdown.cancel();
+    running.await.unwrap();
+    let listing = Listing::of(organisation, CATEGORY);
+    let (from, to) = listing.range(None, None);
+    let listed = other
+        .docs_between(follow_ups::NAME, LISTED, (&from, &to), i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), written.len());
+}
