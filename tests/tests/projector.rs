@@ -43,6 +43,17 @@ async fn write_follow_ups(
     written
 }
 
+/// The organisation's follow-ups in [`CATEGORY`]: its listing and entries.
+async fn listed_in(store: &EventStore, organisation: OrganisationId) -> (Listing, Vec<(String, serde_json::Value)>) {
+    let listing = Listing::of(organisation, CATEGORY);
+    let (from, to) = listing.range(None, None);
+    let page = store
+        .docs_between(follow_ups::NAME, LISTED, (&from, &to), i64::MAX)
+        .await
+        .unwrap();
+    (listing, page)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backlog_spanning_batches_is_applied_once_even_when_writers_wait() {
     for s in all_stores().await {
@@ -70,12 +81,7 @@ async fn a_backlog_spanning_batches_is_applied_once_even_when_writers_wait() {
         assert!(reached >= head, "{}: {reached} short of the head {head}", s.name);
         assert_eq!(store.checkpoint(follow_ups::NAME).await.unwrap().1, None);
 
-        let listing = Listing::of(organisation, CATEGORY);
-        let (from, to) = listing.range(None, None);
-        let page = store
-            .docs_between(follow_ups::NAME, LISTED, (&from, &to), i64::MAX)
-            .await
-            .unwrap();
+        let (listing, page) = listed_in(&store, organisation).await;
         let listed = follow_ups::with_state(&store, &listing, organisation, &page)
             .await
             .unwrap();
@@ -137,11 +143,6 @@ async fn a_projector_waits_out_lost_connections_instead_of_stopping() {
     assert_eq!(reached, ProjectorStatus::Running(reached.position()), "not stopped");
     shutdown.cancel();
     running.await.unwrap();
-    let listing = Listing::of(organisation, CATEGORY);
-    let (from, to) = listing.range(None, None);
-    let listed = other
-        .docs_between(follow_ups::NAME, LISTED, (&from, &to), i64::MAX)
-        .await
-        .unwrap();
+    let (_, listed) = listed_in(&other, organisation).await;
     assert_eq!(listed.len(), written.len());
 }
