@@ -244,6 +244,20 @@ async fn pg_write_rows(tx: &mut Transaction<'static, Postgres>, rows: &[Row], sq
     Ok(())
 }
 
+/// PostgreSQL: the documents of a collection with these ids, as (id, text).
+async fn pg_documents(
+    tx: &mut Transaction<'static, Postgres>,
+    (projection, collection): (&str, &str),
+    ids: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(PG_DOCS_WITH_IDS)
+        .bind(projection)
+        .bind(collection)
+        .bind(ids)
+        .fetch_all(&mut **tx)
+        .await?)
+}
+
 /// An open projection transaction with its document and listing caches.
 pub struct ProjectionTx {
     pub(crate) conn: Connection,
@@ -340,37 +354,11 @@ impl ProjectionTx {
         collection: &str,
         id: &str,
     ) -> Result<Option<T>, StoreError> {
-        let cached = match self.cache.entry(Self::key(projection, collection, id)) {
-            Entry::Occupied(found) => found.into_mut(),
-            Entry::Vacant(absent) => {
-                let sql =
-                    "SELECT CAST(doc AS TEXT) FROM read_models WHERE projection = $1 AND collection = $2 AND id = $3";
-                let doc: Option<String> = match &mut self.beside {
-                    Some(beside) => {
-                        sqlx::query_scalar(sql)
-                            .bind(projection)
-                            .bind(collection)
-                            .bind(id)
-                            .fetch_optional(&mut **beside)
-                            .await?
-                    }
-                    None => fetch!(
-                        query_scalar,
-                        self.conn.ready().await?,
-                        sql,
-                        [projection, collection, id],
-                        fetch_optional
-                    )?,
-                };
-                absent.insert(Cached {
-                    stored: Stored::from_read(&doc),
-                    doc,
-                    parent: None,
-                    dirty: false,
-                })
-            }
-        };
-        match &cached.doc {
+        let key = Self::key(projection, collection, id);
+        if !self.cache.contains_key(&key) {
+            self.prefetch(projection, collection, [id.to_string()]).await?;
+        }
+        match self.cache.get(&key).and_then(|cached| cached.doc.as_ref()) {
             Some(text) => parsed(text, (projection, collection, id)).map(Some),
             None => Ok(None),
         }
@@ -394,17 +382,7 @@ impl ProjectionTx {
         if wanted.is_empty() {
             return Ok(());
         }
-        let found: Vec<(String, String)> = match &mut self.beside {
-            Some(beside) => {
-                sqlx::query_as(PG_DOCS_WITH_IDS)
-                    .bind(projection)
-                    .bind(collection)
-                    .bind(&wanted)
-                    .fetch_all(&mut **beside)
-                    .await?
-            }
-            None => self.read_documents(projection, collection, &wanted).await?,
-        };
+        let found = self.read_documents(projection, collection, &wanted).await?;
         let mut found: HashMap<String, String> = found.into_iter().collect();
         for id in wanted {
             let doc = found.remove(&id);
@@ -419,13 +397,18 @@ impl ProjectionTx {
         Ok(())
     }
 
-    /// Documents of a collection by ids, read in the transaction.
+    /// Documents of a collection by ids, as (id, text): read beside the
+    /// transaction when it [holds its documents](Self::hold_documents), in
+    /// it otherwise.
     async fn read_documents(
         &mut self,
         projection: &str,
         collection: &str,
         wanted: &[String],
     ) -> Result<Vec<(String, String)>, StoreError> {
+        if let Some(beside) = &mut self.beside {
+            return pg_documents(beside, (projection, collection), wanted).await;
+        }
         Ok(match self.conn.ready().await? {
             Conn::Sqlite(tx) => {
                 let list = serde_json::to_string(&wanted).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -439,14 +422,7 @@ impl ProjectionTx {
                 .fetch_all(&mut **tx)
                 .await?
             }
-            Conn::Postgres(tx) => {
-                sqlx::query_as(PG_DOCS_WITH_IDS)
-                    .bind(projection)
-                    .bind(collection)
-                    .bind(wanted)
-                    .fetch_all(&mut **tx)
-                    .await?
-            }
+            Conn::Postgres(tx) => pg_documents(tx, (projection, collection), wanted).await?,
         })
     }
 

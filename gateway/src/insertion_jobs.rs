@@ -24,7 +24,7 @@ use rdv_domain::{
     usager::Usager,
 };
 use rdv_eventstore::{CommandContext, CommandError, StoredResponse, UnitOfWork};
-use rdv_projections::follow_ups::{self, CONFIGURED, EVERY_ORGANISATION, LISTED, Listing};
+use rdv_projections::follow_ups::{self, LISTED, Listing};
 use std::collections::BTreeMap;
 use tokio_util::sync::CancellationToken;
 
@@ -80,12 +80,7 @@ pub async fn run(state: AppState, every: std::time::Duration, shutdown: Cancella
 /// has not run there today; returns how many follow-ups were written.
 pub async fn run_due(state: &AppState) -> Result<usize, ApiError> {
     let mut by_organisation: BTreeMap<OrganisationId, Vec<CategoryState>> = BTreeMap::new();
-    for doc in state
-        .store
-        .docs(follow_ups::NAME, CONFIGURED, EVERY_ORGANISATION)
-        .await?
-    {
-        let category: CategoryState = serde_json::from_value(doc).map_err(ApiError::internal)?;
+    for category in follow_ups::configured(&state.store).await? {
         by_organisation
             .entry(category.organisation_id)
             .or_default()

@@ -163,6 +163,16 @@ pub async fn with_state(
     Ok(docs)
 }
 
+/// Every organisation's category configurations.
+pub async fn configured(store: &EventStore) -> Result<Vec<CategoryState>, StoreError> {
+    store
+        .docs(NAME, CONFIGURED, EVERY_ORGANISATION)
+        .await?
+        .into_iter()
+        .map(|doc| serde_json::from_value(doc).map_err(|e| StoreError::Corrupt(format!("{NAME} {CONFIGURED}: {e}"))))
+        .collect()
+}
+
 /// An usager's follow-ups, found without an index of their own: a
 /// follow-up's id derives from its usager and category
 /// ([`FollowUpId::of`]) and follow-ups open only in configured categories,
@@ -170,12 +180,7 @@ pub async fn with_state(
 /// read model holds. (An index by usager was a fifth of the documents a
 /// rebuild writes, for one reader: archiving an usager.)
 pub async fn of_usager(store: &EventStore, usager: UsagerId) -> Result<Vec<FollowUpId>, StoreError> {
-    let mut categories = BTreeSet::new();
-    for doc in store.docs(NAME, CONFIGURED, EVERY_ORGANISATION).await? {
-        let category: CategoryState =
-            serde_json::from_value(doc).map_err(|e| StoreError::Corrupt(format!("{NAME}: {e}")))?;
-        categories.insert(category.short_name);
-    }
+    let categories: BTreeSet<String> = configured(store).await?.into_iter().map(|c| c.short_name).collect();
     let ids: BTreeMap<String, FollowUpId> = categories
         .iter()
         .map(|category| FollowUpId::of(usager, category))

@@ -546,6 +546,15 @@ async fn documents_written_behind_are_read_back_in_order_and_roll_back_with_the_
     }
 }
 
+/// The committed documents of projection `p`'s collection `items` with
+/// these ids, by id.
+async fn stored_items(store: &rdv_eventstore::EventStore, ids: &[&str]) -> Vec<(String, serde_json::Value)> {
+    let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    let mut stored = store.docs_with_ids("p", "items", &ids).await.unwrap();
+    stored.sort_by(|a, b| a.0.cmp(&b.0));
+    stored
+}
+
 #[tokio::test]
 async fn documents_known_absent_are_inserted_and_a_wrong_belief_fails_the_write() {
     for s in all_stores().await {
@@ -575,11 +584,8 @@ async fn documents_known_absent_are_inserted_and_a_wrong_belief_fails_the_write(
         tx.put_new("p", "items", "old", &json!({"v": 7})).await.unwrap();
         tx.set_checkpoint("p", 2).await.unwrap();
         tx.commit().await.unwrap();
-        let ids = ["old", "read-absent", "new", "gone"].map(String::from);
-        let mut stored = s.store.docs_with_ids("p", "items", &ids).await.unwrap();
-        stored.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
-            stored,
+            stored_items(&s.store, &["old", "read-absent", "new", "gone"]).await,
             vec![
                 ("new".to_string(), json!({"v": 5})),
                 ("old".to_string(), json!({"v": 7})),
@@ -644,11 +650,8 @@ async fn a_transaction_holding_its_documents_reads_the_others_as_committed_while
         assert_eq!(s.store.doc("p", "items", "w0042").await.unwrap(), None, "{}", s.name);
         tx.set_checkpoint("p", 2).await.unwrap();
         tx.commit().await.unwrap();
-        let ids = ["absent", "committed", "w0042", "w1999"].map(String::from);
-        let mut stored = s.store.docs_with_ids("p", "items", &ids).await.unwrap();
-        stored.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(
-            stored,
+            stored_items(&s.store, &["absent", "committed", "w0042", "w1999"]).await,
             vec![
                 ("absent".to_string(), json!({"v": 2})),
                 ("committed".to_string(), json!({"v": 1})),
