@@ -22,6 +22,7 @@ pub mod organisation;
 pub mod phone;
 pub mod platform;
 pub mod rdv;
+pub mod rights;
 pub mod services;
 pub mod sms;
 pub mod territory;

@@ -366,3 +366,62 @@ mod tests {
         assert!(ServiceKind::parse("cuisine", "service").is_err());
     }
 }
+
+/// The platform's horizon for RDVs, plages and absences: from 1 January 2018
+/// to [`HORIZON_YEARS_AHEAD`] years after today (RDV Service Public's
+/// `RealisticDateValidator`). A date outside is a typo
+/// (year 0, year 9999) that would otherwise reach the calendars, the slot
+/// searches and the stores; it is refused naming the field.
+pub fn check_horizon(day: chrono::NaiveDate, today: chrono::NaiveDate, field: &str) -> Result<(), DomainError> {
+    let first = chrono::NaiveDate::from_ymd_opt(2018, 1, 1).unwrap_or_default();
+    let last = today
+        .checked_add_months(chrono::Months::new(12 * HORIZON_YEARS_AHEAD))
+        .unwrap_or(today);
+    if (first..=last).contains(&day) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!("must be between {first} and {last} (the platform's horizon)"),
+        ))
+    }
+}
+
+/// How far ahead RDVs, plages and absences may be set.
+pub const HORIZON_YEARS_AHEAD: u32 = 5;
+
+/// A birth date is between 1 January 1900 and today.
+pub fn check_birth_date(day: chrono::NaiveDate, today: chrono::NaiveDate, field: &str) -> Result<(), DomainError> {
+    let first = chrono::NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default();
+    if (first..=today).contains(&day) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            field,
+            format!("must be between {first} and today"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod horizon_tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    #[test]
+    fn dates_outside_the_horizon_are_refused_naming_the_field() {
+        let today = day(2026, 12, 2);
+        assert!(check_horizon(day(2026, 12, 3), today, "starts_at").is_ok());
+        assert!(check_horizon(day(2031, 12, 2), today, "starts_at").is_ok());
+        let error = check_horizon(day(2031, 12, 3), today, "starts_at").unwrap_err();
+        assert_eq!(error.errors[0].field, "starts_at");
+        assert!(check_horizon(day(2017, 12, 31), today, "first_day").is_err());
+        assert!(check_birth_date(day(1899, 12, 31), today, "birth_date").is_err());
+        assert!(check_birth_date(day(2026, 12, 3), today, "birth_date").is_err());
+        assert!(check_birth_date(day(1950, 6, 1), today, "birth_date").is_ok());
+    }
+}

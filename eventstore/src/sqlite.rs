@@ -79,6 +79,9 @@ impl SqliteBackend {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true)
+            // Deleted content is overwritten with zeros, so an erased usager's
+            // read-model rows do not linger in free pages (RGPD).
+            .pragma("secure_delete", "ON")
             .row_buffer_size(ROW_CHANNEL);
         // A file on this machine does not hang up: no ping before each use
         // (sqlx's default costs a round trip to the connection's thread).

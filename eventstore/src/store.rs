@@ -335,6 +335,40 @@ impl EventStore {
 
     // ----- outbox -----
 
+    /// The ids of the messages addressed to a subject (an usager), sent or
+    /// not: the development outbox names its files after them, and
+    /// forgetting the usager deletes those files too.
+    pub async fn outbox_ids_of(&self, subject: &str) -> Result<Vec<String>, StoreError> {
+        Ok(match &self.backend {
+            Backend::Sqlite(b) => {
+                sqlx::query_scalar("SELECT id FROM outbox WHERE subject = ?1")
+                    .bind(subject)
+                    .fetch_all(&mut *b.write_connection().await?)
+                    .await?
+            }
+            Backend::Postgres(b) => {
+                sqlx::query_scalar("SELECT id::text FROM outbox WHERE subject = $1")
+                    .bind(subject)
+                    .fetch_all(&b.pool)
+                    .await?
+            }
+        })
+    }
+
+    /// Makes erased rows unreadable on disk. SQLite zeroes freed pages
+    /// (`secure_delete`), but the write-ahead log keeps old copies of pages
+    /// until it is checkpointed: this copies it into the database and
+    /// truncates it. PostgreSQL keeps dead rows until vacuum, out of any
+    /// dump; nothing to do there.
+    pub async fn scrub_erased(&self) -> Result<(), StoreError> {
+        if let Backend::Sqlite(b) = &self.backend {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut *b.write_connection().await?)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Claims up to `limit` due messages for `lease`; a sender that dies
     /// leaves them to be claimed again when the lease ends.
     pub async fn claim_outbox(&self, limit: i64, lease: chrono::Duration) -> Result<Vec<ClaimedMessage>, StoreError> {
@@ -670,6 +704,17 @@ impl EventStore {
     /// `/metrics` reports as positions and lags.
     pub async fn checkpoints(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let sql = "SELECT name, position FROM projection_checkpoints ORDER BY name";
+        Ok(match &self.backend {
+            Backend::Sqlite(b) => sqlx::query_as(sql).fetch_all(&b.reader).await?,
+            Backend::Postgres(b) => sqlx::query_as(sql).fetch_all(&b.pool).await?,
+        })
+    }
+
+    /// The projectors stopped on an event they could not apply: name,
+    /// checkpoint and the recorded error (which names the event's position
+    /// and type). Cleared when the projector moves on.
+    pub async fn failed_projections(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let sql = "SELECT name, position, error FROM projection_checkpoints WHERE error IS NOT NULL ORDER BY name";
         Ok(match &self.backend {
             Backend::Sqlite(b) => sqlx::query_as(sql).fetch_all(&b.reader).await?,
             Backend::Postgres(b) => sqlx::query_as(sql).fetch_all(&b.pool).await?,

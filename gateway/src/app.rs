@@ -160,6 +160,7 @@ impl App {
             store,
             admin_token: config.admin_token.as_deref().map(tokens::hash),
             public_url: config.public_url.clone(),
+            outbox_dir: config.data_dir.join("outbox"),
             projectors: projectors.iter().map(|p| (p.name(), p.status())).collect(),
         });
         let rate_limit = crate::hardening::RateLimit::new(config.public_rate_limit);
@@ -193,6 +194,7 @@ impl App {
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 Duration::from_secs(30),
             ))
+            .layer(axum::middleware::from_fn(crate::hardening::problems_everywhere))
             .layer(PropagateRequestIdLayer::x_request_id())
             // Spans carry the method and path only: query strings may hold
             // personal data (searches), so they are never logged.

@@ -17,10 +17,26 @@ use rdv_domain::{
     agent::{Agent, AgentState, AgentStatus},
     ids::{AgentId, OrganisationId, TerritoryId},
     platform::{PLATFORM_ID, Platform},
+    rights::{Holding, Permission},
     values::{Role, TerritoryRights, TokenHash},
 };
 use rdv_eventstore::{CommandContext, IdempotencyClaim};
 use uuid::Uuid;
+
+/// Where an action takes place, for the rights matrix
+/// ([`rdv_domain::rights`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Place {
+    Platform,
+    Territory(TerritoryId),
+    Organisation(OrganisationId, TerritoryId),
+    /// An agent's agenda, in one of the agent's organisations.
+    Agenda {
+        agent: AgentId,
+        organisation: OrganisationId,
+        territory: TerritoryId,
+    },
+}
 
 /// The authenticated caller.
 pub enum Principal {
@@ -101,95 +117,71 @@ impl Principal {
 
     fn rights_in(&self, territory: TerritoryId) -> TerritoryRights {
         match self {
-            Principal::PlatformAdmin { .. } => TerritoryRights {
-                admin: true,
-                manage_configuration: true,
-                manage_webhooks: true,
-                audit: true,
-            },
+            Principal::PlatformAdmin { .. } => TerritoryRights::default(),
             Principal::Agent { state, .. } => state.territory_rights.get(&territory).copied().unwrap_or_default(),
         }
     }
 
-    fn role_in(&self, organisation: OrganisationId) -> Option<Role> {
-        match self {
-            Principal::PlatformAdmin { .. } => Some(Role::Admin),
-            Principal::Agent { state, .. } => state.memberships.get(&organisation).map(|m| m.role),
-        }
-    }
-
-    pub fn require_platform_admin(&self) -> Result<(), ApiError> {
-        match self {
-            Principal::PlatformAdmin { .. } => Ok(()),
-            Principal::Agent { .. } => Err(ApiError::forbidden("only the platform admin may do this")),
-        }
-    }
-
-    /// Territorial admin (or platform admin).
-    pub fn require_territory_admin(&self, territory: TerritoryId) -> Result<(), ApiError> {
-        if self.rights_in(territory).admin {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("this needs territorial admin rights"))
-        }
-    }
-
-    /// Espace settings: territorial admin or the configuration right.
-    pub fn require_territory_configuration(&self, territory: TerritoryId) -> Result<(), ApiError> {
+    /// What the caller holds at a place, read against the rights matrix.
+    pub fn holdings(&self, place: Place) -> Vec<Holding> {
+        let Principal::Agent { id, state, .. } = self else {
+            return vec![Holding::PlatformAdmin];
+        };
+        let mut holdings = Vec::new();
+        let territory = match place {
+            Place::Platform => return holdings,
+            Place::Territory(t) | Place::Organisation(_, t) | Place::Agenda { territory: t, .. } => t,
+        };
         let rights = self.rights_in(territory);
-        if rights.admin || rights.manage_configuration {
+        for (held, holding) in [
+            (rights.admin, Holding::TerritoryAdmin),
+            (rights.manage_configuration, Holding::ConfigurationRight),
+            (rights.manage_webhooks, Holding::WebhooksRight),
+            (rights.audit, Holding::AuditRight),
+            (
+                state.memberships.values().any(|m| m.territory_id == territory),
+                Holding::TerritoryMember,
+            ),
+        ] {
+            if held {
+                holdings.push(holding);
+            }
+        }
+        let organisation = match place {
+            Place::Organisation(o, _) | Place::Agenda { organisation: o, .. } => o,
+            _ => return holdings,
+        };
+        match state.memberships.get(&organisation).map(|m| m.role) {
+            Some(Role::Admin) => holdings.push(Holding::OrganisationAdmin),
+            Some(_) => holdings.push(Holding::OrganisationAgent),
+            None => {}
+        }
+        if let Place::Agenda { agent, .. } = place
+            && agent == *id
+            && state.memberships.contains_key(&organisation)
+        {
+            holdings.push(Holding::Oneself);
+        }
+        holdings
+    }
+
+    /// Whether the rights matrix lets the caller do this here.
+    pub fn may(&self, permission: Permission, place: Place) -> bool {
+        permission.allows(&self.holdings(place))
+    }
+
+    /// 403 unless the rights matrix lets the caller do this here.
+    pub fn require(&self, permission: Permission, place: Place) -> Result<(), ApiError> {
+        if self.may(permission, place) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
-                "this needs the right to manage the territory's configuration",
-            ))
+            let (_, covers, _) = permission.row();
+            Err(ApiError::forbidden(format!("you may not {covers} here")))
         }
     }
 
-    /// Webhook endpoints: territorial admin or the webhooks right (RDV
-    /// Service Public: webhooks are managed at the territory level).
-    pub fn require_territory_webhooks(&self, territory: TerritoryId) -> Result<(), ApiError> {
-        let rights = self.rights_in(territory);
-        if rights.admin || rights.manage_webhooks {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(
-                "this needs the right to manage the territory's webhooks",
-            ))
-        }
-    }
-
-    /// Whether the caller may audit the territory: auditors and territorial
-    /// admins (the platform admin everywhere).
-    pub fn may_audit(&self, territory: TerritoryId) -> bool {
-        let rights = self.rights_in(territory);
-        rights.audit || rights.admin
-    }
-
-    /// Organisation admin, or territory rights over its territory.
-    pub fn require_organisation_admin(
-        &self,
-        organisation: OrganisationId,
-        territory: TerritoryId,
-    ) -> Result<(), ApiError> {
-        if self.role_in(organisation) == Some(Role::Admin) || self.require_territory_configuration(territory).is_ok() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("this needs admin rights in the organisation"))
-        }
-    }
-
-    /// Any member of the organisation, or anyone with rights in its territory.
-    pub fn require_organisation_member(
-        &self,
-        organisation: OrganisationId,
-        territory: TerritoryId,
-    ) -> Result<(), ApiError> {
-        if self.role_in(organisation).is_some() || !self.rights_in(territory).is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden("you are not a member of this organisation"))
-        }
+    pub fn is_platform_admin(&self) -> bool {
+        matches!(self, Principal::PlatformAdmin { .. })
     }
 
     /// Whether the caller has any footing in the territory. Callers without

@@ -22,15 +22,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ApiError::malformed(e.body_text()))?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large("the body is over 1 MB")
+            } else {
+                ApiError::malformed(e.body_text())
+            }
+        })?;
         let json: serde_json::Value = if bytes.is_empty() {
             serde_json::Value::Object(Default::default())
         } else {
             serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?
         };
+        if !json.is_object() {
+            return Err(ApiError::invalid(vec![FieldError::new(
+                "body",
+                "must be a JSON object",
+            )]));
+        }
         check_shape(&json, "", 0)?;
         let value = Self::parse_value(json)?;
         Ok(Self {
@@ -45,9 +55,50 @@ const MAX_DEPTH: usize = 16;
 /// Characters allowed in one string of a body (notes, instructions...).
 const MAX_STRING: usize = 10_000;
 
-/// Refuses bodies nested deeper than [`MAX_DEPTH`] or holding a string
-/// longer than [`MAX_STRING`] characters (422 naming the place), before
-/// anything reads them.
+/// Free-text fields meant to hold several lines: `\n` and `\t` are allowed
+/// in them (and `\r` before `\n`), in no other string.
+const MULTI_LINE_FIELDS: [&str; 8] = [
+    "context",
+    "notes",
+    "description",
+    "before_booking",
+    "after_booking",
+    "cancellation_warning",
+    "custom_sentence",
+    "punishable_warning",
+];
+
+/// Why a string cannot be stored: a control character (C0, DEL or C1,
+/// NUL included), outside the line breaks and tabs of a multi-line field.
+/// PostgreSQL refuses NUL in text, and the others break e-mails, SMS,
+/// letters and logs; every string of every body passes here first.
+pub fn control_character_error(text: &str, multi_line: bool) -> Option<String> {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let allowed = match c {
+            '\n' | '\t' => multi_line,
+            '\r' => multi_line && chars.peek() == Some(&'\n'),
+            c => !c.is_control(),
+        };
+        if !allowed {
+            return Some(format!(
+                "must not hold control characters (found U+{:04X}){}",
+                c as u32,
+                if multi_line {
+                    ""
+                } else {
+                    "; line breaks are for multi-line fields only"
+                }
+            ));
+        }
+    }
+    None
+}
+
+/// Refuses bodies nested deeper than [`MAX_DEPTH`], holding a string
+/// longer than [`MAX_STRING`] characters or a control character (see
+/// [`control_character_error`]), in a value or a key (422 naming the
+/// place), before anything reads them.
 fn check_shape(value: &serde_json::Value, path: &str, depth: usize) -> Result<(), ApiError> {
     use serde_json::Value;
     let here = |field: &str| {
@@ -63,6 +114,13 @@ fn check_shape(value: &serde_json::Value, path: &str, depth: usize) -> Result<()
             field,
             format!("at most {MAX_STRING} characters"),
         )])),
+        Value::String(text) => {
+            let multi_line = MULTI_LINE_FIELDS.contains(&path.rsplit('.').next().unwrap_or_default());
+            match control_character_error(text, multi_line) {
+                Some(message) => Err(ApiError::invalid(vec![FieldError::new(field, message)])),
+                None => Ok(()),
+            }
+        }
         Value::Array(_) | Value::Object(_) if depth >= MAX_DEPTH => Err(ApiError::invalid(vec![FieldError::new(
             field,
             format!("nested more than {MAX_DEPTH} levels deep"),
@@ -71,9 +129,15 @@ fn check_shape(value: &serde_json::Value, path: &str, depth: usize) -> Result<()
             .iter()
             .enumerate()
             .try_for_each(|(i, item)| check_shape(item, &format!("{path}[{i}]"), depth + 1)),
-        Value::Object(map) => map
-            .iter()
-            .try_for_each(|(key, item)| check_shape(item, &here(key), depth + 1)),
+        Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+            if let Some(message) = control_character_error(key, false) {
+                return Err(ApiError::invalid(vec![FieldError::new(
+                    field,
+                    format!("a key {message}"),
+                )]));
+            }
+            check_shape(item, &here(key), depth + 1)
+        }),
         _ => Ok(()),
     }
 }
@@ -153,6 +217,15 @@ impl Form {
         }
     }
 
+    /// An organisation's or a lieu's phone: blank is none; otherwise it must
+    /// read as a French number (as the usagers' do) and is kept as typed,
+    /// trimmed, for people to read.
+    pub fn contact_phone(&mut self, field: &str, raw: Option<String>) -> Option<Option<String>> {
+        let typed = raw.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+        self.optional(field, typed.as_deref(), rdv_domain::phone::PhoneE164::parse)?;
+        Some(typed)
+    }
+
     /// Records a required field that is absent.
     pub fn missing(&mut self, field: &str) {
         self.errors.push(FieldError::new(field, "is required"));
@@ -218,7 +291,8 @@ impl<S: Send + Sync> FromRequestParts<S> for CommandHeaders {
     }
 }
 
-/// Query parameters; a bad one is a 400 problem naming it.
+/// Query parameters; a bad one is a 400 problem naming it, a value with a
+/// control character a 422 naming it.
 pub struct Query<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
@@ -226,6 +300,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let raw = parts.uri.query().unwrap_or_default();
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(raw).map_err(|e| ApiError::bad_request(format!("query: {e}")))?;
+        for (name, value) in &pairs {
+            if let Some(message) = control_character_error(value, false) {
+                return Err(ApiError::invalid(vec![FieldError::new(name, message)]));
+            }
+        }
         serde_urlencoded::from_str(raw)
             .map(Query)
             .map_err(|e| ApiError::bad_request(format!("query: {e}")))

@@ -44,6 +44,43 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// Refusals made below the handlers come as plain text (a body over the
+/// limit from the limit layer, a request past its time from the timeout
+/// layer): they are answered as problem+json like every other error. HTML
+/// pages (an expired short link) keep their body.
+pub async fn problems_everywhere(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let refusal = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large("the body is over 1 MB"),
+        StatusCode::REQUEST_TIMEOUT => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request took too long to arrive or to answer",
+        ),
+        status => ApiError::new(
+            status,
+            "http",
+            status.canonical_reason().unwrap_or("the request was refused"),
+        ),
+    };
+    let mut problem = refusal.into_response();
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().entry(name).or_insert(value.clone());
+        }
+    }
+    problem
+}
+
 /// CORS for the listed origins (none: no cross-origin access), with the
 /// headers commands use and the ones front apps read back.
 pub fn cors(origins: &[String]) -> Option<CorsLayer> {

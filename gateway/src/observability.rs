@@ -95,13 +95,18 @@ pub async fn correlate(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Ready when the store answers and NATS, if configured, is connected;
-/// otherwise why not.
+/// Ready when the store answers, no projection has stopped on an event it
+/// could not apply, and NATS, if configured, is connected; otherwise why not.
 pub async fn readiness(store: &EventStore, nats: Option<&async_nats::Client>) -> Result<&'static str, String> {
-    store
-        .head()
+    let failed = store
+        .failed_projections()
         .await
         .map_err(|e| format!("the event store does not answer: {e}"))?;
+    if let Some((name, position, error)) = failed.first() {
+        return Err(format!(
+            "the {name} projection stopped after position {position}: {error}"
+        ));
+    }
     match nats {
         None => Ok("not configured"),
         Some(client) if client.connection_state() == async_nats::connection::State::Connected => Ok("ok"),
@@ -120,7 +125,19 @@ pub async fn scrape(store: &EventStore, nats: Option<&async_nats::Client>) -> Re
         vec![],
         head,
     )];
+    let failed: std::collections::BTreeSet<String> = store
+        .failed_projections()
+        .await?
+        .into_iter()
+        .map(|(name, ..)| name)
+        .collect();
     for projection in rdv_projections::all() {
+        gauges.push(gauge(
+            "rdv_projector_failed",
+            "1 when the projection stopped on an event it could not apply (see /ready and the log).",
+            vec![("projection", projection.name().to_string())],
+            i64::from(failed.contains(projection.name())),
+        ));
         let position = checkpoints.get(projection.name()).copied().unwrap_or(0);
         let labels = vec![("projection", projection.name().to_string())];
         gauges.push(gauge(

@@ -23,6 +23,10 @@ pub struct Inner {
     /// Digest of `RDV_ADMIN_TOKEN`, when set.
     pub admin_token: Option<TokenHash>,
     pub public_url: String,
+    /// Where the development outbox writes `.eml` and `.sms` files (when no
+    /// SMTP server or SMS gateway is configured): forgetting an usager
+    /// deletes theirs.
+    pub outbox_dir: std::path::PathBuf,
     /// Progress of the projectors running in this process.
     pub projectors: HashMap<&'static str, watch::Receiver<ProjectorStatus>>,
     /// Plages, absences and reserved time in memory, for slot searches.

@@ -244,11 +244,37 @@ async fn agent(docs: &mut Documents<'_>, payload: AgentEvent) -> Result<(), Proj
             roles: [(organisation_id.0, agent.role)].into(),
             territory_rights: BTreeMap::new(),
         },
+        AgentEvent::AgentSharingProposed {
+            organisation_id,
+            typed,
+            invitation,
+            ..
+        } => {
+            // The proposing organisation lists what it typed, nothing of
+            // the agent's own record, until the agent accepts.
+            let listed = OrganisationAgentView {
+                agent_id: docs.aggregate_uuid()?,
+                organisation_id: organisation_id.0,
+                email: typed.email.map(|e| e.to_string()),
+                first_name: typed.first_name.to_string(),
+                last_name: typed.last_name.to_string(),
+                services: typed.services,
+                role: typed.role,
+                status: AgentStatusView::Invited,
+                invitation_expires_at: Some(invitation.expires_at),
+            };
+            let parent = organisation_id.to_string();
+            let key = format!("{organisation_id}:{id}");
+            return docs.save(ORGANISATION_AGENTS, &key, Some(&parent), &listed).await;
+        }
         other => {
             let mut view: AgentView = docs.load(AGENTS, id).await?;
             match other {
-                AgentEvent::AgentInvited { .. } => {}
+                AgentEvent::AgentInvited { .. } | AgentEvent::AgentSharingProposed { .. } => {}
                 AgentEvent::AgentAddedToOrganisation {
+                    organisation_id, role, ..
+                }
+                | AgentEvent::AgentSharingAccepted {
                     organisation_id, role, ..
                 }
                 | AgentEvent::AgentRoleChanged { organisation_id, role } => {

@@ -13,24 +13,13 @@ use crate::{
         slots::Interval,
     },
     ids::{AbsenceId, LieuId, MotifId, OrganisationId, PlageId},
-    values::TimeZone,
+    values::{TimeZone, check_horizon},
 };
-use chrono::{Datelike, Duration, NaiveDate, NaiveTime};
+use chrono::{Duration, NaiveDate, NaiveTime};
 use cqrs_es::{Aggregate, event_sink::EventSink};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use utoipa::ToSchema;
-
-/// Dates must fall between 2018 and five years ahead (RDV Service Public's
-/// `RealisticDateValidator`).
-fn check_realistic(day: NaiveDate, field: &str, today: NaiveDate) -> Result<(), FieldError> {
-    let earliest = NaiveDate::from_ymd_opt(2018, 1, 1).expect("a real date");
-    let latest = today.with_year(today.year() + 5).unwrap_or(today);
-    if day < earliest || day > latest {
-        return Err(FieldError::new(field, "must be between 2018 and five years from now"));
-    }
-    Ok(())
-}
 
 /// The checks plages and absences share (a realistic first day, a valid
 /// recurrence), added to their own `errors`; every bad field is named.
@@ -40,7 +29,14 @@ fn finish_validation(
     recurrence: &Recurrence,
     today: NaiveDate,
 ) -> Result<(), DomainError> {
-    errors.extend(check_realistic(first_day, "first_day", today).err());
+    for (day, field) in [
+        (Some(first_day), "first_day"),
+        (recurrence.until(), "recurrence.end.date"),
+    ] {
+        if let Some(Err(e)) = day.map(|day| check_horizon(day, today, field)) {
+            errors.extend(e.errors);
+        }
+    }
     if let Err(e) = recurrence.validate(first_day) {
         errors.extend(e.errors);
     }
@@ -133,8 +129,13 @@ pub struct Absence {
 impl Absence {
     pub fn validate(&self, today: NaiveDate) -> Result<(), DomainError> {
         let mut errors = Vec::new();
-        if (self.end_day, self.end_time) <= (self.first_day, self.start_time) {
+        if self.end_day < self.first_day {
+            errors.push(FieldError::new("end_day", "must not be before the first day"));
+        } else if (self.end_day, self.end_time) <= (self.first_day, self.start_time) {
             errors.push(FieldError::new("end_time", "the absence must end after it starts"));
+        }
+        if let Err(e) = check_horizon(self.end_day, today, "end_day") {
+            errors.extend(e.errors);
         }
         if self.end_day != self.first_day && self.recurrence != Recurrence::Once {
             errors.push(FieldError::new(

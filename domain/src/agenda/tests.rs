@@ -143,7 +143,7 @@ async fn absences_are_checked_and_recorded() {
         .await
         .inspect_result()
         .unwrap_err();
-    assert_eq!(err.errors[0].field, "end_time");
+    assert_eq!(err.errors[0].field, "end_day");
 }
 
 #[test]

@@ -29,6 +29,22 @@ pub enum AgentEvent {
         role: Role,
     },
     InvitationAccepted,
+    /// A known agent is asked to join an organisation of a territory where
+    /// it does not work yet: it joins only once it accepts the e-mailed
+    /// link, so no territory can annex another's agent. `typed` is what
+    /// the inviting organisation entered, all it sees until then.
+    AgentSharingProposed {
+        organisation_id: OrganisationId,
+        territory_id: TerritoryId,
+        typed: NewAgent,
+        invitation: Invitation,
+    },
+    /// The agent accepted: its membership of the organisation starts.
+    AgentSharingAccepted {
+        organisation_id: OrganisationId,
+        territory_id: TerritoryId,
+        role: Role,
+    },
     AgentReinvited {
         invitation: Invitation,
     },
@@ -55,6 +71,8 @@ crate::versioned_events!(AgentEvent {
     AgentInvited => "1.0",
     AgentAddedToOrganisation => "1.0",
     InvitationAccepted => "1.0",
+    AgentSharingProposed => "1.0",
+    AgentSharingAccepted => "1.0",
     AgentReinvited => "1.0",
     AgentRoleChanged => "1.0",
     TerritoryRightsGranted => "1.0",

@@ -33,6 +33,17 @@ pub struct AgentState {
     pub memberships: BTreeMap<OrganisationId, Membership>,
     pub territory_rights: BTreeMap<TerritoryId, TerritoryRights>,
     pub api_tokens: BTreeSet<TokenHash>,
+    /// Organisations of other territories waiting for the agent to accept.
+    #[serde(default)]
+    pub pending_memberships: BTreeMap<OrganisationId, PendingMembership>,
+}
+
+/// An organisation's proposal to share a known agent, until accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingMembership {
+    pub territory_id: TerritoryId,
+    pub role: Role,
+    pub invitation: Invitation,
 }
 
 /// Where the agent stands in the invitation lifecycle.
@@ -109,6 +120,7 @@ impl Aggregate for Agent {
                 memberships,
                 territory_rights: BTreeMap::new(),
                 api_tokens: BTreeSet::new(),
+                pending_memberships: BTreeMap::new(),
             });
             return;
         }
@@ -125,6 +137,29 @@ impl Aggregate for Agent {
                     .insert(organisation_id, Membership { territory_id, role });
             }
             AgentEvent::InvitationAccepted => state.status = AgentStatus::Active,
+            AgentEvent::AgentSharingProposed {
+                organisation_id,
+                territory_id,
+                typed,
+                invitation,
+            } => {
+                let pending = PendingMembership {
+                    territory_id,
+                    role: typed.role,
+                    invitation,
+                };
+                state.pending_memberships.insert(organisation_id, pending);
+            }
+            AgentEvent::AgentSharingAccepted {
+                organisation_id,
+                territory_id,
+                role,
+            } => {
+                state.pending_memberships.remove(&organisation_id);
+                state
+                    .memberships
+                    .insert(organisation_id, Membership { territory_id, role });
+            }
             AgentEvent::AgentReinvited { invitation } => state.status = AgentStatus::Invited(invitation),
             AgentEvent::AgentRoleChanged { organisation_id, role } => {
                 if let Some(m) = state.memberships.get_mut(&organisation_id) {
@@ -169,11 +204,21 @@ impl Agent {
                     if state.memberships.contains_key(&organisation_id) {
                         return Err(DomainError::conflict("the agent already belongs to this organisation"));
                     }
-                    vec![AgentEvent::AgentAddedToOrganisation {
-                        organisation_id,
-                        territory_id,
-                        role: agent.role,
-                    }]
+                    if state.memberships.values().any(|m| m.territory_id == territory_id) {
+                        vec![AgentEvent::AgentAddedToOrganisation {
+                            organisation_id,
+                            territory_id,
+                            role: agent.role,
+                        }]
+                    } else {
+                        agent.check_role_and_email()?;
+                        vec![AgentEvent::AgentSharingProposed {
+                            organisation_id,
+                            territory_id,
+                            typed: agent,
+                            invitation: invitation(invitation_token),
+                        }]
+                    }
                 }
                 None => {
                     agent.check_role_and_email()?;
@@ -187,18 +232,29 @@ impl Agent {
                 }
             },
             AgentCommand::AcceptInvitation { token_hash, api_token } => {
-                let AgentStatus::Invited(current) = &self.state()?.status else {
+                let state = self.state()?;
+                let proposal = state
+                    .pending_memberships
+                    .iter()
+                    .find(|(_, p)| p.invitation.token_hash == token_hash);
+                if let Some((organisation_id, pending)) = proposal {
+                    check_not_expired(&pending.invitation, svc)?;
+                    return Ok(vec![
+                        AgentEvent::AgentSharingAccepted {
+                            organisation_id: *organisation_id,
+                            territory_id: pending.territory_id,
+                            role: pending.role,
+                        },
+                        AgentEvent::ApiTokenIssued { token_hash: api_token },
+                    ]);
+                }
+                let AgentStatus::Invited(current) = &state.status else {
                     return Err(DomainError::gone("this invitation has already been used"));
                 };
                 if current.token_hash != token_hash {
                     return Err(DomainError::invalid("token", "this invitation token is not valid"));
                 }
-                if svc.now() >= current.expires_at {
-                    return Err(DomainError::gone(format!(
-                        "this invitation expired on {}; ask an administrator to send a new one",
-                        current.expires_at.to_rfc3339()
-                    )));
-                }
+                check_not_expired(current, svc)?;
                 vec![
                     AgentEvent::InvitationAccepted,
                     AgentEvent::ApiTokenIssued { token_hash: api_token },
@@ -245,6 +301,17 @@ impl Agent {
             }
         })
     }
+}
+
+/// 410 once an invitation's deadline has passed.
+fn check_not_expired(invitation: &Invitation, svc: &Services) -> Result<(), DomainError> {
+    if svc.now() >= invitation.expires_at {
+        return Err(DomainError::gone(format!(
+            "this invitation expired on {}; ask an administrator to send a new one",
+            invitation.expires_at.to_rfc3339()
+        )));
+    }
+    Ok(())
 }
 
 impl VersionedAggregate for Agent {}

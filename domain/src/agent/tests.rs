@@ -85,6 +85,67 @@ async fn a_known_agent_only_gets_the_new_role() {
 }
 
 #[tokio::test]
+async fn another_territory_only_proposes_to_share_the_agent_until_it_accepts() {
+    let elsewhere = TerritoryId("0190a000-0000-7000-8000-0000000000ff".parse().unwrap());
+    let proposal = AgentEvent::AgentSharingProposed {
+        organisation_id: other_org(),
+        territory_id: elsewhere,
+        typed: new_agent(Role::Admin),
+        invitation: Invitation {
+            token_hash: hash("share"),
+            expires_at: now() + Duration::days(7),
+        },
+    };
+    TestFramework::<Agent>::with(services_at(now()))
+        .given(vec![invited()])
+        .when_async(AgentCommand::InviteAgent {
+            agent: new_agent(Role::Admin),
+            organisation_id: other_org(),
+            territory_id: elsewhere,
+            invitation_token: hash("share"),
+        })
+        .await
+        .then_expect_events(vec![proposal.clone()]);
+    let mut agent = Agent::default();
+    for event in [invited(), proposal.clone()] {
+        agent.apply(event);
+    }
+    let state = agent.state().unwrap();
+    assert!(
+        !state.memberships.contains_key(&other_org()),
+        "no membership before acceptance"
+    );
+    TestFramework::<Agent>::with(services_at(now()))
+        .given(vec![invited(), AgentEvent::InvitationAccepted, proposal.clone()])
+        .when_async(AgentCommand::AcceptInvitation {
+            token_hash: hash("share"),
+            api_token: hash("api"),
+        })
+        .await
+        .then_expect_events(vec![
+            AgentEvent::AgentSharingAccepted {
+                organisation_id: other_org(),
+                territory_id: elsewhere,
+                role: Role::Admin,
+            },
+            AgentEvent::ApiTokenIssued {
+                token_hash: hash("api"),
+            },
+        ]);
+    TestFramework::<Agent>::with(services_at(now() + Duration::days(8)))
+        .given(vec![invited(), AgentEvent::InvitationAccepted, proposal])
+        .when_async(AgentCommand::AcceptInvitation {
+            token_hash: hash("share"),
+            api_token: hash("api"),
+        })
+        .await
+        .then_expect_error_message(&format!(
+            "this invitation expired on {}; ask an administrator to send a new one",
+            (now() + Duration::days(7)).to_rfc3339()
+        ));
+}
+
+#[tokio::test]
 async fn an_intervenant_has_no_email_and_no_invitation() {
     TestFramework::<Agent>::with(services_at(now()))
         .given_no_previous_events()

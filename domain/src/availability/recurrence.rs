@@ -79,6 +79,19 @@ const MAX_OCCURRENCES: usize = 5_000;
 const MAX_PERIODS: u32 = 1_300;
 
 impl Recurrence {
+    /// The date an `until` end names, if it has one.
+    pub fn until(&self) -> Option<NaiveDate> {
+        match self {
+            Recurrence::Once => None,
+            Recurrence::Week { end, .. } | Recurrence::MonthDay { end, .. } | Recurrence::MonthWeekday { end, .. } => {
+                match end {
+                    RecurrenceEnd::Until { date } => Some(*date),
+                    _ => None,
+                }
+            }
+        }
+    }
+
     /// Checks the recurrence against its first day; names the bad field.
     pub fn validate(&self, first_day: NaiveDate) -> Result<(), DomainError> {
         let (interval, end) = match self {

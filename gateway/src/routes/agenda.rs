@@ -1,3 +1,4 @@
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -10,6 +11,7 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{NaiveDate, NaiveTime};
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError, FieldError,
     agenda::{Absence, AgentAgenda, AgentAgendaCommand, Plage},
@@ -53,10 +55,14 @@ fn require_agenda_right(
     organisation: OrganisationId,
     territory: rdv_domain::ids::TerritoryId,
 ) -> Result<(), ApiError> {
-    if principal.agent_id() == Some(agent) {
-        return principal.require_organisation_member(organisation, territory);
-    }
-    principal.require_organisation_admin(organisation, territory)
+    principal.require(
+        Permission::Agenda,
+        Place::Agenda {
+            agent,
+            organisation,
+            territory,
+        },
+    )
 }
 
 /// Builds a plage from a request, checking it against the organisation: the
@@ -275,12 +281,15 @@ async fn absence_zone(
 ) -> Result<rdv_domain::values::TimeZone, ApiError> {
     let agent_state = state.load::<Agent>(&agent.to_string()).await?;
     let agent_state = agent_state.0.ok_or_else(|| ApiError::not_found("agent"))?;
-    let mut allowed = principal.agent_id() == Some(agent);
+    let mut allowed = false;
     let mut zone = None;
     for (organisation_id, membership) in &agent_state.memberships {
-        allowed |= principal
-            .require_organisation_admin(*organisation_id, membership.territory_id)
-            .is_ok();
+        let place = Place::Agenda {
+            agent,
+            organisation: *organisation_id,
+            territory: membership.territory_id,
+        };
+        allowed |= principal.may(Permission::Agenda, place);
         if zone.is_none() {
             zone = state
                 .load::<Organisation>(&organisation_id.to_string())

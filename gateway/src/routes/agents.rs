@@ -1,4 +1,5 @@
 use super::{organisations::organisation, territories::MinPosition};
+use crate::auth::Place;
 use crate::{
     auth::{Principal, anonymous_context},
     error::ApiError,
@@ -14,6 +15,7 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{DateTime, Utc};
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
     agent::{Agent, AgentCommand, AgentEvent, AgentState, AgentStatus, NewAgent},
@@ -111,6 +113,7 @@ async fn invite(
     let events = unit.handle::<Agent>(&agent_id.to_string(), command).await?;
     let invitation = events.iter().find_map(|e| match e {
         AgentEvent::AgentInvited { invitation, .. } => invitation.clone(),
+        AgentEvent::AgentSharingProposed { invitation, .. } => Some(invitation.clone()),
         _ => None,
     });
     if let (Some(invitation), Some(email)) = (&invitation, &agent.email) {
@@ -157,7 +160,10 @@ pub async fn invite_agent(
     body: JsonBody<InviteAgentRequest>,
 ) -> Result<CommandReply, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_admin(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::ManageAgents,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     let territory = state.load::<Territory>(&organisation.territory_id.to_string()).await?;
     let territory = territory.state()?;
     let r = body.value;
@@ -215,7 +221,10 @@ pub async fn list_agents(
     Query(q): Query<MinPosition>,
 ) -> Result<Json<Vec<OrganisationAgentView>>, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::ListAgents,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     state.wait_for(directory::NAME, q.min_position).await?;
     let docs = state
         .store
@@ -233,14 +242,18 @@ pub async fn list_agents(
 /// rights in one of its organisations' territories, or an auditor or
 /// territorial admin of a territory where it holds rights.
 fn may_read_agent(principal: &Principal, id: AgentId, agent: &AgentState) -> bool {
-    principal.require_platform_admin().is_ok()
+    principal.is_platform_admin()
         || principal.agent_id() == Some(id)
         || agent.memberships.iter().any(|(organisation, m)| {
-            principal
-                .require_organisation_member(*organisation, m.territory_id)
-                .is_ok()
+            principal.may(
+                Permission::ListAgents,
+                Place::Organisation(*organisation, m.territory_id),
+            )
         })
-        || agent.territory_rights.keys().any(|t| principal.may_audit(*t))
+        || agent
+            .territory_rights
+            .keys()
+            .any(|t| principal.may(Permission::Audit, Place::Territory(*t)))
 }
 
 /// An agent: identity, services, invitation status, role per organisation
@@ -281,7 +294,10 @@ async fn managed_agent(
     agent_id: &str,
 ) -> Result<(OrganisationId, TerritoryId, AgentId, OrganisationState), ApiError> {
     let (organisation_id, organisation) = organisation(state, id).await?;
-    principal.require_organisation_admin(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::ManageAgents,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     let agent: AgentId = path_id(agent_id, "agent")?;
     Ok((organisation_id, organisation.territory_id, agent, organisation))
 }

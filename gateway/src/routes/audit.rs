@@ -4,6 +4,7 @@
 //! the platform admin may audit too); a record outside the caller's
 //! territories is a 404, as a missing one.
 
+use crate::auth::Place;
 use crate::{
     audit::{FeedEvent, territories_of},
     auth::Principal,
@@ -16,6 +17,7 @@ use axum::{
     extract::{Path, State},
 };
 use chrono::{DateTime, Utc};
+use rdv_domain::rights::Permission;
 use rdv_domain::{DomainError, ids::TerritoryId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
@@ -23,11 +25,13 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Whether the caller may audit the record (a platform admin always).
 async fn may_audit(state: &AppState, principal: &Principal, aggregate_type: &str, id: &str) -> Result<bool, ApiError> {
-    if principal.require_platform_admin().is_ok() {
+    if principal.is_platform_admin() {
         return Ok(true);
     }
     let territories = territories_of(&state.store, aggregate_type, id).await?;
-    Ok(territories.into_iter().any(|t| principal.may_audit(t)))
+    Ok(territories
+        .into_iter()
+        .any(|t| principal.may(Permission::Audit, Place::Territory(t))))
 }
 
 /// Every event of a record, oldest first, with who did it, when, and the
@@ -91,8 +95,8 @@ pub async fn audit_events(
     if !(1..=1000).contains(&limit) {
         return Err(DomainError::invalid("limit", "between 1 and 1000").into());
     }
-    let territory = match (q.territory_id, principal.require_platform_admin().is_ok()) {
-        (Some(t), _) if principal.may_audit(t) => Some(t),
+    let territory = match (q.territory_id, principal.is_platform_admin()) {
+        (Some(t), _) if principal.may(Permission::Audit, Place::Territory(t)) => Some(t),
         (Some(_), _) => return Err(ApiError::forbidden("this needs the audit right in the territory")),
         (None, true) => None,
         (None, false) => return Err(DomainError::invalid("territory_id", "name the territory you audit").into()),

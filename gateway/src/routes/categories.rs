@@ -2,6 +2,7 @@
 //! CategoryConfiguration and its template texts).
 
 use super::{organisations::organisation, territories::MinPosition};
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -14,6 +15,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     category::{
         CategoryCommand, CategoryConfiguration, CategorySettings, CategoryState, CategoryTexts, InvitationFormat,
@@ -102,7 +104,10 @@ pub async fn configure_category(
     body: JsonBody<ConfigureCategoryRequest>,
 ) -> Result<CommandReply, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_admin(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::ConfigureOrganisation,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     let r = body.value;
     let mut form = Form::default();
     let short_name = form.check(parse_short_name(&short_name, "short_name"));
@@ -155,7 +160,10 @@ pub async fn list_categories(
     Query(q): Query<MinPosition>,
 ) -> Result<Json<Vec<CategoryState>>, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::ReadOrganisationCatalogue,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     state.wait_for(follow_ups::NAME, q.min_position).await?;
     let docs = state.store.docs(follow_ups::NAME, CATEGORIES, &id).await?;
     Ok(Json(

@@ -1,5 +1,7 @@
+use crate::auth::Place;
 use crate::{audit::FeedEvent, auth::Principal, error::ApiError, extract::Query, state::AppState};
 use axum::{Json, extract::State};
+use rdv_domain::rights::Permission;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -20,7 +22,7 @@ pub async fn list_events(
     principal: Principal,
     Query(q): Query<FeedQuery>,
 ) -> Result<Json<Vec<FeedEvent>>, ApiError> {
-    principal.require_platform_admin()?;
+    principal.require(Permission::ReadEventFeed, Place::Platform)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 1000"));

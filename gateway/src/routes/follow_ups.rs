@@ -3,6 +3,7 @@
 //! with "Une intervention est nécessaire".
 
 use super::organisations::organisation;
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -16,6 +17,7 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{DateTime, Utc};
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
     category::{CategoryConfiguration, InvitationFormat},
@@ -109,10 +111,7 @@ pub async fn visible_follow_up(
     let mut visible_in = None;
     for organisation_id in current.organisations() {
         let (o, organisation) = organisation(state, &organisation_id.to_string()).await?;
-        if principal
-            .require_organisation_member(o, organisation.territory_id)
-            .is_ok()
-        {
+        if principal.may(Permission::Insertion, Place::Organisation(o, organisation.territory_id)) {
             visible_in = Some(o);
             break;
         }
@@ -304,7 +303,10 @@ pub async fn list_follow_ups(
     Query(q): Query<FollowUpListQuery>,
 ) -> Result<Json<FollowUpPage>, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::Insertion,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(DomainError::invalid("limit", "between 1 and 200").into());
@@ -383,7 +385,10 @@ pub async fn category_stats(
     Query(q): Query<StatsQuery>,
 ) -> Result<Json<rdv_projections::insertion_stats::CategoryStats>, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::Insertion,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     state.wait_for(follow_ups::NAME, q.min_position).await?;
     let listing = Listing::of(organisation_id, q.motif_category.trim());
     let (from, to) = listing.range(None, None);

@@ -2,6 +2,7 @@
 //! InviteUser), and the short link the invitation carries.
 
 use super::{organisations::organisation, territories::MinPosition};
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -18,6 +19,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 use chrono::{DateTime, Duration, Utc};
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
     category::{CategoryConfiguration, CategoryState, InvitationFormat},
@@ -130,7 +132,10 @@ pub async fn invite_usager(
     body: JsonBody<InviteRequest>,
 ) -> Result<CommandReply, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::Insertion,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     state.wait_for(configuration::NAME, q.min_position).await?;
     let (usager_id, usager) = usager_of(&state, organisation_id, &usager_id).await?;
     if usager.archived_at.is_some() {

@@ -1,4 +1,5 @@
 use super::{organisations::organisation, territories::MinPosition};
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -12,6 +13,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     ids::{LieuId, OrganisationId},
     lieu::{Lieu, LieuCommand, LieuDetails, LieuPatch},
@@ -44,19 +46,22 @@ pub async fn create_lieu(
     body: JsonBody<CreateLieuRequest>,
 ) -> Result<CommandReply, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_admin(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::ConfigureOrganisation,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     let r = body.value;
     let mut form = Form::default();
     let name = form.required("name", r.name.as_deref(), Text::parse);
     let address = form.required("address", r.address.as_deref(), Text::parse);
-    let phone = r.phone.map(|p| p.trim().to_string()).filter(|p| !p.is_empty());
+    let phone = form.contact_phone("phone", r.phone);
     let command = form.finish(|| {
         Some(LieuCommand::CreateLieu {
             organisation_id,
             details: LieuDetails {
                 name: name?,
                 address: address?,
-                phone,
+                phone: phone?,
             },
             single_use: r.single_use,
         })
@@ -77,7 +82,10 @@ pub async fn list_lieux(
     Query(q): Query<MinPosition>,
 ) -> Result<Json<Vec<LieuView>>, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::ReadOrganisationCatalogue,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     state.wait_for(configuration::NAME, q.min_position).await?;
     let docs = state.store.docs(configuration::NAME, configuration::LIEUX, &id).await?;
     let mut lieux: Vec<LieuView> = docs
@@ -99,7 +107,10 @@ async fn managed_lieu(state: &AppState, principal: &Principal, id: &str) -> Resu
         .ok_or_else(|| ApiError::not_found("lieu"))?;
     let (organisation_id, organisation) = organisation(state, &lieu.organisation_id.to_string()).await?;
     principal.require_territory_visibility(organisation.territory_id, "lieu")?;
-    principal.require_organisation_admin(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::ConfigureOrganisation,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     Ok(organisation_id)
 }
 
@@ -128,15 +139,16 @@ pub async fn update_lieu(
     let mut form = Form::default();
     let name = form.optional("name", r.name.as_deref(), Text::parse);
     let address = form.optional("address", r.address.as_deref(), Text::parse);
-    let phone = r
-        .phone
-        .map(|p| p.map(|p| p.trim().to_string()).filter(|p| !p.is_empty()));
+    let phone = r.phone.map(|p| form.contact_phone("phone", p));
     let command = form.finish(|| {
         Some(LieuCommand::UpdateLieu {
             patch: LieuPatch {
                 name: name?,
                 address: address?,
-                phone,
+                phone: match phone {
+                    Some(phone) => Some(phone?),
+                    None => None,
+                },
             },
         })
     })?;

@@ -1,4 +1,5 @@
 use super::organisations::organisation;
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -12,6 +13,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError, FieldError,
     ids::{MotifId, TerritoryId},
@@ -123,7 +125,7 @@ pub async fn create_motif(
 ) -> Result<CommandReply, ApiError> {
     let territory_id: TerritoryId = path_id(&id, "territory")?;
     principal.require_territory_visibility(territory_id, "territory")?;
-    principal.require_territory_configuration(territory_id)?;
+    principal.require(Permission::ConfigureTerritory, Place::Territory(territory_id))?;
     let command = configure_command(&state, territory_id, body.value).await?;
     let ctx = principal.context(&headers, &format!("POST /v1/territories/{id}/motifs"), &body.hash);
     run_motif_command(&state, &ctx, MotifId::new(), command, None, StatusCode::CREATED).await
@@ -138,6 +140,7 @@ async fn visible_motif(state: &AppState, principal: &Principal, id: &str) -> Res
         .0
         .ok_or_else(|| ApiError::not_found("motif"))?;
     principal.require_territory_visibility(motif.territory_id, "motif")?;
+    principal.require(Permission::ReadTerritoryCatalogue, Place::Territory(motif.territory_id))?;
     Ok((motif_id, motif))
 }
 
@@ -155,7 +158,7 @@ pub async fn update_motif(
     body: JsonBody<Value>,
 ) -> Result<CommandReply, ApiError> {
     let (motif_id, motif) = visible_motif(&state, &principal, &id).await?;
-    principal.require_territory_configuration(motif.territory_id)?;
+    principal.require(Permission::ConfigureTerritory, Place::Territory(motif.territory_id))?;
     let current = serde_json::to_value(&motif.config).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let config = JsonBody::<MotifConfig>::patched(current, body.value)?;
     let command = configure_command(&state, motif.territory_id, config).await?;
@@ -171,7 +174,7 @@ async fn archive_or_restore(
     archive: bool,
 ) -> Result<CommandReply, ApiError> {
     let (motif_id, motif) = visible_motif(&state, &principal, &id).await?;
-    principal.require_territory_configuration(motif.territory_id)?;
+    principal.require(Permission::ConfigureTerritory, Place::Territory(motif.territory_id))?;
     let (command, verb) = if archive {
         (MotifCommand::ArchiveMotif, "archive")
     } else {
@@ -213,7 +216,10 @@ async fn set_enabled(
     enabled: bool,
 ) -> Result<CommandReply, ApiError> {
     let (organisation_id, org) = organisation(&state, &organisation_path).await?;
-    principal.require_organisation_admin(organisation_id, org.territory_id)?;
+    principal.require(
+        Permission::ConfigureOrganisation,
+        Place::Organisation(organisation_id, org.territory_id),
+    )?;
     let (motif_id, state_of_motif) = visible_motif(&state, &principal, &motif).await?;
     if state_of_motif.territory_id != org.territory_id {
         return Err(ApiError::not_found("motif"));
@@ -278,7 +284,10 @@ pub async fn list_motifs(
     Query(q): Query<MotifFilters>,
 ) -> Result<Json<Vec<MotifView>>, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::ReadOrganisationCatalogue,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     state.wait_for(configuration::NAME, q.min_position).await?;
     let docs = state
         .store
@@ -354,7 +363,7 @@ pub async fn motif_history(
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let (_, motif) = visible_motif(&state, &principal, &id).await?;
-    principal.require_territory_configuration(motif.territory_id)?;
+    principal.require(Permission::ConfigureTerritory, Place::Territory(motif.territory_id))?;
     let events = state.store.load_stream("Motif", &id).await?;
     Ok(Json(history::of::<Motif>(&events, |m| {
         m.0.as_ref()

@@ -1,4 +1,5 @@
 use super::territories::MinPosition;
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -11,6 +12,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
     ids::{OrganisationId, TerritoryId},
@@ -52,7 +54,7 @@ pub async fn create_organisation(
     body: JsonBody<CreateOrganisationRequest>,
 ) -> Result<CommandReply, ApiError> {
     let territory_id: TerritoryId = path_id(&id, "territory")?;
-    principal.require_territory_configuration(territory_id)?;
+    principal.require(Permission::ConfigureTerritory, Place::Territory(territory_id))?;
     let territory = state.load::<Territory>(&id).await?;
     let territory = territory.state()?;
     let r = body.value;
@@ -60,6 +62,7 @@ pub async fn create_organisation(
     let name = form.required("name", r.name.as_deref(), Text::parse);
     let email = form.optional("email", free_text(r.email).as_deref(), Email::parse);
     let timezone = form.optional("timezone", r.timezone.as_deref(), TimeZone::parse);
+    let phone = form.contact_phone("phone", r.phone);
     let command = form.finish(|| {
         Some(OrganisationCommand::CreateOrganisation {
             territory_id,
@@ -67,7 +70,7 @@ pub async fn create_organisation(
             details: OrganisationDetails {
                 name: name?,
                 address: free_text(r.address),
-                phone: free_text(r.phone),
+                phone: phone?,
                 email: email?,
                 website: free_text(r.website),
                 opening_hours: free_text(r.opening_hours),
@@ -108,7 +111,7 @@ pub async fn list_organisations(
     Query(q): Query<MinPosition>,
 ) -> Result<Json<Vec<OrganisationView>>, ApiError> {
     let territory_id: TerritoryId = path_id(&id, "territory")?;
-    principal.require_territory_configuration(territory_id)?;
+    principal.require(Permission::ConfigureTerritory, Place::Territory(territory_id))?;
     state.wait_for(directory::NAME, q.min_position).await?;
     let docs = state.store.docs(directory::NAME, directory::ORGANISATIONS, &id).await?;
     Ok(Json(
@@ -140,7 +143,10 @@ pub async fn get_organisation(
     Query(q): Query<MinPosition>,
 ) -> Result<Json<OrganisationView>, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::ReadOrganisation,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     state.wait_for(directory::NAME, q.min_position).await?;
     let doc = state
         .store
@@ -184,7 +190,10 @@ pub async fn update_organisation(
     body: JsonBody<UpdateOrganisationRequest>,
 ) -> Result<CommandReply, ApiError> {
     let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require_organisation_admin(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::UpdateOrganisation,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     let r = body.value;
     let mut form = Form::default();
     let name = form.optional("name", r.name.as_deref(), Text::parse);
@@ -195,12 +204,16 @@ pub async fn update_organisation(
         None => Some(None),
     };
     let text = |raw: Option<Option<String>>| raw.map(free_text);
+    let phone = r.phone.map(|p| form.contact_phone("phone", p));
     let command = form.finish(|| {
         Some(OrganisationCommand::UpdateOrganisation {
             patch: OrganisationPatch {
                 name: name?,
                 address: text(r.address),
-                phone: text(r.phone),
+                phone: match phone {
+                    Some(phone) => Some(phone?),
+                    None => None,
+                },
                 email: email?,
                 website: text(r.website),
                 opening_hours: text(r.opening_hours),

@@ -1,4 +1,5 @@
 use super::territories::MinPosition;
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -12,6 +13,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     ids::TerritoryId,
     territory::{
@@ -33,6 +35,7 @@ pub async fn get_settings(
 ) -> Result<Json<EspaceSettings>, ApiError> {
     let territory: TerritoryId = path_id(&id, "territory")?;
     principal.require_territory_visibility(territory, "territory")?;
+    principal.require(Permission::ReadTerritoryCatalogue, Place::Territory(territory))?;
     state.load::<Territory>(&id).await?.state()?;
     state.wait_for(configuration::NAME, q.min_position).await?;
     let doc = state
@@ -54,7 +57,7 @@ async fn configure(
 ) -> Result<CommandReply, ApiError> {
     let territory: TerritoryId = path_id(&id, "territory")?;
     principal.require_territory_visibility(territory, "territory")?;
-    principal.require_territory_configuration(territory)?;
+    principal.require(Permission::ConfigureTerritory, Place::Territory(territory))?;
     let ctx = principal.context(&headers, &format!("PUT /v1/territories/{id}/settings/{route}"), hash);
     state
         .command::<Territory>(&ctx, &id, command, headers.if_match, StatusCode::OK)
@@ -136,7 +139,7 @@ pub async fn settings_history(
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
     let territory: TerritoryId = path_id(&id, "territory")?;
     principal.require_territory_visibility(territory, "territory")?;
-    principal.require_territory_configuration(territory)?;
+    principal.require(Permission::ConfigureTerritory, Place::Territory(territory))?;
     let events = state.store.load_stream("Territory", &id).await?;
     Ok(Json(history::of::<Territory>(&events, |t| {
         t.0.as_ref().map_or(Value::Null, |s| {

@@ -1,3 +1,4 @@
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     availability::{self as engine, AtelierSlot, PublicCaller, SlotSearch, SlotView, check_range},
@@ -13,6 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     agenda::AgentAgenda,
     agent_day::AgentDay,
@@ -51,7 +53,8 @@ pub async fn agent_slots(
     Path(id): Path<String>,
     Query(q): Query<SlotQuery>,
 ) -> Result<Json<Vec<SlotView>>, ApiError> {
-    let authorize = |o, org: &OrganisationState| principal.require_organisation_member(o, org.territory_id);
+    let authorize =
+        |o, org: &OrganisationState| principal.require(Permission::Rdvs, Place::Organisation(o, org.territory_id));
     let mut search = SlotSearch::prepare(&state, &id, authorize, q.motif_id, q.min_position)
         .await?
         .days(q.from, q.to)?;
@@ -177,7 +180,8 @@ pub async fn next_availability(
     Path(id): Path<String>,
     Query(q): Query<NextAvailabilityQuery>,
 ) -> Result<Json<NextAvailability>, ApiError> {
-    let authorize = |o, org: &OrganisationState| principal.require_organisation_member(o, org.territory_id);
+    let authorize =
+        |o, org: &OrganisationState| principal.require(Permission::Rdvs, Place::Organisation(o, org.territory_id));
     let mut search = SlotSearch::prepare(&state, &id, authorize, q.motif_id, q.min_position)
         .await?
         .days(q.from, None)?;
@@ -246,11 +250,16 @@ async fn agenda_entries(
     check_range(from, to)?;
     let agent_state = state.load::<rdv_domain::agent::Agent>(id).await?;
     let agent_state = agent_state.0.ok_or_else(|| ApiError::not_found("agent"))?;
-    let visible = principal.agent_id() == Some(agent)
-        || agent_state
-            .memberships
-            .iter()
-            .any(|(o, m)| principal.require_organisation_admin(*o, m.territory_id).is_ok());
+    let visible = agent_state.memberships.iter().any(|(o, m)| {
+        principal.may(
+            Permission::Agenda,
+            Place::Agenda {
+                agent,
+                organisation: *o,
+                territory: m.territory_id,
+            },
+        )
+    });
     if !visible {
         return Err(ApiError::forbidden(
             "only the agent or an admin of its organisations reads its agenda",

@@ -1,3 +1,4 @@
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -10,6 +11,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     agent::{Agent, AgentCommand},
     ids::{AgentId, TerritoryId},
@@ -45,7 +47,7 @@ pub async fn create_territory(
     headers: CommandHeaders,
     body: JsonBody<CreateTerritoryRequest>,
 ) -> Result<CommandReply, ApiError> {
-    principal.require_platform_admin()?;
+    principal.require(Permission::CreateTerritory, Place::Platform)?;
     let r = body.value;
     let mut form = Form::default();
     let name = form.required("name", r.name.as_deref(), Text::parse);
@@ -79,7 +81,7 @@ pub async fn get_territory(
     Query(q): Query<MinPosition>,
 ) -> Result<Json<TerritoryView>, ApiError> {
     let territory: TerritoryId = path_id(&id, "territory")?;
-    principal.require_territory_configuration(territory)?;
+    principal.require(Permission::ReadTerritory, Place::Territory(territory))?;
     state.wait_for(directory::NAME, q.min_position).await?;
     let doc = state
         .store
@@ -100,7 +102,7 @@ async fn change_service(
     activate: bool,
 ) -> Result<CommandReply, ApiError> {
     let territory: TerritoryId = path_id(&id, "territory")?;
-    principal.require_territory_configuration(territory)?;
+    principal.require(Permission::ManageServices, Place::Territory(territory))?;
     let service = ServiceKind::parse(&service, "service")?;
     let command = if activate {
         TerritoryCommand::ActivateService { service }
@@ -158,7 +160,7 @@ pub async fn grant_territory_rights(
 ) -> Result<CommandReply, ApiError> {
     let territory: TerritoryId = path_id(&id, "territory")?;
     let agent: AgentId = path_id(&agent_id, "agent")?;
-    principal.require_territory_admin(territory)?;
+    principal.require(Permission::GrantTerritoryRights, Place::Territory(territory))?;
     state.load::<Territory>(&id).await?.state()?;
     let command = AgentCommand::GrantTerritoryRights {
         territory_id: territory,

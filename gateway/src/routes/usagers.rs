@@ -1,6 +1,7 @@
 //! Usagers: creation and update with the espace's field settings, search,
 //! the usager page (relatives, RDVs) and history.
 
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -14,6 +15,7 @@ use axum::{
     http::StatusCode,
 };
 use chrono::NaiveDate;
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
     ids::{OrganisationId, UsagerId},
@@ -51,9 +53,17 @@ pub struct UsagerFields {
 }
 
 impl UsagerFields {
-    /// Parses the fields (`prefix` names them in errors, e.g. `usager.`).
-    pub(crate) fn parse(self, prefix: &str) -> Result<UsagerProfile, ApiError> {
+    /// Parses the fields (`prefix` names them in errors, e.g. `usager.`);
+    /// a birth date is between 1900 and `today`.
+    pub(crate) fn parse(self, prefix: &str, today: chrono::NaiveDate) -> Result<UsagerProfile, ApiError> {
         let mut form = Form::default();
+        if let Some(day) = self.birth_date {
+            form.check(rdv_domain::values::check_birth_date(
+                day,
+                today,
+                &format!("{prefix}birth_date"),
+            ));
+        }
         let first_name = form.required(&format!("{prefix}first_name"), self.first_name.as_deref(), Text::parse);
         let last_name = form.required(&format!("{prefix}last_name"), self.last_name.as_deref(), Text::parse);
         let email = form.optional(&format!("{prefix}email"), self.email.as_deref(), Email::parse);
@@ -110,9 +120,12 @@ pub async fn create_usager(
     let r = body.value;
     for organisation_id in &r.organisation_ids {
         let organisation = crate::routes::organisations::organisation(&state, &organisation_id.to_string()).await?;
-        principal.require_organisation_member(organisation.0, organisation.1.territory_id)?;
+        principal.require(
+            Permission::Usagers,
+            Place::Organisation(organisation.0, organisation.1.territory_id),
+        )?;
     }
-    let mut profile = r.fields.parse("")?;
+    let mut profile = r.fields.parse("", state.services().now().date_naive())?;
     let mut organisation_ids = r.organisation_ids.clone();
     if let Some(responsible_id) = r.responsible_id {
         let responsible = state.load::<Usager>(&responsible_id.to_string()).await?.0;
@@ -181,7 +194,7 @@ pub async fn update_usager(
     for changed in update.organisation_ids.symmetric_difference(&usager.organisation_ids) {
         let (o, org) = crate::routes::organisations::organisation(&state, &changed.to_string()).await?;
         principal
-            .require_organisation_member(o, org.territory_id)
+            .require(Permission::Usagers, Place::Organisation(o, org.territory_id))
             .map_err(|_| {
                 DomainError::invalid(
                     "organisation_ids",
@@ -189,7 +202,7 @@ pub async fn update_usager(
                 )
             })?;
     }
-    let mut profile = update.fields.parse("")?;
+    let mut profile = update.fields.parse("", state.services().now().date_naive())?;
     profile.responsible_id = usager.profile.responsible_id;
     usager_field_settings(&state, organisation)
         .await?
@@ -321,7 +334,7 @@ async fn usager_rdvs(state: &AppState, principal: &Principal, usager_id: UsagerI
             None => {
                 let (o, org) =
                     crate::routes::organisations::organisation(state, &doc.organisation_id.to_string()).await?;
-                let shown = principal.require_organisation_member(o, org.territory_id).is_ok();
+                let shown = principal.may(Permission::Rdvs, Place::Organisation(o, org.territory_id));
                 visible.insert(doc.organisation_id, shown);
                 shown
             }
@@ -355,10 +368,7 @@ async fn visible_usager(
         .ok_or_else(|| ApiError::not_found("usager"))?;
     for organisation_id in &usager.organisation_ids {
         let (o, organisation) = crate::routes::organisations::organisation(state, &organisation_id.to_string()).await?;
-        if principal
-            .require_organisation_member(o, organisation.territory_id)
-            .is_ok()
-        {
+        if principal.may(Permission::Usagers, Place::Organisation(o, organisation.territory_id)) {
             return Ok((usager_id, usager, o));
         }
     }
@@ -384,7 +394,10 @@ pub async fn search_usagers(
     crate::extract::Query(q): crate::extract::Query<UsagerSearch>,
 ) -> Result<Json<Vec<UsagerView>>, ApiError> {
     let (organisation_id, organisation) = crate::routes::organisations::organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::Usagers,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     state.wait_for(rdv_projections::usagers::NAME, q.min_position).await?;
     let words: Vec<String> = rdv_projections::usagers::fold(q.search.as_deref().unwrap_or_default())
         .split_whitespace()
@@ -543,16 +556,27 @@ pub async fn forget_usager(
 ) -> Result<CommandReply, ApiError> {
     let (usager_id, _, organisation) = visible_usager(&state, &principal, &id).await?;
     let (_, o) = crate::routes::organisations::organisation(&state, &organisation.to_string()).await?;
-    principal.require_organisation_admin(organisation, o.territory_id)?;
+    principal.require(
+        Permission::ForgetUsager,
+        Place::Organisation(organisation, o.territory_id),
+    )?;
     let ctx = principal.context(&headers, &format!("POST /v1/usagers/{id}/forget"), "");
     let command = UsagerCommand::ForgetUsager {
         reason: ForgetReason::Request,
     };
+    let messages = state.store.outbox_ids_of(&usager_id.to_string()).await?;
     let reply = state
         .command::<Usager>(&ctx, &usager_id.to_string(), command, headers.if_match, StatusCode::OK)
         .await?;
     state
         .wait_for(rdv_projections::rgpd::NAME, reply.0.last_position())
         .await?;
+    for id in messages {
+        for extension in ["eml", "sms"] {
+            // Absent when sent by SMTP or a gateway, or not sent yet.
+            let _ = tokio::fs::remove_file(state.outbox_dir.join(format!("{id}.{extension}"))).await;
+        }
+    }
+    state.store.scrub_erased().await?;
     Ok(reply)
 }

@@ -3,6 +3,7 @@
 //! the creation (or rotation) answer, and stored only sealed.
 
 use super::organisations::organisation;
+use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -15,6 +16,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError, FieldError,
     ids::OrganisationId,
@@ -92,7 +94,7 @@ pub async fn create_endpoint(
 ) -> Result<CommandReply, ApiError> {
     let (organisation_id, org) = organisation(&state, &id).await?;
     principal.require_territory_visibility(org.territory_id, "organisation")?;
-    principal.require_territory_webhooks(org.territory_id)?;
+    principal.require(Permission::ManageWebhooks, Place::Territory(org.territory_id))?;
     let config = config_of(&state, body.value).await?;
     let secret = WebhookSecret::generate();
     let command = WebhookEndpointCommand::CreateWebhookEndpoint {
@@ -126,7 +128,7 @@ pub async fn list_endpoints(
 ) -> Result<Json<Vec<EndpointView>>, ApiError> {
     let (_, org) = organisation(&state, &id).await?;
     principal.require_territory_visibility(org.territory_id, "organisation")?;
-    principal.require_territory_webhooks(org.territory_id)?;
+    principal.require(Permission::ManageWebhooks, Place::Territory(org.territory_id))?;
     state.wait_for(webhooks::NAME, q.min_position).await?;
     let docs = state.store.docs(webhooks::NAME, webhooks::ENDPOINTS, &id).await?;
     Ok(Json(
@@ -150,7 +152,7 @@ async fn managed(
         .clone();
     let (_, org) = organisation(state, &endpoint.organisation_id.to_string()).await?;
     principal.require_territory_visibility(org.territory_id, "webhook endpoint")?;
-    principal.require_territory_webhooks(org.territory_id)?;
+    principal.require(Permission::ManageWebhooks, Place::Territory(org.territory_id))?;
     Ok((endpoint_id, endpoint))
 }
 

@@ -260,7 +260,7 @@ async fn bad_bookings_are_named_and_write_nothing() {
         app.post("/v1/rdvs", &s.token, agent_booking(&usager, SLOT, 0))
             .await
             .fields(),
-        ["ends_at"]
+        ["duration_in_min"]
     );
     assert_eq!(
         app.post(

@@ -224,3 +224,15 @@ async fn ready_only_while_the_store_and_nats_answer() {
     assert_eq!(answer.0, StatusCode::OK, "{}", answer.1);
     assert_eq!(answer.1["nats"], "ok");
 }
+
+/// The README prints the rights matrix as the code holds it: the table is
+/// generated from `rdv_domain::rights`, the only source of decisions.
+#[test]
+fn the_readme_prints_the_rights_matrix() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap();
+    let table = rdv_domain::rights::Permission::markdown_table();
+    assert!(
+        readme.contains(&table),
+        "the README's rights table is stale; paste this under \"## Rights\":\n{table}"
+    );
+}

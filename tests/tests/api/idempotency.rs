@@ -92,7 +92,7 @@ async fn a_patch_can_clear_a_field_and_keeps_the_others() {
         Method::PATCH,
         &path,
         token,
-        Some(json!({"phone": "04", "website": "https://cms.fr"})),
+        Some(json!({"phone": "04 75 00 00 00", "website": "https://cms.fr"})),
         &[],
     )
     .await;

@@ -20,6 +20,7 @@ mod relay_faults;
 mod reminders;
 mod rgpd;
 mod slots;
+mod trust;
 mod usagers;
 mod webhook_delivery;
 mod webhooks;

@@ -2,7 +2,9 @@
 //! by an usager (offered slots only, never two RDVs on one agent's time).
 
 use super::*;
+use crate::auth::Place;
 use crate::{availability::PublicCaller, routes::invitations::invited_follow_up};
+use rdv_domain::rights::Permission;
 
 #[derive(Deserialize, ToSchema)]
 pub struct BookRdvRequest {
@@ -79,9 +81,11 @@ pub async fn book_rdv(
 ) -> Result<CommandReply, ApiError> {
     let r = body.value;
     let organisation_path = r.organisation_id.to_string();
-    let authorize = |o, org: &OrganisationState| principal.require_organisation_member(o, org.territory_id);
+    let authorize =
+        |o, org: &OrganisationState| principal.require(Permission::Rdvs, Place::Organisation(o, org.territory_id));
     let search = SlotSearch::prepare(&state, &organisation_path, authorize, r.motif_id, None).await?;
     let mut errors = agent_errors(&state, r.organisation_id, &r.agent_ids).await?;
+    errors.extend(lieu_error(&state, r.organisation_id, r.lieu_id).await?);
     for (i, usager) in r.usager_ids.iter().enumerate() {
         if !usager_in(&state, *usager, r.organisation_id).await? {
             errors.push(FieldError::new(
@@ -122,11 +126,9 @@ pub async fn book_rdv(
             atelier_warnings.push(too_many_participants());
         }
     }
-    let starts_at = r.starts_at.with_timezone(&Utc);
-    let minutes = r
-        .duration_in_min
-        .unwrap_or(search.motif.config.informations.default_duration_in_min);
-    let interval = Interval::new(starts_at, starts_at + Duration::minutes(minutes.into()));
+    let starts_at = requested_start(&state, r.starts_at)?;
+    let default = Duration::minutes(search.motif.config.informations.default_duration_in_min.into());
+    let interval = Interval::new(starts_at, starts_at + requested_duration(r.duration_in_min, default)?);
     let booking = Booking {
         organisation_id: r.organisation_id,
         motif_id: r.motif_id,
@@ -298,7 +300,7 @@ pub async fn public_book(
             return Err(DomainError::invalid("usager", "an invited usager books as themself: no usager fields").into());
         }
         (None, Some(fields)) => {
-            let profile = fields.parse("usager.")?;
+            let profile = fields.parse("usager.", state.services().now().date_naive())?;
             usager_field_settings(&state, r.organisation_id)
                 .await?
                 .check_values(&profile.custom)?;
@@ -313,6 +315,9 @@ pub async fn public_book(
     let organisation_path = r.organisation_id.to_string();
     let mut search = SlotSearch::prepare(&state, &organisation_path, |_, _| Ok(()), r.motif_id, None).await?;
     search.check_public(&caller)?;
+    if let Some(error) = lieu_error(&state, r.organisation_id, r.lieu_id).await? {
+        return Err(DomainError::invalid_fields(vec![error]).into());
+    }
     if search.motif.config.informations.collective {
         return Err(DomainError::invalid(
             "motif_id",
@@ -322,7 +327,7 @@ pub async fn public_book(
     }
     search.lieu_id = r.lieu_id;
     search.public_window(state.services().now());
-    let starts_at = r.starts_at.with_timezone(&Utc);
+    let starts_at = requested_start(&state, r.starts_at)?;
     let day = starts_at.with_timezone(&search.zone()).date_naive();
     search.from = day;
     search.to = day;

@@ -6,6 +6,7 @@
 //! (no double booking).
 
 use super::*;
+use crate::auth::Place;
 use crate::{
     extract::Query,
     insertion_messages::reachable,
@@ -15,6 +16,7 @@ use crate::{
         territories::MinPosition,
     },
 };
+use rdv_domain::rights::Permission;
 use rdv_domain::{
     category::{InvitationFormat, is_convocation_motif},
     follow_up::sms_and_email,
@@ -125,7 +127,10 @@ pub async fn convoke(
     let r = body.value;
     let (organisation_id, organisation) =
         crate::routes::organisations::organisation(&state, &r.organisation_id.to_string()).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::Insertion,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     let usager = state
         .load::<Usager>(&follow_up.usager_id.to_string())
         .await?
@@ -229,8 +234,14 @@ async fn individual_plans(
     r: &ConvocationRequest,
     (organisation_id, motif_id): (OrganisationId, MotifId),
 ) -> Result<Vec<Plan>, ApiError> {
+    if let Some(error) = lieu_error(state, organisation_id, r.lieu_id).await? {
+        return Err(DomainError::invalid_fields(vec![error]).into());
+    }
     let mut search = SlotSearch::prepare(state, &organisation_id.to_string(), |_, _| Ok(()), motif_id, None).await?;
     let minutes = search.motif.config.informations.default_duration_in_min;
+    if let Some(starts_at) = r.starts_at {
+        requested_start(state, starts_at)?;
+    }
     if let (Some(starts_at), Some(agent_id)) = (r.starts_at, r.agent_id) {
         if agent_errors(state, organisation_id, &[agent_id].into())
             .await?

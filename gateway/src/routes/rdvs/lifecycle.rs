@@ -184,13 +184,8 @@ pub async fn reschedule(
     body: JsonBody<RescheduleRequest>,
 ) -> Result<CommandReply, ApiError> {
     let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
-    let start = body.value.starts_at.with_timezone(&Utc);
-    let minutes = body
-        .value
-        .duration_in_min
-        .map_or(rdv.booking.ends_at - rdv.booking.starts_at, |m| {
-            Duration::minutes(m.into())
-        });
+    let start = requested_start(&state, body.value.starts_at)?;
+    let minutes = requested_duration(body.value.duration_in_min, rdv.booking.ends_at - rdv.booking.starts_at)?;
     let by = Actor::Agent {
         agent_id: principal.agent_id().unwrap_or_default(),
     };
@@ -234,7 +229,7 @@ pub async fn public_reschedule(
     let usager_may_reschedule = rules.usager_can_reschedule && rules.bookable_by.is_public();
     search.public_window(state.services().now());
     search.agent_id = rdv.booking.agent_ids.first().copied();
-    let start = body.value.starts_at.with_timezone(&Utc);
+    let start = requested_start(&state, body.value.starts_at)?;
     let day = start.with_timezone(&search.zone()).date_naive();
     search.from = day;
     search.to = day;
@@ -394,16 +389,8 @@ pub async fn update_rdv(
     let current = json!({"agent_ids": b.agent_ids, "lieu_id": b.lieu_id, "context": b.context});
     let details = JsonBody::<RdvDetails>::patched(current, body.value)?;
     let mut errors = agent_errors(&state, b.organisation_id, &details.agent_ids).await?;
-    if let Some(lieu) = details.lieu_id.filter(|l| Some(*l) != b.lieu_id) {
-        let usable = state
-            .load::<rdv_domain::lieu::Lieu>(&lieu.to_string())
-            .await?
-            .0
-            .is_some_and(|l| l.organisation_id == b.organisation_id && l.availability != Availability::Disabled);
-        if !usable {
-            errors.push(FieldError::new("lieu_id", "no such enabled lieu in this organisation"));
-        }
-    }
+    let changed_lieu = details.lieu_id.filter(|l| Some(*l) != b.lieu_id);
+    errors.extend(lieu_error(&state, b.organisation_id, changed_lieu).await?);
     if !errors.is_empty() {
         return Err(DomainError::invalid_fields(errors).into());
     }

@@ -3,6 +3,8 @@
 //! This module holds what the routes share: reserving and releasing time,
 //! notices to usagers, access checks, and the read routes.
 
+use crate::auth::Place;
+use rdv_domain::rights::Permission;
 pub mod booking;
 pub mod convocations;
 pub mod lifecycle;
@@ -86,7 +88,10 @@ async fn agent_rdv(state: &AppState, principal: &Principal, id: &str) -> Result<
     let organisation =
         crate::routes::organisations::organisation(state, &rdv.booking.organisation_id.to_string()).await?;
     principal.require_territory_visibility(organisation.1.territory_id, "rdv")?;
-    principal.require_organisation_member(organisation.0, organisation.1.territory_id)?;
+    principal.require(
+        Permission::Rdvs,
+        Place::Organisation(organisation.0, organisation.1.territory_id),
+    )?;
     Ok((rdv_id, rdv))
 }
 
@@ -188,7 +193,10 @@ pub async fn list_rdvs(
     crate::extract::Query(q): crate::extract::Query<RdvFilters>,
 ) -> Result<Json<RdvPage>, ApiError> {
     let (organisation_id, organisation) = crate::routes::organisations::organisation(&state, &id).await?;
-    principal.require_organisation_member(organisation_id, organisation.territory_id)?;
+    principal.require(
+        Permission::Rdvs,
+        Place::Organisation(organisation_id, organisation.territory_id),
+    )?;
     let per_page = q.per_page.unwrap_or(100);
     if !(1..=500).contains(&per_page) {
         return Err(DomainError::invalid("per_page", "must be between 1 and 500").into());
@@ -359,6 +367,47 @@ async fn agent_errors(
         }
     }
     Ok(errors)
+}
+
+/// A requested start, within the platform's horizon (422 on `starts_at`).
+fn requested_start(state: &AppState, starts_at: DateTime<FixedOffset>) -> Result<DateTime<Utc>, ApiError> {
+    let today = state.services().now().date_naive();
+    rdv_domain::values::check_horizon(starts_at.date_naive(), today, "starts_at")?;
+    Ok(starts_at.with_timezone(&Utc))
+}
+
+/// The longest RDV: a day.
+const MAX_DURATION_IN_MIN: u32 = 24 * 60;
+
+/// A requested duration (`duration_in_min`, else `default`): from one minute
+/// to a day, refused naming the field.
+fn requested_duration(minutes: Option<u32>, default: Duration) -> Result<Duration, ApiError> {
+    match minutes {
+        None => Ok(default),
+        Some(m) if (1..=MAX_DURATION_IN_MIN).contains(&m) => Ok(Duration::minutes(m.into())),
+        Some(_) => Err(DomainError::invalid(
+            "duration_in_min",
+            format!("must be between 1 and {MAX_DURATION_IN_MIN} minutes"),
+        )
+        .into()),
+    }
+}
+
+/// A lieu named in a body must exist, belong to the organisation and be in
+/// use (enabled or single use): a foreign or unknown lieu is the field's
+/// error, never taken.
+async fn lieu_error(
+    state: &AppState,
+    organisation_id: OrganisationId,
+    lieu: Option<LieuId>,
+) -> Result<Option<FieldError>, ApiError> {
+    let Some(lieu) = lieu else { return Ok(None) };
+    let usable = state
+        .load::<rdv_domain::lieu::Lieu>(&lieu.to_string())
+        .await?
+        .0
+        .is_some_and(|l| l.organisation_id == organisation_id && l.availability != Availability::Disabled);
+    Ok((!usable).then(|| FieldError::new("lieu_id", "no such enabled lieu in this organisation")))
 }
 
 /// Whether the usager belongs to the organisation.

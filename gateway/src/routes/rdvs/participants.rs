@@ -256,7 +256,10 @@ pub async fn public_sign_up(
     if !open_to_usagers(rdv.status, rdv.booking.starts_at, None, config, now) {
         return Err(DomainError::conflict("this atelier is not open to online sign-ups").into());
     }
-    let profile = body.value.usager.parse("usager.")?;
+    let profile = body
+        .value
+        .usager
+        .parse("usager.", state.services().now().date_naive())?;
     usager_field_settings(&state, rdv.booking.organisation_id)
         .await?
         .check_values(&profile.custom)?;
