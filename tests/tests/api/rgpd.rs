@@ -212,6 +212,43 @@ async fn forget_scenario(mut app: TestApp) {
         .await;
     assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
     assert_eq!(tables_holding_personal_data(&app).await, Vec::<String>::new());
+    assert_eq!(raw_files_holding_personal_data(&app), Vec::<String>::new());
+}
+
+/// The raw files that still hold the usager's last name or e-mail: the
+/// SQLite database and its write-ahead log byte for byte (freed pages
+/// included), or a `pg_dump` of the PostgreSQL database, and the
+/// development outbox's `.eml` and `.sms` files.
+fn raw_files_holding_personal_data(app: &TestApp) -> Vec<String> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    match &app.config.database_url {
+        Some(url) => {
+            let dump = std::process::Command::new("pg_dump")
+                .arg(url)
+                .output()
+                .expect("pg_dump runs (PostgreSQL's client tools)");
+            assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+            files.push(("pg_dump".into(), dump.stdout));
+        }
+        None => {
+            for name in ["rdv.sqlite3", "rdv.sqlite3-wal"] {
+                let path = app.data_dir().join(name);
+                files.push((name.into(), std::fs::read(path).unwrap_or_default()));
+            }
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(app.data_dir().join("outbox")) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            files.push((name, std::fs::read(entry.path()).unwrap_or_default()));
+        }
+    }
+    let found = |bytes: &[u8], needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    files
+        .into_iter()
+        .filter(|(_, bytes)| [LAST_NAME, EMAIL].iter().any(|n| found(bytes, n)))
+        .map(|(name, _)| name)
+        .collect()
 }
 
 #[tokio::test]
