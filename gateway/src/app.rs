@@ -5,9 +5,9 @@ use crate::{
     config::Config,
     routes,
     state::{AppState, Inner},
-    tokens,
 };
 use axum::{Json, Router, http::Request, routing::get, serve::ListenerExt};
+use rdv_app::tokens;
 use rdv_domain::{
     Clock, Services,
     platform::{PLATFORM_ID, Platform, PlatformCommand},
@@ -151,17 +151,19 @@ impl App {
             .then(|| webhook_relay(&config, commands.clone(), master_key.clone()));
         let nats = connect_nats(&config, "rdv-serve").await?;
         let state = AppState::new(Inner {
+            app: rdv_app::Context {
+                commands,
+                availability: Arc::default(),
+                started_at_position,
+                store,
+                public_url: config.public_url.clone(),
+                projectors: projectors.iter().map(|p| (p.name(), p.status())).collect(),
+            },
             nats,
-            commands,
-            availability: Arc::default(),
             master_key,
             webhook_allow: AllowList::parse(&config.webhook_allow_hosts),
-            started_at_position,
-            store,
             admin_token: config.admin_token.as_deref().map(tokens::hash),
-            public_url: config.public_url.clone(),
             outbox_dir: config.data_dir.join("outbox"),
-            projectors: projectors.iter().map(|p| (p.name(), p.status())).collect(),
         });
         let rate_limit = crate::hardening::RateLimit::new(config.public_rate_limit);
         let cors_origins: Vec<String> = config
@@ -262,10 +264,14 @@ impl App {
         }
         if self.scheduler {
             let every = Duration::from_secs(60);
-            workers.spawn(crate::reminders::run(self.state.clone(), every, shutdown.clone()));
-            workers.spawn(crate::insertion_jobs::run(self.state.clone(), every, shutdown.clone()));
-            workers.spawn(crate::retention::run(
-                self.state.clone(),
+            workers.spawn(rdv_app::reminders::run(self.state.app.clone(), every, shutdown.clone()));
+            workers.spawn(rdv_app::insertion_jobs::run(
+                self.state.app.clone(),
+                every,
+                shutdown.clone(),
+            ));
+            workers.spawn(rdv_app::retention::run(
+                self.state.app.clone(),
                 self.retention,
                 every,
                 shutdown.clone(),

@@ -1,53 +1,32 @@
-//! Who is calling, and what they may do.
+//! Who is calling: the bearer token turned into a [`Caller`].
 //!
 //! A bearer token names its owner; the owner's stream holds the digests of
 //! the tokens it accepts, so a revocation takes effect on the next request.
-//! Rights follow RDV Service Public: an organisation admin manages its
-//! organisation, a territorial admin the whole territory, the platform admin
-//! everything.
+//! What the caller may do is decided by the rights matrix, through
+//! [`Caller`].
 
-use crate::{
-    error::ApiError,
-    extract::CommandHeaders,
-    state::AppState,
+use crate::{error::ApiError, extract::CommandHeaders, state::AppState};
+use axum::{extract::FromRequestParts, http::request::Parts};
+use rdv_app::{
+    caller::Caller,
     tokens::{self, Owner},
 };
-use axum::{extract::FromRequestParts, http::request::Parts};
 use rdv_domain::{
-    agent::{Agent, AgentState, AgentStatus},
-    ids::{AgentId, OrganisationId, TerritoryId},
+    agent::{Agent, AgentStatus},
     platform::{PLATFORM_ID, Platform},
-    rights::{Holding, Permission},
-    values::{Role, TerritoryRights, TokenHash},
 };
 use rdv_eventstore::{CommandContext, IdempotencyClaim};
 use uuid::Uuid;
 
-/// Where an action takes place, for the rights matrix
-/// ([`rdv_domain::rights`]).
-#[derive(Debug, Clone, Copy)]
-pub enum Place {
-    Platform,
-    Territory(TerritoryId),
-    Organisation(OrganisationId, TerritoryId),
-    /// An agent's agenda, in one of the agent's organisations.
-    Agenda {
-        agent: AgentId,
-        organisation: OrganisationId,
-        territory: TerritoryId,
-    },
-}
+/// The authenticated caller, read from the `Authorization` header; what it
+/// may do is the [`Caller`]'s business.
+pub struct Principal(pub Caller);
 
-/// The authenticated caller.
-pub enum Principal {
-    PlatformAdmin {
-        token: TokenHash,
-    },
-    Agent {
-        id: AgentId,
-        state: Box<AgentState>,
-        token: TokenHash,
-    },
+impl std::ops::Deref for Principal {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -63,7 +42,7 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| ApiError::unauthorized("send `Authorization: Bearer <token>`"))?;
         let digest = tokens::hash(token);
         if state.admin_token.as_ref() == Some(&digest) {
-            return Ok(Principal::PlatformAdmin { token: digest });
+            return Ok(Principal(Caller::PlatformAdmin { token: digest }));
         }
         let invalid = || ApiError::unauthorized("this token is not valid or was revoked");
         match tokens::api_token_owner(token).ok_or_else(invalid)? {
@@ -72,7 +51,7 @@ impl FromRequestParts<AppState> for Principal {
                 platform
                     .admin_tokens
                     .contains(&digest)
-                    .then_some(Principal::PlatformAdmin { token: digest })
+                    .then_some(Principal(Caller::PlatformAdmin { token: digest }))
                     .ok_or_else(invalid)
             }
             Owner::Agent(id) => {
@@ -81,25 +60,17 @@ impl FromRequestParts<AppState> for Principal {
                 if state.status != AgentStatus::Active || !state.api_tokens.contains(&digest) {
                     return Err(invalid());
                 }
-                Ok(Principal::Agent {
+                Ok(Principal(Caller::Agent {
                     id,
                     state: Box::new(state),
                     token: digest,
-                })
+                }))
             }
         }
     }
 }
 
 impl Principal {
-    /// How events record the caller: `platform-admin` or `agent:<id>`.
-    pub fn actor(&self) -> String {
-        match self {
-            Principal::PlatformAdmin { .. } => "platform-admin".into(),
-            Principal::Agent { id, .. } => format!("agent:{id}"),
-        }
-    }
-
     /// The command context of a request, with its idempotency claim scoped
     /// to this caller and route.
     pub fn context(&self, headers: &CommandHeaders, route: &str, request_hash: &str) -> CommandContext {
@@ -113,102 +84,6 @@ impl Principal {
             request_hash: request_hash.into(),
         });
         ctx
-    }
-
-    fn rights_in(&self, territory: TerritoryId) -> TerritoryRights {
-        match self {
-            Principal::PlatformAdmin { .. } => TerritoryRights::default(),
-            Principal::Agent { state, .. } => state.territory_rights.get(&territory).copied().unwrap_or_default(),
-        }
-    }
-
-    /// What the caller holds at a place, read against the rights matrix.
-    pub fn holdings(&self, place: Place) -> Vec<Holding> {
-        let Principal::Agent { id, state, .. } = self else {
-            return vec![Holding::PlatformAdmin];
-        };
-        let mut holdings = Vec::new();
-        let territory = match place {
-            Place::Platform => return holdings,
-            Place::Territory(t) | Place::Organisation(_, t) | Place::Agenda { territory: t, .. } => t,
-        };
-        let rights = self.rights_in(territory);
-        for (held, holding) in [
-            (rights.admin, Holding::TerritoryAdmin),
-            (rights.manage_configuration, Holding::ConfigurationRight),
-            (rights.manage_webhooks, Holding::WebhooksRight),
-            (rights.audit, Holding::AuditRight),
-            (
-                state.memberships.values().any(|m| m.territory_id == territory),
-                Holding::TerritoryMember,
-            ),
-        ] {
-            if held {
-                holdings.push(holding);
-            }
-        }
-        let organisation = match place {
-            Place::Organisation(o, _) | Place::Agenda { organisation: o, .. } => o,
-            _ => return holdings,
-        };
-        match state.memberships.get(&organisation).map(|m| m.role) {
-            Some(Role::Admin) => holdings.push(Holding::OrganisationAdmin),
-            Some(_) => holdings.push(Holding::OrganisationAgent),
-            None => {}
-        }
-        if let Place::Agenda { agent, .. } = place
-            && agent == *id
-            && state.memberships.contains_key(&organisation)
-        {
-            holdings.push(Holding::Oneself);
-        }
-        holdings
-    }
-
-    /// Whether the rights matrix lets the caller do this here.
-    pub fn may(&self, permission: Permission, place: Place) -> bool {
-        permission.allows(&self.holdings(place))
-    }
-
-    /// 403 unless the rights matrix lets the caller do this here.
-    pub fn require(&self, permission: Permission, place: Place) -> Result<(), ApiError> {
-        if self.may(permission, place) {
-            Ok(())
-        } else {
-            let (_, covers, _) = permission.row();
-            Err(ApiError::forbidden(format!("you may not {covers} here")))
-        }
-    }
-
-    pub fn is_platform_admin(&self) -> bool {
-        matches!(self, Principal::PlatformAdmin { .. })
-    }
-
-    /// Whether the caller has any footing in the territory. Callers without
-    /// it get 404 for the territory's records: they learn nothing of them.
-    pub fn require_territory_visibility(&self, territory: TerritoryId, what: &str) -> Result<(), ApiError> {
-        let member = match self {
-            Principal::PlatformAdmin { .. } => true,
-            Principal::Agent { state, .. } => state.memberships.values().any(|m| m.territory_id == territory),
-        };
-        if member || !self.rights_in(territory).is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::not_found(what))
-        }
-    }
-
-    pub fn token(&self) -> &TokenHash {
-        match self {
-            Principal::PlatformAdmin { token } | Principal::Agent { token, .. } => token,
-        }
-    }
-
-    pub fn agent_id(&self) -> Option<AgentId> {
-        match self {
-            Principal::Agent { id, .. } => Some(*id),
-            Principal::PlatformAdmin { .. } => None,
-        }
     }
 }
 

@@ -159,8 +159,8 @@ impl Config {
 
 impl Config {
     /// Where `rdv publish` sends the events.
-    pub fn destination(&self) -> crate::publisher::Destination {
-        crate::publisher::Destination {
+    pub fn destination(&self) -> rdv_app::publisher::Destination {
+        rdv_app::publisher::Destination {
             stream: self.nats_stream.clone(),
             prefix: self.nats_prefix.clone(),
         }

@@ -195,6 +195,19 @@ impl From<ProjectionError> for ApiError {
     }
 }
 
+impl From<rdv_app::Error> for ApiError {
+    fn from(e: rdv_app::Error) -> Self {
+        match e {
+            rdv_app::Error::Domain(e) => e.into(),
+            rdv_app::Error::Command(e) => e.into(),
+            rdv_app::Error::Store(e) => e.into(),
+            rdv_app::Error::Projection(e) => e.into(),
+            rdv_app::Error::NotReady(detail) => Self::not_ready(detail),
+            rdv_app::Error::Internal(_) => Self::internal_error(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let problem = Problem {

@@ -1,7 +1,7 @@
 //! `rdv`: the rdv-events service and its tools.
 
 use clap::{Parser, Subcommand};
-use rdv_gateway::publisher::wake_on_published;
+use rdv_app::publisher::wake_on_published;
 use rdv_gateway::{App, Config, app::open_store, clock, schemas};
 use rdv_projections::Projector;
 use rdv_webhook_relay::{Mailer, OutboxSender, SmsSender};
@@ -218,7 +218,7 @@ async fn publish(config: Config) -> Result<(), String> {
         .clone()
         .ok_or("rdv publish needs NATS_URL (or --nats-url)")?;
     let store = open_store(&config).await.map_err(|e| e.to_string())?;
-    let publisher = rdv_gateway::publisher::Publisher::connect(store.clone(), &url, config.destination())
+    let publisher = rdv_app::publisher::Publisher::connect(store.clone(), &url, config.destination())
         .await
         .map_err(|e| e.to_string())?;
     let shutdown = CancellationToken::new();
@@ -339,7 +339,7 @@ async fn audit(action: Audit) -> Result<(), String> {
             out,
         } => {
             let store = open_store(&config).await.map_err(|e| e.to_string())?;
-            let manifest = rdv_gateway::audit::export(&store, territory, (from, to), &out)
+            let manifest = rdv_app::audit::export(&store, territory, (from, to), &out)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(

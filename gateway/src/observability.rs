@@ -154,7 +154,7 @@ pub async fn scrape(store: &EventStore, nats: Option<&async_nats::Client>) -> Re
         ));
     }
     for (name, position) in &checkpoints {
-        if let Some(stream) = name.strip_prefix(crate::publisher::CHECKPOINT_PREFIX) {
+        if let Some(stream) = name.strip_prefix(rdv_app::publisher::CHECKPOINT_PREFIX) {
             let labels = vec![("stream", stream.to_string())];
             gauges.push(gauge(
                 "rdv_publisher_position",

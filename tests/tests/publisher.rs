@@ -4,8 +4,8 @@
 //! event id), and events the stream lost are published again from the
 //! store after reconciliation.
 
+use rdv_app::publisher::{Destination, Publisher};
 use rdv_eventstore::{AppendRequest, EventStore, StreamAppend};
-use rdv_gateway::publisher::{Destination, Publisher};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -141,7 +141,7 @@ async fn projectors_of_another_process_are_woken_by_jetstream() {
             .unwrap();
         let client = publisher.client().clone();
         tokio::spawn(publisher.run(shutdown.clone()));
-        tokio::spawn(rdv_gateway::publisher::wake_on_published(
+        tokio::spawn(rdv_app::publisher::wake_on_published(
             client.clone(),
             elsewhere.clone(),
             destination.prefix.clone(),

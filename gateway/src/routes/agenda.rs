@@ -1,4 +1,3 @@
-use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -11,6 +10,7 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{NaiveDate, NaiveTime};
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError, FieldError,
@@ -55,14 +55,12 @@ fn require_agenda_right(
     organisation: OrganisationId,
     territory: rdv_domain::ids::TerritoryId,
 ) -> Result<(), ApiError> {
-    principal.require(
-        Permission::Agenda,
-        Place::Agenda {
-            agent,
-            organisation,
-            territory,
-        },
-    )
+    let place = Place::Agenda {
+        agent,
+        organisation,
+        territory,
+    };
+    Ok(principal.require(Permission::Agenda, place)?)
 }
 
 /// Builds a plage from a request, checking it against the organisation: the

@@ -1,13 +1,10 @@
 use super::{organisations::organisation, territories::MinPosition};
-use crate::auth::Place;
 use crate::{
     auth::{Principal, anonymous_context},
     error::ApiError,
     extract::{CommandHeaders, Form, JsonBody, Query, path_id},
-    notifications,
     reply::{CommandAnswer, CommandReply, reply},
     state::AppState,
-    tokens,
 };
 use axum::{
     Json,
@@ -15,6 +12,8 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{DateTime, Utc};
+use rdv_app::caller::Place;
+use rdv_app::{notifications, tokens};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,

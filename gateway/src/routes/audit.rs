@@ -4,19 +4,14 @@
 //! the platform admin may audit too); a record outside the caller's
 //! territories is a 404, as a missing one.
 
-use crate::auth::Place;
-use crate::{
-    audit::{FeedEvent, territories_of},
-    auth::Principal,
-    error::ApiError,
-    extract::Query,
-    state::AppState,
-};
+use crate::{auth::Principal, error::ApiError, extract::Query, state::AppState};
 use axum::{
     Json,
     extract::{Path, State},
 };
 use chrono::{DateTime, Utc};
+use rdv_app::audit::{FeedEvent, territories_of};
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use rdv_domain::{DomainError, ids::TerritoryId};
 use serde::{Deserialize, Serialize};

@@ -2,7 +2,6 @@
 //! CategoryConfiguration and its template texts).
 
 use super::{organisations::organisation, territories::MinPosition};
-use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -15,6 +14,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     category::{

@@ -1,6 +1,7 @@
-use crate::auth::Place;
-use crate::{audit::FeedEvent, auth::Principal, error::ApiError, extract::Query, state::AppState};
+use crate::{auth::Principal, error::ApiError, extract::Query, state::AppState};
 use axum::{Json, extract::State};
+use rdv_app::audit::FeedEvent;
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use serde::Deserialize;
 use utoipa::IntoParams;

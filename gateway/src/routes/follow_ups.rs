@@ -3,7 +3,6 @@
 //! with "Une intervention est nécessaire".
 
 use super::organisations::organisation;
-use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -17,6 +16,7 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{DateTime, Utc};
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,

@@ -2,16 +2,12 @@
 //! InviteUser), and the short link the invitation carries.
 
 use super::{organisations::organisation, territories::MinPosition};
-use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
     extract::{CommandHeaders, JsonBody, Query},
-    follow_ups::help_phone,
-    insertion_messages::{self, InvitationWording},
     reply::{CommandReply, reply},
     state::AppState,
-    tokens,
 };
 use axum::{
     extract::{Path, State},
@@ -19,6 +15,12 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 use chrono::{DateTime, Duration, Utc};
+use rdv_app::caller::Place;
+use rdv_app::{
+    follow_ups::help_phone,
+    insertion_messages::{self, InvitationWording},
+    tokens,
+};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,

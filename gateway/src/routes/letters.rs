@@ -4,19 +4,17 @@
 
 use super::organisations::organisation;
 use crate::{
-    auth::Principal,
-    error::ApiError,
-    extract::CommandHeaders,
-    follow_ups::{ConvocationFacts, category_of, help_phone},
-    insertion_messages::short_link,
-    letters::{self, LetterContext},
-    routes::follow_ups::visible_follow_up,
-    state::AppState,
+    auth::Principal, error::ApiError, extract::CommandHeaders, routes::follow_ups::visible_follow_up, state::AppState,
 };
 use axum::{
     extract::{Path, State},
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
+};
+use rdv_app::{
+    follow_ups::{ConvocationFacts, category_of, help_phone},
+    insertion_messages::short_link,
+    letters::{self, LetterContext},
 };
 use rdv_domain::{
     DomainError,

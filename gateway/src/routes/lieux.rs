@@ -1,10 +1,8 @@
 use super::{organisations::organisation, territories::MinPosition};
-use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
     extract::{CommandHeaders, Form, JsonBody, Query, path_id},
-    history::{self, HistoryEntry},
     reply::{CommandAnswer, CommandReply},
     state::AppState,
 };
@@ -13,6 +11,8 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_app::caller::Place;
+use rdv_app::history::{self, HistoryEntry};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     ids::{LieuId, OrganisationId},

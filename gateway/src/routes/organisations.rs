@@ -1,5 +1,4 @@
 use super::territories::MinPosition;
-use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -12,6 +11,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,

@@ -1,7 +1,5 @@
-use crate::auth::Place;
 use crate::{
     auth::Principal,
-    availability::{self as engine, AtelierSlot, PublicCaller, SlotSearch, SlotView, check_range},
     error::ApiError,
     extract::{Query, path_id},
     routes::rdvs::participants::open_to_usagers,
@@ -14,6 +12,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rdv_app::availability::{self as engine, AtelierSlot, PublicCaller, SlotSearch, SlotView, check_range};
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     agenda::AgentAgenda,

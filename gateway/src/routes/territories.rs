@@ -1,4 +1,3 @@
-use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -11,6 +10,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     agent::{Agent, AgentCommand},

@@ -1,7 +1,6 @@
 //! Usagers: creation and update with the espace's field settings, search,
 //! the usager page (relatives, RDVs) and history.
 
-use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -15,6 +14,7 @@ use axum::{
     http::StatusCode,
 };
 use chrono::NaiveDate;
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
@@ -444,15 +444,15 @@ pub async fn search_usagers(
 /// Every change of an usager: who, when, which fields (for the agents of
 /// its organisations).
 #[utoipa::path(get, path = "/v1/usagers/{id}/history", tag = "rdvs", params(("id" = String, Path)), security(("bearer" = [])),
-    responses((status = 200, body = Vec<crate::history::HistoryEntry>), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, body = Vec<rdv_app::history::HistoryEntry>), (status = 404, body = crate::error::Problem)))]
 pub async fn usager_history(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Vec<crate::history::HistoryEntry>>, ApiError> {
+) -> Result<Json<Vec<rdv_app::history::HistoryEntry>>, ApiError> {
     visible_usager(&state, &principal, &id).await?;
     let events = state.store.load_stream("Usager", &id).await?;
-    Ok(Json(crate::history::of::<Usager>(&events, |u| {
+    Ok(Json(rdv_app::history::of::<Usager>(&events, |u| {
         u.0.as_ref().map_or(
             Value::Null,
             |s| json!({"organisation_ids": s.organisation_ids, "profile": s.profile}),

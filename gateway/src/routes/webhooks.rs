@@ -3,7 +3,6 @@
 //! the creation (or rotation) answer, and stored only sealed.
 
 use super::organisations::organisation;
-use crate::auth::Place;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -16,6 +15,7 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError, FieldError,

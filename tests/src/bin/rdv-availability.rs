@@ -10,6 +10,7 @@
 //!     [--rdvs 100000] [--absences 10000] [--searches 300] [--rescans 5]
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use rdv_app::availability as engine;
 use rdv_domain::{
     FixedClock,
     agent_day::{AgentDay, AgentDayEvent},
@@ -17,7 +18,7 @@ use rdv_domain::{
     rdv::{Actor, Booking, Rdv, RdvEvent},
 };
 use rdv_eventstore::{AppendRequest, EventMetadata, EventStore, NewEvent, StreamAppend, codec};
-use rdv_gateway::{App, Config, availability as engine};
+use rdv_gateway::{App, Config};
 use rdv_projections::{availability::AvailabilityChange, availability_index::Calendars};
 use serde_json::{Value, json};
 use std::{collections::HashMap, sync::Arc, time::Instant};

@@ -6,8 +6,8 @@
 //!
 //! cargo run --release -p rdv-tests --bin rdv-publisher -- [--events 100000] [--postgres URL] [--nats URL]
 
+use rdv_app::publisher::{Destination, Publisher};
 use rdv_eventstore::{AppendRequest, EventStore, StreamAppend};
-use rdv_gateway::publisher::{Destination, Publisher};
 use serde_json::json;
 use std::time::Instant;
 

@@ -197,12 +197,12 @@ async fn a_territory_export_holds_its_events_and_a_manifest_whose_hash_checks() 
         .to_string();
     let (_, other) = app.territory_and_organisation("Ardèche").await;
     let out = tempfile::TempDir::new().unwrap();
-    let manifest = rdv_gateway::audit::export(&app.state.store, territory.parse().unwrap(), (None, None), out.path())
+    let manifest = rdv_app::audit::export(&app.state.store, territory.parse().unwrap(), (None, None), out.path())
         .await
         .unwrap();
     let bytes = std::fs::read(out.path().join("events.ndjson")).unwrap();
     assert_eq!(hex::encode(Sha256::digest(&bytes)), manifest.sha256);
-    let written: rdv_gateway::audit::Manifest =
+    let written: rdv_app::audit::Manifest =
         serde_json::from_slice(&std::fs::read(out.path().join("manifest.json")).unwrap()).unwrap();
     assert_eq!(written, manifest);
     let lines: Vec<serde_json::Value> = bytes

@@ -406,7 +406,7 @@ async fn bad_convocations_and_expired_links_are_refused_and_write_nothing() {
 async fn run_daily_jobs(app: &TestApp) -> usize {
     let head = app.head_position().await;
     app.state.wait_for("follow_ups", Some(head)).await.unwrap();
-    rdv_gateway::insertion_jobs::run_due(&app.state).await.unwrap()
+    rdv_app::insertion_jobs::run_due(&app.state).await.unwrap()
 }
 
 fn at(instant: &str) -> chrono::DateTime<chrono::Utc> {

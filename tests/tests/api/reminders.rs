@@ -8,7 +8,7 @@ use crate::{
     slots::{plage, setup},
 };
 use chrono::{DateTime, Utc};
-use rdv_gateway::reminders::send_due;
+use rdv_app::reminders::send_due;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -304,20 +304,20 @@ async fn usagers_inactive_for_the_retention_period_are_forgotten_once() {
     };
 
     app.clock.set(app.clock.now() + chrono::Duration::days(729));
-    let forgotten = rdv_gateway::retention::forget_inactive(&app.state, retention)
+    let forgotten = rdv_app::retention::forget_inactive(&app.state, retention)
         .await
         .unwrap();
     assert_eq!(forgotten, 0, "nobody is past the limit yet");
 
     app.clock.set(app.clock.now() + chrono::Duration::days(2));
-    let forgotten = rdv_gateway::retention::forget_inactive(&app.state, retention)
+    let forgotten = rdv_app::retention::forget_inactive(&app.state, retention)
         .await
         .unwrap();
     assert_eq!(forgotten, 1);
     assert_eq!(status(idle.clone()).await, StatusCode::GONE);
     assert_eq!(status(waiting.clone()).await, StatusCode::OK);
     // Run again before the projection caught up, as after a crash: nothing more.
-    let again = rdv_gateway::retention::forget_inactive(&app.state, retention)
+    let again = rdv_app::retention::forget_inactive(&app.state, retention)
         .await
         .unwrap();
     assert_eq!(again, 0);
@@ -337,7 +337,7 @@ async fn usagers_inactive_for_the_retention_period_are_forgotten_once() {
     assert_eq!(forgets[0]["actor"], "system:retention");
 
     app.clock.set("2029-01-13T10:00:00Z".parse().unwrap());
-    let forgotten = rdv_gateway::retention::forget_inactive(&app.state, retention)
+    let forgotten = rdv_app::retention::forget_inactive(&app.state, retention)
         .await
         .unwrap();
     assert_eq!(forgotten, 1, "two years after the RDV");

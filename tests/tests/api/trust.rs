@@ -42,6 +42,18 @@ async fn other_territory(app: &TestApp) -> (String, String, String, String) {
     (territory, organisation, agent, token)
 }
 
+/// The types of the events written after `position`.
+async fn written_since(app: &TestApp, position: i64) -> Vec<String> {
+    let feed = app
+        .get(&format!("/v1/events?after={position}&limit=100"), &app.admin_token)
+        .await;
+    let events = feed.body.as_array().cloned().unwrap_or_default();
+    events
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 async fn territory_of(app: &TestApp, organisation: &str) -> String {
     let read = app
         .get(&format!("/v1/organisations/{organisation}"), &app.admin_token)
@@ -166,7 +178,7 @@ async fn an_audit_right_is_no_membership(app: TestApp) {
             refused.body
         );
     }
-    assert_eq!(app.head_position().await, head, "nothing written");
+    assert_eq!(written_since(&app, head).await, Vec::<String>::new(), "nothing written");
 }
 
 #[tokio::test]
@@ -339,7 +351,7 @@ async fn hostile_input_is_refused_at_the_door(app: TestApp) {
             assert_eq!(refused.fields(), [field], "{path} {hostile:?}");
         }
     }
-    assert_eq!(app.head_position().await, head, "nothing written");
+    assert_eq!(written_since(&app, head).await, Vec::<String>::new(), "nothing written");
     // A lieu of another territory's organisation is no better than none.
     let foreign_lieu = app
         .post(
@@ -440,7 +452,7 @@ async fn hostile_input_is_refused_at_the_door(app: TestApp) {
         .await;
     assert_eq!(search.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", search.body);
     assert_eq!(search.fields(), ["search"]);
-    assert_eq!(app.head_position().await, head, "nothing written");
+    assert_eq!(written_since(&app, head).await, Vec::<String>::new(), "nothing written");
 
     // The motif still books, and a Contexte may hold several lines.
     let booked = app

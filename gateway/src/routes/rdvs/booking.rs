@@ -2,8 +2,9 @@
 //! by an usager (offered slots only, never two RDVs on one agent's time).
 
 use super::*;
-use crate::auth::Place;
-use crate::{availability::PublicCaller, routes::invitations::invited_follow_up};
+use crate::routes::invitations::invited_follow_up;
+use rdv_app::availability::PublicCaller;
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 
 #[derive(Deserialize, ToSchema)]

@@ -6,16 +6,16 @@
 //! (no double booking).
 
 use super::*;
-use crate::auth::Place;
 use crate::{
     extract::Query,
-    insertion_messages::reachable,
     routes::{
         follow_ups::{category_rules, visible_follow_up},
         invitations::{category_motifs, configured_category},
         territories::MinPosition,
     },
 };
+use rdv_app::caller::Place;
+use rdv_app::insertion_messages::reachable;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     category::{InvitationFormat, is_convocation_motif},

@@ -3,24 +3,20 @@
 //! This module holds what the routes share: reserving and releasing time,
 //! notices to usagers, access checks, and the read routes.
 
-use crate::auth::Place;
+use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 pub mod booking;
 pub mod convocations;
 pub mod lifecycle;
 pub mod participants;
 
-use crate::rdv_notices::{Recipient, notice_context, notice_context_of, notify_all, queue_notice, recipient};
 use crate::routes::usagers::{UsagerFields, usager_field_settings};
 use crate::{
     auth::Principal,
-    availability::{self as engine, SlotSearch, SlotView},
     error::ApiError,
     extract::{CommandHeaders, Form, JsonBody, path_id},
-    notifications::{self, RdvNotice},
     reply::{CommandAnswer, CommandReply, reply},
     state::AppState,
-    tokens,
 };
 use axum::{
     Json,
@@ -28,6 +24,12 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+use rdv_app::rdv_notices::{Recipient, notice_context, notice_context_of, notify_all, queue_notice, recipient};
+use rdv_app::{
+    availability::{self as engine, SlotSearch, SlotView},
+    notifications::{self, RdvNotice},
+    tokens,
+};
 use rdv_domain::{
     DomainError, ErrorKind, FieldError,
     agent::Agent,
@@ -110,7 +112,7 @@ pub struct RdvWithHistory {
     #[serde(flatten)]
     rdv: RdvDoc,
     /// Every change: who, when, which fields.
-    history: Vec<crate::history::HistoryEntry>,
+    history: Vec<rdv_app::history::HistoryEntry>,
 }
 
 /// An RDV (read from its stream: always current) and its history, or as it
@@ -145,7 +147,7 @@ pub async fn get_rdv(
     };
     let mut events = state.store.load_stream("Rdv", &id).await?.to_vec();
     events.retain(|e| q.as_of.is_none_or(|at| e.metadata.occurred_at <= at));
-    let history = crate::history::of::<Rdv>(&events, |r| r.0.as_ref().map_or(Value::Null, |s| json!(view(s))))?;
+    let history = rdv_app::history::of::<Rdv>(&events, |r| r.0.as_ref().map_or(Value::Null, |s| json!(view(s))))?;
     Ok(Json(RdvWithHistory {
         rdv: view(&rdv),
         history,
@@ -322,7 +324,7 @@ pub(crate) async fn change_rdv_notifying(
         cqrs_es::Aggregate::apply(&mut rdv, event);
     }
     let after = rdv.state()?.clone();
-    crate::follow_ups::track(unit, (before.as_ref(), &after), rdv_id, formats).await?;
+    rdv_app::follow_ups::track(unit, (before.as_ref(), &after), rdv_id, formats).await?;
     Ok((before, after))
 }
 

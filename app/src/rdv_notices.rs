@@ -5,9 +5,9 @@
 //! leaves only if its events commit.
 
 use crate::{
-    error::ApiError,
+    context::Context,
+    error::Error,
     notifications::{self, RdvMessage, RdvNotice},
-    state::AppState,
 };
 use chrono::{DateTime, Utc};
 use rdv_domain::{
@@ -33,16 +33,16 @@ pub struct NoticeContext {
     pub public_url: String,
 }
 
-pub async fn notice_context(state: &AppState, booking: &Booking) -> Result<NoticeContext, ApiError> {
+pub async fn notice_context(state: &Context, booking: &Booking) -> Result<NoticeContext, Error> {
     notice_context_of(state, booking.organisation_id, booking.motif_id, booking.lieu_id).await
 }
 
 pub async fn notice_context_of(
-    state: &AppState,
+    state: &Context,
     organisation_id: OrganisationId,
     motif_id: MotifId,
     lieu_id: Option<LieuId>,
-) -> Result<NoticeContext, ApiError> {
+) -> Result<NoticeContext, Error> {
     let organisation = state
         .load::<rdv_domain::organisation::Organisation>(&organisation_id.to_string())
         .await?;

@@ -1,7 +1,7 @@
 //! The history of a record for auditors and admins: every event with who,
 //! when, and a field-level diff of the record before and after it.
 
-use crate::error::ApiError;
+use crate::error::Error;
 use chrono::{DateTime, Utc};
 use rdv_domain::VersionedAggregate;
 use rdv_eventstore::{StoredEvent, codec::Decoder};
@@ -34,7 +34,7 @@ pub struct HistoryEntry {
 pub fn of<A: VersionedAggregate>(
     events: &[StoredEvent],
     view: impl Fn(&A) -> Value,
-) -> Result<Vec<HistoryEntry>, ApiError> {
+) -> Result<Vec<HistoryEntry>, Error> {
     let decoder = Decoder::<A>::default();
     let mut record = A::default();
     let mut before = view(&record);

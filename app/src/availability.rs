@@ -2,7 +2,7 @@
 //! organisation's plages for a motif, minus each agent's absences (in every
 //! organisation) and the territory's public holidays, cut by the engine.
 
-use crate::{error::ApiError, state::AppState};
+use crate::{context::Context, error::Error};
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use rdv_domain::{
@@ -66,7 +66,7 @@ impl SlotView {
 }
 
 /// Checks a range of local days: `from ≤ to`, at most [`MAX_RANGE_DAYS`].
-pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), ApiError> {
+pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), Error> {
     if to < from {
         return Err(DomainError::invalid("to", "must not be before from").into());
     }
@@ -116,18 +116,20 @@ impl SlotSearch {
     /// the availability projection to reach `min_position`. The range starts
     /// today (local) for a week; callers narrow it.
     pub async fn prepare(
-        state: &AppState,
+        state: &Context,
         organisation_path: &str,
-        authorize: impl FnOnce(OrganisationId, &OrganisationState) -> Result<(), ApiError>,
+        authorize: impl FnOnce(OrganisationId, &OrganisationState) -> Result<(), Error>,
         motif_id: MotifId,
         min_position: Option<i64>,
-    ) -> Result<Self, ApiError> {
-        let organisation_id: OrganisationId = crate::extract::path_id(organisation_path, "organisation")?;
+    ) -> Result<Self, Error> {
+        let organisation_id: OrganisationId = organisation_path
+            .parse()
+            .map_err(|_| Error::not_found("organisation"))?;
         let organisation = state
             .load::<Organisation>(organisation_path)
             .await?
             .0
-            .ok_or_else(|| ApiError::not_found("organisation"))?;
+            .ok_or_else(|| Error::not_found("organisation"))?;
         authorize(organisation_id, &organisation)?;
         let motif = match state.load::<Motif>(&motif_id.to_string()).await?.0 {
             Some(m) if !m.archived && m.config.organisation_ids.contains(&organisation_id) => m,
@@ -157,7 +159,7 @@ impl SlotSearch {
 
     /// Sets the local days searched (defaults: from as it is, to six days
     /// later), checking the range.
-    pub fn days(mut self, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Self, ApiError> {
+    pub fn days(mut self, from: Option<NaiveDate>, to: Option<NaiveDate>) -> Result<Self, Error> {
         self.from = from.unwrap_or(self.from);
         self.to = to.unwrap_or(self.from + Duration::days(6));
         check_range(self.from, self.to)?;
@@ -173,7 +175,7 @@ impl SlotSearch {
     /// those naming prescripteurs, invited usagers also those open to invited
     /// usagers in their invitation's category; invisible motifs never (RDV
     /// Service Public's `bookable_by` and visibility).
-    pub fn check_public(&self, caller: &PublicCaller) -> Result<(), ApiError> {
+    pub fn check_public(&self, caller: &PublicCaller) -> Result<(), Error> {
         let (bookable_by, info) = (self.motif.config.booking.bookable_by, &self.motif.config.informations);
         let allowed = match caller {
             PublicCaller::Usager => bookable_by == BookableBy::Everyone,
@@ -215,7 +217,7 @@ fn midnight(zone: TimeZone, day: NaiveDate) -> DateTime<Utc> {
 
 /// The slots of a search, sorted, one per (start, agent), from the
 /// in-memory availability index.
-pub async fn search(state: &AppState, q: &SlotSearch) -> Result<Vec<Slot>, ApiError> {
+pub async fn search(state: &Context, q: &SlotSearch) -> Result<Vec<Slot>, Error> {
     let now = state.services().now();
     Ok(state.availability.read(|calendars| search_in(calendars, q, now)))
 }

@@ -6,10 +6,10 @@
 //! repeat write nothing (see [`rdv_domain::follow_up::daily`]).
 
 use crate::{
-    error::ApiError,
+    context::Context,
+    error::Error,
     follow_ups::{category_of, help_phone, send_notice},
     insertion_messages::{self, InvitationWording, reachable, short_link},
-    state::AppState,
     tokens,
 };
 use chrono::{Duration, NaiveTime};
@@ -62,7 +62,7 @@ impl Job {
 }
 
 /// Runs the due jobs every `every`, until `shutdown`.
-pub async fn run(state: AppState, every: std::time::Duration, shutdown: CancellationToken) {
+pub async fn run(state: Context, every: std::time::Duration, shutdown: CancellationToken) {
     loop {
         match run_due(&state).await {
             Ok(0) => {}
@@ -78,7 +78,7 @@ pub async fn run(state: AppState, every: std::time::Duration, shutdown: Cancella
 
 /// Runs every job whose hour has come today in each organisation and that
 /// has not run there today; returns how many follow-ups were written.
-pub async fn run_due(state: &AppState) -> Result<usize, ApiError> {
+pub async fn run_due(state: &Context) -> Result<usize, Error> {
     let mut by_organisation: BTreeMap<OrganisationId, Vec<CategoryState>> = BTreeMap::new();
     for category in follow_ups::configured(&state.store).await? {
         by_organisation
@@ -128,11 +128,11 @@ const PAGE: i64 = 500;
 
 /// One job over an organisation's follow-ups of one category.
 async fn run_job(
-    state: &AppState,
+    state: &Context,
     job: Job,
     organisation: &OrganisationState,
     category: &CategoryState,
-) -> Result<usize, ApiError> {
+) -> Result<usize, Error> {
     let settings = &category.settings;
     let skip = match job {
         Job::InvitationReminders => settings.optional_rdv_subscription,
@@ -185,12 +185,12 @@ async fn run_job(
 /// Applies a job to one follow-up in its own unit, on fresh state; whether
 /// it wrote anything.
 async fn apply(
-    state: &AppState,
+    state: &Context,
     job: Job,
     organisation: &OrganisationState,
     category: &CategoryState,
     follow_up_id: FollowUpId,
-) -> Result<bool, ApiError> {
+) -> Result<bool, Error> {
     let ctx = CommandContext::new(format!("system:{}", job.name()));
     // A periodic invite's new link (reminders keep the first one's).
     let code = match job {

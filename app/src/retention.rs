@@ -5,7 +5,7 @@
 //! safe to run in several gateways and after a crash, since forgetting a
 //! forgotten usager records nothing.
 
-use crate::{error::ApiError, state::AppState};
+use crate::{context::Context, error::Error};
 use rdv_domain::usager::{ForgetReason, Usager, UsagerCommand};
 use rdv_eventstore::{CommandContext, CommandError, StoredResponse};
 use rdv_projections::rgpd::{self, Inactive, RETENTION_QUEUE};
@@ -15,12 +15,7 @@ use tokio_util::sync::CancellationToken;
 const PAGE: i64 = 200;
 
 /// Forgets the usagers past the limit every `every`, until `shutdown`.
-pub async fn run(
-    state: AppState,
-    retention: chrono::Duration,
-    every: std::time::Duration,
-    shutdown: CancellationToken,
-) {
+pub async fn run(state: Context, retention: chrono::Duration, every: std::time::Duration, shutdown: CancellationToken) {
     loop {
         match forget_inactive(&state, retention).await {
             Ok(0) => {}
@@ -36,7 +31,7 @@ pub async fn run(
 
 /// Forgets every usager whose last activity is older than `retention`;
 /// returns how many were forgotten.
-pub async fn forget_inactive(state: &AppState, retention: chrono::Duration) -> Result<usize, ApiError> {
+pub async fn forget_inactive(state: &Context, retention: chrono::Duration) -> Result<usize, Error> {
     let now = state.services().now();
     let below = rgpd::queue_instant(now - retention);
     let ctx = CommandContext::new("system:retention");
@@ -52,7 +47,7 @@ pub async fn forget_inactive(state: &AppState, retention: chrono::Duration) -> R
         };
         after = last.clone();
         for (_, doc) in page {
-            let inactive: Inactive = serde_json::from_value(doc).map_err(ApiError::internal)?;
+            let inactive: Inactive = serde_json::from_value(doc).map_err(Error::internal)?;
             let command = UsagerCommand::ForgetUsager {
                 reason: ForgetReason::Retention,
             };

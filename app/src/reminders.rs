@@ -7,10 +7,10 @@
 //! reminders are picked up on the next tick).
 
 use crate::{
-    error::ApiError,
+    context::Context,
+    error::Error,
     notifications::RdvNotice,
     rdv_notices::{notice_context, notify_all},
-    state::AppState,
 };
 use chrono::Duration;
 use rdv_domain::{
@@ -23,7 +23,7 @@ use rdv_projections::rdvs::{self, ReminderDoc, reminder_day};
 use tokio_util::sync::CancellationToken;
 
 /// Sends the reminders due now, every `every`, until `shutdown`.
-pub async fn run(state: AppState, every: std::time::Duration, shutdown: CancellationToken) {
+pub async fn run(state: Context, every: std::time::Duration, shutdown: CancellationToken) {
     loop {
         match send_due(&state).await {
             Ok(0) => {}
@@ -40,7 +40,7 @@ pub async fn run(state: AppState, every: std::time::Duration, shutdown: Cancella
 /// Sends every reminder due by now for an RDV not yet started; returns how
 /// many were sent. Reminders due more than two days ago belong to RDVs that
 /// have started, so only the last three due days are read.
-pub async fn send_due(state: &AppState) -> Result<usize, ApiError> {
+pub async fn send_due(state: &Context) -> Result<usize, Error> {
     let now = state.services().now();
     let mut sent = 0;
     for back in (0..3).rev() {
@@ -63,7 +63,7 @@ pub async fn send_due(state: &AppState) -> Result<usize, ApiError> {
 
 /// Sends one RDV's reminder; `false` when it needs none any more (sent by
 /// another worker, cancelled, moved or started meanwhile).
-async fn remind(state: &AppState, rdv_id: RdvId) -> Result<bool, ApiError> {
+async fn remind(state: &Context, rdv_id: RdvId) -> Result<bool, Error> {
     let id = rdv_id.to_string();
     let Some(rdv) = state.load::<Rdv>(&id).await?.0 else {
         return Ok(false);

@@ -2,7 +2,7 @@
 //! digests. A token names its owner (`rdv_<agent>_<secret>`) so checking it
 //! needs no lookup table: the owner's stream holds the digests it accepts.
 
-use crate::error::ApiError;
+use crate::error::Error;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
 use rdv_domain::{ids::AgentId, values::TokenHash};
@@ -90,11 +90,11 @@ const CODE_DRAWS: usize = 16;
 /// older link to the newer invitation. (Two invitations drawing the same
 /// code within the projector's lag stay possible, at odds of about one in
 /// 2.8 × 10^12 per pair.)
-pub(crate) async fn unused_short_code(
+pub async fn unused_short_code(
     store: &rdv_eventstore::EventStore,
     drawn: &[String],
     mut draw: impl FnMut() -> String,
-) -> Result<String, ApiError> {
+) -> Result<String, Error> {
     for _ in 0..CODE_DRAWS {
         let code = draw();
         if !drawn.contains(&code)
@@ -106,7 +106,7 @@ pub(crate) async fn unused_short_code(
             return Ok(code);
         }
     }
-    Err(ApiError::internal("no short-link code left unused after many draws"))
+    Err(Error::internal("no short-link code left unused after many draws"))
 }
 
 /// The owner named by an API token, if it has our shape.

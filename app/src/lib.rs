@@ -1,0 +1,26 @@
+//! The use cases of rdv-events, between the store and its edges: what a
+//! caller can do, the rules that span several aggregates, and the work that
+//! runs in the background (daily insertion jobs, reminders, retention, the
+//! publisher), with the words and letters they send. Nothing here knows
+//! HTTP: the gateway's routes and pages, a CLI or a test call the same
+//! functions.
+
+pub mod audit;
+pub mod availability;
+pub mod caller;
+pub mod context;
+pub mod error;
+pub mod follow_ups;
+pub mod history;
+pub mod insertion_jobs;
+pub mod insertion_messages;
+pub mod letters;
+pub mod notifications;
+pub mod publisher;
+pub mod rdv_notices;
+pub mod reminders;
+pub mod retention;
+pub mod tokens;
+
+pub use context::Context;
+pub use error::Error;
