@@ -19,6 +19,13 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Projection(#[from] ProjectionError),
+    /// The slot an usager asked for is not offered, or was taken meanwhile:
+    /// here are the next ones they could book instead.
+    #[error("{message}")]
+    SlotTaken {
+        message: String,
+        next_slots: Vec<crate::availability::SlotView>,
+    },
     /// A read model is behind or stopped: try again shortly.
     #[error("{0}")]
     NotReady(String),

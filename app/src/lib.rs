@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod availability;
+pub mod booking;
 pub mod caller;
 pub mod context;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod insertion_messages;
 pub mod letters;
 pub mod notifications;
 pub mod publisher;
+pub mod rdv_changes;
 pub mod rdv_notices;
 pub mod reminders;
 pub mod retention;

@@ -202,6 +202,9 @@ impl From<rdv_app::Error> for ApiError {
             rdv_app::Error::Command(e) => e.into(),
             rdv_app::Error::Store(e) => e.into(),
             rdv_app::Error::Projection(e) => e.into(),
+            rdv_app::Error::SlotTaken { message, next_slots } => {
+                Self::from(DomainError::conflict(message)).with("next_slots", serde_json::json!(next_slots))
+            }
             rdv_app::Error::NotReady(detail) => Self::not_ready(detail),
             rdv_app::Error::Internal(_) => Self::internal_error(),
         }

@@ -23,61 +23,34 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
+use rdv_app::rdv_changes::{
+    Warning, agent_errors, change_rdv, change_rdv_notifying, follow_cancellation, handle_rdv, lieu_error, next_slots,
+    release, requested_duration, requested_start, reserve, usager_in,
+};
 use rdv_app::rdv_notices::{Recipient, notice_context, notice_context_of, notify_all, queue_notice, recipient};
 use rdv_app::{
-    availability::{self as engine, SlotSearch, SlotView},
+    availability::{self as engine, SlotSearch},
     notifications::{self, RdvNotice},
     tokens,
 };
 use rdv_domain::{
-    DomainError, ErrorKind, FieldError,
+    DomainError, FieldError,
     agent::Agent,
-    agent_day::{AgentDay, AgentDayCommand},
-    availability::slots::{Interval, Slot},
+    availability::slots::Interval,
     ids::{AgentId, LieuId, MotifId, OrganisationId, RdvId, UsagerId},
-    lieu::Availability,
     motif::{BookableBy, Motif, MotifConfig, Visibility},
     organisation::OrganisationState,
-    rdv::{Actor, Atelier, Booking, Prescripteur, Rdv, RdvCommand, RdvState, RdvStatus, participation_token_ttl},
+    rdv::{Actor, Booking, Prescripteur, Rdv, RdvCommand, RdvState, RdvStatus, participation_token_ttl},
     usager::{Usager, UsagerCommand, UsagerProfile},
     values::{Email, Text},
 };
-use rdv_eventstore::{CommandError, UnitOfWork};
+use rdv_eventstore::CommandError;
 use rdv_projections::rdvs::RdvDoc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
-
-/// Reserves each agent's time on the RDV's local day; returns a warning per
-/// overlapping RDV (agents may double-book, usagers may not).
-async fn reserve(
-    unit: &mut UnitOfWork<'_>,
-    rdv_id: RdvId,
-    agents: &BTreeSet<AgentId>,
-    interval: Interval,
-    organisation: &OrganisationState,
-    exclusive: bool,
-) -> Result<Vec<Value>, CommandError> {
-    let day = interval.start.with_timezone(&organisation.timezone.0).date_naive();
-    let mut warnings = Vec::new();
-    for agent in agents {
-        let stream = AgentDay::stream_id(*agent, day);
-        let (agent_day, _) = unit.load::<AgentDay>(&stream).await?;
-        for other in agent_day.overlapping(rdv_id, interval) {
-            warnings.push(json!({"code": "overlapping_rdv", "agent_id": agent, "rdv_id": other, "message": "the agent has another RDV at this time"}));
-        }
-        let command = AgentDayCommand::ReserveTime {
-            rdv_id,
-            starts_at: interval.start,
-            ends_at: interval.end,
-            exclusive,
-        };
-        unit.handle::<AgentDay>(&stream, command).await?;
-    }
-    Ok(warnings)
-}
 
 /// The RDV, after checking the caller works in its organisation.
 async fn agent_rdv(state: &AppState, principal: &Principal, id: &str) -> Result<(RdvId, RdvState), ApiError> {
@@ -242,12 +215,12 @@ pub async fn list_rdvs(
 fn answer_with_warnings(
     status: StatusCode,
     rdv_id: RdvId,
-) -> impl Fn(&Vec<Value>, &rdv_eventstore::CommitSummary<'_>) -> rdv_eventstore::StoredResponse + Send + Sync {
+) -> impl Fn(&Vec<Warning>, &rdv_eventstore::CommitSummary<'_>) -> rdv_eventstore::StoredResponse + Send + Sync {
     reply(
         status,
         "Rdv",
         move |_| rdv_id.to_string(),
-        |warnings: &Vec<Value>| json!({"warnings": warnings}),
+        |warnings: &Vec<Warning>| json!({"warnings": warnings}),
     )
 }
 
@@ -285,173 +258,6 @@ async fn usager_rdv(state: &AppState, id: &str, token: &str) -> Result<(RdvId, R
         return Err(DomainError::gone("this participation link has expired").into());
     }
     Ok((rdv_id, rdv, usager))
-}
-
-/// Handles a command on an existing RDV within the unit and returns its
-/// state before and after (see [`change_rdv`]).
-async fn handle_rdv(
-    unit: &mut UnitOfWork<'_>,
-    rdv_id: RdvId,
-    command: RdvCommand,
-) -> Result<(RdvState, RdvState), CommandError> {
-    let (before, after) = change_rdv(unit, rdv_id, command).await?;
-    Ok((before.ok_or_else(|| DomainError::not_found("rdv"))?, after))
-}
-
-/// Handles a command on an RDV (new or not) within the unit, records the
-/// change on its usagers' follow-ups, and returns the RDV before (none when
-/// new) and after. Every RDV change goes through here.
-async fn change_rdv(
-    unit: &mut UnitOfWork<'_>,
-    rdv_id: RdvId,
-    command: RdvCommand,
-) -> Result<(Option<RdvState>, RdvState), CommandError> {
-    change_rdv_notifying(unit, rdv_id, command, &rdv_domain::follow_up::sms_and_email()).await
-}
-
-/// As [`change_rdv`], with the channels of the convocation notices of new
-/// participations (a convocation may ask for fewer).
-pub(crate) async fn change_rdv_notifying(
-    unit: &mut UnitOfWork<'_>,
-    rdv_id: RdvId,
-    command: RdvCommand,
-    formats: &BTreeSet<rdv_domain::category::InvitationFormat>,
-) -> Result<(Option<RdvState>, RdvState), CommandError> {
-    let id = rdv_id.to_string();
-    let mut rdv = unit.current::<Rdv>(&id).await?;
-    let before = rdv.0.clone();
-    for event in unit.handle::<Rdv>(&id, command).await? {
-        cqrs_es::Aggregate::apply(&mut rdv, event);
-    }
-    let after = rdv.state()?.clone();
-    rdv_app::follow_ups::track(unit, (before.as_ref(), &after), rdv_id, formats).await?;
-    Ok((before, after))
-}
-
-/// Frees the agents' time when the RDV became cancelled, and takes it again
-/// (with overlap warnings) when it no longer is.
-async fn follow_cancellation(
-    unit: &mut UnitOfWork<'_>,
-    rdv_id: RdvId,
-    before: &RdvState,
-    after: &RdvState,
-    organisation: &OrganisationState,
-) -> Result<Vec<Value>, CommandError> {
-    let interval = Interval::new(after.booking.starts_at, after.booking.ends_at);
-    let agents = &after.booking.agent_ids;
-    match (before.status.is_cancelled(), after.status.is_cancelled()) {
-        (false, true) => release(unit, rdv_id, agents, interval, organisation)
-            .await
-            .map(|_| Vec::new()),
-        (true, false) => reserve(unit, rdv_id, agents, interval, organisation, false).await,
-        _ => Ok(Vec::new()),
-    }
-}
-
-/// A field error for each agent (`agent_ids[i]`) not in the organisation.
-async fn agent_errors(
-    state: &AppState,
-    organisation_id: OrganisationId,
-    agents: &BTreeSet<AgentId>,
-) -> Result<Vec<FieldError>, ApiError> {
-    let mut errors = Vec::new();
-    for (i, agent) in agents.iter().enumerate() {
-        let member = state
-            .load::<Agent>(&agent.to_string())
-            .await?
-            .0
-            .is_some_and(|a| a.memberships.contains_key(&organisation_id));
-        if !member {
-            errors.push(FieldError::new(
-                format!("agent_ids[{i}]"),
-                "no such agent in this organisation",
-            ));
-        }
-    }
-    Ok(errors)
-}
-
-/// A requested start, within the platform's horizon (422 on `starts_at`).
-fn requested_start(state: &AppState, starts_at: DateTime<FixedOffset>) -> Result<DateTime<Utc>, ApiError> {
-    let today = state.services().now().date_naive();
-    rdv_domain::values::check_horizon(starts_at.date_naive(), today, "starts_at")?;
-    Ok(starts_at.with_timezone(&Utc))
-}
-
-/// The longest RDV: a day.
-const MAX_DURATION_IN_MIN: u32 = 24 * 60;
-
-/// A requested duration (`duration_in_min`, else `default`): from one minute
-/// to a day, refused naming the field.
-fn requested_duration(minutes: Option<u32>, default: Duration) -> Result<Duration, ApiError> {
-    match minutes {
-        None => Ok(default),
-        Some(m) if (1..=MAX_DURATION_IN_MIN).contains(&m) => Ok(Duration::minutes(m.into())),
-        Some(_) => Err(DomainError::invalid(
-            "duration_in_min",
-            format!("must be between 1 and {MAX_DURATION_IN_MIN} minutes"),
-        )
-        .into()),
-    }
-}
-
-/// A lieu named in a body must exist, belong to the organisation and be in
-/// use (enabled or single use): a foreign or unknown lieu is the field's
-/// error, never taken.
-async fn lieu_error(
-    state: &AppState,
-    organisation_id: OrganisationId,
-    lieu: Option<LieuId>,
-) -> Result<Option<FieldError>, ApiError> {
-    let Some(lieu) = lieu else { return Ok(None) };
-    let usable = state
-        .load::<rdv_domain::lieu::Lieu>(&lieu.to_string())
-        .await?
-        .0
-        .is_some_and(|l| l.organisation_id == organisation_id && l.availability != Availability::Disabled);
-    Ok((!usable).then(|| FieldError::new("lieu_id", "no such enabled lieu in this organisation")))
-}
-
-/// Whether the usager belongs to the organisation.
-async fn usager_in(state: &AppState, usager: UsagerId, organisation_id: OrganisationId) -> Result<bool, ApiError> {
-    Ok(state
-        .load::<Usager>(&usager.to_string())
-        .await?
-        .0
-        .is_some_and(|u| u.organisation_ids.contains(&organisation_id)))
-}
-
-/// The warning of an atelier with more participants than seats.
-fn too_many_participants() -> Value {
-    json!({"code": "too_many_participants", "message": "the atelier has more participants than seats"})
-}
-
-/// Frees each agent's time on the RDV's local day.
-async fn release(
-    unit: &mut UnitOfWork<'_>,
-    rdv_id: RdvId,
-    agents: &BTreeSet<AgentId>,
-    interval: Interval,
-    organisation: &OrganisationState,
-) -> Result<(), CommandError> {
-    let day = interval.start.with_timezone(&organisation.timezone.0).date_naive();
-    for agent in agents {
-        unit.handle::<AgentDay>(
-            &AgentDay::stream_id(*agent, day),
-            AgentDayCommand::ReleaseTime { rdv_id },
-        )
-        .await?;
-    }
-    Ok(())
-}
-
-/// Up to five slots the usager could book instead, from the requested day.
-async fn next_slots(state: &AppState, search: &mut SlotSearch, day: NaiveDate) -> Result<Vec<SlotView>, ApiError> {
-    search.from = day;
-    search.to = day + Duration::days(13);
-    let mut slots = engine::search(state, search).await?;
-    slots.dedup_by(|a, b| a.starts_at == b.starts_at);
-    Ok(slots.iter().take(5).map(|s| SlotView::new(s, search.zone())).collect())
 }
 
 /// A status to set. To cancel: `excused` (the usager's reason) or

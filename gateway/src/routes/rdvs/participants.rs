@@ -32,7 +32,8 @@ pub struct SignUpAnswer {
     rdv_id: RdvId,
     usager_id: UsagerId,
     participation_token: String,
-    warnings: Vec<Value>,
+    #[schema(value_type = Vec<Value>)]
+    warnings: Vec<Warning>,
 }
 
 /// Adds the participation (and the usager when new), tells them with their
@@ -87,7 +88,7 @@ async fn join(
                         usager_id,
                         participation_token: token,
                         warnings: if over {
-                            vec![too_many_participants()]
+                            vec![Warning::TooManyParticipants]
                         } else {
                             Vec::new()
                         },
