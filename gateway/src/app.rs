@@ -6,7 +6,7 @@ use crate::{
     routes,
     state::{AppState, Inner},
 };
-use axum::{Json, Router, http::Request, routing::get, serve::ListenerExt};
+use axum::{Json, Router, http::Request, routing::get};
 use rdv_app::tokens;
 use rdv_domain::{
     Clock, Services,
@@ -278,21 +278,11 @@ impl App {
             ));
         }
         let stop = shutdown.clone();
-        // Answers are small and written at once: send them without Nagle's delay.
-        let listener = self.listener.tap_io(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY");
-            }
-        });
-        let router = self
-            .router
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                signal.await;
-                stop.cancel();
-            })
-            .await;
+        let served = crate::server::serve(self.listener, self.router, async move {
+            signal.await;
+            stop.cancel();
+        })
+        .await;
         shutdown.cancel();
         while workers.join_next().await.is_some() {}
         served

@@ -17,6 +17,7 @@ pub mod observability;
 pub mod reply;
 pub mod routes;
 pub mod schemas;
+pub mod server;
 pub mod state;
 
 pub use app::App;

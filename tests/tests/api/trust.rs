@@ -534,3 +534,29 @@ async fn an_oversized_body_is_a_413_problem_chunked_or_not() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("application/problem+json"), "{answer}");
 }
+
+/// A client that never finishes its headers is cut off (after the server's
+/// 10 s header timeout) instead of holding its connection; headers over
+/// 64 KB are refused. Both are bounded here so the test stops by itself.
+#[tokio::test]
+async fn slow_or_huge_headers_do_not_hold_a_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn().await;
+    let address = app.address.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    let cut = tokio::time::timeout(std::time::Duration::from_secs(20), slow.read_to_end(&mut answer)).await;
+    assert!(cut.is_ok(), "the connection is still open after 20 s");
+
+    let mut huge = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let header = format!(
+        "GET /health HTTP/1.1\r\nhost: x\r\nx-filler: {}\r\n\r\n",
+        "a".repeat(100 * 1024)
+    );
+    let _ = huge.write_all(header.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), huge.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+}
