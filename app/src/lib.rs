@@ -13,6 +13,7 @@ pub mod context;
 pub mod error;
 pub mod follow_ups;
 pub mod history;
+pub mod insertion;
 pub mod insertion_jobs;
 pub mod insertion_messages;
 pub mod letters;

@@ -17,10 +17,11 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use rdv_app::caller::Place;
+use rdv_app::insertion::category_rules;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
-    category::{CategoryConfiguration, InvitationFormat},
+    category::InvitationFormat,
     follow_up::{
         ActionReason, FollowUp, FollowUpCommand, FollowUpState, FollowUpStatus, InvitationTrigger, SentNotice,
         TrackedParticipation,
@@ -31,10 +32,6 @@ use rdv_projections::follow_ups::{self, ACTION_QUEUE, LISTED, Listing, queue_bou
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use utoipa::{IntoParams, ToSchema};
-
-/// The days before action when no organisation of the follow-up configured
-/// its category (rdv-insertion's default).
-const DEFAULT_DAYS: u32 = 10;
 
 #[derive(Serialize, ToSchema)]
 pub struct InvitationSummary {
@@ -97,48 +94,23 @@ impl FollowUpView {
     }
 }
 
-/// A follow-up the caller may see (a member of one of its organisations),
-/// as of `as_of`; 404 otherwise, as for a missing one.
+/// A follow-up's id from its path (404 when it cannot be one).
+pub fn follow_up_id(id: &str) -> Result<FollowUpId, ApiError> {
+    path_id(id, "follow-up")
+}
+
+/// The follow-up of the path, if the caller may work on it (404 otherwise),
+/// now or as of a past instant, and the organisation it is seen from.
 pub async fn visible_follow_up(
     state: &AppState,
     principal: &Principal,
     id: &str,
     as_of: Option<DateTime<Utc>>,
 ) -> Result<(FollowUpId, FollowUpState, OrganisationId), ApiError> {
-    let follow_up_id: FollowUpId = path_id(id, "follow-up")?;
-    let current = state.load::<FollowUp>(id).await?;
-    let current = current.0.ok_or_else(|| ApiError::not_found("follow-up"))?;
-    let mut visible_in = None;
-    for organisation_id in current.organisations() {
-        let (o, organisation) = organisation(state, &organisation_id.to_string()).await?;
-        if principal.may(Permission::Insertion, Place::Organisation(o, organisation.territory_id)) {
-            visible_in = Some(o);
-            break;
-        }
-    }
-    let organisation_id = visible_in.ok_or_else(|| ApiError::not_found("follow-up"))?;
-    let then = match as_of {
-        Some(_) => state.load_as_of::<FollowUp>(id, as_of).await?.0,
-        None => Some(current),
-    };
-    let then = then.ok_or_else(|| ApiError::not_found("follow-up as of this instant"))?;
-    Ok((follow_up_id, then, organisation_id))
-}
-
-/// The category's "Délai d'expiration" and `convene_user` in an organisation.
-pub async fn category_rules(
-    state: &AppState,
-    organisation_id: OrganisationId,
-    category: &str,
-) -> Result<(u32, bool), ApiError> {
-    let stream = CategoryConfiguration::stream_id(organisation_id, category);
-    let config = state.load::<CategoryConfiguration>(&stream).await?.0;
-    Ok(config.map_or((DEFAULT_DAYS, false), |c| {
-        (
-            c.settings.number_of_days_before_action_required,
-            c.settings.convene_user,
-        )
-    }))
+    let follow_up_id = follow_up_id(id)?;
+    let (follow_up, organisation_id) =
+        rdv_app::insertion::visible_follow_up(state, principal, follow_up_id, as_of).await?;
+    Ok((follow_up_id, follow_up, organisation_id))
 }
 
 /// A follow-up, now or as of a past instant.

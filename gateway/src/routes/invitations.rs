@@ -16,6 +16,7 @@ use axum::{
 };
 use chrono::{DateTime, Duration, Utc};
 use rdv_app::caller::Place;
+use rdv_app::insertion::{category_motifs, configured_category};
 use rdv_app::{
     follow_ups::help_phone,
     insertion_messages::{self, InvitationWording},
@@ -24,13 +25,13 @@ use rdv_app::{
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
-    category::{CategoryConfiguration, CategoryState, InvitationFormat},
+    category::InvitationFormat,
     follow_up::{FollowUp, FollowUpCommand, InvitationFacts, NewInvitation},
     ids::{FollowUpId, InvitationId, OrganisationId, UsagerId},
     usager::{Usager, UsagerState},
 };
 use rdv_projections::{
-    configuration::{self, MotifView},
+    configuration::{self},
     follow_ups::{self, INVITATIONS, InvitationRef},
 };
 use serde::{Deserialize, Serialize};
@@ -60,44 +61,6 @@ pub struct InvitationView {
 pub struct InviteAnswer {
     follow_up_id: FollowUpId,
     invitations: Vec<InvitationView>,
-}
-
-/// The motifs of a category enabled in an organisation, not archived.
-pub async fn category_motifs(
-    state: &AppState,
-    organisation_id: OrganisationId,
-    category: &str,
-) -> Result<Vec<MotifView>, ApiError> {
-    let docs = state
-        .store
-        .docs(
-            configuration::NAME,
-            configuration::ORGANISATION_MOTIFS,
-            &organisation_id.to_string(),
-        )
-        .await?;
-    Ok(docs
-        .into_iter()
-        .filter_map(|d| serde_json::from_value::<MotifView>(d).ok())
-        .filter(|m| !m.archived && m.config.informations.category.as_deref() == Some(category))
-        .collect())
-}
-
-/// A category as an organisation configured it (422 naming the field when
-/// it has not).
-pub async fn configured_category(
-    state: &AppState,
-    organisation_id: OrganisationId,
-    short_name: &str,
-) -> Result<CategoryState, ApiError> {
-    let stream = CategoryConfiguration::stream_id(organisation_id, short_name);
-    state.load::<CategoryConfiguration>(&stream).await?.0.ok_or_else(|| {
-        DomainError::invalid(
-            "motif_category",
-            "this organisation has not configured this motif category",
-        )
-        .into()
-    })
 }
 
 /// The usager, who must belong to the organisation.
@@ -245,35 +208,6 @@ pub async fn invite_usager(
         )
         .await?;
     Ok(CommandReply(outcome))
-}
-
-/// The follow-up an invitation token opens, when one of its invitations
-/// with that token is valid now for this organisation (422 naming
-/// `invitation_token` otherwise, whatever the reason).
-pub async fn invited_follow_up(
-    state: &AppState,
-    token: &str,
-    organisation_id: OrganisationId,
-) -> Result<rdv_domain::follow_up::FollowUpState, ApiError> {
-    let invalid = || {
-        ApiError::from(DomainError::invalid(
-            "invitation_token",
-            "this invitation is not valid (expired, or for another organisation)",
-        ))
-    };
-    let token = token.trim();
-    let follow_up_id = tokens::follow_up_of_token(token).ok_or_else(invalid)?;
-    let follow_up = state
-        .load::<FollowUp>(&follow_up_id.to_string())
-        .await?
-        .0
-        .ok_or_else(invalid)?;
-    let (hash, now) = (tokens::hash(token), state.services().now());
-    let valid = follow_up
-        .invitations
-        .iter()
-        .any(|i| i.token == hash && i.is_valid(now) && i.organisation_ids.contains(&organisation_id));
-    if valid { Ok(follow_up) } else { Err(invalid()) }
 }
 
 /// Where a valid invitation leads: the usager booking pages filtered to

@@ -93,7 +93,7 @@ pub async fn public_slots(
     let mut search = SlotSearch::prepare(&state, &organisation, |_, _| Ok(()), q.motif_id, q.min_position).await?;
     let caller = match &q.invitation_token {
         Some(token) => PublicCaller::Invited {
-            category: super::invitations::invited_follow_up(&state, token, q.organisation_id)
+            category: rdv_app::booking::invited_follow_up(&state, token, q.organisation_id)
                 .await?
                 .category,
         },

@@ -25,8 +25,8 @@ use axum::{
 };
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use rdv_app::rdv_changes::{
-    Warning, agent_errors, change_rdv, change_rdv_notifying, follow_cancellation, handle_rdv, lieu_error, next_slots,
-    release, requested_duration, requested_start, reserve, usager_in,
+    Warning, agent_errors, change_rdv, follow_cancellation, handle_rdv, lieu_error, next_slots, release,
+    requested_duration, requested_start, reserve, usager_in,
 };
 use rdv_app::rdv_notices::{Recipient, notice_context, notice_context_of, notify_all, queue_notice, recipient};
 use rdv_app::{
@@ -35,13 +35,13 @@ use rdv_app::{
     tokens,
 };
 use rdv_domain::{
-    DomainError, FieldError,
+    DomainError,
     agent::Agent,
     availability::slots::Interval,
     ids::{AgentId, LieuId, MotifId, OrganisationId, RdvId, UsagerId},
     motif::{BookableBy, Motif, MotifConfig, Visibility},
     organisation::OrganisationState,
-    rdv::{Actor, Booking, Prescripteur, Rdv, RdvCommand, RdvState, RdvStatus, participation_token_ttl},
+    rdv::{Actor, Prescripteur, Rdv, RdvCommand, RdvState, RdvStatus, participation_token_ttl},
     usager::{Usager, UsagerCommand, UsagerProfile},
     values::{Email, Text},
 };
