@@ -1,9 +1,9 @@
-//! Booking use cases without HTTP, given/when/then: a store with a
-//! territory, an organisation, a motif, a lieu, an agent with a plage and an
-//! usager (given, through domain commands), a frozen clock, then BookRdv or
-//! BookPublicRdv (when), and the events written or the typed error (then).
+//! The world the use-case tests start from: a store with a territory, an
+//! organisation, a motif, a lieu, an agent with a plage and an usager
+//! (given, through domain commands) and a frozen clock, and the calls of
+//! the use cases (when) with what they return (then).
 
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, FixedOffset};
 use rdv_app::{
     Context, Error,
     booking::{BookPublicRdv, BookRdv, Booked, Booker, PublicBookingAnswer},
@@ -11,7 +11,7 @@ use rdv_app::{
     rdv_changes::Warning,
 };
 use rdv_domain::{
-    DomainError, ErrorKind, FixedClock, Services, VersionedAggregate,
+    DomainError, FixedClock, Services, VersionedAggregate,
     agenda::{AgentAgenda, AgentAgendaCommand, Plage},
     agent::{Agent, AgentCommand, NewAgent},
     ids::{AgentId, LieuId, MotifId, OrganisationId, PlageId, RdvId, TerritoryId, UsagerId},
@@ -27,26 +27,27 @@ use serde_json::json;
 use std::sync::Arc;
 use tempfile::TempDir;
 
-const NOW: &str = "2026-01-05T08:00:00Z";
+pub const NOW: &str = "2026-01-05T08:00:00Z";
 /// A Monday 10:00 in Paris, inside the agent's plage (9:00–12:00).
-const SLOT: &str = "2026-01-12T10:00:00+01:00";
+pub const SLOT: &str = "2026-01-12T10:00:00+01:00";
 
 /// The store and the records every scenario starts from.
-struct Given {
-    app: Context,
+pub struct Given {
+    pub app: Context,
     _dir: TempDir,
-    organisation: OrganisationId,
-    motif: MotifId,
-    lieu: LieuId,
-    agent: AgentId,
-    usager: UsagerId,
+    pub clock: FixedClock,
+    pub organisation: OrganisationId,
+    pub motif: MotifId,
+    pub lieu: LieuId,
+    pub agent: AgentId,
+    pub usager: UsagerId,
 }
 
-fn system() -> CommandContext {
+pub fn system() -> CommandContext {
     CommandContext::new("system")
 }
 
-async fn run<A>(commands: &CommandService, id: &str, command: A::Command)
+pub async fn run<A>(commands: &CommandService, id: &str, command: A::Command)
 where
     A: VersionedAggregate<Error = DomainError, Services = Services>,
     A::Command: Clone + Send + Sync + 'static,
@@ -61,7 +62,7 @@ where
         .unwrap_or_else(|e| panic!("given {}: {e}", A::TYPE));
 }
 
-fn motif_config(organisation: OrganisationId, collective: bool) -> MotifConfig {
+pub fn motif_config(organisation: OrganisationId, collective: bool) -> MotifConfig {
     serde_json::from_value(json!({
         "informations": {"name": if collective { "Atelier" } else { "Accueil" }, "color": "#123456",
                          "service": "service_social", "default_duration_in_min": 60, "location_type": "public_office",
@@ -74,17 +75,17 @@ fn motif_config(organisation: OrganisationId, collective: bool) -> MotifConfig {
     .unwrap()
 }
 
-fn profile(first_name: &str) -> UsagerProfile {
+pub fn profile(first_name: &str) -> UsagerProfile {
     serde_json::from_value(json!({"first_name": first_name, "last_name": "Durand", "email": "durand@example.fr"}))
         .unwrap()
 }
 
-async fn given() -> Given {
+pub async fn given() -> Given {
     let dir = TempDir::new().unwrap();
     let key = rdv_eventstore::sealing::MasterKey::load_or_create(&dir.path().join("master.key")).unwrap();
     let store = EventStore::open_sqlite(dir.path()).await.unwrap().with_master_key(key);
     let clock = FixedClock::at(NOW.parse().unwrap());
-    let commands = CommandService::new(store.clone(), Services::new(Arc::new(clock), Duration::days(7)));
+    let commands = CommandService::new(store.clone(), Services::new(Arc::new(clock.clone()), Duration::days(7)));
     let (territory, organisation) = (TerritoryId::new(), OrganisationId::new());
     let create = TerritoryCommand::CreateTerritory {
         name: Text::parse("Drôme", "name").unwrap(),
@@ -152,6 +153,7 @@ async fn given() -> Given {
     Given {
         app,
         _dir: dir,
+        clock,
         organisation,
         motif,
         lieu,
@@ -160,7 +162,7 @@ async fn given() -> Given {
     }
 }
 
-async fn new_motif(
+pub async fn new_motif(
     commands: &CommandService,
     territory: TerritoryId,
     organisation: OrganisationId,
@@ -178,7 +180,7 @@ async fn new_motif(
 
 impl Given {
     /// The agent as a caller, as the gateway reads it from its token.
-    async fn agent_caller(&self) -> Caller {
+    pub async fn agent_caller(&self) -> Caller {
         let agent: Agent = self.app.load(&self.agent.to_string()).await.unwrap();
         Caller::Agent {
             id: self.agent,
@@ -187,7 +189,7 @@ impl Given {
         }
     }
 
-    fn booking(&self, usager: UsagerId, starts_at: &str) -> BookRdv {
+    pub fn booking(&self, usager: UsagerId, starts_at: &str) -> BookRdv {
         BookRdv {
             organisation_id: self.organisation,
             motif_id: self.motif,
@@ -203,7 +205,7 @@ impl Given {
     }
 
     /// When: an agent books. Then: the warnings, or the typed error.
-    async fn book(&self, caller: &Caller, command: BookRdv) -> Result<(RdvId, Vec<Warning>), Error> {
+    pub async fn book(&self, caller: &Caller, command: BookRdv) -> Result<(RdvId, Vec<Warning>), Error> {
         let booked = std::sync::Mutex::new(None);
         let respond = |b: &Booked, _: &CommitSummary<'_>| {
             *booked.lock().unwrap() = Some((b.rdv_id, b.warnings.clone()));
@@ -220,7 +222,7 @@ impl Given {
     }
 
     /// When: an usager books online. Then: the answer, or the typed error.
-    async fn book_publicly(&self, starts_at: &str, first_name: &str) -> Result<PublicBookingAnswer, Error> {
+    pub async fn book_publicly(&self, starts_at: &str, first_name: &str) -> Result<PublicBookingAnswer, Error> {
         let command = BookPublicRdv {
             organisation_id: self.organisation,
             motif_id: self.motif,
@@ -244,151 +246,8 @@ impl Given {
     }
 
     /// The types of the events of a stream, oldest first.
-    async fn event_types(&self, aggregate_type: &str, id: &str) -> Vec<String> {
+    pub async fn event_types(&self, aggregate_type: &str, id: &str) -> Vec<String> {
         let events = self.app.store.load_stream(aggregate_type, id).await.unwrap();
         events.iter().map(|e| e.event_type.clone()).collect()
     }
-}
-
-fn conflict(error: Error) -> String {
-    match error {
-        Error::Domain(e) if e.kind == ErrorKind::Conflict => e.message,
-        other => panic!("expected a conflict, got {other:?}"),
-    }
-}
-
-#[tokio::test]
-async fn an_agent_books_and_its_day_is_reserved_in_the_same_commit() {
-    let g = given().await;
-    let caller = g.agent_caller().await;
-    let (rdv, warnings) = g.book(&caller, g.booking(g.usager, SLOT)).await.unwrap();
-    assert_eq!(warnings, []);
-    assert_eq!(g.event_types("Rdv", &rdv.to_string()).await, ["RdvBooked"]);
-    let day = rdv_domain::agent_day::AgentDay::stream_id(g.agent, "2026-01-12".parse().unwrap());
-    assert_eq!(g.event_types("AgentDay", &day).await, ["TimeReserved"]);
-    let usager = g.event_types("Usager", &g.usager.to_string()).await;
-    assert_eq!(usager, ["UsagerCreated"], "booking changes nothing of the usager");
-}
-
-#[tokio::test]
-async fn an_identical_rdv_is_refused_and_a_same_day_one_is_a_suspected_duplicate() {
-    let g = given().await;
-    let caller = g.agent_caller().await;
-    let (first, _) = g.book(&caller, g.booking(g.usager, SLOT)).await.unwrap();
-    let again = g.book(&caller, g.booking(g.usager, SLOT)).await.unwrap_err();
-    assert_eq!(conflict(again), "an identical RDV already exists");
-    let (_, warnings) = g
-        .book(&caller, g.booking(g.usager, "2026-01-12T14:00:00+01:00"))
-        .await
-        .unwrap();
-    assert_eq!(warnings, [Warning::SuspectedDuplicate { rdv_id: first }]);
-}
-
-#[tokio::test]
-async fn an_agent_may_double_book_with_a_warning_and_a_past_start_is_one_too() {
-    let g = given().await;
-    let caller = g.agent_caller().await;
-    let (first, _) = g.book(&caller, g.booking(g.usager, SLOT)).await.unwrap();
-    let other = UsagerId::new();
-    let create = UsagerCommand::CreateUsager {
-        organisation_ids: [g.organisation].into(),
-        profile: profile("Paul"),
-    };
-    run::<Usager>(&g.app.commands, &other.to_string(), create).await;
-    let (_, warnings) = g.book(&caller, g.booking(other, SLOT)).await.unwrap();
-    assert_eq!(
-        warnings,
-        [Warning::OverlappingRdv {
-            agent_id: g.agent,
-            rdv_id: first
-        }]
-    );
-    let (_, warnings) = g
-        .book(&caller, g.booking(other, "2026-01-05T08:30:00+01:00"))
-        .await
-        .unwrap();
-    assert_eq!(warnings, [Warning::StartInThePast]);
-}
-
-#[tokio::test]
-async fn an_atelier_over_its_seats_is_a_warning() {
-    let mut g = given().await;
-    let agent: Agent = g.app.load(&g.agent.to_string()).await.unwrap();
-    let territory = agent.0.unwrap().memberships[&g.organisation].territory_id;
-    g.motif = new_motif(&g.app.commands, territory, g.organisation, true).await;
-    let other = UsagerId::new();
-    let create = UsagerCommand::CreateUsager {
-        organisation_ids: [g.organisation].into(),
-        profile: profile("Paul"),
-    };
-    run::<Usager>(&g.app.commands, &other.to_string(), create).await;
-    let caller = g.agent_caller().await;
-    let mut atelier = g.booking(g.usager, SLOT);
-    atelier.usager_ids.insert(other);
-    atelier.name = Some("Atelier CV".into());
-    let (_, warnings) = g.book(&caller, atelier).await.unwrap();
-    assert_eq!(warnings, [Warning::TooManyParticipants]);
-}
-
-#[tokio::test]
-async fn only_the_organisations_agents_book_there() {
-    let g = given().await;
-    let stranger = Caller::Agent {
-        id: AgentId::new(),
-        state: Box::new(
-            serde_json::from_value(json!({
-                "email": null, "first_name": "X", "last_name": "Y", "services": [], "status": "Active",
-                "memberships": {}, "territory_rights": {}, "api_tokens": []
-            }))
-            .unwrap(),
-        ),
-        token: TokenHash("x".into()),
-    };
-    let refused = g.book(&stranger, g.booking(g.usager, SLOT)).await.unwrap_err();
-    assert!(
-        matches!(&refused, Error::Domain(e) if e.kind == ErrorKind::Forbidden),
-        "{refused:?}"
-    );
-    let foreign_lieu = BookRdv {
-        lieu_id: Some(LieuId::new()),
-        ..g.booking(g.usager, SLOT)
-    };
-    let refused = g.book(&g.agent_caller().await, foreign_lieu).await.unwrap_err();
-    assert!(
-        matches!(&refused, Error::Domain(e) if e.errors[0].field == "lieu_id"),
-        "{refused:?}"
-    );
-    let day = rdv_domain::agent_day::AgentDay::stream_id(g.agent, "2026-01-12".parse().unwrap());
-    assert_eq!(
-        g.event_types("AgentDay", &day).await,
-        Vec::<String>::new(),
-        "no time reserved"
-    );
-}
-
-#[tokio::test]
-async fn an_usager_books_an_offered_slot_once_and_is_offered_the_next_ones() {
-    let g = given().await;
-    let booked = g.book_publicly(SLOT, "Léa").await.unwrap();
-    assert_eq!(booked.agent_id, g.agent);
-    assert_eq!(
-        g.event_types("Usager", &booked.usager_id.to_string()).await,
-        ["UsagerCreated"]
-    );
-    assert_eq!(g.event_types("Rdv", &booked.rdv_id.to_string()).await, ["RdvBooked"]);
-
-    let Err(Error::SlotTaken { message, next_slots }) = g.book_publicly(SLOT, "Paul").await else {
-        panic!("the slot is taken");
-    };
-    assert_eq!(message, "this slot is not offered");
-    let next: Vec<DateTime<Utc>> = next_slots.iter().map(|s| s.starts_at.parse().unwrap()).collect();
-    assert!(!next.is_empty());
-    let taken: DateTime<Utc> = SLOT.parse::<DateTime<FixedOffset>>().unwrap().with_timezone(&Utc);
-    assert!(!next.contains(&taken), "{next:?}");
-
-    let Err(Error::SlotTaken { .. }) = g.book_publicly("2026-01-12T15:00:00+01:00", "Paul").await else {
-        panic!("outside the plage, nothing is offered");
-    };
-    let second = g.book_publicly(&next_slots[0].starts_at, "Paul").await.unwrap();
-    assert_ne!(second.rdv_id, booked.rdv_id);
 }

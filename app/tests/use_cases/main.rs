@@ -1,0 +1,6 @@
+//! Use cases without HTTP, in the given/when/then style of the aggregate
+//! tests: a store, a frozen clock, commands, and the events or the error.
+
+mod booking;
+mod reminders;
+mod world;
