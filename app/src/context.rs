@@ -23,6 +23,8 @@ pub struct Context {
     pub projectors: HashMap<&'static str, watch::Receiver<ProjectorStatus>>,
     /// Plages, absences and reserved time in memory, for slot searches.
     pub availability: Arc<AvailabilityIndex>,
+    /// Seals and opens secrets at rest (webhook secrets, invitation tokens).
+    pub master_key: rdv_eventstore::sealing::MasterKey,
     /// The feed's head when this process started: the index has the whole
     /// calendar once it reaches it.
     pub started_at_position: i64,

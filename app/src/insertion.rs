@@ -4,13 +4,15 @@
 //! collective: the next atelier of the category with seats), marks the
 //! participation convocable and queues the convocation notices, in one
 //! transaction, with the agents' time reserved exclusively (no double
-//! booking). Also the lookups the follow-up routes share.
+//! booking). [`InviteUsager`]: invitations by SMS, e-mail or letter with
+//! their short links. Also the lookups the follow-up routes share.
 
 use crate::{
     Context, Error,
     availability::{self as engine, SlotSearch},
     caller::{Caller, Place},
-    insertion_messages::reachable,
+    follow_ups::help_phone,
+    insertion_messages::{InvitationWording, invitation as invitation_message, reachable, short_link},
     rdv_changes::{agent_errors, change_rdv_notifying, lieu_error, requested_start, reserve},
     tokens,
 };
@@ -19,8 +21,8 @@ use rdv_domain::{
     DomainError, ErrorKind, FieldError,
     availability::slots::Interval,
     category::{CategoryConfiguration, CategoryState, InvitationFormat, is_convocation_motif},
-    follow_up::{FollowUp, FollowUpState, sms_and_email},
-    ids::{AgentId, FollowUpId, LieuId, MotifId, OrganisationId, ParticipationId, RdvId, UsagerId},
+    follow_up::{FollowUp, FollowUpCommand, FollowUpState, InvitationFacts, NewInvitation, sms_and_email},
+    ids::{AgentId, FollowUpId, InvitationId, LieuId, MotifId, OrganisationId, ParticipationId, RdvId, UsagerId},
     motif::LocationType,
     organisation::{Organisation, OrganisationState},
     rdv::{Actor, Booking, Rdv, RdvCommand, participation_token_ttl},
@@ -130,6 +132,155 @@ pub async fn category_motifs(
         .filter_map(|d| serde_json::from_value::<MotifView>(d).ok())
         .filter(|m| !m.archived && m.config.informations.category.as_deref() == Some(category))
         .collect())
+}
+
+/// An agent invites an usager of the organisation to book an RDV of a
+/// category (rdv-insertion's InviteUser), by SMS, e-mail and/or letter.
+#[derive(Debug, Clone)]
+pub struct InviteUsager {
+    pub organisation_id: OrganisationId,
+    pub usager_id: UsagerId,
+    /// Short name of the category, e.g. `rsa_orientation`.
+    pub motif_category: String,
+    /// One invitation per format, sent together or not at all.
+    pub formats: Vec<InvitationFormat>,
+}
+
+/// One invitation as sent.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InvitationView {
+    pub id: InvitationId,
+    pub format: InvitationFormat,
+    /// The short link (`/i/{code}`).
+    pub link: String,
+    pub valid_until: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InviteAnswer {
+    pub follow_up_id: FollowUpId,
+    pub invitations: Vec<InvitationView>,
+}
+
+impl InviteUsager {
+    /// rdv-insertion's rules (one per format per 24 h except letters, a
+    /// civility and a contact for the format, no RDV to come, a motif of
+    /// the category, letters valid over 5 days) are the follow-up's; this
+    /// gathers the facts they need, draws the short links, and records the
+    /// invitations with their messages in one unit of work. The link is
+    /// valid for the category's "Délai d'expiration".
+    pub async fn run<R>(
+        self,
+        app: &Context,
+        caller: &Caller,
+        command: &CommandContext,
+        respond: R,
+    ) -> Result<CommandOutcome, Error>
+    where
+        R: Fn(&InviteAnswer, &CommitSummary<'_>) -> StoredResponse + Send + Sync,
+    {
+        let organisation_id = self.organisation_id;
+        let organisation = organisation(app, organisation_id).await?;
+        caller.require(
+            Permission::Insertion,
+            Place::Organisation(organisation_id, organisation.territory_id),
+        )?;
+        let usager_id = self.usager_id;
+        let usager = app
+            .load::<Usager>(&usager_id.to_string())
+            .await?
+            .0
+            .filter(|u| u.organisation_ids.contains(&organisation_id))
+            .ok_or_else(|| Error::not_found("usager"))?;
+        if usager.archived_at.is_some() {
+            return Err(DomainError::conflict("this usager is archived: unarchive them to invite them").into());
+        }
+        let category = configured_category(app, organisation_id, self.motif_category.trim()).await?;
+        let settings = &category.settings;
+        let motifs = category_motifs(app, organisation_id, &category.short_name).await?;
+        let facts = InvitationFacts {
+            has_title: usager.profile.title.is_some(),
+            reachable: reachable(&usager.profile),
+            allowed: settings.invitation_formats.clone(),
+            motif_exists: !motifs.is_empty(),
+            with_referents: settings.rdv_with_referents,
+            referent_motif_exists: motifs.iter().any(|m| m.config.informations.follow_up),
+        };
+        let formats: BTreeSet<InvitationFormat> = self.formats.iter().copied().collect();
+        if formats.len() != self.formats.len() {
+            return Err(DomainError::invalid("formats", "each format at most once").into());
+        }
+        let now = app.services().now();
+        let valid_until = now + Duration::days(settings.number_of_days_before_action_required.into());
+        let follow_up_id = FollowUpId::of(usager_id, &category.short_name);
+        let token = tokens::new_follow_up_token(follow_up_id);
+        let phone = help_phone(&category, &organisation);
+        let mut codes = Vec::new();
+        for _ in &formats {
+            let code = tokens::unused_short_code(&app.store, &codes, tokens::new_short_code).await?;
+            codes.push(code);
+        }
+        let invitations: Vec<NewInvitation> = formats
+            .iter()
+            .zip(codes)
+            .map(|(format, code)| NewInvitation {
+                id: InvitationId::new(),
+                code,
+                format: *format,
+                valid_until,
+                organisation_ids: [organisation_id].into(),
+                help_phone: phone.clone(),
+                token: tokens::hash(&token),
+                sealed_token: app.master_key.seal(&token),
+            })
+            .collect();
+        let wording = InvitationWording::of(&category, &organisation, phone.as_deref().unwrap_or_default(), None);
+        let messages: Vec<_> = invitations
+            .iter()
+            .filter_map(|i| {
+                let link = short_link(&app.public_url, &i.code);
+                invitation_message(i.format, &usager.profile, &wording, &link).map(|m| m.about(usager_id))
+            })
+            .collect();
+        let answer = InviteAnswer {
+            follow_up_id,
+            invitations: invitations
+                .iter()
+                .map(|i| InvitationView {
+                    id: i.id,
+                    format: i.format,
+                    link: short_link(&app.public_url, &i.code),
+                    valid_until,
+                })
+                .collect(),
+        };
+        let invite = FollowUpCommand::InviteUsager {
+            usager_id,
+            category: category.short_name.clone(),
+            invitations,
+            facts,
+        };
+        let stream = follow_up_id.to_string();
+        let outcome = app
+            .commands
+            .run(
+                command,
+                |unit| {
+                    let (invite, messages, stream, answer) =
+                        (invite.clone(), messages.clone(), stream.clone(), answer.clone());
+                    Box::pin(async move {
+                        unit.handle::<FollowUp>(&stream, invite).await?;
+                        for message in messages {
+                            unit.send(message);
+                        }
+                        Ok::<_, CommandError>(answer)
+                    })
+                },
+                respond,
+            )
+            .await?;
+        Ok(outcome)
+    }
 }
 
 /// Individual (the category's convocation motif) or collective (its next

@@ -25,8 +25,6 @@ pub struct Inner {
     /// SMTP server or SMS gateway is configured): forgetting an usager
     /// deletes theirs.
     pub outbox_dir: std::path::PathBuf,
-    /// Seals and opens secrets at rest (webhook secrets).
-    pub master_key: rdv_eventstore::sealing::MasterKey,
     /// Hosts webhooks may reach without the https and public-address rules.
     pub webhook_allow: rdv_webhook_relay::target::AllowList,
     /// The NATS client, when `NATS_URL` is set (for `/ready`).

@@ -2,5 +2,6 @@
 //! tests: a store, a frozen clock, commands, and the events or the error.
 
 mod booking;
+mod invitations;
 mod reminders;
 mod world;

@@ -83,7 +83,10 @@ pub fn profile(first_name: &str) -> UsagerProfile {
 pub async fn given() -> Given {
     let dir = TempDir::new().unwrap();
     let key = rdv_eventstore::sealing::MasterKey::load_or_create(&dir.path().join("master.key")).unwrap();
-    let store = EventStore::open_sqlite(dir.path()).await.unwrap().with_master_key(key);
+    let store = EventStore::open_sqlite(dir.path())
+        .await
+        .unwrap()
+        .with_master_key(key.clone());
     let clock = FixedClock::at(NOW.parse().unwrap());
     let commands = CommandService::new(store.clone(), Services::new(Arc::new(clock.clone()), Duration::days(7)));
     let (territory, organisation) = (TerritoryId::new(), OrganisationId::new());
@@ -147,6 +150,7 @@ pub async fn given() -> Given {
         public_url: "http://127.0.0.1:8080".into(),
         projectors: Default::default(),
         availability: Arc::default(),
+        master_key: key,
         started_at_position: store.head().await.unwrap(),
     };
     app.availability.catch_up(&store).await.unwrap();

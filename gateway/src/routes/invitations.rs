@@ -1,11 +1,11 @@
 //! Inviting an usager to take an RDV of a category (rdv-insertion's
 //! InviteUser), and the short link the invitation carries.
 
-use super::{organisations::organisation, territories::MinPosition};
+use super::territories::MinPosition;
 use crate::{
     auth::Principal,
     error::ApiError,
-    extract::{CommandHeaders, JsonBody, Query},
+    extract::{CommandHeaders, JsonBody, Query, path_id},
     reply::{CommandReply, reply},
     state::AppState,
 };
@@ -14,27 +14,17 @@ use axum::{
     http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
-use chrono::{DateTime, Duration, Utc};
-use rdv_app::caller::Place;
-use rdv_app::insertion::{category_motifs, configured_category};
-use rdv_app::{
-    follow_ups::help_phone,
-    insertion_messages::{self, InvitationWording},
-    tokens,
-};
-use rdv_domain::rights::Permission;
+use rdv_app::insertion::{InviteAnswer, InviteUsager};
 use rdv_domain::{
-    DomainError,
     category::InvitationFormat,
-    follow_up::{FollowUp, FollowUpCommand, InvitationFacts, NewInvitation},
-    ids::{FollowUpId, InvitationId, OrganisationId, UsagerId},
-    usager::{Usager, UsagerState},
+    follow_up::{FollowUp, FollowUpCommand},
+    ids::{OrganisationId, UsagerId},
 };
 use rdv_projections::{
     configuration::{self},
     follow_ups::{self, INVITATIONS, InvitationRef},
 };
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
@@ -45,38 +35,6 @@ pub struct InviteRequest {
     motif_category: String,
     /// One invitation per format, sent together or not at all.
     formats: Vec<InvitationFormat>,
-}
-
-/// One invitation as sent.
-#[derive(Serialize, ToSchema)]
-pub struct InvitationView {
-    id: InvitationId,
-    format: InvitationFormat,
-    /// The short link (`/i/{code}`).
-    link: String,
-    valid_until: DateTime<Utc>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct InviteAnswer {
-    follow_up_id: FollowUpId,
-    invitations: Vec<InvitationView>,
-}
-
-/// The usager, who must belong to the organisation.
-pub async fn usager_of(
-    state: &AppState,
-    organisation_id: OrganisationId,
-    id: &str,
-) -> Result<(UsagerId, UsagerState), ApiError> {
-    let usager_id: UsagerId = crate::extract::path_id(id, "usager")?;
-    let usager = state
-        .load::<Usager>(id)
-        .await?
-        .0
-        .filter(|u| u.organisation_ids.contains(&organisation_id))
-        .ok_or_else(|| ApiError::not_found("usager"))?;
-    Ok((usager_id, usager))
 }
 
 /// Invites an usager of the organisation to book an RDV of a category, by
@@ -96,118 +54,25 @@ pub async fn invite_usager(
     Query(q): Query<MinPosition>,
     body: JsonBody<InviteRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require(
-        Permission::Insertion,
-        Place::Organisation(organisation_id, organisation.territory_id),
-    )?;
+    let organisation_id: OrganisationId = path_id(&id, "organisation")?;
+    let usager_id: UsagerId = path_id(&usager_id, "usager")?;
     state.wait_for(configuration::NAME, q.min_position).await?;
-    let (usager_id, usager) = usager_of(&state, organisation_id, &usager_id).await?;
-    if usager.archived_at.is_some() {
-        return Err(DomainError::conflict("this usager is archived: unarchive them to invite them").into());
-    }
     let r = body.value;
-    let category = configured_category(&state, organisation_id, r.motif_category.trim()).await?;
-    let settings = &category.settings;
-    let motifs = category_motifs(&state, organisation_id, &category.short_name).await?;
-    let facts = InvitationFacts {
-        has_title: usager.profile.title.is_some(),
-        reachable: insertion_messages::reachable(&usager.profile),
-        allowed: settings.invitation_formats.clone(),
-        motif_exists: !motifs.is_empty(),
-        with_referents: settings.rdv_with_referents,
-        referent_motif_exists: motifs.iter().any(|m| m.config.informations.follow_up),
-    };
-    let formats: BTreeSet<InvitationFormat> = r.formats.iter().copied().collect();
-    if formats.len() != r.formats.len() {
-        return Err(DomainError::invalid("formats", "each format at most once").into());
-    }
-    let now = state.services().now();
-    let valid_until = now + Duration::days(settings.number_of_days_before_action_required.into());
-    let follow_up_id = FollowUpId::of(usager_id, &category.short_name);
-    let token = tokens::new_follow_up_token(follow_up_id);
-    let phone = help_phone(&category, &organisation);
-    let mut codes = Vec::new();
-    for _ in &formats {
-        let code = tokens::unused_short_code(&state.store, &codes, tokens::new_short_code).await?;
-        codes.push(code);
-    }
-    let invitations: Vec<NewInvitation> = formats
-        .iter()
-        .zip(codes)
-        .map(|(format, code)| NewInvitation {
-            id: InvitationId::new(),
-            code,
-            format: *format,
-            valid_until,
-            organisation_ids: [organisation_id].into(),
-            help_phone: phone.clone(),
-            token: tokens::hash(&token),
-            sealed_token: state.master_key.seal(&token),
-        })
-        .collect();
-    let messages: Vec<_> = invitations
-        .iter()
-        .filter_map(|i| {
-            let link = insertion_messages::short_link(&state.public_url, &i.code);
-            let phone = phone.as_deref().unwrap_or_default();
-            insertion_messages::invitation(
-                i.format,
-                &usager.profile,
-                &InvitationWording::of(&category, &organisation, phone, None),
-                &link,
-            )
-            .map(|m| m.about(usager_id))
-        })
-        .collect();
-    let answer = InviteAnswer {
-        follow_up_id,
-        invitations: invitations
-            .iter()
-            .map(|i| InvitationView {
-                id: i.id,
-                format: i.format,
-                link: insertion_messages::short_link(&state.public_url, &i.code),
-                valid_until,
-            })
-            .collect(),
-    };
-    let answer = json!(answer);
-    let command = FollowUpCommand::InviteUsager {
+    let command = InviteUsager {
+        organisation_id,
         usager_id,
-        category: category.short_name.clone(),
-        invitations,
-        facts,
+        motif_category: r.motif_category,
+        formats: r.formats,
     };
-    let ctx = principal.context(
-        &headers,
-        &format!("POST /v1/organisations/{id}/usagers/{usager_id}/invitations"),
-        &body.hash,
+    let route = format!("POST /v1/organisations/{id}/usagers/{usager_id}/invitations");
+    let ctx = principal.context(&headers, &route, &body.hash);
+    let respond = reply(
+        StatusCode::CREATED,
+        "FollowUp",
+        |a: &InviteAnswer| a.follow_up_id.to_string(),
+        |a| json!(a),
     );
-    let stream = follow_up_id.to_string();
-    let outcome = state
-        .commands
-        .run(
-            &ctx,
-            |unit| {
-                let (command, messages, stream) = (command.clone(), messages.clone(), stream.clone());
-                Box::pin(async move {
-                    unit.handle::<FollowUp>(&stream, command).await?;
-                    for message in messages {
-                        unit.send(message);
-                    }
-                    Ok::<_, rdv_eventstore::CommandError>(())
-                })
-            },
-            reply(
-                StatusCode::CREATED,
-                "FollowUp",
-                |_| follow_up_id.to_string(),
-                move |_| answer.clone(),
-            ),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// Where a valid invitation leads: the usager booking pages filtered to
