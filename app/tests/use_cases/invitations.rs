@@ -19,11 +19,11 @@ use rdv_eventstore::{CommandContext, CommitSummary, StoredResponse};
 use rdv_projections::{Projector, configuration};
 use serde_json::json;
 
-const CATEGORY: &str = "rsa_orientation";
+pub const CATEGORY: &str = "rsa_orientation";
 
 /// The organisation configures the category and puts a motif in it; the
 /// usager gets a civility (needed to invite).
-async fn with_category(g: &Given) {
+pub async fn with_category(g: &Given) {
     let settings = CategorySettings {
         name: Text::parse("RSA orientation", "name").unwrap(),
         model: TemplateModel::Standard,
@@ -69,7 +69,7 @@ async fn with_category(g: &Given) {
         .unwrap();
 }
 
-async fn invite(g: &Given, formats: &[InvitationFormat]) -> Result<(), Error> {
+pub async fn invite(g: &Given, formats: &[InvitationFormat]) -> Result<(), Error> {
     let command = InviteUsager {
         organisation_id: g.organisation,
         usager_id: g.usager,

@@ -2,6 +2,7 @@
 //! tests: a store, a frozen clock, commands, and the events or the error.
 
 mod booking;
+mod convocations;
 mod invitations;
 mod reminders;
 mod world;
