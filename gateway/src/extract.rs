@@ -153,10 +153,38 @@ impl<T: DeserializeOwned> JsonBody<T> {
     /// Reads a value built from the request (a merged patch, say) with the
     /// same field-naming errors as a body.
     pub fn parse_value(json: serde_json::Value) -> Result<T, ApiError> {
+        let probe = json.clone();
         serde_path_to_error::deserialize(json).map_err(|e| {
-            let path = e.path().to_string();
-            ApiError::invalid(vec![field_error(&path, e.into_inner().to_string())])
+            let mut path = e.path().to_string();
+            let message = e.into_inner().to_string();
+            if path == "." {
+                path = Self::culprit(&probe, &message).unwrap_or(path);
+            }
+            ApiError::invalid(vec![field_error(&path, message)])
         })
+    }
+
+    /// The top-level field behind an error serde reports at the root: a
+    /// struct with flattened fields (an usager's) buffers them and loses
+    /// their path. The culprit is the key without which the body reads, or
+    /// fails otherwise than by missing that key.
+    fn culprit(json: &serde_json::Value, message: &str) -> Option<String> {
+        let serde_json::Value::Object(map) = json else {
+            return None;
+        };
+        map.keys()
+            .find(|key| {
+                let mut without = map.clone();
+                without.remove(*key);
+                match serde_json::from_value::<T>(serde_json::Value::Object(without)) {
+                    Ok(_) => true,
+                    Err(other) => {
+                        let other = other.to_string();
+                        other != message && !other.starts_with(&format!("missing field `{key}`"))
+                    }
+                }
+            })
+            .cloned()
     }
 }
 

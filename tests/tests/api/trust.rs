@@ -405,6 +405,18 @@ async fn hostile_input_is_refused_at_the_door(app: TestApp) {
         (
             Method::POST,
             "/v1/usagers".into(),
+            json!({"organisation_ids": [o], "first_name": 12, "last_name": "B"}),
+            "first_name",
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/usagers/{usager}"),
+            json!({"phone": ["06"]}),
+            "phone",
+        ),
+        (
+            Method::POST,
+            "/v1/usagers".into(),
             json!({"organisation_ids": [o], "first_name": "A", "last_name": "B", "birth_date": "9999-01-01"}),
             "birth_date",
         ),
