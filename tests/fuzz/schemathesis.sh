@@ -5,14 +5,23 @@
 #
 #   bash tests/fuzz/schemathesis.sh            # 120 s, seed 42
 #   MAX_TIME=600 SEED=7 bash tests/fuzz/schemathesis.sh
+#   MODE=negative bash tests/fuzz/schemathesis.sh   # invalid data only
+#   DATABASE_URL=postgres://… bash tests/fuzz/schemathesis.sh
 #
-# Fails when the server answers 5xx, or an answer the document does not
-# describe: an undocumented status, content type or body shape.
+# Positive mode (the default) fails when the server answers 5xx, or an
+# answer the document does not describe: an undocumented status, content
+# type or body shape. Negative mode sends data outside the schema and fails
+# on a 5xx or on a 2xx for such data.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 MAX_TIME=${MAX_TIME:-120}
-CHECKS=${CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}
+MODE=${MODE:-positive}
+if [ "$MODE" = negative ]; then
+  CHECKS=${CHECKS:-not_a_server_error,negative_data_rejection}
+else
+  CHECKS=${CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}
+fi
 SEED=${SEED:-42}
 PORT=${PORT:-8391}
 TOKEN=rdv_admin_schemathesis
@@ -34,7 +43,7 @@ log="$data/schemathesis.log"
 fuzz() {
   python3 -m schemathesis.cli run "http://127.0.0.1:$PORT/openapi.json" \
     -H "Authorization: Bearer $TOKEN" \
-    --checks "$CHECKS" \
+    --checks "$CHECKS" --mode "$MODE" \
     --phases coverage,fuzzing \
     --max-examples 20 --max-time "$MAX_TIME" --seed "$1" -w "$2" 2>&1 | tee "$log"
   return "${PIPESTATUS[0]}"
