@@ -254,7 +254,7 @@ pub fn search_in(calendars: &Calendars, q: &SlotSearch, now: DateTime<Utc>) -> V
             }
             busy.entry(agent).or_insert_with(|| {
                 let mut times = holidays.clone();
-                times.extend(calendars.absences(agent.0, q.from, q.to));
+                times.extend(calendars.absences(agent.0, q.organisation_id.0, q.from, q.to));
                 times.extend(calendars.reserved(agent.0, range_start, range_end));
                 times
             });

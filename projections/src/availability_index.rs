@@ -92,12 +92,20 @@ impl Calendars {
         self.plages.get(&organisation).into_iter().flat_map(|p| p.values())
     }
 
-    /// The agent's absence occurrences over local days `from..=to`.
-    pub fn absences(&self, agent: Uuid, from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = Interval> + '_ {
+    /// The occurrences over local days `from..=to` of the agent's absences
+    /// that block this organisation's plages.
+    pub fn absences(
+        &self,
+        agent: Uuid,
+        organisation: Uuid,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> impl Iterator<Item = Interval> + '_ {
         self.absences
             .get(&agent)
             .into_iter()
             .flat_map(|a| a.values())
+            .filter(move |a| a.absence.blocks(rdv_domain::ids::OrganisationId(organisation)))
             .flat_map(move |a| a.absence.occurrences(from, to))
     }
 

@@ -1026,6 +1026,7 @@ async fn a_long_agenda_loads_from_its_snapshot_and_commands_append_after_it() {
             async move {
                 let day = chrono::NaiveDate::from_ymd_opt(2026, 2, 1).unwrap() + chrono::Duration::days(k);
                 let absence = Absence {
+                    organisation_id: None,
                     title: format!("Formation {k}"),
                     first_day: day,
                     start_time: chrono::NaiveTime::from_hms_opt(14, 0, 0).unwrap(),

@@ -114,6 +114,13 @@ impl Plage {
 /// (a multi-day absence cannot recur, as in RDV Service Public).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema, ToSchema)]
 pub struct Absence {
+    /// Set when an admin of one of the agent's organisations records the
+    /// absence for the agent: it blocks only that organisation's plages, so
+    /// an organisation sharing the agent cannot empty another's offer.
+    /// None (the agent's own absence) blocks every organisation's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub organisation_id: Option<OrganisationId>,
     pub title: String,
     pub first_day: NaiveDate,
     #[schema(value_type = String, example = "14:00")]
@@ -144,6 +151,11 @@ impl Absence {
             ));
         }
         finish_validation(errors, self.first_day, &self.recurrence, today)
+    }
+
+    /// Whether the absence takes time from this organisation's plages.
+    pub fn blocks(&self, organisation: OrganisationId) -> bool {
+        self.organisation_id.is_none_or(|o| o == organisation)
     }
 
     /// The day its last occurrence ends; none while it recurs endlessly.

@@ -29,6 +29,7 @@ fn plage(start: &str, end: &str, lieu: Option<LieuId>) -> Plage {
 
 fn absence(first: &str, last: &str, recurrence: Recurrence) -> Absence {
     Absence {
+        organisation_id: None,
         title: "Formation".into(),
         first_day: first.parse().unwrap(),
         start_time: "14:00".parse().unwrap(),

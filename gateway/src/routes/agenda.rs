@@ -269,43 +269,66 @@ pub struct AbsenceRequest {
     recurrence: Recurrence,
 }
 
-/// Checks the caller may manage the agent's absences (the agent, or an admin
-/// of one of its organisations) and returns the zone they are read in: that
-/// of the agent's first organisation.
-async fn absence_zone(
+/// Where the caller's absences for an agent apply, and the zone they are
+/// read in. The agent, or a caller who manages the agenda in every one of
+/// its organisations, records absences for all of them (`None`); an admin
+/// of only some records them for the first of those, so an organisation
+/// sharing the agent cannot take time from another's plages. 403 for
+/// anyone else.
+async fn absence_scope(
     state: &AppState,
     principal: &Principal,
     agent: AgentId,
-) -> Result<rdv_domain::values::TimeZone, ApiError> {
+) -> Result<(rdv_domain::values::TimeZone, Option<OrganisationId>), ApiError> {
     let agent_state = state.load::<Agent>(&agent.to_string()).await?;
     let agent_state = agent_state.0.ok_or_else(|| ApiError::not_found("agent"))?;
-    let mut allowed = false;
-    let mut zone = None;
-    for (organisation_id, membership) in &agent_state.memberships {
-        let place = Place::Agenda {
-            agent,
-            organisation: *organisation_id,
-            territory: membership.territory_id,
-        };
-        allowed |= principal.may(Permission::Agenda, place);
-        if zone.is_none() {
-            zone = state
-                .load::<Organisation>(&organisation_id.to_string())
-                .await?
-                .0
-                .map(|o| o.timezone);
-        }
-    }
-    if !allowed {
+    let managed: Vec<OrganisationId> = agent_state
+        .memberships
+        .iter()
+        .filter(|(organisation, membership)| {
+            let place = Place::Agenda {
+                agent,
+                organisation: **organisation,
+                territory: membership.territory_id,
+            };
+            principal.may(Permission::Agenda, place)
+        })
+        .map(|(organisation, _)| *organisation)
+        .collect();
+    let Some(first) = managed.first().copied() else {
         return Err(ApiError::forbidden(
             "only the agent or an admin of its organisations manages its absences",
         ));
-    }
-    Ok(zone.unwrap_or_default())
+    };
+    let everywhere = principal.agent_id() == Some(agent) || managed.len() == agent_state.memberships.len();
+    let zone = state
+        .load::<Organisation>(&first.to_string())
+        .await?
+        .0
+        .map(|o| o.timezone)
+        .unwrap_or_default();
+    Ok((zone, (!everywhere).then_some(first)))
 }
 
-fn absence_from(r: AbsenceRequest, zone: rdv_domain::values::TimeZone) -> Absence {
+/// An existing absence may be changed by whoever could record it with the
+/// same scope: the agent (or a manager of all its organisations) for any,
+/// an organisation's admin for that organisation's only.
+async fn check_absence_scope(state: &AppState, principal: &Principal, current: &AbsenceView) -> Result<(), ApiError> {
+    let (_, scope) = absence_scope(state, principal, AgentId(current.agent_id)).await?;
+    if scope.is_some() && scope != current.absence.organisation_id {
+        return Err(ApiError::forbidden(
+            "this absence was recorded by the agent or another organisation",
+        ));
+    }
+    Ok(())
+}
+
+fn absence_from(
+    r: AbsenceRequest,
+    (zone, organisation_id): (rdv_domain::values::TimeZone, Option<OrganisationId>),
+) -> Absence {
     Absence {
+        organisation_id,
         title: r.title.trim().to_string(),
         end_day: r.end_day.unwrap_or(r.first_day),
         first_day: r.first_day,
@@ -327,11 +350,11 @@ pub async fn create_absence(
     body: JsonBody<AbsenceRequest>,
 ) -> Result<CommandReply, ApiError> {
     let agent: AgentId = path_id(&id, "agent")?;
-    let zone = absence_zone(&state, &principal, agent).await?;
+    let scope = absence_scope(&state, &principal, agent).await?;
     let absence_id = AbsenceId::new();
     let command = AgentAgendaCommand::CreateAbsence {
         absence_id,
-        absence: absence_from(body.value, zone),
+        absence: absence_from(body.value, scope),
     };
     let ctx = principal.context(&headers, &format!("POST /v1/agents/{id}/absences"), &body.hash);
     let respond = reply(
@@ -360,10 +383,11 @@ pub async fn update_absence(
 ) -> Result<CommandReply, ApiError> {
     let absence_id: AbsenceId = path_id(&id, "absence")?;
     let current: AbsenceView = fresh_doc(&state, availability::ABSENCES, &id, "absence").await?;
-    let zone = absence_zone(&state, &principal, AgentId(current.agent_id)).await?;
+    check_absence_scope(&state, &principal, &current).await?;
+    let (zone, _) = absence_scope(&state, &principal, AgentId(current.agent_id)).await?;
     let command = AgentAgendaCommand::UpdateAbsence {
         absence_id,
-        absence: absence_from(body.value, zone),
+        absence: absence_from(body.value, (zone, current.absence.organisation_id)),
     };
     let ctx = principal.context(&headers, &format!("PATCH /v1/absences/{id}"), &body.hash);
     state
@@ -388,7 +412,7 @@ pub async fn delete_absence(
 ) -> Result<CommandReply, ApiError> {
     let absence_id: AbsenceId = path_id(&id, "absence")?;
     let current: AbsenceView = fresh_doc(&state, availability::ABSENCES, &id, "absence").await?;
-    absence_zone(&state, &principal, AgentId(current.agent_id)).await?;
+    check_absence_scope(&state, &principal, &current).await?;
     let ctx = principal.context(&headers, &format!("DELETE /v1/absences/{id}"), "");
     let command = AgentAgendaCommand::DeleteAbsence { absence_id };
     state

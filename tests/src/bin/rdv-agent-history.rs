@@ -83,6 +83,7 @@ fn agenda_events(first: NaiveDate, years: i64) -> Vec<NewEvent> {
             let created = AgentAgendaEvent::AbsenceCreated {
                 absence_id: AbsenceId(Uuid::now_v7()),
                 absence: Absence {
+                    organisation_id: None,
                     title: "Formation".into(),
                     first_day: day,
                     start_time: at(14),

@@ -13,6 +13,15 @@ use serde_json::{Value, json};
 
 const USAGER_NAME: &str = "Philomène";
 
+/// A's public slots on Monday 12 January, once the index has `position`.
+async fn public_slots(app: &TestApp, a: &Setup, position: i64) -> Reply {
+    let path = format!(
+        "/v1/public/slots?organisation_id={}&motif_id={}&from=2026-01-12&to=2026-01-12&min_position={position}",
+        a.organisation, a.motif
+    );
+    app.request(Method::GET, &path, None, None, &[]).await
+}
+
 /// A second territory (Ardèche) with an organisation and its admin agent.
 async fn other_territory(app: &TestApp) -> (String, String, String, String) {
     let admin = &app.admin_token;
@@ -264,6 +273,49 @@ async fn another_territory_cannot_annex_an_agent(app: TestApp) {
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
     let again = app.accept(&invitation_token(&eml)).await;
     assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
+
+    // Shared now, B's absence for the agent blocks B's plages, not A's offer.
+    let before = public_slots(&app, &a, accepted.position()).await;
+    assert_eq!(before.status, StatusCode::OK, "{}", before.body);
+    let offered = before.body.as_array().unwrap().len();
+    assert!(offered > 0, "{}", before.body);
+    let absence = app
+        .post(
+            &format!("/v1/agents/{}/absences", a.agent),
+            &b_token,
+            json!({"title": "Formation", "first_day": "2026-01-12", "start_time": "08:00", "end_time": "18:00"}),
+        )
+        .await;
+    assert_eq!(absence.status, StatusCode::CREATED, "{}", absence.body);
+    let after = public_slots(&app, &a, absence.position()).await;
+    assert_eq!(after.body.as_array().unwrap().len(), offered, "{}", after.body);
+    // B cannot remove an absence the agent recorded for all organisations.
+    let own = app
+        .post(
+            &format!("/v1/agents/{}/absences", a.agent),
+            &a.token,
+            json!({"title": "Congé", "first_day": "2026-01-12", "start_time": "08:00", "end_time": "18:00"}),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.body);
+    let blocked = public_slots(&app, &a, own.position()).await;
+    assert_eq!(
+        blocked.body.as_array().unwrap().len(),
+        0,
+        "the agent's own absence blocks A: {}",
+        blocked.body
+    );
+    let own_id = own.body["absence_id"].as_str().unwrap();
+    let removed = app
+        .request(
+            Method::DELETE,
+            &format!("/v1/absences/{own_id}"),
+            Some(&b_token),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::FORBIDDEN, "{}", removed.body);
 }
 
 #[tokio::test]
