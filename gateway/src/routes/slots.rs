@@ -210,9 +210,11 @@ pub struct AgendaQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct AgendaEntry {
-    /// `plage`, `absence` or `rdv`.
+    /// `plage`, `absence` or `rdv`; `busy` for another organisation's item
+    /// of a shared agent (times only).
     kind: &'static str,
-    id: uuid::Uuid,
+    /// None for a `busy` entry.
+    id: Option<uuid::Uuid>,
     title: Option<String>,
     starts_at: String,
     ends_at: String,
@@ -288,7 +290,7 @@ async fn agenda_entries(
         for occurrence in plage.occurrences(from, to) {
             entries.push(AgendaEntry {
                 kind: "plage",
-                id: plage_id.0,
+                id: Some(plage_id.0),
                 title: plage.title.clone(),
                 starts_at: occurrence.start.with_timezone(&plage.timezone.0).to_rfc3339(),
                 ends_at: occurrence.end.with_timezone(&plage.timezone.0).to_rfc3339(),
@@ -303,11 +305,11 @@ async fn agenda_entries(
         for occurrence in absence.occurrences(from, to) {
             entries.push(AgendaEntry {
                 kind: "absence",
-                id: absence_id.0,
+                id: Some(absence_id.0),
                 title: Some(absence.title.clone()),
                 starts_at: occurrence.start.with_timezone(&absence.timezone.0).to_rfc3339(),
                 ends_at: occurrence.end.with_timezone(&absence.timezone.0).to_rfc3339(),
-                organisation_id: None,
+                organisation_id: absence.organisation_id.map(|o| o.0),
                 lieu_id: None,
                 status: None,
                 arrived_at: None,
@@ -328,7 +330,7 @@ async fn agenda_entries(
                 .timezone;
             entries.push(AgendaEntry {
                 kind: "rdv",
-                id: rdv_id.0,
+                id: Some(rdv_id.0),
                 title: None,
                 starts_at: rdv.booking.starts_at.with_timezone(&zone.0).to_rfc3339(),
                 ends_at: rdv.booking.ends_at.with_timezone(&zone.0).to_rfc3339(),
@@ -337,6 +339,38 @@ async fn agenda_entries(
                 status: Some(rdv.status),
                 arrived_at: rdv.arrived_at,
             });
+        }
+    }
+    // A caller who manages only some of the agent's organisations sees the
+    // others' items as busy times, without ids, titles or places.
+    let shown: std::collections::BTreeSet<uuid::Uuid> = agent_state
+        .memberships
+        .iter()
+        .filter(|(o, m)| {
+            let place = Place::Agenda {
+                agent,
+                organisation: **o,
+                territory: m.territory_id,
+            };
+            principal.may(Permission::Agenda, place)
+        })
+        .map(|(o, _)| o.0)
+        .collect();
+    if shown.len() < agent_state.memberships.len() && principal.agent_id() != Some(agent) {
+        for entry in entries.iter_mut() {
+            if entry.organisation_id.is_some_and(|o| !shown.contains(&o)) {
+                *entry = AgendaEntry {
+                    kind: "busy",
+                    id: None,
+                    title: None,
+                    starts_at: std::mem::take(&mut entry.starts_at),
+                    ends_at: std::mem::take(&mut entry.ends_at),
+                    organisation_id: None,
+                    lieu_id: None,
+                    status: None,
+                    arrived_at: None,
+                };
+            }
         }
     }
     entries.sort_by(|a, b| a.starts_at.cmp(&b.starts_at));
@@ -384,10 +418,15 @@ pub async fn agenda_ics(
     let mut ics =
         String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//rdv-events//agenda//FR\r\nCALSCALE:GREGORIAN\r\n");
     for entry in entries.iter().filter(|e| e.kind != "plage") {
-        let summary = if entry.kind == "rdv" { "Rendez-vous" } else { "Absence" };
+        let summary = match entry.kind {
+            "rdv" => "Rendez-vous",
+            "busy" => "Occupé",
+            _ => "Absence",
+        };
+        let uid = entry.id.map_or_else(|| entry.kind.to_string(), |id| id.to_string());
         ics.push_str(&format!(
             "BEGIN:VEVENT\r\nUID:{}-{}@rdv-events\r\nDTSTAMP:{stamp}\r\nDTSTART:{}\r\nDTEND:{}\r\nSUMMARY:{summary}\r\nTRANSP:OPAQUE\r\nEND:VEVENT\r\n",
-            entry.id,
+            uid,
             utc(&entry.starts_at),
             utc(&entry.starts_at),
             utc(&entry.ends_at),

@@ -316,6 +316,41 @@ async fn another_territory_cannot_annex_an_agent(app: TestApp) {
         )
         .await;
     assert_eq!(removed.status, StatusCode::FORBIDDEN, "{}", removed.body);
+
+    // B reads A's plage and RDV as busy times, without ids or places.
+    let agenda = app
+        .get(
+            &format!("/v1/agents/{}/agenda?from=2026-01-12&to=2026-01-12", a.agent),
+            &b_token,
+        )
+        .await;
+    assert_eq!(agenda.status, StatusCode::OK, "{}", agenda.body);
+    let kinds: Vec<&str> = agenda
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "busy").count(),
+        2,
+        "A's plage and RDV: {kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "absence").count(),
+        2,
+        "B's and the agent's own: {kinds:?}"
+    );
+    let text = agenda.body.to_string();
+    assert!(!text.contains(&a.lieu) && !text.contains(&a.organisation), "{text}");
+    let own_view = app
+        .get(
+            &format!("/v1/agents/{}/agenda?from=2026-01-12&to=2026-01-12", a.agent),
+            &a.token,
+        )
+        .await;
+    assert!(own_view.body.to_string().contains(&a.lieu), "the agent sees everything");
 }
 
 #[tokio::test]
