@@ -23,7 +23,7 @@ use rdv_domain::{
     availability::slots::{Interval, Slot},
     follow_up::{FollowUp, FollowUpState},
     ids::{AgentId, LieuId, MotifId, OrganisationId, RdvId, UsagerId},
-    organisation::{Organisation, OrganisationState},
+    organisation::OrganisationState,
     rdv::{Actor, Atelier, Booking, Prescripteur, Rdv, RdvCommand, participation_token_ttl},
     rights::Permission,
     usager::{Usager, UsagerCommand, UsagerProfile},
@@ -484,11 +484,7 @@ pub async fn usager_field_settings(
     app: &Context,
     organisation: OrganisationId,
 ) -> Result<rdv_domain::territory::UsagerFieldSettings, Error> {
-    let organisation = app
-        .load::<Organisation>(&organisation.to_string())
-        .await?
-        .0
-        .ok_or_else(|| Error::not_found("organisation"))?;
+    let organisation = app.organisation(organisation).await?;
     let territory = app
         .load::<rdv_domain::territory::Territory>(&organisation.territory_id.to_string())
         .await?;

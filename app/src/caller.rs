@@ -112,6 +112,24 @@ impl Caller {
         }
     }
 
+    /// The agent's organisations where the caller may manage its agenda
+    /// (absences, plages, the agenda view); the agent's own included.
+    pub fn agenda_organisations(&self, agent: AgentId, state: &AgentState) -> Vec<OrganisationId> {
+        state
+            .memberships
+            .iter()
+            .filter(|(organisation, membership)| {
+                let place = Place::Agenda {
+                    agent,
+                    organisation: **organisation,
+                    territory: membership.territory_id,
+                };
+                self.may(Permission::Agenda, place)
+            })
+            .map(|(organisation, _)| *organisation)
+            .collect()
+    }
+
     pub fn is_platform_admin(&self) -> bool {
         matches!(self, Caller::PlatformAdmin { .. })
     }

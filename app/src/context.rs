@@ -31,6 +31,17 @@ pub struct Context {
 }
 
 impl Context {
+    /// An organisation that must exist (404 otherwise).
+    pub async fn organisation(
+        &self,
+        id: rdv_domain::ids::OrganisationId,
+    ) -> Result<rdv_domain::organisation::OrganisationState, Error> {
+        let organisation = self
+            .load::<rdv_domain::organisation::Organisation>(&id.to_string())
+            .await?;
+        organisation.0.ok_or_else(|| Error::not_found("organisation"))
+    }
+
     pub fn services(&self) -> &Services {
         self.commands.services()
     }

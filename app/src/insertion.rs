@@ -24,7 +24,7 @@ use rdv_domain::{
     follow_up::{FollowUp, FollowUpCommand, FollowUpState, InvitationFacts, NewInvitation, sms_and_email},
     ids::{AgentId, FollowUpId, InvitationId, LieuId, MotifId, OrganisationId, ParticipationId, RdvId, UsagerId},
     motif::LocationType,
-    organisation::{Organisation, OrganisationState},
+    organisation::OrganisationState,
     rdv::{Actor, Booking, Rdv, RdvCommand, participation_token_ttl},
     rights::Permission,
     usager::{Usager, UsagerProfile},
@@ -56,7 +56,7 @@ pub async fn visible_follow_up(
     let current = current.0.ok_or_else(|| Error::not_found("follow-up"))?;
     let mut visible_in = None;
     for organisation_id in current.organisations() {
-        let organisation = organisation(app, organisation_id).await?;
+        let organisation = app.organisation(organisation_id).await?;
         if caller.may(
             Permission::Insertion,
             Place::Organisation(organisation_id, organisation.territory_id),
@@ -72,12 +72,6 @@ pub async fn visible_follow_up(
     };
     let then = then.ok_or_else(|| Error::not_found("follow-up as of this instant"))?;
     Ok((then, organisation_id))
-}
-
-/// An organisation that must exist (404 otherwise).
-async fn organisation(app: &Context, id: OrganisationId) -> Result<OrganisationState, Error> {
-    let organisation = app.load::<Organisation>(&id.to_string()).await?;
-    organisation.0.ok_or_else(|| Error::not_found("organisation"))
 }
 
 /// The category's "Délai d'expiration" and `convene_user` in an organisation.
@@ -180,7 +174,7 @@ impl InviteUsager {
         R: Fn(&InviteAnswer, &CommitSummary<'_>) -> StoredResponse + Send + Sync,
     {
         let organisation_id = self.organisation_id;
-        let organisation = organisation(app, organisation_id).await?;
+        let organisation = app.organisation(organisation_id).await?;
         caller.require(
             Permission::Insertion,
             Place::Organisation(organisation_id, organisation.territory_id),
@@ -349,7 +343,7 @@ impl Convoquer {
     {
         let (follow_up, _) = visible_follow_up(app, caller, self.follow_up_id, None).await?;
         let organisation_id = self.organisation_id;
-        let organisation = organisation(app, organisation_id).await?;
+        let organisation = app.organisation(organisation_id).await?;
         caller.require(
             Permission::Insertion,
             Place::Organisation(organisation_id, organisation.territory_id),

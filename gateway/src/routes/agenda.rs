@@ -282,19 +282,7 @@ async fn absence_scope(
 ) -> Result<(rdv_domain::values::TimeZone, Option<OrganisationId>), ApiError> {
     let agent_state = state.load::<Agent>(&agent.to_string()).await?;
     let agent_state = agent_state.0.ok_or_else(|| ApiError::not_found("agent"))?;
-    let managed: Vec<OrganisationId> = agent_state
-        .memberships
-        .iter()
-        .filter(|(organisation, membership)| {
-            let place = Place::Agenda {
-                agent,
-                organisation: **organisation,
-                territory: membership.territory_id,
-            };
-            principal.may(Permission::Agenda, place)
-        })
-        .map(|(organisation, _)| *organisation)
-        .collect();
+    let managed = principal.agenda_organisations(agent, &agent_state);
     let Some(first) = managed.first().copied() else {
         return Err(ApiError::forbidden(
             "only the agent or an admin of its organisations manages its absences",

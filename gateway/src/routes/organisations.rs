@@ -14,7 +14,6 @@ use axum::{
 use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
-    DomainError,
     ids::{OrganisationId, TerritoryId},
     organisation::{Organisation, OrganisationCommand, OrganisationDetails, OrganisationPatch, OrganisationState},
     territory::Territory,
@@ -124,13 +123,7 @@ pub async fn list_organisations(
 /// Loads an organisation for a rights check; 404 when it does not exist.
 pub async fn organisation(state: &AppState, id: &str) -> Result<(OrganisationId, OrganisationState), ApiError> {
     let organisation_id: OrganisationId = path_id(id, "organisation")?;
-    let organisation = state.load::<Organisation>(id).await?;
-    Ok((
-        organisation_id,
-        organisation
-            .0
-            .ok_or_else(|| ApiError::from(DomainError::not_found("organisation")))?,
-    ))
+    Ok((organisation_id, state.organisation(organisation_id).await?))
 }
 
 /// An organisation.

@@ -252,16 +252,8 @@ async fn agenda_entries(
     check_range(from, to)?;
     let agent_state = state.load::<rdv_domain::agent::Agent>(id).await?;
     let agent_state = agent_state.0.ok_or_else(|| ApiError::not_found("agent"))?;
-    let visible = agent_state.memberships.iter().any(|(o, m)| {
-        principal.may(
-            Permission::Agenda,
-            Place::Agenda {
-                agent,
-                organisation: *o,
-                territory: m.territory_id,
-            },
-        )
-    });
+    let managed = principal.agenda_organisations(agent, &agent_state);
+    let visible = !managed.is_empty();
     if !visible {
         return Err(ApiError::forbidden(
             "only the agent or an admin of its organisations reads its agenda",
@@ -343,22 +335,12 @@ async fn agenda_entries(
     }
     // A caller who manages only some of the agent's organisations sees the
     // others' items as busy times, without ids, titles or places.
-    let shown: std::collections::BTreeSet<uuid::Uuid> = agent_state
-        .memberships
-        .iter()
-        .filter(|(o, m)| {
-            let place = Place::Agenda {
-                agent,
-                organisation: **o,
-                territory: m.territory_id,
-            };
-            principal.may(Permission::Agenda, place)
-        })
-        .map(|(o, _)| o.0)
-        .collect();
-    if shown.len() < agent_state.memberships.len() && principal.agent_id() != Some(agent) {
+    if managed.len() < agent_state.memberships.len() && principal.agent_id() != Some(agent) {
         for entry in entries.iter_mut() {
-            if entry.organisation_id.is_some_and(|o| !shown.contains(&o)) {
+            if entry
+                .organisation_id
+                .is_some_and(|o| !managed.contains(&OrganisationId(o)))
+            {
                 *entry = AgendaEntry {
                     kind: "busy",
                     id: None,
