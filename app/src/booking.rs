@@ -15,6 +15,7 @@ use crate::{
     },
     rdv_notices::{Recipient, notice_context, notice_context_of, notify_all, queue_notice},
     tokens,
+    usagers::usager_field_settings,
 };
 use chrono::{DateTime, Duration, FixedOffset};
 use rdv_domain::{
@@ -477,18 +478,6 @@ pub async fn invited_follow_up(
         .iter()
         .any(|i| i.token == hash && i.is_valid(now) && i.organisation_ids.contains(&organisation_id));
     if valid { Ok(follow_up) } else { Err(invalid()) }
-}
-
-/// The usager field settings of an organisation's espace.
-pub async fn usager_field_settings(
-    app: &Context,
-    organisation: OrganisationId,
-) -> Result<rdv_domain::territory::UsagerFieldSettings, Error> {
-    let organisation = app.organisation(organisation).await?;
-    let territory = app
-        .load::<rdv_domain::territory::Territory>(&organisation.territory_id.to_string())
-        .await?;
-    Ok(territory.state()?.settings.usager_fields.clone())
 }
 
 #[cfg(test)]

@@ -28,6 +28,12 @@ pub struct Context {
     /// The feed's head when this process started: the index has the whole
     /// calendar once it reaches it.
     pub started_at_position: i64,
+    /// Where messages sent to files are kept (`RDV_DATA_DIR/outbox`):
+    /// erasing an usager deletes theirs.
+    pub outbox_dir: std::path::PathBuf,
+    /// Hosts webhooks may reach without the https and public-address rules
+    /// (`RDV_WEBHOOK_ALLOW_HOSTS`).
+    pub webhook_allow: rdv_webhook_relay::target::AllowList,
 }
 
 impl Context {

@@ -5,6 +5,8 @@
 //! HTTP: the gateway's routes and pages, a CLI or a test call the same
 //! functions.
 
+pub mod agenda;
+pub mod agents;
 pub mod audit;
 pub mod availability;
 pub mod booking;
@@ -16,14 +18,24 @@ pub mod history;
 pub mod insertion;
 pub mod insertion_jobs;
 pub mod insertion_messages;
+pub mod invitation_links;
 pub mod letters;
+pub mod motifs;
 pub mod notifications;
+pub mod organisations;
+pub mod printed_letters;
 pub mod publisher;
 pub mod rdv_changes;
+pub mod rdv_lifecycle;
 pub mod rdv_notices;
+pub mod rdv_participants;
 pub mod reminders;
+pub mod respond;
 pub mod retention;
+pub mod rgpd;
 pub mod tokens;
+pub mod usagers;
+pub mod webhooks;
 
 pub use context::Context;
 pub use error::Error;

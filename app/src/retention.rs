@@ -1,13 +1,18 @@
 //! The retention job (RGPD): usagers with no activity for `RDV_RETENTION`
 //! (two years by default) are forgotten, as an admin's
-//! `POST /v1/usagers/{id}/forget` would. It reads the rgpd projection's
+//! `POST /v1/usagers/{id}/forget` would ([`crate::rgpd::forget`]: their
+//! key, their messages, and the disk scrubbed once per run). It reads the rgpd projection's
 //! queue of usagers by last activity, only the part past the limit; it is
 //! safe to run in several gateways and after a crash, since forgetting a
 //! forgotten usager records nothing.
 
-use crate::{context::Context, error::Error};
-use rdv_domain::usager::{ForgetReason, Usager, UsagerCommand};
-use rdv_eventstore::{CommandContext, CommandError, StoredResponse};
+use crate::{
+    context::Context,
+    error::Error,
+    rgpd::{forget, scrub_disk},
+};
+use rdv_domain::usager::ForgetReason;
+use rdv_eventstore::{CommandContext, StoredResponse};
 use rdv_projections::rgpd::{self, Inactive, RETENTION_QUEUE};
 use tokio_util::sync::CancellationToken;
 
@@ -36,34 +41,36 @@ pub async fn forget_inactive(state: &Context, retention: chrono::Duration) -> Re
     let below = rgpd::queue_instant(now - retention);
     let ctx = CommandContext::new("system:retention");
     // Every queue id sorts above the empty text.
-    let (mut after, mut forgotten) = (String::new(), 0);
+    let (mut after, mut forgotten, mut last_position) = (String::new(), 0, None);
     loop {
         let page = state
             .store
             .docs_between(rgpd::NAME, RETENTION_QUEUE, (&after, &below), PAGE)
             .await?;
         let Some((last, _)) = page.last() else {
+            if forgotten > 0 {
+                scrub_disk(state, last_position).await?;
+            }
             return Ok(forgotten);
         };
         after = last.clone();
         for (_, doc) in page {
             let inactive: Inactive = serde_json::from_value(doc).map_err(Error::internal)?;
-            let command = UsagerCommand::ForgetUsager {
-                reason: ForgetReason::Retention,
-            };
-            let done = state
-                .commands
-                .execute::<Usager, _>(&ctx, &inactive.usager_id.to_string(), command, None, |_, _| {
-                    StoredResponse {
-                        status: 200,
-                        body: serde_json::Value::Null,
-                    }
-                })
-                .await;
+            let usager = inactive.usager_id;
+            let done = forget(state, &ctx, usager, ForgetReason::Retention, None, |_, _| {
+                StoredResponse {
+                    status: 200,
+                    body: serde_json::Value::Null,
+                }
+            })
+            .await;
             match done {
-                Ok(outcome) if !outcome.events.is_empty() => forgotten += 1,
-                Ok(_) | Err(CommandError::Domain(_)) => {}
-                Err(e) => return Err(e.into()),
+                Ok(outcome) if !outcome.events.is_empty() => {
+                    forgotten += 1;
+                    last_position = outcome.last_position();
+                }
+                Ok(_) | Err(Error::Domain(_)) => {}
+                Err(e) => return Err(e),
             }
         }
     }

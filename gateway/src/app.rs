@@ -159,11 +159,11 @@ impl App {
                 store,
                 public_url: config.public_url.clone(),
                 projectors: projectors.iter().map(|p| (p.name(), p.status())).collect(),
+                outbox_dir: config.data_dir.join("outbox"),
+                webhook_allow: AllowList::parse(&config.webhook_allow_hosts),
             },
             nats,
-            webhook_allow: AllowList::parse(&config.webhook_allow_hosts),
             admin_token: config.admin_token.as_deref().map(tokens::hash),
-            outbox_dir: config.data_dir.join("outbox"),
         });
         let rate_limit = crate::hardening::RateLimit::new(config.public_rate_limit);
         let cors_origins: Vec<String> = config

@@ -21,12 +21,6 @@ pub struct Inner {
     pub app: Context,
     /// Digest of `RDV_ADMIN_TOKEN`, when set.
     pub admin_token: Option<TokenHash>,
-    /// Where the development outbox writes `.eml` and `.sms` files (when no
-    /// SMTP server or SMS gateway is configured): forgetting an usager
-    /// deletes theirs.
-    pub outbox_dir: std::path::PathBuf,
-    /// Hosts webhooks may reach without the https and public-address rules.
-    pub webhook_allow: rdv_webhook_relay::target::AllowList,
     /// The NATS client, when `NATS_URL` is set (for `/ready`).
     pub nats: Option<async_nats::Client>,
 }

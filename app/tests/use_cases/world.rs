@@ -152,6 +152,8 @@ pub async fn given() -> Given {
         availability: Arc::default(),
         master_key: key,
         started_at_position: store.head().await.unwrap(),
+        outbox_dir: dir.path().join("outbox"),
+        webhook_allow: Default::default(),
     };
     app.availability.catch_up(&store).await.unwrap();
     Given {

@@ -11,25 +11,20 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use chrono::{DateTime, Utc};
+use rdv_app::agents::{AcceptAgentInvitation, AcceptInvitationAnswer, InviteAgent, InviteAgentAnswer, ReinviteAgent};
 use rdv_app::caller::Place;
-use rdv_app::{notifications, tokens};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
-    agent::{Agent, AgentCommand, AgentEvent, AgentState, AgentStatus, NewAgent},
-    agent_email::{AgentEmail, AgentEmailCommand},
+    agent::{Agent, AgentCommand, AgentState},
     ids::{AgentId, OrganisationId, TerritoryId},
     organisation::OrganisationState,
     platform::{PLATFORM_ID, Platform, PlatformCommand},
-    territory::Territory,
     values::{Email, Role, ServiceKind, Text},
 };
-use rdv_eventstore::{CommandError, UnitOfWork};
-use rdv_projections::directory::{self, AgentStatusView, OrganisationAgentView};
-use serde::{Deserialize, Serialize};
+use rdv_projections::directory::{self, OrganisationAgentView};
+use serde::Deserialize;
 use serde_json::json;
-use std::collections::BTreeSet;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -44,104 +39,23 @@ pub struct InviteAgentRequest {
     role: Option<Role>,
 }
 
-/// The answer to an invitation, beside `{id, version, events}`.
-#[derive(Serialize, ToSchema)]
-pub struct InviteAgentAnswer {
-    agent_id: AgentId,
-    status: AgentStatusView,
-    invitation_expires_at: Option<DateTime<Utc>>,
+/// Reads the requested services in order, naming `services[i]` on an
+/// unknown slug (the use case checks they are active in the territory).
+fn parse_services(raw: &[String]) -> Result<Vec<ServiceKind>, DomainError> {
+    let parse = |(i, slug): (usize, &String)| ServiceKind::parse(slug, &format!("services[{i}]"));
+    raw.iter().enumerate().map(parse).collect()
 }
 
-fn parse_services(
-    raw: &[String],
-    territory: &rdv_domain::territory::TerritoryState,
-) -> Result<BTreeSet<ServiceKind>, DomainError> {
-    let mut services = BTreeSet::new();
-    for (i, slug) in raw.iter().enumerate() {
-        let field = format!("services[{i}]");
-        let service = ServiceKind::parse(slug, &field)?;
-        if !territory.services.contains(&service) {
-            return Err(DomainError::invalid(
-                &field,
-                format!("service {slug} is not active in this territory"),
-            ));
-        }
-        services.insert(service);
-    }
-    if services.is_empty() {
-        return Err(DomainError::invalid("services", "an agent needs at least one service"));
-    }
-    Ok(services)
-}
-
-/// A new agent id, whose stream the unit knows to be empty.
-fn fresh_agent(unit: &mut UnitOfWork<'_>) -> AgentId {
-    let id = AgentId::new();
-    unit.new_stream::<Agent>(&id.to_string());
-    id
-}
-
-/// Handles the invitation inside a unit of work: claims the e-mail (or finds
-/// the agent who owns it), invites or adds the role, and queues the e-mail.
-async fn invite(
-    unit: &mut UnitOfWork<'_>,
-    agent: NewAgent,
-    organisation_id: OrganisationId,
-    organisation: &OrganisationState,
-    public_url: &str,
-) -> Result<InviteAgentAnswer, CommandError> {
-    let agent_id = match &agent.email {
-        Some(email) => {
-            let stream = AgentEmail::stream_id(email);
-            unit.presume_new::<AgentEmail>(&stream);
-            let (owner, _) = unit.load::<AgentEmail>(&stream).await?;
-            let agent_id = owner.0.unwrap_or_else(|| fresh_agent(unit));
-            unit.handle::<AgentEmail>(&stream, AgentEmailCommand::ClaimEmail { agent_id })
-                .await?;
-            agent_id
-        }
-        None => fresh_agent(unit),
-    };
-    let token = tokens::new_invitation_token(agent_id);
-    let command = AgentCommand::InviteAgent {
-        agent: agent.clone(),
-        organisation_id,
-        territory_id: organisation.territory_id,
-        invitation_token: tokens::hash(&token),
-    };
-    let events = unit.handle::<Agent>(&agent_id.to_string(), command).await?;
-    let invitation = events.iter().find_map(|e| match e {
-        AgentEvent::AgentInvited { invitation, .. } => invitation.clone(),
-        AgentEvent::AgentSharingProposed { invitation, .. } => Some(invitation.clone()),
-        _ => None,
-    });
-    if let (Some(invitation), Some(email)) = (&invitation, &agent.email) {
-        unit.send(notifications::agent_invitation(
-            email,
-            agent.first_name.as_str(),
-            organisation.details.name.as_str(),
-            &notifications::invitation_link(public_url, &token),
-            invitation.expires_at,
-            organisation.timezone,
-        ));
-    }
-    // A known agent keeps its own status; a new one is invited unless intervenant.
-    let (status, invitation_expires_at) = match (&invitation, events.first()) {
-        (Some(i), _) => (AgentStatusView::Invited, Some(i.expires_at)),
-        (None, Some(AgentEvent::AgentInvited { .. })) => (AgentStatusView::Active, None),
-        _ => {
-            let (known, _) = unit.load::<Agent>(&agent_id.to_string()).await?;
-            match known.state()?.status {
-                AgentStatus::Invited(ref i) => (AgentStatusView::Invited, Some(i.expires_at)),
-                AgentStatus::Active => (AgentStatusView::Active, None),
-            }
-        }
-    };
-    Ok(InviteAgentAnswer {
-        agent_id,
+/// The answer of an invitation: the agent's record and the invitation.
+fn invited(
+    status: StatusCode,
+) -> impl Fn(&InviteAgentAnswer, &rdv_eventstore::CommitSummary<'_>) -> rdv_eventstore::StoredResponse + Send + Sync {
+    reply(
         status,
-        invitation_expires_at,
-    })
+        "Agent",
+        |a: &InviteAgentAnswer| a.agent_id.to_string(),
+        |a| json!(a),
+    )
 }
 
 /// Invites an agent into an organisation (InviteAgent). A known e-mail only
@@ -158,20 +72,14 @@ pub async fn invite_agent(
     Path(id): Path<String>,
     body: JsonBody<InviteAgentRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require(
-        Permission::ManageAgents,
-        Place::Organisation(organisation_id, organisation.territory_id),
-    )?;
-    let territory = state.load::<Territory>(&organisation.territory_id.to_string()).await?;
-    let territory = territory.state()?;
+    let organisation_id = path_id(&id, "organisation")?;
     let r = body.value;
     let mut form = Form::default();
     let email = form.optional("email", r.email.as_deref(), Email::parse);
     let first_name = form.required("first_name", r.first_name.as_deref(), Text::parse);
     let last_name = form.required("last_name", r.last_name.as_deref(), Text::parse);
     let services = match &r.services {
-        Some(raw) => form.check(parse_services(raw, territory)),
+        Some(raw) => form.check(parse_services(raw)),
         None => {
             form.missing("services");
             None
@@ -180,8 +88,9 @@ pub async fn invite_agent(
     if r.role.is_none() {
         form.missing("role");
     }
-    let agent = form.finish(|| {
-        Some(NewAgent {
+    let command = form.finish(|| {
+        Some(InviteAgent {
+            organisation_id,
             email: email?,
             first_name: first_name?,
             last_name: last_name?,
@@ -189,25 +98,9 @@ pub async fn invite_agent(
             role: r.role?,
         })
     })?;
-    agent.check_role_and_email()?;
     let ctx = principal.context(&headers, &format!("POST /v1/organisations/{id}/agents"), &body.hash);
-    let outcome = state
-        .commands
-        .run(
-            &ctx,
-            |unit| {
-                let (agent, organisation, public_url) = (agent.clone(), organisation.clone(), state.public_url.clone());
-                Box::pin(async move { invite(unit, agent, organisation_id, &organisation, &public_url).await })
-            },
-            reply(
-                StatusCode::CREATED,
-                "Agent",
-                |a: &InviteAgentAnswer| a.agent_id.to_string(),
-                |a| json!(a),
-            ),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    let respond = invited(StatusCode::CREATED);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// The agents of an organisation, invited or active.
@@ -366,68 +259,21 @@ pub async fn reinvite_agent(
     headers: CommandHeaders,
     Path((id, agent_id)): Path<(String, String)>,
 ) -> Result<CommandReply, ApiError> {
-    let (_, _, agent, organisation) = managed_agent(&state, &principal, &id, &agent_id).await?;
-    let ctx = principal.context(
-        &headers,
-        &format!("POST /v1/organisations/{id}/agents/{agent_id}/reinvite"),
-        "",
-    );
-    let outcome = state
-        .commands
-        .run(
-            &ctx,
-            |unit| {
-                let (organisation, public_url) = (organisation.clone(), state.public_url.clone());
-                Box::pin(async move {
-                    let token = tokens::new_invitation_token(agent);
-                    let command = AgentCommand::ReinviteAgent {
-                        token_hash: tokens::hash(&token),
-                    };
-                    let events = unit.handle::<Agent>(&agent.to_string(), command).await?;
-                    let (known, _) = unit.load::<Agent>(&agent.to_string()).await?;
-                    let known = known.state()?;
-                    let Some(AgentEvent::AgentReinvited { invitation }) = events.into_iter().next() else {
-                        return Err(DomainError::conflict("the agent is already active").into());
-                    };
-                    if let Some(email) = &known.email {
-                        unit.send(notifications::agent_invitation(
-                            email,
-                            known.first_name.as_str(),
-                            organisation.details.name.as_str(),
-                            &notifications::invitation_link(&public_url, &token),
-                            invitation.expires_at,
-                            organisation.timezone,
-                        ));
-                    }
-                    Ok(InviteAgentAnswer {
-                        agent_id: agent,
-                        status: AgentStatusView::Invited,
-                        invitation_expires_at: Some(invitation.expires_at),
-                    })
-                })
-            },
-            reply(
-                StatusCode::OK,
-                "Agent",
-                |a: &InviteAgentAnswer| a.agent_id.to_string(),
-                |a| json!(a),
-            ),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    let command = ReinviteAgent {
+        organisation_id: path_id(&id, "organisation")?,
+        agent_id: path_id(&agent_id, "agent")?,
+    };
+    let path = format!("POST /v1/organisations/{id}/agents/{agent_id}/reinvite");
+    let ctx = principal.context(&headers, &path, "");
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, invited(StatusCode::OK)).await?,
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct AcceptInvitationRequest {
     /// The token from the invitation link.
     token: Option<String>,
-}
-
-/// The answer to an accepted invitation: the agent's API token, shown once.
-#[derive(Serialize, ToSchema)]
-pub struct AcceptInvitationAnswer {
-    agent_id: AgentId,
-    api_token: String,
 }
 
 /// Accepts an invitation (AcceptInvitation) and returns the agent's API
@@ -445,34 +291,15 @@ pub async fn accept_invitation(
         .value
         .token
         .ok_or_else(|| ApiError::from(DomainError::invalid("token", "is required")))?;
-    let invalid = || ApiError::from(DomainError::invalid("token", "this invitation token is not valid"));
-    let agent = tokens::invitation_agent(token.trim()).ok_or_else(invalid)?;
-    if state.load::<Agent>(&agent.to_string()).await?.0.is_none() {
-        return Err(invalid());
-    }
-    let api_token = tokens::new_api_token(agent);
-    let command = AgentCommand::AcceptInvitation {
-        token_hash: tokens::hash(token.trim()),
-        api_token: tokens::hash(&api_token),
-    };
-    let ctx = anonymous_context(format!("agent:{agent}"), &headers);
-    let agent_id = agent.to_string();
-    let outcome = state
-        .commands
-        .execute::<Agent, _>(
-            &ctx,
-            &agent_id,
-            command,
-            None,
-            reply(
-                StatusCode::OK,
-                "Agent",
-                |_| agent_id.clone(),
-                |_| json!({"agent_id": agent, "api_token": api_token}),
-            ),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    let ctx = anonymous_context("agent".into(), &headers);
+    let respond = reply(
+        StatusCode::OK,
+        "Agent",
+        |a: &AcceptInvitationAnswer| a.agent_id.to_string(),
+        |a| json!(a),
+    );
+    let command = AcceptAgentInvitation { token };
+    Ok(CommandReply(command.run(&state, ctx, respond).await?))
 }
 
 /// Revokes the token of this request: it stops working at once.

@@ -15,18 +15,14 @@ use axum::{
     response::{Html, IntoResponse, Response},
 };
 use rdv_app::insertion::{InviteAnswer, InviteUsager};
+use rdv_app::invitation_links::{FollowInvitation, InvitationLanding};
 use rdv_domain::{
     category::InvitationFormat,
-    follow_up::{FollowUp, FollowUpCommand},
     ids::{OrganisationId, UsagerId},
 };
-use rdv_projections::{
-    configuration::{self},
-    follow_ups::{self, INVITATIONS, InvitationRef},
-};
+use rdv_projections::configuration::{self};
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::BTreeSet;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -75,19 +71,6 @@ pub async fn invite_usager(
     Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
-/// Where a valid invitation leads: the usager booking pages filtered to
-/// the category and organisations, with the invitation's booking token.
-fn booking_link(public_url: &str, category: &str, organisations: &BTreeSet<OrganisationId>, token: &str) -> String {
-    let organisations: String = organisations
-        .iter()
-        .map(|o| format!("&organisation_ids[]={o}"))
-        .collect();
-    format!(
-        "{}/prendre_rdv?motif_category_short_name={category}{organisations}&invitation_token={token}",
-        public_url.trim_end_matches('/')
-    )
-}
-
 /// The short link of an invitation: records the click and redirects (302)
 /// to the booking pages filtered to the category; once the invitation has
 /// expired, a page (410) says "Désolé, votre invitation n'est plus valide !"
@@ -96,54 +79,18 @@ fn booking_link(public_url: &str, category: &str, organisations: &BTreeSet<Organ
     responses((status = 302, description = "to the booking pages"), (status = 410, description = "expired: an HTML page"),
               (status = 404, body = crate::error::Problem)))]
 pub async fn follow_invitation(State(state): State<AppState>, Path(code): Path<String>) -> Result<Response, ApiError> {
-    let code = code.trim().to_uppercase();
-    let valid_shape = code.len() == 8 && code.chars().all(|c| c.is_ascii_alphanumeric());
-    let found = match valid_shape {
-        true => state.recent_doc(follow_ups::NAME, INVITATIONS, &code).await?,
-        false => None,
-    };
-    let reference: InvitationRef = found
-        .and_then(|d| serde_json::from_value(d).ok())
-        .ok_or_else(|| ApiError::not_found("invitation"))?;
-    let stream = reference.follow_up_id.to_string();
-    let follow_up = state.load::<FollowUp>(&stream).await?;
-    let follow_up = follow_up.state()?;
-    let invitation = follow_up
-        .invitations
-        .iter()
-        .find(|i| i.id == reference.invitation_id)
-        .ok_or_else(|| ApiError::not_found("invitation"))?;
-    if !invitation.is_valid(state.services().now()) {
-        let page = format!(
-            "<!doctype html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Invitation expirée</title>\
-             <h1>Désolé, votre invitation n'est plus valide !</h1>\
-             <p>Pour prendre rendez-vous, appelez le {}.</p></html>",
-            html_escape(&invitation.help_phone)
-        );
-        return Ok((StatusCode::GONE, Html(page)).into_response());
+    match (FollowInvitation { code }).run(&state).await? {
+        InvitationLanding::Booking { url } => Ok((StatusCode::FOUND, [(header::LOCATION, url)]).into_response()),
+        InvitationLanding::Expired { help_phone } => {
+            let page = format!(
+                "<!doctype html><html lang=\"fr\"><meta charset=\"utf-8\"><title>Invitation expirée</title>\
+                 <h1>Désolé, votre invitation n'est plus valide !</h1>\
+                 <p>Pour prendre rendez-vous, appelez le {}.</p></html>",
+                html_escape(&help_phone)
+            );
+            Ok((StatusCode::GONE, Html(page)).into_response())
+        }
     }
-    let token = state
-        .master_key
-        .open(&invitation.sealed_token)
-        .map_err(|e| ApiError::internal(format!("invitation token: {e}")))?;
-    let target = booking_link(
-        &state.public_url,
-        &follow_up.category,
-        &invitation.organisation_ids,
-        &token,
-    );
-    let ctx = rdv_eventstore::CommandContext::new(format!("usager:{}", follow_up.usager_id));
-    let click = FollowUpCommand::RecordClick {
-        invitation_id: invitation.id,
-    };
-    state
-        .commands
-        .execute::<FollowUp, _>(&ctx, &stream, click, None, |_, _| rdv_eventstore::StoredResponse {
-            status: 200,
-            body: json!({}),
-        })
-        .await?;
-    Ok((StatusCode::FOUND, [(header::LOCATION, target)]).into_response())
 }
 
 fn html_escape(text: &str) -> String {

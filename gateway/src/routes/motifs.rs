@@ -13,102 +13,34 @@ use axum::{
 };
 use rdv_app::caller::Place;
 use rdv_app::history::{self, HistoryEntry};
+use rdv_app::motifs::{ConfigureMotif, MotifChanged, SetMotifArchived, SetMotifEnabled, visible_motif};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
-    DomainError, FieldError,
-    ids::{MotifId, TerritoryId},
-    motif::{LocationType, Motif, MotifCommand, MotifConfig, MotifState},
-    motif_key::{MotifKey, MotifKeyCommand},
-    organisation::Organisation,
-    territory::Territory,
+    ids::MotifId,
+    motif::{LocationType, Motif, MotifConfig},
     values::ServiceKind,
 };
-use rdv_eventstore::{CommandError, UnitOfWork};
+use rdv_eventstore::{CommitSummary, StoredResponse};
 use rdv_projections::configuration::{self, MotifView};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 
-/// Runs a motif command and keeps its uniqueness keys in step: claims the
-/// keys it now needs, releases those it no longer holds, in one append.
-async fn change_motif(
-    unit: &mut UnitOfWork<'_>,
-    motif_id: MotifId,
-    command: MotifCommand,
-    if_match: Option<i64>,
-) -> Result<(), CommandError> {
-    let id = motif_id.to_string();
-    let (motif, _) = unit.load::<Motif>(&id).await?;
-    let before = motif.held_keys();
-    let events = unit.handle_expecting::<Motif>(&id, command, if_match).await?;
-    let after = motif.after(events).held_keys();
-    for key in after.difference(&before) {
-        unit.handle::<MotifKey>(&MotifKey::stream_id(key), MotifKeyCommand::Claim { motif_id })
-            .await?;
-    }
-    for key in before.difference(&after) {
-        unit.handle::<MotifKey>(&MotifKey::stream_id(key), MotifKeyCommand::Release { motif_id })
-            .await?;
-    }
-    Ok(())
-}
-
-async fn run_motif_command(
-    state: &AppState,
-    ctx: &rdv_eventstore::CommandContext,
-    motif_id: MotifId,
-    command: MotifCommand,
-    if_match: Option<i64>,
-    status: StatusCode,
-) -> Result<CommandReply, ApiError> {
-    let id = motif_id.to_string();
-    let warnings: Vec<Value> = match &command {
-        MotifCommand::ConfigureMotif { config, .. } => rdv_domain::category::convocation_setup_warnings(config)
-            .into_iter()
-            .map(|(field, message)| json!({"code": "convocation_motif_setup", "field": field, "message": message}))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let outcome = state
-        .commands
-        .run(
-            ctx,
-            |unit| {
-                let command = command.clone();
-                Box::pin(async move { change_motif(unit, motif_id, command, if_match).await })
-            },
-            reply(status, "Motif", |_| id.clone(), move |_| json!({"warnings": warnings})),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
-}
-
-/// Checks a configuration against its territory and builds the command.
-async fn configure_command(
-    state: &AppState,
-    territory_id: TerritoryId,
-    config: MotifConfig,
-) -> Result<MotifCommand, ApiError> {
-    let territory = state.load::<Territory>(&territory_id.to_string()).await?;
-    let territory = territory.state()?;
-    let mut errors = Vec::new();
-    for (i, organisation_id) in config.organisation_ids.iter().enumerate() {
-        let organisation = state.load::<Organisation>(&organisation_id.to_string()).await?;
-        if organisation.0.is_none_or(|o| o.territory_id != territory_id) {
-            errors.push(FieldError::new(
-                format!("organisation_ids[{i}]"),
-                "no such organisation in this territory",
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(DomainError::invalid_fields(errors).into());
-    }
-    Ok(MotifCommand::ConfigureMotif {
-        territory_id,
-        config: Box::new(config),
-        active_services: territory.services.clone(),
-    })
+/// The answer of a motif command, with its setup warnings.
+fn motif_changed(status: StatusCode) -> impl Fn(&MotifChanged, &CommitSummary<'_>) -> StoredResponse + Send + Sync {
+    reply(
+        status,
+        "Motif",
+        |c: &MotifChanged| c.motif_id.to_string(),
+        |c| {
+            let warnings: Vec<Value> = c
+                .setup_warnings
+                .iter()
+                .map(|(field, message)| json!({"code": "convocation_motif_setup", "field": field, "message": message}))
+                .collect();
+            json!({"warnings": warnings})
+        },
+    )
 }
 
 /// Creates a motif of the territory (its three tabs and the organisations
@@ -123,25 +55,15 @@ pub async fn create_motif(
     Path(id): Path<String>,
     body: JsonBody<MotifConfig>,
 ) -> Result<CommandReply, ApiError> {
-    let territory_id: TerritoryId = path_id(&id, "territory")?;
-    principal.require_territory_visibility(territory_id, "territory")?;
-    principal.require(Permission::ConfigureTerritory, Place::Territory(territory_id))?;
-    let command = configure_command(&state, territory_id, body.value).await?;
+    let command = ConfigureMotif {
+        territory_id: path_id(&id, "territory")?,
+        motif_id: None,
+        config: body.value,
+        if_match: None,
+    };
     let ctx = principal.context(&headers, &format!("POST /v1/territories/{id}/motifs"), &body.hash);
-    run_motif_command(&state, &ctx, MotifId::new(), command, None, StatusCode::CREATED).await
-}
-
-/// The motif, after checking the caller may see its territory (404 otherwise).
-async fn visible_motif(state: &AppState, principal: &Principal, id: &str) -> Result<(MotifId, MotifState), ApiError> {
-    let motif_id: MotifId = path_id(id, "motif")?;
-    let motif = state
-        .load::<Motif>(id)
-        .await?
-        .0
-        .ok_or_else(|| ApiError::not_found("motif"))?;
-    principal.require_territory_visibility(motif.territory_id, "motif")?;
-    principal.require(Permission::ReadTerritoryCatalogue, Place::Territory(motif.territory_id))?;
-    Ok((motif_id, motif))
+    let respond = motif_changed(StatusCode::CREATED);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// Changes a motif: the body is a JSON merge patch (RFC 7396) of its
@@ -157,13 +79,18 @@ pub async fn update_motif(
     Path(id): Path<String>,
     body: JsonBody<Value>,
 ) -> Result<CommandReply, ApiError> {
-    let (motif_id, motif) = visible_motif(&state, &principal, &id).await?;
-    principal.require(Permission::ConfigureTerritory, Place::Territory(motif.territory_id))?;
+    let motif_id: MotifId = path_id(&id, "motif")?;
+    let motif = visible_motif(&state, &principal, motif_id).await?;
     let current = serde_json::to_value(&motif.config).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let config = JsonBody::<MotifConfig>::patched(current, body.value)?;
-    let command = configure_command(&state, motif.territory_id, config).await?;
+    let command = ConfigureMotif {
+        territory_id: motif.territory_id,
+        motif_id: Some(motif_id),
+        config: JsonBody::<MotifConfig>::patched(current, body.value)?,
+        if_match: headers.if_match,
+    };
     let ctx = principal.context(&headers, &format!("PATCH /v1/motifs/{id}"), &body.hash);
-    run_motif_command(&state, &ctx, motif_id, command, headers.if_match, StatusCode::OK).await
+    let respond = motif_changed(StatusCode::OK);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 async fn archive_or_restore(
@@ -171,17 +98,17 @@ async fn archive_or_restore(
     principal: Principal,
     headers: CommandHeaders,
     id: String,
-    archive: bool,
+    archived: bool,
 ) -> Result<CommandReply, ApiError> {
-    let (motif_id, motif) = visible_motif(&state, &principal, &id).await?;
-    principal.require(Permission::ConfigureTerritory, Place::Territory(motif.territory_id))?;
-    let (command, verb) = if archive {
-        (MotifCommand::ArchiveMotif, "archive")
-    } else {
-        (MotifCommand::RestoreMotif, "restore")
+    let command = SetMotifArchived {
+        motif_id: path_id(&id, "motif")?,
+        archived,
+        if_match: headers.if_match,
     };
+    let verb = if archived { "archive" } else { "restore" };
     let ctx = principal.context(&headers, &format!("POST /v1/motifs/{id}/{verb}"), "");
-    run_motif_command(&state, &ctx, motif_id, command, headers.if_match, StatusCode::OK).await
+    let respond = motif_changed(StatusCode::OK);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// Archives a motif: no longer offered, kept for history; its name is free again.
@@ -212,29 +139,20 @@ async fn set_enabled(
     state: AppState,
     principal: Principal,
     headers: CommandHeaders,
-    (organisation_path, motif): (String, String),
+    (organisation, motif): (String, String),
     enabled: bool,
 ) -> Result<CommandReply, ApiError> {
-    let (organisation_id, org) = organisation(&state, &organisation_path).await?;
-    principal.require(
-        Permission::ConfigureOrganisation,
-        Place::Organisation(organisation_id, org.territory_id),
-    )?;
-    let (motif_id, state_of_motif) = visible_motif(&state, &principal, &motif).await?;
-    if state_of_motif.territory_id != org.territory_id {
-        return Err(ApiError::not_found("motif"));
-    }
-    let verb = if enabled { "enable" } else { "disable" };
-    let ctx = principal.context(
-        &headers,
-        &format!("POST /v1/organisations/{organisation_path}/motifs/{motif}/{verb}"),
-        "",
-    );
-    let command = MotifCommand::SetEnabledInOrganisation {
-        organisation_id,
+    let command = SetMotifEnabled {
+        organisation_id: path_id(&organisation, "organisation")?,
+        motif_id: path_id(&motif, "motif")?,
         enabled,
+        if_match: headers.if_match,
     };
-    run_motif_command(&state, &ctx, motif_id, command, headers.if_match, StatusCode::OK).await
+    let verb = if enabled { "enable" } else { "disable" };
+    let path = format!("POST /v1/organisations/{organisation}/motifs/{motif}/{verb}");
+    let ctx = principal.context(&headers, &path, "");
+    let respond = motif_changed(StatusCode::OK);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// Enables a territory motif in this organisation (organisation admin).
@@ -332,7 +250,8 @@ pub async fn get_motif(
     Path(id): Path<String>,
     Query(q): Query<MotifQuery>,
 ) -> Result<Json<MotifView>, ApiError> {
-    let (motif_id, _) = visible_motif(&state, &principal, &id).await?;
+    let motif_id: MotifId = path_id(&id, "motif")?;
+    visible_motif(&state, &principal, motif_id).await?;
     if q.as_of.is_some() {
         let then = state
             .load_as_of::<Motif>(&id, q.as_of)
@@ -362,7 +281,7 @@ pub async fn motif_history(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    let (_, motif) = visible_motif(&state, &principal, &id).await?;
+    let motif = visible_motif(&state, &principal, path_id(&id, "motif")?).await?;
     principal.require(Permission::ConfigureTerritory, Place::Territory(motif.territory_id))?;
     let events = state.store.load_stream("Motif", &id).await?;
     Ok(Json(history::of::<Motif>(&events, |m| {

@@ -12,13 +12,14 @@ use axum::{
     http::StatusCode,
 };
 use rdv_app::caller::Place;
+use rdv_app::organisations::{CreateOrganisation, OrganisationChanged, UpdateOrganisation};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     ids::{OrganisationId, TerritoryId},
-    organisation::{Organisation, OrganisationCommand, OrganisationDetails, OrganisationPatch, OrganisationState},
-    territory::Territory,
+    organisation::{OrganisationDetails, OrganisationPatch, OrganisationState},
     values::{Email, Text, TimeZone},
 };
+use rdv_eventstore::{CommitSummary, StoredResponse};
 use rdv_projections::directory::{self, OrganisationView};
 use serde::Deserialize;
 use serde_json::json;
@@ -34,6 +35,18 @@ pub struct CreateOrganisationRequest {
     opening_hours: Option<String>,
     /// IANA name; the territory's when absent.
     timezone: Option<String>,
+}
+
+/// The answer of a command on an organisation.
+fn organisation_changed(
+    status: StatusCode,
+) -> impl Fn(&OrganisationChanged, &CommitSummary<'_>) -> StoredResponse + Send + Sync {
+    reply(
+        status,
+        "Organisation",
+        |c: &OrganisationChanged| c.organisation_id.to_string(),
+        |_| json!({}),
+    )
 }
 
 /// Optional free text: trimmed, and blank means absent.
@@ -53,9 +66,6 @@ pub async fn create_organisation(
     body: JsonBody<CreateOrganisationRequest>,
 ) -> Result<CommandReply, ApiError> {
     let territory_id: TerritoryId = path_id(&id, "territory")?;
-    principal.require(Permission::ConfigureTerritory, Place::Territory(territory_id))?;
-    let territory = state.load::<Territory>(&id).await?;
-    let territory = territory.state()?;
     let r = body.value;
     let mut form = Form::default();
     let name = form.required("name", r.name.as_deref(), Text::parse);
@@ -63,9 +73,9 @@ pub async fn create_organisation(
     let timezone = form.optional("timezone", r.timezone.as_deref(), TimeZone::parse);
     let phone = form.contact_phone("phone", r.phone);
     let command = form.finish(|| {
-        Some(OrganisationCommand::CreateOrganisation {
+        Some(CreateOrganisation {
             territory_id,
-            timezone: timezone?.unwrap_or(territory.timezone),
+            timezone: timezone?,
             details: OrganisationDetails {
                 name: name?,
                 address: free_text(r.address),
@@ -76,28 +86,13 @@ pub async fn create_organisation(
             },
         })
     })?;
-    let organisation_id = OrganisationId::new().to_string();
     let ctx = principal.context(
         &headers,
         &format!("POST /v1/territories/{id}/organisations"),
         &body.hash,
     );
-    let outcome = state
-        .commands
-        .execute::<Organisation, _>(
-            &ctx,
-            &organisation_id,
-            command,
-            None,
-            reply(
-                StatusCode::CREATED,
-                "Organisation",
-                |_| organisation_id.clone(),
-                |_| json!({}),
-            ),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    let respond = organisation_changed(StatusCode::CREATED);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// The organisations of a territory.
@@ -182,11 +177,7 @@ pub async fn update_organisation(
     Path(id): Path<String>,
     body: JsonBody<UpdateOrganisationRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require(
-        Permission::UpdateOrganisation,
-        Place::Organisation(organisation_id, organisation.territory_id),
-    )?;
+    let organisation_id: OrganisationId = path_id(&id, "organisation")?;
     let r = body.value;
     let mut form = Form::default();
     let name = form.optional("name", r.name.as_deref(), Text::parse);
@@ -199,7 +190,9 @@ pub async fn update_organisation(
     let text = |raw: Option<Option<String>>| raw.map(free_text);
     let phone = r.phone.map(|p| form.contact_phone("phone", p));
     let command = form.finish(|| {
-        Some(OrganisationCommand::UpdateOrganisation {
+        Some(UpdateOrganisation {
+            organisation_id,
+            if_match: headers.if_match,
             patch: OrganisationPatch {
                 name: name?,
                 address: text(r.address),
@@ -214,7 +207,6 @@ pub async fn update_organisation(
         })
     })?;
     let ctx = principal.context(&headers, &format!("PATCH /v1/organisations/{id}"), &body.hash);
-    state
-        .command::<Organisation>(&ctx, &id, command, headers.if_match, StatusCode::OK)
-        .await
+    let respond = organisation_changed(StatusCode::OK);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }

@@ -2,7 +2,6 @@ use crate::{
     auth::Principal,
     error::ApiError,
     extract::{Query, path_id},
-    routes::rdvs::participants::open_to_usagers,
     state::AppState,
 };
 use axum::{
@@ -14,6 +13,7 @@ use axum::{
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rdv_app::availability::{self as engine, AtelierSlot, PublicCaller, SlotSearch, SlotView, check_range};
 use rdv_app::caller::Place;
+use rdv_app::rdv_participants::open_to_usagers;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     agenda::AgentAgenda,

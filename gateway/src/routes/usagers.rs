@@ -5,7 +5,7 @@ use crate::{
     auth::Principal,
     error::ApiError,
     extract::{CommandHeaders, Form, JsonBody, path_id},
-    reply::{CommandAnswer, CommandReply},
+    reply::{CommandAnswer, CommandReply, reply},
     state::AppState,
 };
 use axum::{
@@ -15,13 +15,18 @@ use axum::{
 };
 use chrono::NaiveDate;
 use rdv_app::caller::Place;
+use rdv_app::rgpd::ForgetUsager;
+use rdv_app::usagers::{
+    ArchiveUsager, CreateUsager, UnarchiveUsager, UpdateUsager, UsagerChanged, usager_field_settings, visible_usager,
+};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
     ids::{OrganisationId, UsagerId},
-    usager::{ForgetReason, NotificationPreferences, Usager, UsagerCommand, UsagerProfile},
+    usager::{NotificationPreferences, Usager, UsagerProfile},
     values::{Email, Text},
 };
+use rdv_eventstore::{CommitSummary, StoredResponse};
 use rdv_projections::{rdvs::RdvDoc, usagers::UsagerDoc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -97,6 +102,16 @@ fn trimmed(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
 }
 
+/// The answer of a command on an usager.
+fn usager_changed(status: StatusCode) -> impl Fn(&UsagerChanged, &CommitSummary<'_>) -> StoredResponse + Send + Sync {
+    reply(
+        status,
+        "Usager",
+        |c: &UsagerChanged| c.usager_id.to_string(),
+        |_| json!({}),
+    )
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct CreateUsagerRequest {
     organisation_ids: BTreeSet<OrganisationId>,
@@ -118,42 +133,14 @@ pub async fn create_usager(
     body: JsonBody<CreateUsagerRequest>,
 ) -> Result<CommandReply, ApiError> {
     let r = body.value;
-    for organisation_id in &r.organisation_ids {
-        let organisation = crate::routes::organisations::organisation(&state, &organisation_id.to_string()).await?;
-        principal.require(
-            Permission::Usagers,
-            Place::Organisation(organisation.0, organisation.1.territory_id),
-        )?;
-    }
-    let mut profile = r.fields.parse("", state.services().now().date_naive())?;
-    let mut organisation_ids = r.organisation_ids.clone();
-    if let Some(responsible_id) = r.responsible_id {
-        let responsible = state.load::<Usager>(&responsible_id.to_string()).await?.0;
-        let responsible = responsible
-            .filter(|u| !u.organisation_ids.is_disjoint(&r.organisation_ids))
-            .ok_or_else(|| DomainError::invalid("responsible_id", "no such usager in these organisations"))?;
-        if responsible.profile.responsible_id.is_some() {
-            return Err(DomainError::invalid("responsible_id", "a relative cannot be responsible for another").into());
-        }
-        organisation_ids.extend(responsible.organisation_ids);
-        profile.responsible_id = Some(responsible_id);
-    }
-    let first = r
-        .organisation_ids
-        .first()
-        .copied()
-        .ok_or_else(|| DomainError::invalid("organisation_ids", "give at least one"))?;
-    usager_field_settings(&state, first)
-        .await?
-        .check_values(&profile.custom)?;
-    let command = UsagerCommand::CreateUsager {
-        organisation_ids,
-        profile,
+    let command = CreateUsager {
+        profile: r.fields.parse("", state.services().now().date_naive())?,
+        organisation_ids: r.organisation_ids,
+        responsible_id: r.responsible_id,
     };
     let ctx = principal.context(&headers, "POST /v1/usagers", &body.hash);
-    state
-        .command::<Usager>(&ctx, &UsagerId::new().to_string(), command, None, StatusCode::CREATED)
-        .await
+    let respond = usager_changed(StatusCode::CREATED);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// What a PATCH of an usager may change: its organisations and its fields.
@@ -181,7 +168,8 @@ pub async fn update_usager(
     Path(id): Path<String>,
     body: JsonBody<Value>,
 ) -> Result<CommandReply, ApiError> {
-    let (usager_id, usager, organisation) = visible_usager(&state, &principal, &id).await?;
+    let usager_id: UsagerId = path_id(&id, "usager")?;
+    let (usager, _) = visible_usager(&state, &principal, usager_id).await?;
     let p = &usager.profile;
     let current = json!({
         "organisation_ids": usager.organisation_ids,
@@ -191,44 +179,15 @@ pub async fn update_usager(
         "affiliation_number": p.affiliation_number,
     });
     let update = JsonBody::<UsagerUpdate>::patched(current, body.value)?;
-    for changed in update.organisation_ids.symmetric_difference(&usager.organisation_ids) {
-        let (o, org) = crate::routes::organisations::organisation(&state, &changed.to_string()).await?;
-        principal
-            .require(Permission::Usagers, Place::Organisation(o, org.territory_id))
-            .map_err(|_| {
-                DomainError::invalid(
-                    "organisation_ids",
-                    "only organisations you work in can be added or removed",
-                )
-            })?;
-    }
-    let mut profile = update.fields.parse("", state.services().now().date_naive())?;
-    profile.responsible_id = usager.profile.responsible_id;
-    usager_field_settings(&state, organisation)
-        .await?
-        .check_values(&profile.custom)?;
-    let command = UsagerCommand::UpdateUsager {
+    let command = UpdateUsager {
+        usager_id,
         organisation_ids: update.organisation_ids,
-        profile,
+        profile: update.fields.parse("", state.services().now().date_naive())?,
+        if_match: headers.if_match,
     };
     let ctx = principal.context(&headers, &format!("PATCH /v1/usagers/{id}"), &body.hash);
-    state
-        .command::<Usager>(&ctx, &usager_id.to_string(), command, headers.if_match, StatusCode::OK)
-        .await
-}
-
-/// The usager field settings of an organisation's espace.
-pub(crate) async fn usager_field_settings(
-    state: &AppState,
-    organisation: OrganisationId,
-) -> Result<rdv_domain::territory::UsagerFieldSettings, ApiError> {
-    let organisation = crate::routes::organisations::organisation(state, &organisation.to_string())
-        .await?
-        .1;
-    let territory = state
-        .load::<rdv_domain::territory::Territory>(&organisation.territory_id.to_string())
-        .await?;
-    Ok(territory.state()?.settings.usager_fields.clone())
+    let respond = usager_changed(StatusCode::OK);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// An usager as the espace's forms show it now.
@@ -265,7 +224,8 @@ pub async fn get_usager(
     Path(id): Path<String>,
     crate::extract::Query(q): crate::extract::Query<crate::extract::AsOf>,
 ) -> Result<Json<UsagerView>, ApiError> {
-    let (usager_id, usager, organisation) = visible_usager(&state, &principal, &id).await?;
+    let usager_id: UsagerId = path_id(&id, "usager")?;
+    let (usager, organisation) = visible_usager(&state, &principal, usager_id).await?;
     if q.as_of.is_none() && usager.forgotten_at.is_some() {
         return Err(DomainError::gone("this usager's personal data was erased (RGPD)").into());
     }
@@ -353,28 +313,6 @@ async fn usager_rdvs(state: &AppState, principal: &Principal, usager_id: UsagerI
     Ok(UsagerRdvs { upcoming, past })
 }
 
-/// The usager and one of its organisations the caller works in (404 when
-/// there is none: the caller learns nothing of usagers elsewhere).
-async fn visible_usager(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-) -> Result<(UsagerId, rdv_domain::usager::UsagerState, OrganisationId), ApiError> {
-    let usager_id: UsagerId = path_id(id, "usager")?;
-    let usager = state
-        .load::<Usager>(id)
-        .await?
-        .0
-        .ok_or_else(|| ApiError::not_found("usager"))?;
-    for organisation_id in &usager.organisation_ids {
-        let (o, organisation) = crate::routes::organisations::organisation(state, &organisation_id.to_string()).await?;
-        if principal.may(Permission::Usagers, Place::Organisation(o, organisation.territory_id)) {
-            return Ok((usager_id, usager, o));
-        }
-    }
-    Err(ApiError::not_found("usager"))
-}
-
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct UsagerSearch {
     /// Words matched against names, e-mail, phone and birth date, ignoring
@@ -450,7 +388,7 @@ pub async fn usager_history(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<rdv_app::history::HistoryEntry>>, ApiError> {
-    visible_usager(&state, &principal, &id).await?;
+    visible_usager(&state, &principal, path_id(&id, "usager")?).await?;
     let events = state.store.load_stream("Usager", &id).await?;
     Ok(Json(rdv_app::history::of::<Usager>(&events, |u| {
         u.0.as_ref().map_or(
@@ -479,39 +417,13 @@ pub async fn archive_usager(
     Path(id): Path<String>,
     body: JsonBody<ArchiveRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (usager_id, _, _) = visible_usager(&state, &principal, &id).await?;
-    state
-        .wait_for(rdv_projections::follow_ups::NAME, Some(state.store.head().await?))
-        .await?;
-    let follow_ups: Vec<String> = rdv_projections::follow_ups::of_usager(&state.store, usager_id)
-        .await?
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let command = UsagerCommand::ArchiveUsager {
+    let command = ArchiveUsager {
+        usager_id: path_id(&id, "usager")?,
         reason: body.value.reason,
     };
     let ctx = principal.context(&headers, &format!("POST /v1/usagers/{id}/archive"), &body.hash);
-    let outcome = state
-        .commands
-        .run(
-            &ctx,
-            |unit| {
-                let (command, follow_ups) = (command.clone(), follow_ups.clone());
-                Box::pin(async move {
-                    unit.handle::<Usager>(&usager_id.to_string(), command).await?;
-                    for follow_up in follow_ups {
-                        let invalidate = rdv_domain::follow_up::FollowUpCommand::InvalidateInvitations;
-                        unit.handle::<rdv_domain::follow_up::FollowUp>(&follow_up, invalidate)
-                            .await?;
-                    }
-                    Ok::<_, rdv_eventstore::CommandError>(())
-                })
-            },
-            crate::reply::reply(StatusCode::OK, "Usager", move |_| usager_id.to_string(), |_| json!({})),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    let respond = usager_changed(StatusCode::OK);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// Brings an archived usager back (invitations may be sent again).
@@ -524,17 +436,13 @@ pub async fn unarchive_usager(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    let (usager_id, _, _) = visible_usager(&state, &principal, &id).await?;
+    let command = UnarchiveUsager {
+        usager_id: path_id(&id, "usager")?,
+        if_match: headers.if_match,
+    };
     let ctx = principal.context(&headers, &format!("POST /v1/usagers/{id}/unarchive"), "");
-    state
-        .command::<Usager>(
-            &ctx,
-            &usager_id.to_string(),
-            UsagerCommand::UnarchiveUsager,
-            headers.if_match,
-            StatusCode::OK,
-        )
-        .await
+    let respond = usager_changed(StatusCode::OK);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// Forgets an usager for good (RGPD right to erasure): their data key is
@@ -554,29 +462,11 @@ pub async fn forget_usager(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    let (usager_id, _, organisation) = visible_usager(&state, &principal, &id).await?;
-    let (_, o) = crate::routes::organisations::organisation(&state, &organisation.to_string()).await?;
-    principal.require(
-        Permission::ForgetUsager,
-        Place::Organisation(organisation, o.territory_id),
-    )?;
-    let ctx = principal.context(&headers, &format!("POST /v1/usagers/{id}/forget"), "");
-    let command = UsagerCommand::ForgetUsager {
-        reason: ForgetReason::Request,
+    let command = ForgetUsager {
+        usager_id: path_id(&id, "usager")?,
+        if_match: headers.if_match,
     };
-    let messages = state.store.outbox_ids_of(&usager_id.to_string()).await?;
-    let reply = state
-        .command::<Usager>(&ctx, &usager_id.to_string(), command, headers.if_match, StatusCode::OK)
-        .await?;
-    state
-        .wait_for(rdv_projections::rgpd::NAME, reply.0.last_position())
-        .await?;
-    for id in messages {
-        for extension in ["eml", "sms"] {
-            // Absent when sent by SMTP or a gateway, or not sent yet.
-            let _ = tokio::fs::remove_file(state.outbox_dir.join(format!("{id}.{extension}"))).await;
-        }
-    }
-    state.store.scrub_erased().await?;
-    Ok(reply)
+    let ctx = principal.context(&headers, &format!("POST /v1/usagers/{id}/forget"), "");
+    let respond = usager_changed(StatusCode::OK);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }

@@ -1,6 +1,5 @@
-//! Webhook endpoints of an organisation, managed by agents with the
-//! territory's webhooks right. The secret is generated here, shown once in
-//! the creation (or rotation) answer, and stored only sealed.
+//! Webhook endpoints of an organisation and their deliveries, managed by
+//! agents with the territory's webhooks right ([`rdv_app::webhooks`]).
 
 use super::organisations::organisation;
 use crate::{
@@ -16,67 +15,39 @@ use axum::{
     http::StatusCode,
 };
 use rdv_app::caller::Place;
-use rdv_domain::rights::Permission;
-use rdv_domain::{
-    DomainError, FieldError,
-    ids::OrganisationId,
-    webhook_endpoint::{
-        EndpointConfig, SealedSecret, WebhookEndpoint, WebhookEndpointCommand, WebhookFormat, WebhookModel,
-    },
+use rdv_app::webhooks::{
+    CreateWebhookEndpoint, EndpointChanged, EndpointRequest, RotateWebhookSecret, Switch, SwitchWebhookEndpoint,
+    UpdateWebhookEndpoint, managed_endpoint,
 };
+use rdv_domain::rights::Permission;
+use rdv_domain::{DomainError, ids::OrganisationId};
 use rdv_eventstore::deliveries::{AttemptRow, DeliveryRow, DeliveryStatus};
+use rdv_eventstore::{CommitSummary, StoredResponse};
 use rdv_projections::webhooks::{self, EndpointView};
-use rdv_webhook_relay::{signing::WebhookSecret, target};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Deserialize, ToSchema)]
-pub struct EndpointRequest {
-    /// https, to a public address (see `RDV_WEBHOOK_ALLOW_HOSTS`).
-    target_url: String,
-    /// Default: `rdv`, `absence`, `plage_ouverture` (as RDV Service Public).
-    subscriptions: Option<BTreeSet<WebhookModel>>,
-    #[serde(default)]
-    format: WebhookFormat,
-    description: Option<String>,
-    /// Seconds: 0 for the first attempt, then the wait before each retry
-    /// (at most 20 entries, each at most 7 days). Absent or null: the
-    /// relay's default (`RDV_WEBHOOK_RETRY_SCHEDULE`).
-    retry_schedule: Option<Vec<f64>>,
-}
-
-/// Checks the target (SSRF guard) and builds the configuration.
-async fn config_of(state: &AppState, r: EndpointRequest) -> Result<EndpointConfig, ApiError> {
-    let vetted = target::vet(&r.target_url, &state.webhook_allow).await;
-    if let Err(error) = vetted {
-        return Err(DomainError::invalid_fields(vec![FieldError::new("target_url", error.to_string())]).into());
-    }
-    Ok(EndpointConfig {
-        target_url: r.target_url,
-        subscriptions: r
-            .subscriptions
-            .unwrap_or_else(|| [WebhookModel::Rdv, WebhookModel::Absence, WebhookModel::PlageOuverture].into()),
-        format: r.format,
-        description: r.description.map(|d| d.trim().to_string()).filter(|d| !d.is_empty()),
-        retry_schedule: r.retry_schedule,
-    })
-}
-
-/// The answer carrying a secret shown this once.
-fn with_secret(
+/// The answer of an endpoint command, with its secret when one was made
+/// (shown this once).
+fn endpoint_changed(
     status: StatusCode,
-    id: Uuid,
-    secret: String,
-) -> impl Fn(&(), &rdv_eventstore::CommitSummary<'_>) -> rdv_eventstore::StoredResponse + Send + Sync {
+) -> impl Fn(&EndpointChanged, &CommitSummary<'_>) -> StoredResponse + Send + Sync {
     reply(
         status,
         "WebhookEndpoint",
-        move |_| id.to_string(),
-        move |_| json!({"secret": secret}),
+        |c: &EndpointChanged| c.endpoint_id.to_string(),
+        |c| match &c.secret {
+            Some(secret) => json!({"secret": secret}),
+            None => json!({}),
+        },
     )
+}
+
+/// An endpoint id of the path.
+fn endpoint_id(id: &str) -> Result<Uuid, ApiError> {
+    path_id(id, "webhook endpoint")
 }
 
 /// Creates a webhook endpoint; the answer holds its secret (`whsec_…`),
@@ -92,28 +63,14 @@ pub async fn create_endpoint(
     Path(id): Path<String>,
     body: JsonBody<EndpointRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (organisation_id, org) = organisation(&state, &id).await?;
-    principal.require_territory_visibility(org.territory_id, "organisation")?;
-    principal.require(Permission::ManageWebhooks, Place::Territory(org.territory_id))?;
-    let config = config_of(&state, body.value).await?;
-    let secret = WebhookSecret::generate();
-    let command = WebhookEndpointCommand::CreateWebhookEndpoint {
-        organisation_id,
-        config,
-        secret: SealedSecret(state.master_key.seal(secret.as_str())),
+    let command = CreateWebhookEndpoint {
+        organisation_id: path_id(&id, "organisation")?,
+        endpoint: body.value,
     };
-    let endpoint_id = Uuid::now_v7();
-    let ctx = principal.context(
-        &headers,
-        &format!("POST /v1/organisations/{id}/webhook-endpoints"),
-        &body.hash,
-    );
-    let respond = with_secret(StatusCode::CREATED, endpoint_id, secret.as_str().to_string());
-    let outcome = state
-        .commands
-        .execute::<WebhookEndpoint, _>(&ctx, &endpoint_id.to_string(), command, None, respond)
-        .await?;
-    Ok(CommandReply(outcome))
+    let path = format!("POST /v1/organisations/{id}/webhook-endpoints");
+    let ctx = principal.context(&headers, &path, &body.hash);
+    let respond = endpoint_changed(StatusCode::CREATED);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// The webhook endpoints of an organisation (never their secrets).
@@ -138,24 +95,6 @@ pub async fn list_endpoints(
     ))
 }
 
-/// The endpoint, after checking the caller manages its territory's webhooks.
-async fn managed(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-) -> Result<(Uuid, rdv_domain::webhook_endpoint::EndpointState), ApiError> {
-    let endpoint_id: Uuid = path_id(id, "webhook endpoint")?;
-    let endpoint = state.load::<WebhookEndpoint>(id).await?;
-    let endpoint = endpoint
-        .state()
-        .map_err(|_| ApiError::not_found("webhook endpoint"))?
-        .clone();
-    let (_, org) = organisation(state, &endpoint.organisation_id.to_string()).await?;
-    principal.require_territory_visibility(org.territory_id, "webhook endpoint")?;
-    principal.require(Permission::ManageWebhooks, Place::Territory(org.territory_id))?;
-    Ok((endpoint_id, endpoint))
-}
-
 fn view(id: Uuid, organisation_id: OrganisationId, e: &rdv_domain::webhook_endpoint::EndpointState) -> EndpointView {
     EndpointView {
         id,
@@ -174,7 +113,8 @@ pub async fn get_endpoint(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
-    let (endpoint_id, endpoint) = managed(&state, &principal, &id).await?;
+    let endpoint_id = endpoint_id(&id)?;
+    let endpoint = managed_endpoint(&state, &principal, endpoint_id).await?;
     Ok(Json(view(endpoint_id, endpoint.organisation_id, &endpoint)))
 }
 
@@ -190,31 +130,33 @@ pub async fn update_endpoint(
     Path(id): Path<String>,
     body: JsonBody<Value>,
 ) -> Result<CommandReply, ApiError> {
-    let (_, endpoint) = managed(&state, &principal, &id).await?;
-    let request = JsonBody::<EndpointRequest>::patched(json!(endpoint.config), body.value)?;
-    let config = config_of(&state, request).await?;
+    let endpoint_id = endpoint_id(&id)?;
+    let endpoint = managed_endpoint(&state, &principal, endpoint_id).await?;
+    let command = UpdateWebhookEndpoint {
+        endpoint_id,
+        endpoint: JsonBody::<EndpointRequest>::patched(json!(endpoint.config), body.value)?,
+        if_match: headers.if_match,
+    };
     let ctx = principal.context(&headers, &format!("PATCH /v1/webhook-endpoints/{id}"), &body.hash);
-    let command = WebhookEndpointCommand::UpdateWebhookEndpoint { config };
-    state
-        .command::<WebhookEndpoint>(&ctx, &id, command, headers.if_match, StatusCode::OK)
-        .await
+    let respond = endpoint_changed(StatusCode::OK);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
-/// Runs a body-less command on an endpoint its caller manages.
-async fn endpoint_command(
+/// Enables, disables or deletes an endpoint its caller manages.
+async fn switch(
     state: &AppState,
     principal: &Principal,
     headers: &CommandHeaders,
-    id: &str,
-    method: &str,
-    suffix: &str,
-    command: WebhookEndpointCommand,
+    (method, id, suffix): (&str, &str, &str),
+    switch: Switch,
 ) -> Result<CommandReply, ApiError> {
-    managed(state, principal, id).await?;
+    let command = SwitchWebhookEndpoint {
+        endpoint_id: endpoint_id(id)?,
+        switch,
+    };
     let ctx = principal.context(headers, &format!("{method} /v1/webhook-endpoints/{id}{suffix}"), "");
-    state
-        .command::<WebhookEndpoint>(&ctx, id, command, None, StatusCode::OK)
-        .await
+    let respond = endpoint_changed(StatusCode::OK);
+    Ok(CommandReply(command.run(state, principal, &ctx, respond).await?))
 }
 
 /// Deletes an endpoint: nothing more is sent to it.
@@ -226,8 +168,7 @@ pub async fn delete_endpoint(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    let command = WebhookEndpointCommand::DeleteWebhookEndpoint;
-    endpoint_command(&state, &principal, &headers, &id, "DELETE", "", command).await
+    switch(&state, &principal, &headers, ("DELETE", &id, ""), Switch::Delete).await
 }
 
 /// A new secret, shown once; the previous one still signs for 24 hours.
@@ -239,18 +180,12 @@ pub async fn rotate_secret(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    let (endpoint_id, _) = managed(&state, &principal, &id).await?;
-    let secret = WebhookSecret::generate();
-    let command = WebhookEndpointCommand::RotateWebhookSecret {
-        secret: SealedSecret(state.master_key.seal(secret.as_str())),
+    let command = RotateWebhookSecret {
+        endpoint_id: endpoint_id(&id)?,
     };
     let ctx = principal.context(&headers, &format!("POST /v1/webhook-endpoints/{id}/rotate-secret"), "");
-    let respond = with_secret(StatusCode::OK, endpoint_id, secret.as_str().to_string());
-    let outcome = state
-        .commands
-        .execute::<WebhookEndpoint, _>(&ctx, &id, command, None, respond)
-        .await?;
-    Ok(CommandReply(outcome))
+    let respond = endpoint_changed(StatusCode::OK);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 /// Turns deliveries back on.
@@ -262,8 +197,7 @@ pub async fn enable_endpoint(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    let command = WebhookEndpointCommand::EnableWebhookEndpoint;
-    endpoint_command(&state, &principal, &headers, &id, "POST", "/enable", command).await
+    switch(&state, &principal, &headers, ("POST", &id, "/enable"), Switch::Enable).await
 }
 
 /// Stops deliveries until enabled again.
@@ -275,10 +209,7 @@ pub async fn disable_endpoint(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    let command = WebhookEndpointCommand::DisableWebhookEndpoint {
-        reason: "disabled by an agent".into(),
-    };
-    endpoint_command(&state, &principal, &headers, &id, "POST", "/disable", command).await
+    switch(&state, &principal, &headers, ("POST", &id, "/disable"), Switch::Disable).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -297,7 +228,7 @@ pub async fn list_deliveries(
     Path(id): Path<String>,
     Query(q): Query<DeliveryFilter>,
 ) -> Result<Json<Vec<DeliveryRow>>, ApiError> {
-    managed(&state, &principal, &id).await?;
+    managed_endpoint(&state, &principal, endpoint_id(&id)?).await?;
     let status = match q.status.as_deref() {
         None => None,
         Some("pending") => Some(DeliveryStatus::Pending),
@@ -330,7 +261,7 @@ async fn managed_delivery(
         .delivery(id)
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    managed(state, principal, &delivery.endpoint_id).await?;
+    managed_endpoint(state, principal, endpoint_id(&delivery.endpoint_id)?).await?;
     Ok((delivery, attempts))
 }
 
@@ -384,7 +315,7 @@ pub async fn replay(
     Path(id): Path<String>,
     Query(q): Query<ReplayRange>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    managed(&state, &principal, &id).await?;
+    managed_endpoint(&state, &principal, endpoint_id(&id)?).await?;
     let now = chrono::Utc::now().timestamp_millis();
     let until = q.until.map_or(i64::MAX, |u| u.timestamp_millis());
     let count = state.store.replay(&id, q.since.timestamp_millis(), until, now).await?;

@@ -1,50 +1,12 @@
 //! Cancel, change status, reschedule, waiting room, and the usager's own
-//! view of an RDV.
+//! view of an RDV: each route parses, runs one use case of
+//! [`rdv_app::rdv_lifecycle`] and shapes its answer.
 
 use super::*;
-
-/// Cancels the RDV and frees its agents' time, in one transaction.
-async fn cancel(
-    state: &AppState,
-    ctx: &rdv_eventstore::CommandContext,
-    rdv_id: RdvId,
-    rdv: &RdvState,
-    by: Actor,
-    status: RdvStatus,
-) -> Result<CommandReply, ApiError> {
-    let notice = notice_context(state, &rdv.booking).await?;
-    let usager_may_cancel = notice.usager_may_cancel;
-    let organisation = rdv_organisation(state, rdv).await?;
-    let interval = Interval::new(rdv.booking.starts_at, rdv.booking.ends_at);
-    let agents = rdv.booking.agent_ids.clone();
-    let id = rdv_id.to_string();
-    let (usagers, starts_at) = (rdv.active_participants(), rdv.booking.starts_at);
-    // RDV Service Public texts a cancellation only when the service cancelled.
-    let agent_cancelled = matches!(by, Actor::Agent { .. });
-    let outcome = state
-        .commands
-        .run(
-            ctx,
-            |unit| {
-                let (agents, usagers, notice, organisation) =
-                    (agents.clone(), usagers.clone(), notice.clone(), organisation.clone());
-                Box::pin(async move {
-                    let cancel = RdvCommand::CancelRdv {
-                        by,
-                        status,
-                        usager_may_cancel,
-                    };
-                    change_rdv(unit, rdv_id, cancel).await?;
-                    let cancelled = RdvNotice::Cancelled;
-                    notify_all(unit, &notice, cancelled, usagers, starts_at, None, agent_cancelled).await?;
-                    release(unit, rdv_id, &agents, interval, &organisation).await
-                })
-            },
-            reply(StatusCode::OK, "Rdv", |_| id.clone(), |_| json!({})),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
-}
+use rdv_app::rdv_lifecycle::{
+    CancelOwnRdv, CancelRdv, ChangeRdvStatus, MarkUsagerArrived, RescheduleOwnRdv, RescheduleRdv, UpdateRdvDetails,
+    agent_rdv, usager_rdv,
+};
 
 /// Cancels an RDV as an agent.
 #[utoipa::path(post, path = "/v1/rdvs/{id}/cancel", tag = "rdvs", params(("id" = String, Path)), request_body = StatusRequest,
@@ -56,12 +18,15 @@ pub async fn cancel_rdv(
     Path(id): Path<String>,
     body: JsonBody<StatusRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
-    let by = Actor::Agent {
-        agent_id: principal.agent_id().unwrap_or_default(),
-    };
+    let rdv_id = path_id(&id, "rdv")?;
     let ctx = principal.context(&headers, &format!("POST /v1/rdvs/{id}/cancel"), &body.hash);
-    cancel(&state, &ctx, rdv_id, &rdv, by, body.value.status).await
+    let command = CancelRdv {
+        rdv_id,
+        status: body.value.status,
+    };
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, answer(rdv_id)).await?,
+    ))
 }
 
 /// Cancels an RDV as its usager, with the participation token: more than
@@ -74,13 +39,14 @@ pub async fn public_cancel(
     Path(id): Path<String>,
     body: JsonBody<TokenRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (rdv_id, rdv, usager) = usager_rdv(&state, &id, &body.value.token).await?;
-    let ctx = crate::auth::anonymous_context(format!("usager:{usager}"), &headers);
-    if rdv.is_collective() {
-        let status = RdvStatus::Excused;
-        return participants::change_participation(&state, &ctx, rdv_id, &rdv, usager, Actor::Usager, status).await;
-    }
-    cancel(&state, &ctx, rdv_id, &rdv, Actor::Usager, RdvStatus::Excused).await
+    let rdv_id = path_id(&id, "rdv")?;
+    let ctx = crate::auth::anonymous_context("usager".into(), &headers);
+    let command = CancelOwnRdv {
+        rdv_id,
+        token: body.value.token,
+    };
+    let respond = answer_with_warnings(StatusCode::OK, rdv_id);
+    Ok(CommandReply(command.run(&state, ctx, respond).await?))
 }
 
 /// Changes an RDV's status from the agent's menu (before its day: excused,
@@ -96,72 +62,14 @@ pub async fn change_status(
     Path(id): Path<String>,
     body: JsonBody<StatusRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
-    let organisation = rdv_organisation(&state, &rdv).await?;
-    let status = body.value.status;
-    let agent_id = principal.agent_id().unwrap_or_default();
+    let rdv_id = path_id(&id, "rdv")?;
     let ctx = principal.context(&headers, &format!("POST /v1/rdvs/{id}/status"), &body.hash);
-    let outcome = state
-        .commands
-        .run(
-            &ctx,
-            |unit| {
-                let organisation = organisation.clone();
-                Box::pin(async move {
-                    let zone = organisation.timezone;
-                    let command = RdvCommand::ChangeRdvStatus { agent_id, status, zone };
-                    let (before, after) = handle_rdv(unit, rdv_id, command).await?;
-                    follow_cancellation(unit, rdv_id, &before, &after, &organisation).await
-                })
-            },
-            answer_with_warnings(StatusCode::OK, rdv_id),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
-}
-
-/// Moves an RDV and its agents' reservations in one transaction, and tells
-/// its usagers the new time.
-async fn move_rdv(
-    state: &AppState,
-    ctx: &rdv_eventstore::CommandContext,
-    rdv_id: RdvId,
-    rdv: &RdvState,
-    by: Actor,
-    to: Interval,
-    usager_may_reschedule: bool,
-) -> Result<CommandReply, ApiError> {
-    let organisation = rdv_organisation(state, rdv).await?;
-    let notice = notice_context(state, &rdv.booking).await?;
-    let from = Interval::new(rdv.booking.starts_at, rdv.booking.ends_at);
-    let (agents, usagers) = (rdv.booking.agent_ids.clone(), rdv.active_participants());
-    let exclusive = by == Actor::Usager;
-    let outcome = state
-        .commands
-        .run(
-            ctx,
-            |unit| {
-                let (agents, usagers, organisation, notice) =
-                    (agents.clone(), usagers.clone(), organisation.clone(), notice.clone());
-                Box::pin(async move {
-                    let command = RdvCommand::RescheduleRdv {
-                        by,
-                        starts_at: to.start,
-                        ends_at: to.end,
-                        usager_may_reschedule,
-                    };
-                    change_rdv(unit, rdv_id, command).await?;
-                    release(unit, rdv_id, &agents, from, &organisation).await?;
-                    if to.start != from.start {
-                        notify_all(unit, &notice, RdvNotice::Updated, usagers, to.start, None, true).await?;
-                    }
-                    reserve(unit, rdv_id, &agents, to, &organisation, exclusive).await
-                })
-            },
-            answer_with_warnings(StatusCode::OK, rdv_id),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    let command = ChangeRdvStatus {
+        rdv_id,
+        status: body.value.status,
+    };
+    let respond = answer_with_warnings(StatusCode::OK, rdv_id);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -183,23 +91,15 @@ pub async fn reschedule(
     Path(id): Path<String>,
     body: JsonBody<RescheduleRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
-    let start = requested_start(&state, body.value.starts_at)?;
-    let minutes = requested_duration(body.value.duration_in_min, rdv.booking.ends_at - rdv.booking.starts_at)?;
-    let by = Actor::Agent {
-        agent_id: principal.agent_id().unwrap_or_default(),
-    };
+    let rdv_id = path_id(&id, "rdv")?;
     let ctx = principal.context(&headers, &format!("POST /v1/rdvs/{id}/reschedule"), &body.hash);
-    move_rdv(
-        &state,
-        &ctx,
+    let command = RescheduleRdv {
         rdv_id,
-        &rdv,
-        by,
-        Interval::new(start, start + minutes),
-        false,
-    )
-    .await
+        starts_at: body.value.starts_at,
+        duration_in_min: body.value.duration_in_min,
+    };
+    let respond = answer_with_warnings(StatusCode::OK, rdv_id);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -222,36 +122,16 @@ pub async fn public_reschedule(
     Path(id): Path<String>,
     body: JsonBody<PublicRescheduleRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (rdv_id, rdv, usager) = usager_rdv(&state, &id, &body.value.token).await?;
-    let organisation = rdv.booking.organisation_id.to_string();
-    let mut search = SlotSearch::prepare(&state, &organisation, |_, _| Ok(()), rdv.booking.motif_id, None).await?;
-    let rules = search.motif.config.booking.clone();
-    let usager_may_reschedule = rules.usager_can_reschedule && rules.bookable_by.is_public();
-    search.public_window(state.services().now());
-    search.agent_id = rdv.booking.agent_ids.first().copied();
-    let start = requested_start(&state, body.value.starts_at)?;
-    let day = start.with_timezone(&search.zone()).date_naive();
-    search.from = day;
-    search.to = day;
-    let Some(slot) = engine::search(&state, &search)
-        .await?
-        .into_iter()
-        .find(|s| s.starts_at == start)
-    else {
-        let next = next_slots(&state, &mut search, day).await?;
-        return Err(ApiError::from(DomainError::conflict("this slot is not offered")).with("next_slots", json!(next)));
-    };
-    let ctx = crate::auth::anonymous_context(format!("usager:{usager}"), &headers);
-    move_rdv(
-        &state,
-        &ctx,
+    let rdv_id = path_id(&id, "rdv")?;
+    let ctx = crate::auth::anonymous_context("usager".into(), &headers);
+    let PublicRescheduleRequest { token, starts_at } = body.value;
+    let command = RescheduleOwnRdv {
         rdv_id,
-        &rdv,
-        Actor::Usager,
-        Interval::new(slot.starts_at, slot.ends_at),
-        usager_may_reschedule,
-    )
-    .await
+        token,
+        starts_at,
+    };
+    let respond = answer_with_warnings(StatusCode::OK, rdv_id);
+    Ok(CommandReply(command.run(&state, ctx, respond).await?))
 }
 
 /// Salle d'attente: marks the usager of an RDV of today as arrived. In the
@@ -265,45 +145,12 @@ pub async fn mark_arrived(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
-    let organisation = rdv_organisation(&state, &rdv).await?;
-    let territory = state
-        .load::<rdv_domain::territory::Territory>(&organisation.territory_id.to_string())
-        .await?;
-    let email_mode = territory.state()?.settings.waiting_room.email;
-    let agent_id = principal.agent_id().unwrap_or_default();
-    let agents = rdv.booking.agent_ids.clone();
-    let when = rdv
-        .booking
-        .starts_at
-        .with_timezone(&organisation.timezone.0)
-        .format("%H:%M")
-        .to_string();
+    let rdv_id = path_id(&id, "rdv")?;
     let ctx = principal.context(&headers, &format!("POST /v1/rdvs/{id}/arrived"), "");
-    let outcome = state
-        .commands
-        .run(
-            &ctx,
-            |unit| {
-                let (id, agents, when, zone) = (id.clone(), agents.clone(), when.clone(), organisation.timezone);
-                Box::pin(async move {
-                    unit.handle::<Rdv>(&id, RdvCommand::MarkUsagerArrived { agent_id, zone })
-                        .await?;
-                    if email_mode {
-                        for agent in agents {
-                            let (agent, _) = unit.load::<Agent>(&agent.to_string()).await?;
-                            if let Some(email) = agent.0.and_then(|a| a.email) {
-                                unit.send(notifications::usager_arrived(&email, &when));
-                            }
-                        }
-                    }
-                    Ok::<_, CommandError>(())
-                })
-            },
-            reply(StatusCode::OK, "Rdv", |_| rdv_id.to_string(), |_| json!({})),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    let command = MarkUsagerArrived { rdv_id };
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, answer(rdv_id)).await?,
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -340,7 +187,8 @@ pub async fn public_rdv(
 ) -> Result<Json<PublicRdvView>, ApiError> {
     let rdv_id = tokens::participation_rdv(q.token.trim())
         .ok_or_else(|| DomainError::invalid("token", "this participation token is not valid"))?;
-    let (rdv_id, rdv, usager) = usager_rdv(&state, &rdv_id.to_string(), &q.token).await?;
+    let (open, usager) = usager_rdv(&state, rdv_id, &q.token).await?;
+    let rdv = open.rdv;
     let notice = notice_context(&state, &rdv.booking).await?;
     let may_cancel = notice.usager_may_cancel;
     let now = state.services().now();
@@ -384,53 +232,21 @@ pub async fn update_rdv(
     Path(id): Path<String>,
     body: JsonBody<Value>,
 ) -> Result<CommandReply, ApiError> {
-    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
-    let b = &rdv.booking;
+    let rdv_id = path_id(&id, "rdv")?;
+    let b = agent_rdv(&state, &principal, rdv_id).await?.rdv.booking;
     let current = json!({"agent_ids": b.agent_ids, "lieu_id": b.lieu_id, "context": b.context});
-    let details = JsonBody::<RdvDetails>::patched(current, body.value)?;
-    let mut errors = agent_errors(&state, b.organisation_id, &details.agent_ids).await?;
-    let changed_lieu = details.lieu_id.filter(|l| Some(*l) != b.lieu_id);
-    errors.extend(lieu_error(&state, b.organisation_id, changed_lieu).await?);
-    if !errors.is_empty() {
-        return Err(DomainError::invalid_fields(errors).into());
-    }
-    let organisation = rdv_organisation(&state, &rdv).await?;
-    let notice = notice_context_of(&state, b.organisation_id, b.motif_id, details.lieu_id).await?;
-    let usagers = rdv.active_participants();
-    let agent_id = principal.agent_id().unwrap_or_default();
+    let RdvDetails {
+        agent_ids,
+        lieu_id,
+        context,
+    } = JsonBody::patched(current, body.value)?;
     let ctx = principal.context(&headers, &format!("PATCH /v1/rdvs/{id}"), &body.hash);
-    let outcome = state
-        .commands
-        .run(
-            &ctx,
-            |unit| {
-                let (organisation, notice, usagers) = (organisation.clone(), notice.clone(), usagers.clone());
-                let command = RdvCommand::UpdateRdvDetails {
-                    agent_id,
-                    agent_ids: details.agent_ids.clone(),
-                    lieu_id: details.lieu_id,
-                    context: details.context.clone(),
-                };
-                Box::pin(async move {
-                    let (before, after) = handle_rdv(unit, rdv_id, command).await?;
-                    if after.status.is_cancelled() {
-                        return Ok(Vec::new());
-                    }
-                    let (old, new) = (&before.booking.agent_ids, &after.booking.agent_ids);
-                    let interval = Interval::new(after.booking.starts_at, after.booking.ends_at);
-                    let gone = old.difference(new).copied().collect();
-                    release(unit, rdv_id, &gone, interval, &organisation).await?;
-                    let added = new.difference(old).copied().collect();
-                    let warnings = reserve(unit, rdv_id, &added, interval, &organisation, false).await?;
-                    if before.booking.lieu_id != after.booking.lieu_id {
-                        let start = interval.start;
-                        notify_all(unit, &notice, RdvNotice::Updated, usagers, start, None, true).await?;
-                    }
-                    Ok(warnings)
-                })
-            },
-            answer_with_warnings(StatusCode::OK, rdv_id),
-        )
-        .await?;
-    Ok(CommandReply(outcome))
+    let command = UpdateRdvDetails {
+        rdv_id,
+        agent_ids,
+        lieu_id,
+        context,
+    };
+    let respond = answer_with_warnings(StatusCode::OK, rdv_id);
+    Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }

@@ -10,7 +10,7 @@ pub mod convocations;
 pub mod lifecycle;
 pub mod participants;
 
-use crate::routes::usagers::{UsagerFields, usager_field_settings};
+use crate::routes::usagers::UsagerFields;
 use crate::{
     auth::Principal,
     error::ApiError,
@@ -23,52 +23,22 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use chrono::{DateTime, Duration, FixedOffset, Utc};
-use rdv_app::rdv_changes::{
-    Warning, agent_errors, change_rdv, follow_cancellation, handle_rdv, lieu_error, next_slots, release,
-    requested_duration, requested_start, reserve, usager_in,
-};
-use rdv_app::rdv_notices::{Recipient, notice_context, notice_context_of, notify_all, queue_notice, recipient};
-use rdv_app::{
-    availability::{self as engine, SlotSearch},
-    notifications::{self, RdvNotice},
-    tokens,
-};
+use chrono::{DateTime, FixedOffset};
+use rdv_app::rdv_changes::Warning;
+use rdv_app::rdv_notices::notice_context;
+use rdv_app::tokens;
 use rdv_domain::{
     DomainError,
-    agent::Agent,
-    availability::slots::Interval,
     ids::{AgentId, LieuId, MotifId, OrganisationId, RdvId, UsagerId},
-    motif::{BookableBy, Motif, MotifConfig, Visibility},
     organisation::OrganisationState,
-    rdv::{Actor, Prescripteur, Rdv, RdvCommand, RdvState, RdvStatus, participation_token_ttl},
-    usager::{Usager, UsagerCommand, UsagerProfile},
+    rdv::{Prescripteur, Rdv, RdvState, RdvStatus},
     values::{Email, Text},
 };
-use rdv_eventstore::CommandError;
 use rdv_projections::rdvs::RdvDoc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
-
-/// The RDV, after checking the caller works in its organisation.
-async fn agent_rdv(state: &AppState, principal: &Principal, id: &str) -> Result<(RdvId, RdvState), ApiError> {
-    let rdv_id: RdvId = path_id(id, "rdv")?;
-    let rdv = state
-        .load::<Rdv>(id)
-        .await?
-        .0
-        .ok_or_else(|| ApiError::not_found("rdv"))?;
-    let organisation =
-        crate::routes::organisations::organisation(state, &rdv.booking.organisation_id.to_string()).await?;
-    principal.require_territory_visibility(organisation.1.territory_id, "rdv")?;
-    principal.require(
-        Permission::Rdvs,
-        Place::Organisation(organisation.0, organisation.1.territory_id),
-    )?;
-    Ok((rdv_id, rdv))
-}
 
 /// Whether the espace shows the internal Contexte field. When it is off,
 /// views hide the stored value, which shows again when it is turned back on.
@@ -100,7 +70,8 @@ pub async fn get_rdv(
     Path(id): Path<String>,
     crate::extract::Query(q): crate::extract::Query<crate::extract::AsOf>,
 ) -> Result<Json<RdvWithHistory>, ApiError> {
-    let (rdv_id, rdv) = agent_rdv(&state, &principal, &id).await?;
+    let rdv_id = path_id(&id, "rdv")?;
+    let rdv = rdv_app::rdv_lifecycle::agent_rdv(&state, &principal, rdv_id).await?.rdv;
     let rdv = match q.as_of {
         Some(_) => state
             .load_as_of::<Rdv>(&id, q.as_of)
@@ -211,6 +182,13 @@ pub async fn list_rdvs(
     Ok(Json(RdvPage { rdvs, meta }))
 }
 
+/// The answer of an RDV command without a result of its own.
+fn answer(
+    rdv_id: RdvId,
+) -> impl Fn(&(), &rdv_eventstore::CommitSummary<'_>) -> rdv_eventstore::StoredResponse + Send + Sync {
+    reply(StatusCode::OK, "Rdv", move |_| rdv_id.to_string(), |_| json!({}))
+}
+
 /// The answer of an RDV command whose result is a list of warnings.
 fn answer_with_warnings(
     status: StatusCode,
@@ -224,40 +202,10 @@ fn answer_with_warnings(
     )
 }
 
-/// The organisation of an RDV.
-async fn rdv_organisation(state: &AppState, rdv: &RdvState) -> Result<OrganisationState, ApiError> {
-    let organisation = state
-        .load::<rdv_domain::organisation::Organisation>(&rdv.booking.organisation_id.to_string())
-        .await?;
-    Ok(organisation.state()?.clone())
-}
-
 #[derive(Deserialize, ToSchema)]
 pub struct TokenRequest {
     /// The participation token from the booking or its notification.
     token: String,
-}
-
-/// The RDV a participation token opens: 422 for a wrong token, 410 once
-/// the link has expired.
-async fn usager_rdv(state: &AppState, id: &str, token: &str) -> Result<(RdvId, RdvState, UsagerId), ApiError> {
-    let rdv_id: RdvId = path_id(id, "rdv")?;
-    let rdv = state
-        .load::<Rdv>(id)
-        .await?
-        .0
-        .ok_or_else(|| ApiError::not_found("rdv"))?;
-    let token = token.trim();
-    let invalid = || DomainError::invalid("token", "this participation token is not valid");
-    if tokens::participation_rdv(token) != Some(rdv_id) {
-        return Err(invalid().into());
-    }
-    let usager = rdv.participant_of_token(&tokens::hash(token)).ok_or_else(invalid)?;
-    let until = rdv.participations[&usager].token.as_ref().map(|(_, until)| *until);
-    if until.is_some_and(|until| until <= state.services().now()) {
-        return Err(DomainError::gone("this participation link has expired").into());
-    }
-    Ok((rdv_id, rdv, usager))
 }
 
 /// A status to set. To cancel: `excused` (the usager's reason) or
