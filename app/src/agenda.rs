@@ -7,7 +7,7 @@
 use crate::{
     Context, Error,
     caller::{Caller, Place},
-    respond::Respond,
+    respond::{Changed, Respond, change_record},
 };
 use chrono::{NaiveDate, NaiveTime};
 use rdv_domain::{
@@ -62,12 +62,6 @@ pub struct AbsenceRequest {
     pub end_time: NaiveTime,
     #[serde(default = "once")]
     pub recurrence: Recurrence,
-}
-
-/// Which agenda a command changed (its stream is the agent's id).
-#[derive(Debug, Clone, Copy)]
-pub struct AgendaChanged {
-    pub agent_id: AgentId,
 }
 
 /// A plage saved, with the agent's other plages it overlaps (accepted, as
@@ -270,33 +264,6 @@ impl UpdatePlage {
     }
 }
 
-/// Runs one command on the agent's agenda and says which agenda changed.
-async fn change_agenda(
-    app: &Context,
-    command: &CommandContext,
-    agent_id: AgentId,
-    change: AgentAgendaCommand,
-    if_match: Option<i64>,
-    respond: impl Respond<AgendaChanged>,
-) -> Result<CommandOutcome, Error> {
-    let stream = agent_id.to_string();
-    let outcome = app
-        .commands
-        .run(
-            command,
-            |unit| {
-                let (stream, change) = (stream.clone(), change.clone());
-                Box::pin(async move {
-                    unit.handle_expecting::<AgentAgenda>(&stream, change, if_match).await?;
-                    Ok::<_, CommandError>(AgendaChanged { agent_id })
-                })
-            },
-            respond,
-        )
-        .await?;
-    Ok(outcome)
-}
-
 /// Deletes a plage.
 #[derive(Debug, Clone)]
 pub struct DeletePlage {
@@ -310,7 +277,7 @@ impl DeletePlage {
         app: &Context,
         caller: &Caller,
         command: &CommandContext,
-        respond: impl Respond<AgendaChanged>,
+        respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let current: PlageView = fresh_doc(app, availability::PLAGES, &self.plage_id.to_string(), "plage").await?;
         let organisation = app.organisation(current.plage.organisation_id).await?;
@@ -319,7 +286,7 @@ impl DeletePlage {
         let delete = AgentAgendaCommand::DeletePlage {
             plage_id: self.plage_id,
         };
-        change_agenda(app, command, agent, delete, self.if_match, respond).await
+        change_record::<AgentAgenda>(app, command, agent, delete, self.if_match, respond).await
     }
 }
 
@@ -406,8 +373,8 @@ impl RecordAbsence {
             absence: absence_from(self.absence, scope),
         };
         let recorded = AbsenceRecorded { agent_id, absence_id };
-        let respond = move |_: &AgendaChanged, summary: &rdv_eventstore::CommitSummary<'_>| respond(&recorded, summary);
-        change_agenda(app, command, agent_id, create, None, respond).await
+        let respond = move |_: &Changed, summary: &rdv_eventstore::CommitSummary<'_>| respond(&recorded, summary);
+        change_record::<AgentAgenda>(app, command, agent_id, create, None, respond).await
     }
 }
 
@@ -425,7 +392,7 @@ impl UpdateAbsence {
         app: &Context,
         caller: &Caller,
         command: &CommandContext,
-        respond: impl Respond<AgendaChanged>,
+        respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let (current, zone) = changeable_absence(app, caller, self.absence_id).await?;
         let update = AgentAgendaCommand::UpdateAbsence {
@@ -433,7 +400,7 @@ impl UpdateAbsence {
             absence: absence_from(self.absence, (zone, current.absence.organisation_id)),
         };
         let agent = AgentId(current.agent_id);
-        change_agenda(app, command, agent, update, self.if_match, respond).await
+        change_record::<AgentAgenda>(app, command, agent, update, self.if_match, respond).await
     }
 }
 
@@ -450,13 +417,13 @@ impl DeleteAbsence {
         app: &Context,
         caller: &Caller,
         command: &CommandContext,
-        respond: impl Respond<AgendaChanged>,
+        respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let (current, _) = changeable_absence(app, caller, self.absence_id).await?;
         let delete = AgentAgendaCommand::DeleteAbsence {
             absence_id: self.absence_id,
         };
         let agent = AgentId(current.agent_id);
-        change_agenda(app, command, agent, delete, self.if_match, respond).await
+        change_record::<AgentAgenda>(app, command, agent, delete, self.if_match, respond).await
     }
 }

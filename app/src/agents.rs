@@ -1,12 +1,15 @@
-//! Agents joining organisations: [`InviteAgent`] (a new agent gets an
+//! Agents and their organisations: [`InviteAgent`] (a new agent gets an
 //! invitation e-mail; a known one, from another territory, a sharing
-//! proposal to accept), [`ReinviteAgent`] and [`AcceptAgentInvitation`],
-//! which hands out the agent's API token.
+//! proposal to accept), [`ReinviteAgent`], [`AcceptAgentInvitation`]
+//! (which hands out the agent's API token), [`ChangeAgentRole`],
+//! [`RemoveAgentFromOrganisation`], and [`RevokeToken`] for any caller.
 
 use crate::{
     Context, Error,
     caller::{Caller, Place},
-    notifications, tokens,
+    notifications,
+    respond::{Changed, Respond, change_record},
+    tokens,
 };
 use chrono::{DateTime, Utc};
 use rdv_domain::{
@@ -15,6 +18,7 @@ use rdv_domain::{
     agent_email::{AgentEmail, AgentEmailCommand},
     ids::{AgentId, OrganisationId},
     organisation::OrganisationState,
+    platform::{PLATFORM_ID, Platform, PlatformCommand},
     rights::Permission,
     territory::Territory,
     values::{Email, Role, ServiceKind, Text},
@@ -23,8 +27,6 @@ use rdv_eventstore::{CommandContext, CommandError, CommandOutcome, UnitOfWork};
 use rdv_projections::directory::AgentStatusView;
 use serde::Serialize;
 use utoipa::ToSchema;
-
-use crate::respond::Respond;
 
 /// An organisation admin invites an agent into the organisation. A known
 /// e-mail only gets the new role (or, from another territory, a sharing
@@ -284,5 +286,90 @@ impl AcceptAgentInvitation {
             )
             .await?;
         Ok(outcome)
+    }
+}
+
+/// An organisation admin changes an agent's role there (basic ⇄ admin).
+#[derive(Debug, Clone)]
+pub struct ChangeAgentRole {
+    pub organisation_id: OrganisationId,
+    pub agent_id: AgentId,
+    pub role: Role,
+    pub if_match: Option<i64>,
+}
+
+impl ChangeAgentRole {
+    pub async fn run(
+        self,
+        app: &Context,
+        caller: &Caller,
+        command: &CommandContext,
+        respond: impl Respond<Changed>,
+    ) -> Result<CommandOutcome, Error> {
+        let organisation_id = self.organisation_id;
+        managed_organisation(app, caller, organisation_id).await?;
+        let change = AgentCommand::ChangeAgentRole {
+            organisation_id,
+            role: self.role,
+        };
+        change_record::<Agent>(app, command, self.agent_id, change, self.if_match, respond).await
+    }
+}
+
+/// An organisation admin removes an agent from the organisation; its other
+/// organisations keep it.
+#[derive(Debug, Clone)]
+pub struct RemoveAgentFromOrganisation {
+    pub organisation_id: OrganisationId,
+    pub agent_id: AgentId,
+    pub if_match: Option<i64>,
+}
+
+impl RemoveAgentFromOrganisation {
+    pub async fn run(
+        self,
+        app: &Context,
+        caller: &Caller,
+        command: &CommandContext,
+        respond: impl Respond<Changed>,
+    ) -> Result<CommandOutcome, Error> {
+        let organisation_id = self.organisation_id;
+        managed_organisation(app, caller, organisation_id).await?;
+        let remove = AgentCommand::RemoveAgentFromOrganisation { organisation_id };
+        change_record::<Agent>(app, command, self.agent_id, remove, self.if_match, respond).await
+    }
+}
+
+/// The caller revokes the token it calls with: it stops working at once.
+/// A platform admin token set by configuration (`RDV_ADMIN_TOKEN`) cannot
+/// be revoked here: the caller says whether it is that one.
+#[derive(Debug, Clone)]
+pub struct RevokeToken {
+    pub set_by_configuration: bool,
+}
+
+impl RevokeToken {
+    pub async fn run(
+        self,
+        app: &Context,
+        caller: &Caller,
+        command: &CommandContext,
+        respond: impl Respond<Changed>,
+    ) -> Result<CommandOutcome, Error> {
+        let token_hash = caller.token().clone();
+        match caller.agent_id() {
+            Some(agent) => {
+                let revoke = AgentCommand::RevokeApiToken { token_hash };
+                change_record::<Agent>(app, command, agent, revoke, None, respond).await
+            }
+            None if self.set_by_configuration => {
+                let message = "RDV_ADMIN_TOKEN is set by configuration; unset it to revoke it";
+                Err(DomainError::conflict(message).into())
+            }
+            None => {
+                let revoke = PlatformCommand::RevokeAdminToken { token_hash };
+                change_record::<Platform>(app, command, PLATFORM_ID, revoke, None, respond).await
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 use crate::{
     Context, Error,
     caller::{Caller, Place},
-    respond::Respond,
+    respond::{Changed, Respond, change_record},
 };
 use rdv_domain::{
     ids::{OrganisationId, TerritoryId},
@@ -13,40 +13,7 @@ use rdv_domain::{
     territory::Territory,
     values::TimeZone,
 };
-use rdv_eventstore::{CommandContext, CommandError, CommandOutcome};
-
-/// Which organisation a command changed.
-#[derive(Debug, Clone, Copy)]
-pub struct OrganisationChanged {
-    pub organisation_id: OrganisationId,
-}
-
-/// Runs one command on the organisation's stream.
-async fn change_organisation(
-    app: &Context,
-    command: &CommandContext,
-    organisation_id: OrganisationId,
-    change: OrganisationCommand,
-    if_match: Option<i64>,
-    respond: impl Respond<OrganisationChanged>,
-) -> Result<CommandOutcome, Error> {
-    let stream = organisation_id.to_string();
-    let outcome = app
-        .commands
-        .run(
-            command,
-            |unit| {
-                let (stream, change) = (stream.clone(), change.clone());
-                Box::pin(async move {
-                    unit.handle_expecting::<Organisation>(&stream, change, if_match).await?;
-                    Ok::<_, CommandError>(OrganisationChanged { organisation_id })
-                })
-            },
-            respond,
-        )
-        .await?;
-    Ok(outcome)
-}
+use rdv_eventstore::{CommandContext, CommandOutcome};
 
 /// Creates an organisation in a territory, in the territory's time zone
 /// unless another is given.
@@ -63,7 +30,7 @@ impl CreateOrganisation {
         app: &Context,
         caller: &Caller,
         command: &CommandContext,
-        respond: impl Respond<OrganisationChanged>,
+        respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let territory_id = self.territory_id;
         caller.require(Permission::ConfigureTerritory, Place::Territory(territory_id))?;
@@ -73,7 +40,7 @@ impl CreateOrganisation {
             timezone: self.timezone.unwrap_or(territory.state()?.timezone),
             details: self.details,
         };
-        change_organisation(app, command, OrganisationId::new(), create, None, respond).await
+        change_record::<Organisation>(app, command, OrganisationId::new(), create, None, respond).await
     }
 }
 
@@ -91,7 +58,7 @@ impl UpdateOrganisation {
         app: &Context,
         caller: &Caller,
         command: &CommandContext,
-        respond: impl Respond<OrganisationChanged>,
+        respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let organisation_id = self.organisation_id;
         let organisation = app.organisation(organisation_id).await?;
@@ -100,6 +67,6 @@ impl UpdateOrganisation {
             Place::Organisation(organisation_id, organisation.territory_id),
         )?;
         let update = OrganisationCommand::UpdateOrganisation { patch: self.patch };
-        change_organisation(app, command, organisation_id, update, self.if_match, respond).await
+        change_record::<Organisation>(app, command, organisation_id, update, self.if_match, respond).await
     }
 }

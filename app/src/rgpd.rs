@@ -10,13 +10,13 @@
 use crate::{
     Context, Error,
     caller::{Caller, Place},
-    respond::Respond,
-    usagers::{UsagerChanged, change_usager, visible_usager},
+    respond::{Changed, Respond, change_record},
+    usagers::visible_usager,
 };
 use rdv_domain::{
     ids::UsagerId,
     rights::Permission,
-    usager::{ForgetReason, UsagerCommand},
+    usager::{ForgetReason, Usager, UsagerCommand},
 };
 use rdv_eventstore::{CommandContext, CommandOutcome};
 
@@ -36,7 +36,7 @@ impl ForgetUsager {
         app: &Context,
         caller: &Caller,
         command: &CommandContext,
-        respond: impl Respond<UsagerChanged>,
+        respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let (_, organisation_id) = visible_usager(app, caller, self.usager_id).await?;
         let organisation = app.organisation(organisation_id).await?;
@@ -59,11 +59,11 @@ pub async fn forget(
     usager_id: UsagerId,
     reason: ForgetReason,
     if_match: Option<i64>,
-    respond: impl Respond<UsagerChanged>,
+    respond: impl Respond<Changed>,
 ) -> Result<CommandOutcome, Error> {
     let messages = app.store.outbox_ids_of(&usager_id.to_string()).await?;
     let forget = UsagerCommand::ForgetUsager { reason };
-    let outcome = change_usager(app, command, usager_id, forget, if_match, respond).await?;
+    let outcome = change_record::<Usager>(app, command, usager_id, forget, if_match, respond).await?;
     for id in messages {
         for extension in ["eml", "sms"] {
             // Absent when sent by SMTP or a gateway, or not sent yet.

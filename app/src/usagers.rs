@@ -6,7 +6,7 @@
 use crate::{
     Context, Error,
     caller::{Caller, Place},
-    respond::Respond,
+    respond::{Changed, Respond, change_record},
 };
 use rdv_domain::{
     DomainError,
@@ -18,12 +18,6 @@ use rdv_domain::{
 };
 use rdv_eventstore::{CommandContext, CommandError, CommandOutcome};
 use std::collections::BTreeSet;
-
-/// Which usager a command changed.
-#[derive(Debug, Clone, Copy)]
-pub struct UsagerChanged {
-    pub usager_id: UsagerId,
-}
 
 /// The usager field settings of an organisation's espace.
 pub async fn usager_field_settings(app: &Context, organisation: OrganisationId) -> Result<UsagerFieldSettings, Error> {
@@ -57,33 +51,6 @@ pub async fn visible_usager(
     Err(Error::not_found("usager"))
 }
 
-/// Runs one command on the usager's stream.
-pub(crate) async fn change_usager(
-    app: &Context,
-    command: &CommandContext,
-    usager_id: UsagerId,
-    change: UsagerCommand,
-    if_match: Option<i64>,
-    respond: impl Respond<UsagerChanged>,
-) -> Result<CommandOutcome, Error> {
-    let stream = usager_id.to_string();
-    let outcome = app
-        .commands
-        .run(
-            command,
-            |unit| {
-                let (stream, change) = (stream.clone(), change.clone());
-                Box::pin(async move {
-                    unit.handle_expecting::<Usager>(&stream, change, if_match).await?;
-                    Ok::<_, CommandError>(UsagerChanged { usager_id })
-                })
-            },
-            respond,
-        )
-        .await?;
-    Ok(outcome)
-}
-
 /// An agent creates an usager in organisations it works in, or a relative
 /// of an usager (`responsible_id`), who joins the responsible's
 /// organisations and is booked and notified through them.
@@ -100,7 +67,7 @@ impl CreateUsager {
         app: &Context,
         caller: &Caller,
         command: &CommandContext,
-        respond: impl Respond<UsagerChanged>,
+        respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         for organisation_id in &self.organisation_ids {
             let organisation = app.organisation(*organisation_id).await?;
@@ -130,7 +97,7 @@ impl CreateUsager {
             organisation_ids,
             profile,
         };
-        change_usager(app, command, UsagerId::new(), create, None, respond).await
+        change_record::<Usager>(app, command, UsagerId::new(), create, None, respond).await
     }
 }
 
@@ -151,7 +118,7 @@ impl UpdateUsager {
         app: &Context,
         caller: &Caller,
         command: &CommandContext,
-        respond: impl Respond<UsagerChanged>,
+        respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let (usager, organisation) = visible_usager(app, caller, self.usager_id).await?;
         for changed in self.organisation_ids.symmetric_difference(&usager.organisation_ids) {
@@ -170,7 +137,7 @@ impl UpdateUsager {
             organisation_ids: self.organisation_ids,
             profile,
         };
-        change_usager(app, command, self.usager_id, update, self.if_match, respond).await
+        change_record::<Usager>(app, command, self.usager_id, update, self.if_match, respond).await
     }
 }
 
@@ -190,7 +157,7 @@ impl ArchiveUsager {
         app: &Context,
         caller: &Caller,
         command: &CommandContext,
-        respond: impl Respond<UsagerChanged>,
+        respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let usager_id = self.usager_id;
         visible_usager(app, caller, usager_id).await?;
@@ -214,7 +181,7 @@ impl ArchiveUsager {
                             let invalidate = FollowUpCommand::InvalidateInvitations;
                             unit.handle::<FollowUp>(&follow_up, invalidate).await?;
                         }
-                        Ok::<_, CommandError>(UsagerChanged { usager_id })
+                        Ok::<_, CommandError>(Changed::of::<Usager>(usager_id))
                     })
                 },
                 respond,
@@ -237,10 +204,10 @@ impl UnarchiveUsager {
         app: &Context,
         caller: &Caller,
         command: &CommandContext,
-        respond: impl Respond<UsagerChanged>,
+        respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         visible_usager(app, caller, self.usager_id).await?;
         let unarchive = UsagerCommand::UnarchiveUsager;
-        change_usager(app, command, self.usager_id, unarchive, self.if_match, respond).await
+        change_record::<Usager>(app, command, self.usager_id, unarchive, self.if_match, respond).await
     }
 }

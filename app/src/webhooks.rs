@@ -8,7 +8,7 @@
 use crate::{
     Context, Error,
     caller::{Caller, Place},
-    respond::Respond,
+    respond::{Respond, change_one},
 };
 use rdv_domain::{
     DomainError, FieldError,
@@ -19,7 +19,7 @@ use rdv_domain::{
         WebhookModel,
     },
 };
-use rdv_eventstore::{CommandContext, CommandError, CommandOutcome};
+use rdv_eventstore::{CommandContext, CommandOutcome};
 use rdv_webhook_relay::{signing::WebhookSecret, target};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -98,22 +98,7 @@ async fn change_endpoint(
     respond: impl Respond<EndpointChanged>,
 ) -> Result<CommandOutcome, Error> {
     let stream = changed.endpoint_id.to_string();
-    let outcome = app
-        .commands
-        .run(
-            command,
-            |unit| {
-                let (stream, change, changed) = (stream.clone(), change.clone(), changed.clone());
-                Box::pin(async move {
-                    unit.handle_expecting::<WebhookEndpoint>(&stream, change, if_match)
-                        .await?;
-                    Ok::<_, CommandError>(changed)
-                })
-            },
-            respond,
-        )
-        .await?;
-    Ok(outcome)
+    change_one::<WebhookEndpoint, _>(app, command, &stream, change, if_match, changed, respond).await
 }
 
 /// A fresh secret, and its sealed form to store.

@@ -6,6 +6,7 @@ use axum::{
     http::{HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
+use rdv_app::respond::Changed;
 use rdv_eventstore::{CommandOutcome, CommitSummary, StoredResponse};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -41,24 +42,37 @@ pub fn reply<T>(
     id_of: impl Fn(&T) -> String + Send + Sync,
     extra: impl Fn(&T) -> Value + Send + Sync,
 ) -> impl Fn(&T, &CommitSummary<'_>) -> StoredResponse + Send + Sync {
-    move |value, summary| {
-        let id = id_of(value);
-        let mut body = json!({
-            "id": id,
-            "version": summary.version_of(aggregate_type, &id),
-            "events": summary.events.iter().map(|e| json!({
-                "event_id": e.event_id,
-                "event_type": e.event_type,
-                "position": e.position,
-            })).collect::<Vec<_>>(),
-        });
-        if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra(value)) {
-            body.extend(extra);
-        }
-        StoredResponse {
-            status: status.as_u16(),
-            body,
-        }
+    move |value, summary| answer(status, summary, aggregate_type, &id_of(value), extra(value))
+}
+
+/// The answer of a use case that changed one record: `{id, version,
+/// events}` of that record.
+pub fn changed(status: StatusCode) -> impl Fn(&Changed, &CommitSummary<'_>) -> StoredResponse + Send + Sync {
+    move |changed, summary| answer(status, summary, changed.aggregate_type, &changed.id, json!({}))
+}
+
+fn answer(
+    status: StatusCode,
+    summary: &CommitSummary<'_>,
+    aggregate_type: &str,
+    id: &str,
+    extra: Value,
+) -> StoredResponse {
+    let mut body = json!({
+        "id": id,
+        "version": summary.version_of(aggregate_type, id),
+        "events": summary.events.iter().map(|e| json!({
+            "event_id": e.event_id,
+            "event_type": e.event_type,
+            "position": e.position,
+        })).collect::<Vec<_>>(),
+    });
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    StoredResponse {
+        status: status.as_u16(),
+        body,
     }
 }
 

@@ -1,14 +1,8 @@
 //! What every handler shares: the use cases' [`Context`] and what only the
 //! HTTP edge needs (the admin token, secrets, the NATS client for `/ready`).
 
-use crate::{
-    error::ApiError,
-    reply::{CommandReply, reply},
-};
-use axum::http::StatusCode;
 use rdv_app::Context;
-use rdv_domain::{DomainError, Services, VersionedAggregate, values::TokenHash};
-use rdv_eventstore::CommandContext;
+use rdv_domain::values::TokenHash;
 use std::sync::Arc;
 
 pub use rdv_app::context::MIN_POSITION_WAIT;
@@ -42,26 +36,5 @@ impl std::ops::Deref for Inner {
 impl AppState {
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
-    }
-
-    /// Runs one command on one aggregate and answers `{id, version, events}`.
-    pub async fn command<A>(
-        &self,
-        ctx: &CommandContext,
-        id: &str,
-        command: A::Command,
-        if_match: Option<i64>,
-        status: StatusCode,
-    ) -> Result<CommandReply, ApiError>
-    where
-        A: VersionedAggregate<Error = DomainError, Services = Services>,
-        A::Command: Clone + Send + Sync + 'static,
-    {
-        let respond = reply(status, A::TYPE, |_| id.to_string(), |_| serde_json::json!({}));
-        Ok(CommandReply(
-            self.commands
-                .execute::<A, _>(ctx, id, command, if_match, respond)
-                .await?,
-        ))
     }
 }

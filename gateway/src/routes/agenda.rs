@@ -6,7 +6,7 @@ use crate::{
     auth::Principal,
     error::ApiError,
     extract::{CommandHeaders, JsonBody, path_id},
-    reply::{CommandAnswer, CommandReply, reply},
+    reply::{CommandAnswer, CommandReply, changed, reply},
     state::AppState,
 };
 use axum::{
@@ -14,8 +14,8 @@ use axum::{
     http::StatusCode,
 };
 use rdv_app::agenda::{
-    AbsenceRecorded, AbsenceRequest, AgendaChanged, CreatePlage, DeleteAbsence, DeletePlage, PlageRequest, PlageSaved,
-    RecordAbsence, UpdateAbsence, UpdatePlage,
+    AbsenceRecorded, AbsenceRequest, CreatePlage, DeleteAbsence, DeletePlage, PlageRequest, PlageSaved, RecordAbsence,
+    UpdateAbsence, UpdatePlage,
 };
 use rdv_eventstore::{CommitSummary, StoredResponse};
 use serde_json::{Value, json};
@@ -34,16 +34,6 @@ fn plage_saved(status: StatusCode) -> impl Fn(&PlageSaved, &CommitSummary<'_>) -
                 .collect();
             json!({"plage_id": saved.plage_id, "warnings": warnings})
         },
-    )
-}
-
-/// The answer of a change to an agenda.
-fn changed() -> impl Fn(&AgendaChanged, &CommitSummary<'_>) -> StoredResponse + Send + Sync {
-    reply(
-        StatusCode::OK,
-        "AgentAgenda",
-        |c: &AgendaChanged| c.agent_id.to_string(),
-        |_| json!({}),
     )
 }
 
@@ -102,7 +92,9 @@ pub async fn delete_plage(
         if_match: headers.if_match,
     };
     let ctx = principal.context(&headers, &format!("DELETE /v1/plages/{id}"), "");
-    Ok(CommandReply(command.run(&state, &principal, &ctx, changed()).await?))
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }
 
 /// Records an absence of an agent; it applies in all its organisations.
@@ -145,7 +137,9 @@ pub async fn update_absence(
         if_match: headers.if_match,
     };
     let ctx = principal.context(&headers, &format!("PATCH /v1/absences/{id}"), &body.hash);
-    Ok(CommandReply(command.run(&state, &principal, &ctx, changed()).await?))
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }
 
 /// Deletes an absence.
@@ -162,5 +156,7 @@ pub async fn delete_absence(
         if_match: headers.if_match,
     };
     let ctx = principal.context(&headers, &format!("DELETE /v1/absences/{id}"), "");
-    Ok(CommandReply(command.run(&state, &principal, &ctx, changed()).await?))
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }

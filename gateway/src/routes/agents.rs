@@ -3,7 +3,7 @@ use crate::{
     auth::{Principal, anonymous_context},
     error::ApiError,
     extract::{CommandHeaders, Form, JsonBody, Query, path_id},
-    reply::{CommandAnswer, CommandReply, reply},
+    reply::{CommandAnswer, CommandReply, changed, reply},
     state::AppState,
 };
 use axum::{
@@ -11,15 +11,16 @@ use axum::{
     extract::{Path, State},
     http::StatusCode,
 };
-use rdv_app::agents::{AcceptAgentInvitation, AcceptInvitationAnswer, InviteAgent, InviteAgentAnswer, ReinviteAgent};
+use rdv_app::agents::{
+    AcceptAgentInvitation, AcceptInvitationAnswer, ChangeAgentRole, InviteAgent, InviteAgentAnswer, ReinviteAgent,
+    RemoveAgentFromOrganisation, RevokeToken,
+};
 use rdv_app::caller::Place;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
-    agent::{Agent, AgentCommand, AgentState},
-    ids::{AgentId, OrganisationId, TerritoryId},
-    organisation::OrganisationState,
-    platform::{PLATFORM_ID, Platform, PlatformCommand},
+    agent::{Agent, AgentState},
+    ids::AgentId,
     values::{Email, Role, ServiceKind, Text},
 };
 use rdv_projections::directory::{self, OrganisationAgentView};
@@ -178,22 +179,6 @@ pub async fn get_agent(
     Ok(Json(directory::AgentView::of_state(agent_id.0, &then)))
 }
 
-/// Checks the caller administers the organisation and returns its ids.
-async fn managed_agent(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    agent_id: &str,
-) -> Result<(OrganisationId, TerritoryId, AgentId, OrganisationState), ApiError> {
-    let (organisation_id, organisation) = organisation(state, id).await?;
-    principal.require(
-        Permission::ManageAgents,
-        Place::Organisation(organisation_id, organisation.territory_id),
-    )?;
-    let agent: AgentId = path_id(agent_id, "agent")?;
-    Ok((organisation_id, organisation.territory_id, agent, organisation))
-}
-
 #[derive(Deserialize, ToSchema)]
 pub struct ChangeRoleRequest {
     role: Option<Role>,
@@ -210,20 +195,23 @@ pub async fn change_agent_role(
     Path((id, agent_id)): Path<(String, String)>,
     body: JsonBody<ChangeRoleRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (organisation_id, _, _, _) = managed_agent(&state, &principal, &id, &agent_id).await?;
-    let role = body
-        .value
-        .role
-        .ok_or_else(|| ApiError::from(DomainError::invalid("role", "is required")))?;
+    let command = ChangeAgentRole {
+        organisation_id: path_id(&id, "organisation")?,
+        agent_id: path_id(&agent_id, "agent")?,
+        role: body
+            .value
+            .role
+            .ok_or_else(|| DomainError::invalid("role", "is required"))?,
+        if_match: headers.if_match,
+    };
     let ctx = principal.context(
         &headers,
         &format!("PATCH /v1/organisations/{id}/agents/{agent_id}"),
         &body.hash,
     );
-    let command = AgentCommand::ChangeAgentRole { organisation_id, role };
-    state
-        .command::<Agent>(&ctx, &agent_id, command, headers.if_match, StatusCode::OK)
-        .await
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }
 
 /// Removes an agent from the organisation (RemoveAgentFromOrganisation).
@@ -236,16 +224,19 @@ pub async fn remove_agent(
     headers: CommandHeaders,
     Path((id, agent_id)): Path<(String, String)>,
 ) -> Result<CommandReply, ApiError> {
-    let (organisation_id, _, _, _) = managed_agent(&state, &principal, &id, &agent_id).await?;
+    let command = RemoveAgentFromOrganisation {
+        organisation_id: path_id(&id, "organisation")?,
+        agent_id: path_id(&agent_id, "agent")?,
+        if_match: headers.if_match,
+    };
     let ctx = principal.context(
         &headers,
         &format!("DELETE /v1/organisations/{id}/agents/{agent_id}"),
         "",
     );
-    let command = AgentCommand::RemoveAgentFromOrganisation { organisation_id };
-    state
-        .command::<Agent>(&ctx, &agent_id, command, headers.if_match, StatusCode::OK)
-        .await
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }
 
 /// Sends a new invitation (new token, new validity window) to an agent who
@@ -311,22 +302,10 @@ pub async fn revoke_token(
     headers: CommandHeaders,
 ) -> Result<CommandReply, ApiError> {
     let ctx = principal.context(&headers, "POST /v1/auth/revoke", "");
-    let token_hash = principal.token().clone();
-    match principal.agent_id() {
-        Some(agent) => {
-            let command = AgentCommand::RevokeApiToken { token_hash };
-            state
-                .command::<Agent>(&ctx, &agent.to_string(), command, None, StatusCode::OK)
-                .await
-        }
-        None if state.admin_token.as_ref() == Some(&token_hash) => {
-            Err(DomainError::conflict("RDV_ADMIN_TOKEN is set by configuration; unset it to revoke it").into())
-        }
-        None => {
-            let command = PlatformCommand::RevokeAdminToken { token_hash };
-            state
-                .command::<Platform>(&ctx, PLATFORM_ID, command, None, StatusCode::OK)
-                .await
-        }
-    }
+    let command = RevokeToken {
+        set_by_configuration: state.admin_token.as_ref() == Some(principal.token()),
+    };
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }

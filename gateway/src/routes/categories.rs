@@ -5,8 +5,8 @@ use super::{organisations::organisation, territories::MinPosition};
 use crate::{
     auth::Principal,
     error::ApiError,
-    extract::{CommandHeaders, Form, JsonBody, Query},
-    reply::{CommandAnswer, CommandReply},
+    extract::{CommandHeaders, Form, JsonBody, Query, path_id},
+    reply::{CommandAnswer, CommandReply, changed},
     state::AppState,
 };
 use axum::{
@@ -15,12 +15,10 @@ use axum::{
     http::StatusCode,
 };
 use rdv_app::caller::Place;
+use rdv_app::categories::ConfigureCategory;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
-    category::{
-        CategoryCommand, CategoryConfiguration, CategorySettings, CategoryState, CategoryTexts, InvitationFormat,
-        TemplateModel, parse_short_name,
-    },
+    category::{CategorySettings, CategoryState, CategoryTexts, InvitationFormat, TemplateModel, parse_short_name},
     phone::PhoneE164,
     values::Text,
 };
@@ -103,11 +101,7 @@ pub async fn configure_category(
     Path((id, short_name)): Path<(String, String)>,
     body: JsonBody<ConfigureCategoryRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require(
-        Permission::ConfigureOrganisation,
-        Place::Organisation(organisation_id, organisation.territory_id),
-    )?;
+    let organisation_id: rdv_domain::ids::OrganisationId = path_id(&id, "organisation")?;
     let r = body.value;
     let mut form = Form::default();
     let short_name = form.check(parse_short_name(&short_name, "short_name"));
@@ -116,10 +110,11 @@ pub async fn configure_category(
     let phone = form.optional("phone_number", phone.as_deref(), PhoneE164::parse);
     let model = r.model.unwrap_or(TemplateModel::Standard);
     let command = form.finish(|| {
-        Some(CategoryCommand::ConfigureCategory {
+        Some(ConfigureCategory {
             organisation_id,
             short_name: short_name?,
-            settings: Box::new(CategorySettings {
+            if_match: headers.if_match,
+            settings: CategorySettings {
                 name: name?,
                 model,
                 optional_rdv_subscription: r.optional_rdv_subscription,
@@ -134,19 +129,18 @@ pub async fn configure_category(
                 day_of_the_month_periodic_invites: r.day_of_the_month_periodic_invites,
                 phone_number: phone?,
                 texts: r.texts.merged(model),
-            }),
+            },
         })
     })?;
-    let CategoryCommand::ConfigureCategory { short_name, .. } = &command;
-    let stream = CategoryConfiguration::stream_id(organisation_id, short_name);
+    let short_name = &command.short_name;
     let ctx = principal.context(
         &headers,
         &format!("PUT /v1/organisations/{id}/motif-categories/{short_name}"),
         &body.hash,
     );
-    state
-        .command::<CategoryConfiguration>(&ctx, &stream, command, headers.if_match, StatusCode::OK)
-        .await
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }
 
 /// The motif categories an organisation has configured.

@@ -7,7 +7,7 @@ use crate::{
     auth::Principal,
     error::ApiError,
     extract::{AsOf, CommandHeaders, JsonBody, Query, path_id},
-    reply::CommandReply,
+    reply::{CommandReply, changed},
     state::AppState,
 };
 use axum::{
@@ -17,15 +17,13 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use rdv_app::caller::Place;
+use rdv_app::follow_up_changes::{SetFollowUpClosed, SetReferents};
 use rdv_app::insertion::category_rules;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     DomainError,
     category::InvitationFormat,
-    follow_up::{
-        ActionReason, FollowUp, FollowUpCommand, FollowUpState, FollowUpStatus, InvitationTrigger, SentNotice,
-        TrackedParticipation,
-    },
+    follow_up::{ActionReason, FollowUpState, FollowUpStatus, InvitationTrigger, SentNotice, TrackedParticipation},
     ids::{AgentId, FollowUpId, InvitationId, OrganisationId, UsagerId},
 };
 use rdv_projections::follow_ups::{self, ACTION_QUEUE, LISTED, Listing, queue_bound};
@@ -128,19 +126,24 @@ pub async fn get_follow_up(
     Ok(Json(FollowUpView::new(follow_up_id, &follow_up, at, days, convene)))
 }
 
-async fn follow_up_command(
+/// Closes or reopens a follow-up.
+async fn set_closed(
     state: &AppState,
     principal: &Principal,
     headers: &CommandHeaders,
-    (id, route): (&str, &str),
-    command: FollowUpCommand,
-    hash: &str,
+    id: &str,
+    closed: bool,
 ) -> Result<CommandReply, ApiError> {
-    visible_follow_up(state, principal, id, None).await?;
-    let ctx = principal.context(headers, route, hash);
-    state
-        .command::<FollowUp>(&ctx, id, command, headers.if_match, StatusCode::OK)
-        .await
+    let command = SetFollowUpClosed {
+        follow_up_id: follow_up_id(id)?,
+        closed,
+        if_match: headers.if_match,
+    };
+    let verb = if closed { "close" } else { "reopen" };
+    let ctx = principal.context(headers, &format!("POST /v1/follow-ups/{id}/{verb}"), "");
+    Ok(CommandReply(
+        command.run(state, principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }
 
 /// Closes a follow-up: its invitations stop being valid.
@@ -152,16 +155,7 @@ pub async fn close_follow_up(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    let route = format!("POST /v1/follow-ups/{id}/close");
-    follow_up_command(
-        &state,
-        &principal,
-        &headers,
-        (&id, &route),
-        FollowUpCommand::CloseFollowUp,
-        "",
-    )
-    .await
+    set_closed(&state, &principal, &headers, &id, true).await
 }
 
 /// Reopens a closed follow-up.
@@ -173,16 +167,7 @@ pub async fn reopen_follow_up(
     headers: CommandHeaders,
     Path(id): Path<String>,
 ) -> Result<CommandReply, ApiError> {
-    let route = format!("POST /v1/follow-ups/{id}/reopen");
-    follow_up_command(
-        &state,
-        &principal,
-        &headers,
-        (&id, &route),
-        FollowUpCommand::ReopenFollowUp,
-        "",
-    )
-    .await
+    set_closed(&state, &principal, &headers, &id, false).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -203,24 +188,15 @@ pub async fn set_referents(
     Path(id): Path<String>,
     body: JsonBody<ReferentsRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (_, follow_up, _) = visible_follow_up(&state, &principal, &id, None).await?;
-    let organisations = follow_up.organisations();
-    for (i, agent) in body.value.agent_ids.iter().enumerate() {
-        let agent_state = state.load::<rdv_domain::agent::Agent>(&agent.to_string()).await?.0;
-        let member = agent_state.is_some_and(|a| a.memberships.keys().any(|o| organisations.contains(o)));
-        if !member {
-            return Err(DomainError::invalid(
-                &format!("agent_ids[{i}]"),
-                "no such agent in the follow-up's organisations",
-            )
-            .into());
-        }
-    }
-    let command = FollowUpCommand::SetReferents {
+    let command = SetReferents {
+        follow_up_id: follow_up_id(&id)?,
         agent_ids: body.value.agent_ids,
+        if_match: headers.if_match,
     };
-    let route = format!("PUT /v1/follow-ups/{id}/referents");
-    follow_up_command(&state, &principal, &headers, (&id, &route), command, &body.hash).await
+    let ctx = principal.context(&headers, &format!("PUT /v1/follow-ups/{id}/referents"), &body.hash);
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -3,7 +3,7 @@ use crate::{
     auth::Principal,
     error::ApiError,
     extract::{CommandHeaders, Form, JsonBody, Query, path_id},
-    reply::{CommandAnswer, CommandReply},
+    reply::{CommandAnswer, CommandReply, changed},
     state::AppState,
 };
 use axum::{
@@ -13,10 +13,11 @@ use axum::{
 };
 use rdv_app::caller::Place;
 use rdv_app::history::{self, HistoryEntry};
+use rdv_app::lieux::{CreateLieu, SetLieuEnabled, UpdateLieu, managed_lieu};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     ids::{LieuId, OrganisationId},
-    lieu::{Lieu, LieuCommand, LieuDetails, LieuPatch},
+    lieu::{Lieu, LieuDetails, LieuPatch},
     values::Text,
 };
 use rdv_projections::configuration::{self, LieuView};
@@ -45,18 +46,14 @@ pub async fn create_lieu(
     Path(id): Path<String>,
     body: JsonBody<CreateLieuRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require(
-        Permission::ConfigureOrganisation,
-        Place::Organisation(organisation_id, organisation.territory_id),
-    )?;
+    let organisation_id: OrganisationId = path_id(&id, "organisation")?;
     let r = body.value;
     let mut form = Form::default();
     let name = form.required("name", r.name.as_deref(), Text::parse);
     let address = form.required("address", r.address.as_deref(), Text::parse);
     let phone = form.contact_phone("phone", r.phone);
     let command = form.finish(|| {
-        Some(LieuCommand::CreateLieu {
+        Some(CreateLieu {
             organisation_id,
             details: LieuDetails {
                 name: name?,
@@ -67,9 +64,11 @@ pub async fn create_lieu(
         })
     })?;
     let ctx = principal.context(&headers, &format!("POST /v1/organisations/{id}/lieux"), &body.hash);
-    state
-        .command::<Lieu>(&ctx, &LieuId::new().to_string(), command, None, StatusCode::CREATED)
-        .await
+    Ok(CommandReply(
+        command
+            .run(&state, &principal, &ctx, changed(StatusCode::CREATED))
+            .await?,
+    ))
 }
 
 /// The lieux of an organisation.
@@ -96,24 +95,6 @@ pub async fn list_lieux(
     Ok(Json(lieux))
 }
 
-/// The lieu's organisation, once the caller is checked as its admin
-/// (404 for a caller outside the territory).
-async fn managed_lieu(state: &AppState, principal: &Principal, id: &str) -> Result<OrganisationId, ApiError> {
-    let _: LieuId = path_id(id, "lieu")?;
-    let lieu = state
-        .load::<Lieu>(id)
-        .await?
-        .0
-        .ok_or_else(|| ApiError::not_found("lieu"))?;
-    let (organisation_id, organisation) = organisation(state, &lieu.organisation_id.to_string()).await?;
-    principal.require_territory_visibility(organisation.territory_id, "lieu")?;
-    principal.require(
-        Permission::ConfigureOrganisation,
-        Place::Organisation(organisation_id, organisation.territory_id),
-    )?;
-    Ok(organisation_id)
-}
-
 #[derive(Deserialize, ToSchema)]
 pub struct UpdateLieuRequest {
     name: Option<String>,
@@ -134,14 +115,16 @@ pub async fn update_lieu(
     Path(id): Path<String>,
     body: JsonBody<UpdateLieuRequest>,
 ) -> Result<CommandReply, ApiError> {
-    managed_lieu(&state, &principal, &id).await?;
+    let lieu_id: LieuId = path_id(&id, "lieu")?;
     let r = body.value;
     let mut form = Form::default();
     let name = form.optional("name", r.name.as_deref(), Text::parse);
     let address = form.optional("address", r.address.as_deref(), Text::parse);
     let phone = r.phone.map(|p| form.contact_phone("phone", p));
     let command = form.finish(|| {
-        Some(LieuCommand::UpdateLieu {
+        Some(UpdateLieu {
+            lieu_id,
+            if_match: headers.if_match,
             patch: LieuPatch {
                 name: name?,
                 address: address?,
@@ -153,9 +136,9 @@ pub async fn update_lieu(
         })
     })?;
     let ctx = principal.context(&headers, &format!("PATCH /v1/lieux/{id}"), &body.hash);
-    state
-        .command::<Lieu>(&ctx, &id, command, headers.if_match, StatusCode::OK)
-        .await
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }
 
 async fn set_availability(
@@ -163,18 +146,18 @@ async fn set_availability(
     principal: Principal,
     headers: CommandHeaders,
     id: String,
-    enable: bool,
+    enabled: bool,
 ) -> Result<CommandReply, ApiError> {
-    managed_lieu(&state, &principal, &id).await?;
-    let (command, verb) = if enable {
-        (LieuCommand::EnableLieu, "enable")
-    } else {
-        (LieuCommand::DisableLieu, "disable")
+    let command = SetLieuEnabled {
+        lieu_id: path_id(&id, "lieu")?,
+        enabled,
+        if_match: headers.if_match,
     };
+    let verb = if enabled { "enable" } else { "disable" };
     let ctx = principal.context(&headers, &format!("POST /v1/lieux/{id}/{verb}"), "");
-    state
-        .command::<Lieu>(&ctx, &id, command, headers.if_match, StatusCode::OK)
-        .await
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }
 
 /// Disables a lieu (kept for past RDVs).
@@ -209,7 +192,7 @@ pub async fn lieu_history(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
-    managed_lieu(&state, &principal, &id).await?;
+    managed_lieu(&state, &principal, path_id(&id, "lieu")?).await?;
     let events = state.store.load_stream("Lieu", &id).await?;
     Ok(Json(history::of::<Lieu>(&events, |l| {
         l.0.as_ref().map_or(Value::Null, |s| {

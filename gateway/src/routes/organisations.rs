@@ -3,7 +3,7 @@ use crate::{
     auth::Principal,
     error::ApiError,
     extract::{CommandHeaders, Form, JsonBody, Query, path_id},
-    reply::{CommandAnswer, CommandReply, reply},
+    reply::{CommandAnswer, CommandReply, changed},
     state::AppState,
 };
 use axum::{
@@ -12,17 +12,15 @@ use axum::{
     http::StatusCode,
 };
 use rdv_app::caller::Place;
-use rdv_app::organisations::{CreateOrganisation, OrganisationChanged, UpdateOrganisation};
+use rdv_app::organisations::{CreateOrganisation, UpdateOrganisation};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     ids::{OrganisationId, TerritoryId},
     organisation::{OrganisationDetails, OrganisationPatch, OrganisationState},
     values::{Email, Text, TimeZone},
 };
-use rdv_eventstore::{CommitSummary, StoredResponse};
 use rdv_projections::directory::{self, OrganisationView};
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -35,18 +33,6 @@ pub struct CreateOrganisationRequest {
     opening_hours: Option<String>,
     /// IANA name; the territory's when absent.
     timezone: Option<String>,
-}
-
-/// The answer of a command on an organisation.
-fn organisation_changed(
-    status: StatusCode,
-) -> impl Fn(&OrganisationChanged, &CommitSummary<'_>) -> StoredResponse + Send + Sync {
-    reply(
-        status,
-        "Organisation",
-        |c: &OrganisationChanged| c.organisation_id.to_string(),
-        |_| json!({}),
-    )
 }
 
 /// Optional free text: trimmed, and blank means absent.
@@ -91,7 +77,7 @@ pub async fn create_organisation(
         &format!("POST /v1/territories/{id}/organisations"),
         &body.hash,
     );
-    let respond = organisation_changed(StatusCode::CREATED);
+    let respond = changed(StatusCode::CREATED);
     Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
@@ -207,6 +193,6 @@ pub async fn update_organisation(
         })
     })?;
     let ctx = principal.context(&headers, &format!("PATCH /v1/organisations/{id}"), &body.hash);
-    let respond = organisation_changed(StatusCode::OK);
+    let respond = changed(StatusCode::OK);
     Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }

@@ -3,7 +3,7 @@ use crate::{
     auth::Principal,
     error::ApiError,
     extract::{CommandHeaders, JsonBody, Query, path_id},
-    reply::{CommandAnswer, CommandReply},
+    reply::{CommandAnswer, CommandReply, changed},
     state::AppState,
 };
 use axum::{
@@ -13,12 +13,11 @@ use axum::{
 };
 use rdv_app::caller::Place;
 use rdv_app::history::{self, HistoryEntry};
+use rdv_app::territories::{ConfigureEspace, EspaceSetting};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     ids::TerritoryId,
-    territory::{
-        EspaceSettings, RdvFieldSettings, Territory, TerritoryCommand, UsagerFieldSettings, WaitingRoomSettings,
-    },
+    territory::{EspaceSettings, RdvFieldSettings, Territory, UsagerFieldSettings, WaitingRoomSettings},
 };
 use rdv_projections::configuration;
 use serde_json::Value;
@@ -53,15 +52,17 @@ async fn configure(
     headers: CommandHeaders,
     id: String,
     (route, hash): (&str, &str),
-    command: TerritoryCommand,
+    setting: EspaceSetting,
 ) -> Result<CommandReply, ApiError> {
-    let territory: TerritoryId = path_id(&id, "territory")?;
-    principal.require_territory_visibility(territory, "territory")?;
-    principal.require(Permission::ConfigureTerritory, Place::Territory(territory))?;
+    let command = ConfigureEspace {
+        territory_id: path_id(&id, "territory")?,
+        setting,
+        if_match: headers.if_match,
+    };
     let ctx = principal.context(&headers, &format!("PUT /v1/territories/{id}/settings/{route}"), hash);
-    state
-        .command::<Territory>(&ctx, &id, command, headers.if_match, StatusCode::OK)
-        .await
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }
 
 /// Which standard usager fields forms show, and the espace's custom fields.
@@ -76,7 +77,7 @@ pub async fn put_usager_fields(
     Path(id): Path<String>,
     body: JsonBody<UsagerFieldSettings>,
 ) -> Result<CommandReply, ApiError> {
-    let command = TerritoryCommand::ConfigureUsagerFields { settings: body.value };
+    let command = EspaceSetting::UsagerFields(body.value);
     configure(state, principal, headers, id, ("usager-fields", &body.hash), command).await
 }
 
@@ -90,7 +91,7 @@ pub async fn put_rdv_fields(
     Path(id): Path<String>,
     body: JsonBody<RdvFieldSettings>,
 ) -> Result<CommandReply, ApiError> {
-    let command = TerritoryCommand::ConfigureRdvFields { settings: body.value };
+    let command = EspaceSetting::RdvFields(body.value);
     configure(state, principal, headers, id, ("rdv-fields", &body.hash), command).await
 }
 
@@ -104,7 +105,7 @@ pub async fn put_waiting_room(
     Path(id): Path<String>,
     body: JsonBody<WaitingRoomSettings>,
 ) -> Result<CommandReply, ApiError> {
-    let command = TerritoryCommand::ConfigureWaitingRoom { settings: body.value };
+    let command = EspaceSetting::WaitingRoom(body.value);
     configure(state, principal, headers, id, ("waiting-room", &body.hash), command).await
 }
 
@@ -125,7 +126,7 @@ pub async fn put_closed_days(
     Path(id): Path<String>,
     body: JsonBody<ClosedDaysRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let command = TerritoryCommand::ConfigureClosedDays { days: body.value.days };
+    let command = EspaceSetting::ClosedDays(body.value.days);
     configure(state, principal, headers, id, ("closed-days", &body.hash), command).await
 }
 

@@ -2,7 +2,7 @@ use crate::{
     auth::Principal,
     error::ApiError,
     extract::{CommandHeaders, Form, JsonBody, Query, path_id},
-    reply::{CommandAnswer, CommandReply},
+    reply::{CommandAnswer, CommandReply, changed},
     state::AppState,
 };
 use axum::{
@@ -11,11 +11,10 @@ use axum::{
     http::StatusCode,
 };
 use rdv_app::caller::Place;
+use rdv_app::territories::{CreateTerritory, GrantTerritoryRights, SetServiceActive};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
-    agent::{Agent, AgentCommand},
-    ids::{AgentId, TerritoryId},
-    territory::{Territory, TerritoryCommand},
+    ids::TerritoryId,
     values::{DepartementNumber, ServiceKind, TerritoryRights, Text, TimeZone},
 };
 use rdv_projections::directory::{self, TerritoryView};
@@ -47,7 +46,6 @@ pub async fn create_territory(
     headers: CommandHeaders,
     body: JsonBody<CreateTerritoryRequest>,
 ) -> Result<CommandReply, ApiError> {
-    principal.require(Permission::CreateTerritory, Place::Platform)?;
     let r = body.value;
     let mut form = Form::default();
     let name = form.required("name", r.name.as_deref(), Text::parse);
@@ -58,17 +56,18 @@ pub async fn create_territory(
     );
     let timezone = form.optional("timezone", r.timezone.as_deref(), TimeZone::parse);
     let command = form.finish(|| {
-        Some(TerritoryCommand::CreateTerritory {
+        Some(CreateTerritory {
             name: name?,
             departement_number: departement?,
             timezone: timezone?.unwrap_or_default(),
         })
     })?;
-    let id = TerritoryId::new().to_string();
     let ctx = principal.context(&headers, "POST /v1/territories", &body.hash);
-    state
-        .command::<Territory>(&ctx, &id, command, None, StatusCode::CREATED)
-        .await
+    Ok(CommandReply(
+        command
+            .run(&state, &principal, &ctx, changed(StatusCode::CREATED))
+            .await?,
+    ))
 }
 
 /// A territory with its active services.
@@ -99,25 +98,25 @@ async fn change_service(
     headers: CommandHeaders,
     id: String,
     service: String,
-    activate: bool,
+    active: bool,
 ) -> Result<CommandReply, ApiError> {
-    let territory: TerritoryId = path_id(&id, "territory")?;
-    principal.require(Permission::ManageServices, Place::Territory(territory))?;
+    let territory_id: TerritoryId = path_id(&id, "territory")?;
     let service = ServiceKind::parse(&service, "service")?;
-    let command = if activate {
-        TerritoryCommand::ActivateService { service }
-    } else {
-        TerritoryCommand::DeactivateService { service }
+    let command = SetServiceActive {
+        territory_id,
+        service,
+        active,
+        if_match: headers.if_match,
     };
-    let verb = if activate { "activate" } else { "deactivate" };
+    let verb = if active { "activate" } else { "deactivate" };
     let ctx = principal.context(
         &headers,
         &format!("POST /v1/territories/{id}/services/{}/{verb}", service.slug()),
         "",
     );
-    state
-        .command::<Territory>(&ctx, &id, command, headers.if_match, StatusCode::OK)
-        .await
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }
 
 /// Offers a service of the catalogue in the territory.
@@ -158,21 +157,18 @@ pub async fn grant_territory_rights(
     Path((id, agent_id)): Path<(String, String)>,
     body: JsonBody<TerritoryRights>,
 ) -> Result<CommandReply, ApiError> {
-    let territory: TerritoryId = path_id(&id, "territory")?;
-    let agent: AgentId = path_id(&agent_id, "agent")?;
-    principal.require(Permission::GrantTerritoryRights, Place::Territory(territory))?;
-    state.load::<Territory>(&id).await?.state()?;
-    let command = AgentCommand::GrantTerritoryRights {
-        territory_id: territory,
+    let command = GrantTerritoryRights {
+        territory_id: path_id(&id, "territory")?,
+        agent_id: path_id(&agent_id, "agent")?,
         rights: body.value,
+        if_match: headers.if_match,
     };
     let ctx = principal.context(
         &headers,
         &format!("PUT /v1/territories/{id}/agents/{agent_id}/rights"),
         &body.hash,
     );
-    let agent_id = agent.to_string();
-    state
-        .command::<Agent>(&ctx, &agent_id, command, headers.if_match, StatusCode::OK)
-        .await
+    Ok(CommandReply(
+        command.run(&state, &principal, &ctx, changed(StatusCode::OK)).await?,
+    ))
 }

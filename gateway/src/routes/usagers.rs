@@ -5,7 +5,7 @@ use crate::{
     auth::Principal,
     error::ApiError,
     extract::{CommandHeaders, Form, JsonBody, path_id},
-    reply::{CommandAnswer, CommandReply, reply},
+    reply::{CommandAnswer, CommandReply, changed},
     state::AppState,
 };
 use axum::{
@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use rdv_app::caller::Place;
 use rdv_app::rgpd::ForgetUsager;
 use rdv_app::usagers::{
-    ArchiveUsager, CreateUsager, UnarchiveUsager, UpdateUsager, UsagerChanged, usager_field_settings, visible_usager,
+    ArchiveUsager, CreateUsager, UnarchiveUsager, UpdateUsager, usager_field_settings, visible_usager,
 };
 use rdv_domain::rights::Permission;
 use rdv_domain::{
@@ -26,7 +26,6 @@ use rdv_domain::{
     usager::{NotificationPreferences, Usager, UsagerProfile},
     values::{Email, Text},
 };
-use rdv_eventstore::{CommitSummary, StoredResponse};
 use rdv_projections::{rdvs::RdvDoc, usagers::UsagerDoc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -102,16 +101,6 @@ fn trimmed(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
 }
 
-/// The answer of a command on an usager.
-fn usager_changed(status: StatusCode) -> impl Fn(&UsagerChanged, &CommitSummary<'_>) -> StoredResponse + Send + Sync {
-    reply(
-        status,
-        "Usager",
-        |c: &UsagerChanged| c.usager_id.to_string(),
-        |_| json!({}),
-    )
-}
-
 #[derive(Deserialize, ToSchema)]
 pub struct CreateUsagerRequest {
     organisation_ids: BTreeSet<OrganisationId>,
@@ -139,7 +128,7 @@ pub async fn create_usager(
         responsible_id: r.responsible_id,
     };
     let ctx = principal.context(&headers, "POST /v1/usagers", &body.hash);
-    let respond = usager_changed(StatusCode::CREATED);
+    let respond = changed(StatusCode::CREATED);
     Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
@@ -186,7 +175,7 @@ pub async fn update_usager(
         if_match: headers.if_match,
     };
     let ctx = principal.context(&headers, &format!("PATCH /v1/usagers/{id}"), &body.hash);
-    let respond = usager_changed(StatusCode::OK);
+    let respond = changed(StatusCode::OK);
     Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
@@ -422,7 +411,7 @@ pub async fn archive_usager(
         reason: body.value.reason,
     };
     let ctx = principal.context(&headers, &format!("POST /v1/usagers/{id}/archive"), &body.hash);
-    let respond = usager_changed(StatusCode::OK);
+    let respond = changed(StatusCode::OK);
     Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
@@ -441,7 +430,7 @@ pub async fn unarchive_usager(
         if_match: headers.if_match,
     };
     let ctx = principal.context(&headers, &format!("POST /v1/usagers/{id}/unarchive"), "");
-    let respond = usager_changed(StatusCode::OK);
+    let respond = changed(StatusCode::OK);
     Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
@@ -467,6 +456,6 @@ pub async fn forget_usager(
         if_match: headers.if_match,
     };
     let ctx = principal.context(&headers, &format!("POST /v1/usagers/{id}/forget"), "");
-    let respond = usager_changed(StatusCode::OK);
+    let respond = changed(StatusCode::OK);
     Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
