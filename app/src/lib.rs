@@ -6,8 +6,10 @@
 //! functions.
 
 pub mod agenda;
+pub mod agenda_view;
 pub mod agents;
 pub mod audit;
+pub mod audit_queries;
 pub mod availability;
 pub mod booking;
 pub mod caller;
@@ -15,6 +17,7 @@ pub mod categories;
 pub mod context;
 pub mod error;
 pub mod follow_up_changes;
+pub mod follow_up_lists;
 pub mod follow_ups;
 pub mod history;
 pub mod insertion;
@@ -32,12 +35,14 @@ pub mod rdv_changes;
 pub mod rdv_lifecycle;
 pub mod rdv_notices;
 pub mod rdv_participants;
+pub mod rdv_views;
 pub mod reminders;
 pub mod respond;
 pub mod retention;
 pub mod rgpd;
 pub mod territories;
 pub mod tokens;
+pub mod usager_views;
 pub mod usagers;
 pub mod webhooks;
 

@@ -74,10 +74,16 @@ pub async fn forget(
 }
 
 /// Waits until the read models have dropped what was forgotten up to
-/// `position`, then has the store overwrite freed pages and truncate its
-/// log, where erased fields could still be read.
+/// `position` (the rgpd projection, and every projection running in this
+/// process: a page one of them rewrites after the scrub would keep its old
+/// image in the database file until the next checkpoint), then has the
+/// store overwrite freed pages and truncate its log, where erased fields
+/// could still be read.
 pub async fn scrub_disk(app: &Context, position: Option<i64>) -> Result<(), Error> {
     app.wait_for(rdv_projections::rgpd::NAME, position).await?;
+    for name in app.projectors.keys() {
+        app.wait_for(name, position).await?;
+    }
     app.store.scrub_erased().await?;
     Ok(())
 }

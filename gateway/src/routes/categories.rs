@@ -88,6 +88,35 @@ pub struct ConfigureCategoryRequest {
     texts: TextsRequest,
 }
 
+/// Reads a category's configuration, naming each wrong field; absent
+/// choices take rdv-insertion's defaults.
+fn category_settings(short_name: &str, r: ConfigureCategoryRequest) -> Result<(String, CategorySettings), ApiError> {
+    let mut form = Form::default();
+    let short_name = form.check(parse_short_name(short_name, "short_name"));
+    let name = form.required("name", r.name.as_deref(), Text::parse);
+    let phone = r.phone_number.filter(|p| !p.trim().is_empty());
+    let phone = form.optional("phone_number", phone.as_deref(), PhoneE164::parse);
+    let model = r.model.unwrap_or(TemplateModel::Standard);
+    let all_formats = [InvitationFormat::Sms, InvitationFormat::Email, InvitationFormat::Postal];
+    form.finish(|| {
+        let settings = CategorySettings {
+            name: name?,
+            model,
+            optional_rdv_subscription: r.optional_rdv_subscription,
+            invitation_formats: r.invitation_formats.unwrap_or_else(|| all_formats.into()),
+            convene_user: r.convene_user.unwrap_or(true),
+            number_of_days_before_action_required: r.number_of_days_before_action_required.unwrap_or(10),
+            invite_to_user_organisations_only: r.invite_to_user_organisations_only.unwrap_or(true),
+            rdv_with_referents: r.rdv_with_referents,
+            number_of_days_between_periodic_invites: r.number_of_days_between_periodic_invites,
+            day_of_the_month_periodic_invites: r.day_of_the_month_periodic_invites,
+            phone_number: phone?,
+            texts: r.texts.merged(model),
+        };
+        Some((short_name?, settings))
+    })
+}
+
 /// Sets how the organisation works with a motif category (organisation
 /// admin). Motifs join the category by their `informations.category`.
 #[utoipa::path(put, path = "/v1/organisations/{id}/motif-categories/{short_name}", tag = "insertion",
@@ -101,37 +130,14 @@ pub async fn configure_category(
     Path((id, short_name)): Path<(String, String)>,
     body: JsonBody<ConfigureCategoryRequest>,
 ) -> Result<CommandReply, ApiError> {
-    let organisation_id: rdv_domain::ids::OrganisationId = path_id(&id, "organisation")?;
-    let r = body.value;
-    let mut form = Form::default();
-    let short_name = form.check(parse_short_name(&short_name, "short_name"));
-    let name = form.required("name", r.name.as_deref(), Text::parse);
-    let phone = r.phone_number.filter(|p| !p.trim().is_empty());
-    let phone = form.optional("phone_number", phone.as_deref(), PhoneE164::parse);
-    let model = r.model.unwrap_or(TemplateModel::Standard);
-    let command = form.finish(|| {
-        Some(ConfigureCategory {
-            organisation_id,
-            short_name: short_name?,
-            if_match: headers.if_match,
-            settings: CategorySettings {
-                name: name?,
-                model,
-                optional_rdv_subscription: r.optional_rdv_subscription,
-                invitation_formats: r.invitation_formats.unwrap_or_else(|| {
-                    [InvitationFormat::Sms, InvitationFormat::Email, InvitationFormat::Postal].into()
-                }),
-                convene_user: r.convene_user.unwrap_or(true),
-                number_of_days_before_action_required: r.number_of_days_before_action_required.unwrap_or(10),
-                invite_to_user_organisations_only: r.invite_to_user_organisations_only.unwrap_or(true),
-                rdv_with_referents: r.rdv_with_referents,
-                number_of_days_between_periodic_invites: r.number_of_days_between_periodic_invites,
-                day_of_the_month_periodic_invites: r.day_of_the_month_periodic_invites,
-                phone_number: phone?,
-                texts: r.texts.merged(model),
-            },
-        })
-    })?;
+    let organisation_id = path_id(&id, "organisation")?;
+    let (short_name, settings) = category_settings(&short_name, body.value)?;
+    let command = ConfigureCategory {
+        organisation_id,
+        short_name,
+        settings,
+        if_match: headers.if_match,
+    };
     let short_name = &command.short_name;
     let ctx = principal.context(
         &headers,

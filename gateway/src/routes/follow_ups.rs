@@ -18,15 +18,15 @@ use axum::{
 use chrono::{DateTime, Utc};
 use rdv_app::caller::Place;
 use rdv_app::follow_up_changes::{SetFollowUpClosed, SetReferents};
+use rdv_app::follow_up_lists::{FollowUpPage, ListFollowUps};
 use rdv_app::insertion::category_rules;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
-    DomainError,
     category::InvitationFormat,
     follow_up::{ActionReason, FollowUpState, FollowUpStatus, InvitationTrigger, SentNotice, TrackedParticipation},
     ids::{AgentId, FollowUpId, InvitationId, OrganisationId, UsagerId},
 };
-use rdv_projections::follow_ups::{self, ACTION_QUEUE, LISTED, Listing, queue_bound};
+use rdv_projections::follow_ups::{self, LISTED, Listing};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use utoipa::{IntoParams, ToSchema};
@@ -215,28 +215,6 @@ pub struct FollowUpListQuery {
     min_position: Option<i64>,
 }
 
-/// One follow-up in a list.
-#[derive(Serialize, ToSchema)]
-pub struct FollowUpListItem {
-    id: FollowUpId,
-    usager_id: UsagerId,
-    status: FollowUpStatus,
-    action_required: Option<ActionReason>,
-    /// Since when it needs action.
-    action_required_since: Option<DateTime<Utc>>,
-    convocable: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct FollowUpPage {
-    items: Vec<FollowUpListItem>,
-    /// Pass as `after` for the next page; none on the last.
-    next: Option<String>,
-}
-
-/// Read rows per page scan when filtering by status.
-const SCAN: i64 = 500;
-
 /// An organisation's follow-ups in a category. With `action_required=true`
 /// only "Une intervention est nécessaire" (action statuses, or invited more
 /// than N days ago without a manual invitation since), each with its
@@ -250,67 +228,16 @@ pub async fn list_follow_ups(
     Path(id): Path<String>,
     Query(q): Query<FollowUpListQuery>,
 ) -> Result<Json<FollowUpPage>, ApiError> {
-    let (organisation_id, organisation) = organisation(&state, &id).await?;
-    principal.require(
-        Permission::Insertion,
-        Place::Organisation(organisation_id, organisation.territory_id),
-    )?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(DomainError::invalid("limit", "between 1 and 200").into());
-    }
-    state.wait_for(follow_ups::NAME, q.min_position).await?;
-    let category = q.motif_category.trim();
-    let (days, convene) = category_rules(&state, organisation_id, category).await?;
-    let now = state.services().now();
-    let listing = Listing::of(organisation_id, category);
-    let (collection, below) = if q.action_required {
-        (ACTION_QUEUE, Some(queue_bound(now)))
-    } else {
-        (LISTED, None)
+    let query = ListFollowUps {
+        organisation_id: path_id(&id, "organisation")?,
+        motif_category: q.motif_category,
+        action_required: q.action_required,
+        status: q.status,
+        after: q.after,
+        limit: q.limit,
+        min_position: q.min_position,
     };
-    let mut items = Vec::new();
-    let mut cursor = q.after.clone();
-    let next = loop {
-        let (from, to) = listing.range(cursor.as_deref(), below.as_deref());
-        let page = state
-            .store
-            .docs_between(follow_ups::NAME, collection, (&from, &to), SCAN)
-            .await?;
-        let full = page.len() as i64 == SCAN;
-        let mut stopped = None;
-        // The states of a page's first `limit` entries are read first: with
-        // few filtered out, they fill it.
-        'page: for chunk in page.chunks(limit as usize) {
-            for (key, doc) in follow_ups::with_state(&state.store, &listing, organisation_id, chunk).await? {
-                let item = FollowUpListItem {
-                    id: doc.id,
-                    usager_id: doc.state.usager_id,
-                    status: doc.state.status(now),
-                    action_required: doc.state.action_required(now, days),
-                    action_required_since: doc.due.filter(|(at, _)| *at <= now).map(|(at, _)| at),
-                    convocable: convene && doc.state.convocable(now, days),
-                };
-                cursor = Some(key.clone());
-                let wanted =
-                    q.status.is_none_or(|s| s == item.status) && (!q.action_required || item.action_required.is_some());
-                if wanted {
-                    items.push(item);
-                    if items.len() as i64 == limit {
-                        stopped = Some(key);
-                        break 'page;
-                    }
-                }
-            }
-        }
-        if stopped.is_some() {
-            break stopped;
-        }
-        if !full {
-            break None;
-        }
-    };
-    Ok(Json(FollowUpPage { items, next }))
+    Ok(Json(query.run(&state, &principal).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

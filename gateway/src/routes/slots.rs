@@ -11,20 +11,17 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use rdv_app::availability::{self as engine, AtelierSlot, PublicCaller, SlotSearch, SlotView, check_range};
+use rdv_app::agenda_view::{AgendaEntry, ReadAgenda};
+use rdv_app::availability::{self as engine, AtelierSlot, PublicCaller, SlotSearch, SlotView};
 use rdv_app::caller::Place;
 use rdv_app::rdv_participants::open_to_usagers;
 use rdv_domain::rights::Permission;
 use rdv_domain::{
-    agenda::AgentAgenda,
-    agent_day::AgentDay,
-    ids::{AbsenceId, AgentId, LieuId, MotifId, OrganisationId, PlageId},
-    organisation::Organisation,
+    ids::{AgentId, LieuId, MotifId, OrganisationId},
     organisation::OrganisationState,
-    rdv::Rdv,
 };
 use rdv_projections::{
-    availability::{self, AbsenceView, PlageView},
+    availability::{self},
     rdvs::{self, AtelierView, RdvDoc},
 };
 use serde::{Deserialize, Serialize};
@@ -208,157 +205,6 @@ pub struct AgendaQuery {
     min_position: Option<i64>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct AgendaEntry {
-    /// `plage`, `absence` or `rdv`; `busy` for another organisation's item
-    /// of a shared agent (times only).
-    kind: &'static str,
-    /// None for a `busy` entry.
-    id: Option<uuid::Uuid>,
-    title: Option<String>,
-    starts_at: String,
-    ends_at: String,
-    organisation_id: Option<uuid::Uuid>,
-    lieu_id: Option<uuid::Uuid>,
-    /// For an RDV: its status, and when its usager arrived (salle d'attente).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<rdv_domain::rdv::RdvStatus>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    arrived_at: Option<chrono::DateTime<Utc>>,
-}
-
-/// The availability calendars' documents of a collection under one parent.
-async fn calendar_docs<T: serde::de::DeserializeOwned>(
-    state: &AppState,
-    collection: &str,
-    parent: &str,
-) -> Result<Vec<T>, ApiError> {
-    let docs = state.store.docs(availability::NAME, collection, parent).await?;
-    docs.into_iter()
-        .map(|doc| serde_json::from_value(doc).map_err(ApiError::internal))
-        .collect()
-}
-
-/// The agent's plages and absences between two days, read from its stream
-/// (and, for those archived out of it, from the availability calendars).
-async fn agenda_entries(
-    state: &AppState,
-    principal: &Principal,
-    id: &str,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<Vec<AgendaEntry>, ApiError> {
-    let agent: AgentId = path_id(id, "agent")?;
-    check_range(from, to)?;
-    let agent_state = state.load::<rdv_domain::agent::Agent>(id).await?;
-    let agent_state = agent_state.0.ok_or_else(|| ApiError::not_found("agent"))?;
-    let managed = principal.agenda_organisations(agent, &agent_state);
-    let visible = !managed.is_empty();
-    if !visible {
-        return Err(ApiError::forbidden(
-            "only the agent or an admin of its organisations reads its agenda",
-        ));
-    }
-    let AgentAgenda {
-        mut plages,
-        mut absences,
-        archived_before,
-    } = state.load::<AgentAgenda>(id).await?;
-    // What the agenda's state left out as history lives on in the calendars.
-    if archived_before.is_some_and(|before| from < before) {
-        for view in calendar_docs::<AbsenceView>(state, availability::ABSENCES, &agent.to_string()).await? {
-            absences.entry(AbsenceId(view.id)).or_insert(view.absence);
-        }
-        for organisation in agent_state.memberships.keys() {
-            for view in calendar_docs::<PlageView>(state, availability::PLAGES, &organisation.to_string()).await? {
-                if view.agent_id == agent.0 {
-                    plages.entry(PlageId(view.id)).or_insert(view.plage);
-                }
-            }
-        }
-    }
-    let mut entries = Vec::new();
-    for (plage_id, plage) in &plages {
-        for occurrence in plage.occurrences(from, to) {
-            entries.push(AgendaEntry {
-                kind: "plage",
-                id: Some(plage_id.0),
-                title: plage.title.clone(),
-                starts_at: occurrence.start.with_timezone(&plage.timezone.0).to_rfc3339(),
-                ends_at: occurrence.end.with_timezone(&plage.timezone.0).to_rfc3339(),
-                organisation_id: Some(plage.organisation_id.0),
-                lieu_id: plage.lieu_id.map(|l| l.0),
-                status: None,
-                arrived_at: None,
-            });
-        }
-    }
-    for (absence_id, absence) in &absences {
-        for occurrence in absence.occurrences(from, to) {
-            entries.push(AgendaEntry {
-                kind: "absence",
-                id: Some(absence_id.0),
-                title: Some(absence.title.clone()),
-                starts_at: occurrence.start.with_timezone(&absence.timezone.0).to_rfc3339(),
-                ends_at: occurrence.end.with_timezone(&absence.timezone.0).to_rfc3339(),
-                organisation_id: absence.organisation_id.map(|o| o.0),
-                lieu_id: None,
-                status: None,
-                arrived_at: None,
-            });
-        }
-    }
-    // RDVs, from the agent's day streams (the guard against double booking).
-    for day in from.iter_days().take_while(|d| *d <= to) {
-        let agent_day = state.load::<AgentDay>(&AgentDay::stream_id(agent, day)).await?;
-        for rdv_id in agent_day.reservations.keys() {
-            let Some(rdv) = state.load::<Rdv>(&rdv_id.to_string()).await?.0 else {
-                continue;
-            };
-            let zone = state
-                .load::<Organisation>(&rdv.booking.organisation_id.to_string())
-                .await?
-                .state()?
-                .timezone;
-            entries.push(AgendaEntry {
-                kind: "rdv",
-                id: Some(rdv_id.0),
-                title: None,
-                starts_at: rdv.booking.starts_at.with_timezone(&zone.0).to_rfc3339(),
-                ends_at: rdv.booking.ends_at.with_timezone(&zone.0).to_rfc3339(),
-                organisation_id: Some(rdv.booking.organisation_id.0),
-                lieu_id: rdv.booking.lieu_id.map(|l| l.0),
-                status: Some(rdv.status),
-                arrived_at: rdv.arrived_at,
-            });
-        }
-    }
-    // A caller who manages only some of the agent's organisations sees the
-    // others' items as busy times, without ids, titles or places.
-    if managed.len() < agent_state.memberships.len() && principal.agent_id() != Some(agent) {
-        for entry in entries.iter_mut() {
-            if entry
-                .organisation_id
-                .is_some_and(|o| !managed.contains(&OrganisationId(o)))
-            {
-                *entry = AgendaEntry {
-                    kind: "busy",
-                    id: None,
-                    title: None,
-                    starts_at: std::mem::take(&mut entry.starts_at),
-                    ends_at: std::mem::take(&mut entry.ends_at),
-                    organisation_id: None,
-                    lieu_id: None,
-                    status: None,
-                    arrived_at: None,
-                };
-            }
-        }
-    }
-    entries.sort_by(|a, b| a.starts_at.cmp(&b.starts_at));
-    Ok(entries)
-}
-
 /// The agent's agenda: plages and absences between two days.
 #[utoipa::path(get, path = "/v1/agents/{id}/agenda", tag = "agenda", params(("id" = String, Path), AgendaQuery),
     security(("bearer" = [])), responses((status = 200, body = Vec<AgendaEntry>)))]
@@ -369,7 +215,12 @@ pub async fn agenda(
     Query(q): Query<AgendaQuery>,
 ) -> Result<Json<Vec<AgendaEntry>>, ApiError> {
     state.wait_for(availability::NAME, q.min_position).await?;
-    Ok(Json(agenda_entries(&state, &principal, &id, q.from, q.to).await?))
+    let query = ReadAgenda {
+        agent_id: path_id(&id, "agent")?,
+        from: q.from,
+        to: q.to,
+    };
+    Ok(Json(query.run(&state, &principal).await?))
 }
 
 /// The agent's absences (and, with booking, RDVs) as an iCalendar feed for
@@ -383,14 +234,18 @@ pub async fn agenda_ics(
 ) -> Result<Response, ApiError> {
     let now = state.services().now();
     let today = now.date_naive();
-    let entries = agenda_entries(
-        &state,
-        &principal,
-        &id,
-        today - Duration::days(30),
-        today + Duration::days(150),
-    )
-    .await?;
+    let query = ReadAgenda {
+        agent_id: path_id(&id, "agent")?,
+        from: today - Duration::days(30),
+        to: today + Duration::days(150),
+    };
+    let ics = ics_feed(&query.run(&state, &principal).await?, now);
+    Ok(([(header::CONTENT_TYPE, "text/calendar; charset=utf-8")], ics).into_response())
+}
+
+/// Absences, RDVs and busy times as iCalendar events in UTC; the summary
+/// says only what kind of time it is.
+fn ics_feed(entries: &[AgendaEntry], now: DateTime<Utc>) -> String {
     let stamp = now.format("%Y%m%dT%H%M%SZ");
     let utc = |rfc3339: &str| {
         chrono::DateTime::parse_from_rfc3339(rfc3339)
@@ -415,5 +270,5 @@ pub async fn agenda_ics(
         ));
     }
     ics.push_str("END:VCALENDAR\r\n");
-    Ok(([(header::CONTENT_TYPE, "text/calendar; charset=utf-8")], ics).into_response())
+    ics
 }

@@ -14,20 +14,15 @@ use axum::{
     http::StatusCode,
 };
 use chrono::NaiveDate;
-use rdv_app::caller::Place;
 use rdv_app::rgpd::ForgetUsager;
-use rdv_app::usagers::{
-    ArchiveUsager, CreateUsager, UnarchiveUsager, UpdateUsager, usager_field_settings, visible_usager,
-};
-use rdv_domain::rights::Permission;
+use rdv_app::usager_views::{ReadUsager, SearchUsagers, UsagerView};
+use rdv_app::usagers::{ArchiveUsager, CreateUsager, UnarchiveUsager, UpdateUsager, visible_usager};
 use rdv_domain::{
-    DomainError,
     ids::{OrganisationId, UsagerId},
     usager::{NotificationPreferences, Usager, UsagerProfile},
     values::{Email, Text},
 };
-use rdv_projections::{rdvs::RdvDoc, usagers::UsagerDoc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
@@ -179,28 +174,6 @@ pub async fn update_usager(
     Ok(CommandReply(command.run(&state, &principal, &ctx, respond).await?))
 }
 
-/// An usager as the espace's forms show it now.
-#[derive(Serialize, ToSchema)]
-pub struct UsagerView {
-    id: UsagerId,
-    organisation_ids: BTreeSet<OrganisationId>,
-    #[serde(flatten)]
-    profile: UsagerProfile,
-    /// Usagers this one is responsible for (on the usager's own page).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    relatives: Vec<UsagerId>,
-    /// On the usager's own page: RDVs to come and past ones (latest first),
-    /// in the caller's organisations.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rdvs: Option<UsagerRdvs>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UsagerRdvs {
-    upcoming: Vec<RdvDoc>,
-    past: Vec<RdvDoc>,
-}
-
 /// An usager, with the fields the espace shows (hidden or removed fields
 /// keep their values and show again when they come back). With `as_of`,
 /// the profile and organisations as they stood then (without the lists).
@@ -213,93 +186,11 @@ pub async fn get_usager(
     Path(id): Path<String>,
     crate::extract::Query(q): crate::extract::Query<crate::extract::AsOf>,
 ) -> Result<Json<UsagerView>, ApiError> {
-    let usager_id: UsagerId = path_id(&id, "usager")?;
-    let (usager, organisation) = visible_usager(&state, &principal, usager_id).await?;
-    if q.as_of.is_none() && usager.forgotten_at.is_some() {
-        return Err(DomainError::gone("this usager's personal data was erased (RGPD)").into());
-    }
-    if q.as_of.is_some() {
-        let then = state
-            .load_as_of::<Usager>(&id, q.as_of)
-            .await?
-            .0
-            .ok_or_else(|| ApiError::not_found("usager as of this instant"))?;
-        let profile = usager_field_settings(&state, organisation).await?.shown(&then.profile);
-        return Ok(Json(UsagerView {
-            id: usager_id,
-            organisation_ids: then.organisation_ids,
-            profile,
-            relatives: Vec::new(),
-            rdvs: None,
-        }));
-    }
-    let profile = usager_field_settings(&state, organisation)
-        .await?
-        .shown(&usager.profile);
-    let docs = state
-        .store
-        .docs(
-            rdv_projections::usagers::NAME,
-            rdv_projections::usagers::USAGERS,
-            &organisation.to_string(),
-        )
-        .await?;
-    let relatives = docs
-        .into_iter()
-        .filter_map(|d| serde_json::from_value::<UsagerDoc>(d).ok())
-        .filter(|u| u.profile.responsible_id == Some(usager_id))
-        .map(|u| UsagerId(u.id))
-        .collect();
-    let rdvs = usager_rdvs(&state, &principal, usager_id).await?;
-    Ok(Json(UsagerView {
-        id: usager_id,
-        organisation_ids: usager.organisation_ids,
-        profile,
-        relatives,
-        rdvs: Some(rdvs),
-    }))
-}
-
-/// The usager's RDVs in organisations the caller works in, split at now.
-async fn usager_rdvs(state: &AppState, principal: &Principal, usager_id: UsagerId) -> Result<UsagerRdvs, ApiError> {
-    let docs = state
-        .store
-        .docs(
-            rdv_projections::rdvs::NAME,
-            rdv_projections::rdvs::BY_USAGER,
-            &usager_id.to_string(),
-        )
-        .await?;
-    let now = state.services().now();
-    let (mut upcoming, mut past) = (Vec::new(), Vec::new());
-    // Whether the caller works in an organisation, asked once per organisation.
-    let mut visible = std::collections::HashMap::new();
-    for doc in docs
-        .into_iter()
-        .filter_map(|d| serde_json::from_value::<RdvDoc>(d).ok())
-    {
-        let shown = match visible.get(&doc.organisation_id) {
-            Some(shown) => *shown,
-            None => {
-                let (o, org) =
-                    crate::routes::organisations::organisation(state, &doc.organisation_id.to_string()).await?;
-                let shown = principal.may(Permission::Rdvs, Place::Organisation(o, org.territory_id));
-                visible.insert(doc.organisation_id, shown);
-                shown
-            }
-        };
-        if !shown {
-            continue;
-        }
-        if doc.ends_at > now {
-            upcoming.push(doc)
-        } else {
-            past.push(doc)
-        }
-    }
-    upcoming.sort_by_key(|r| (r.starts_at, r.id));
-    past.sort_by_key(|r| std::cmp::Reverse((r.starts_at, r.id)));
-    Ok(UsagerRdvs { upcoming, past })
+    let query = ReadUsager {
+        usager_id: path_id(&id, "usager")?,
+        as_of: q.as_of,
+    };
+    Ok(Json(query.run(&state, &principal).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -320,52 +211,12 @@ pub async fn search_usagers(
     Path(id): Path<String>,
     crate::extract::Query(q): crate::extract::Query<UsagerSearch>,
 ) -> Result<Json<Vec<UsagerView>>, ApiError> {
-    let (organisation_id, organisation) = crate::routes::organisations::organisation(&state, &id).await?;
-    principal.require(
-        Permission::Usagers,
-        Place::Organisation(organisation_id, organisation.territory_id),
-    )?;
-    state.wait_for(rdv_projections::usagers::NAME, q.min_position).await?;
-    let words: Vec<String> = rdv_projections::usagers::fold(q.search.as_deref().unwrap_or_default())
-        .split_whitespace()
-        .map(|w| w.replace(['.', '-'], ""))
-        .collect();
-    let settings = usager_field_settings(&state, organisation_id).await?;
-    let docs = state
-        .store
-        .docs(rdv_projections::usagers::NAME, rdv_projections::usagers::USAGERS, &id)
-        .await?;
-    let mut found: Vec<UsagerDoc> = docs
-        .into_iter()
-        .filter_map(|d| serde_json::from_value::<UsagerDoc>(d).ok())
-        .filter(|u| {
-            let text = u.search.replace(['.', '-'], "");
-            let compact = text.replace(' ', "");
-            words
-                .iter()
-                .all(|w| text.contains(w.as_str()) || compact.contains(w.as_str()))
-        })
-        .collect();
-    found.sort_by(|a, b| {
-        (a.profile.last_name.as_str(), a.profile.first_name.as_str(), a.id).cmp(&(
-            b.profile.last_name.as_str(),
-            b.profile.first_name.as_str(),
-            b.id,
-        ))
-    });
-    Ok(Json(
-        found
-            .into_iter()
-            .take(100)
-            .map(|u| UsagerView {
-                id: UsagerId(u.id),
-                organisation_ids: [organisation_id].into(),
-                profile: settings.shown(&u.profile),
-                relatives: Vec::new(),
-                rdvs: None,
-            })
-            .collect(),
-    ))
+    let query = SearchUsagers {
+        organisation_id: path_id(&id, "organisation")?,
+        search: q.search.unwrap_or_default(),
+        min_position: q.min_position,
+    };
+    Ok(Json(query.run(&state, &principal).await?))
 }
 
 /// Every change of an usager: who, when, which fields (for the agents of
