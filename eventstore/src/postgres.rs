@@ -169,7 +169,7 @@ impl PostgresBackend {
     pub async fn append(
         &self,
         request: &AppendRequest,
-        idempotency: Option<(&IdempotencyClaim, &crate::Responder<'_>)>,
+        idempotency: Option<(&IdempotencyClaim, &Responder<'_>)>,
     ) -> Result<Vec<CommittedEvent>, StoreError> {
         let Some((claim, respond)) = idempotency else {
             // One statement is one transaction, shared with concurrent appends.

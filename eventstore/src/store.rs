@@ -17,9 +17,8 @@ use sqlx::types::Json;
 use std::{path::Path, sync::Arc};
 use tokio::sync::watch;
 
-/// Builds the response saved under an idempotency key from the appended
-/// events, inside the append's transaction.
-pub type Responder<'a> = dyn Fn(&[CommittedEvent]) -> StoredResponse + Send + Sync + 'a;
+// Defined in the model beside the idempotency records; still named here, where it was first.
+pub use crate::model::Responder;
 
 #[derive(Debug, Clone)]
 pub(crate) enum Backend {
