@@ -9,6 +9,7 @@
 //! - [`ProjectionTx`]: read-model documents and a projector's checkpoint
 //!   written together.
 
+mod backend;
 pub mod codec;
 pub mod command;
 pub mod deliveries;

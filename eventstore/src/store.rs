@@ -1,6 +1,7 @@
 //! The event store: one type over both backends, chosen at start-up.
 
 use crate::{
+    backend::Backend,
     error::StoreError,
     model::*,
     personal::{self, Keyring, Sealing},
@@ -19,12 +20,6 @@ use tokio::sync::watch;
 
 // Defined in the model beside the idempotency records; still named here, where it was first.
 pub use crate::model::Responder;
-
-#[derive(Debug, Clone)]
-pub(crate) enum Backend {
-    Sqlite(SqliteBackend),
-    Postgres(PostgresBackend),
-}
 
 /// Runs the same expression on whichever backend is in use.
 macro_rules! on_backend {
