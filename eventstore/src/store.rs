@@ -161,12 +161,6 @@ impl EventStore {
         self.opened(stored).await
     }
 
-    /// An aggregate folded from its stream (read through the cache, or
-    /// from its snapshot: [`crate::snapshots`]).
-    pub async fn load_aggregate<A: rdv_domain::VersionedAggregate>(&self, id: &str) -> Result<A, StoreError> {
-        Ok(self.load_versioned::<A>(id).await?.0)
-    }
-
     /// Keeps the stream cache in step with appends made by other processes
     /// until `shutdown`: a gateway runs this beside its command service.
     pub async fn follow_feed(&self, shutdown: tokio_util::sync::CancellationToken) {
