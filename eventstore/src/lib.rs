@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod model;
 mod personal;
 pub mod postgres;
+mod postgres_append;
 pub mod readmodel;
 mod rows;
 pub mod sealing;
