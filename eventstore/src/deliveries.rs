@@ -5,12 +5,7 @@
 //! delivery is claimable only when no earlier one of the same record to the
 //! same endpoint is still pending or failed.
 
-use crate::{
-    error::StoreError,
-    readmodel::{Conn, ProjectionTx},
-    sqlite::sqlite_sql,
-    store::EventStore,
-};
+use crate::{backend::Conn, error::StoreError, readmodel::ProjectionTx, sqlite::sqlite_sql, store::EventStore};
 use serde::Serialize;
 use utoipa::ToSchema;
 

@@ -11,10 +11,10 @@
 //! covers, never change.
 
 use crate::{
-    backend::Backend,
+    backend::{Backend, Conn},
     error::StoreError,
     model::{AppendRequest, NewDataKey, StoredEvent},
-    readmodel::{Conn, ProjectionTx},
+    readmodel::ProjectionTx,
     sealing::{DataKey, MasterKey},
     sqlite::sqlite_sql,
 };

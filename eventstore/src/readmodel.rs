@@ -15,20 +15,14 @@
 //! text, with no JSON tree built, cloned and dropped in between (that was
 //! a fifth of a rebuild's time).
 
-use crate::{error::StoreError, rows::timestamp, sqlite::sqlite_sql};
+use crate::{backend::Conn, error::StoreError, rows::timestamp, sqlite::sqlite_sql};
 use serde::{Serialize, de::DeserializeOwned};
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Postgres, Transaction};
 use std::{
     collections::{BTreeMap, HashMap, hash_map::Entry},
     sync::Arc,
 };
 use tokio::task::JoinHandle;
-
-/// An open transaction on either backend.
-pub(crate) enum Conn {
-    Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
-}
 
 /// A document as this transaction sees it (JSON text); `doc: None` is
 /// absent or deleted.

@@ -1,12 +1,12 @@
 //! The event store: one type over both backends, chosen at start-up.
 
 use crate::{
-    backend::Backend,
+    backend::{Backend, Conn},
     error::StoreError,
     model::*,
     personal::{self, Keyring, Sealing},
     postgres::PostgresBackend,
-    readmodel::{Conn, ProjectionTx},
+    readmodel::ProjectionTx,
     rows::timestamp,
     sealing::MasterKey,
     sqlite::{SqliteBackend, sqlite_sql},
