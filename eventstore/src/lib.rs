@@ -13,6 +13,7 @@ mod backend;
 pub mod codec;
 pub mod command;
 pub mod deliveries;
+mod delivery_queue;
 pub mod error;
 mod group_commit;
 pub mod metrics;
