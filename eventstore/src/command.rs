@@ -175,10 +175,7 @@ impl CommandService {
                     },
                 )
             };
-            let claim = ctx
-                .idempotency
-                .as_ref()
-                .map(|c| (c, &responder as &crate::Responder<'_>));
+            let claim = ctx.idempotency.as_ref().map(|c| (c, &responder as &Responder<'_>));
             match self.store.append(&request, claim).await {
                 Ok(events) => {
                     let response = responder(&events);

@@ -1,32 +1,16 @@
 //! Webhook deliveries at rest: queued by the dispatch projector in its
-//! checkpoint's transaction (no event dropped or doubled across crashes),
-//! claimed by relay workers with a lease (several processes never send the
-//! same delivery at once), and always in order per (endpoint, record): a
-//! delivery is claimable only when no earlier one of the same record to the
-//! same endpoint is still pending or failed.
+//! checkpoint's transaction (no event dropped or doubled across crashes:
+//! `delivery_queue.rs`), claimed by relay workers with a lease
+//! (several processes never send the same delivery at once), and always in
+//! order per (endpoint, record): a delivery is claimable only when no
+//! earlier one of the same record to the same endpoint is still pending or
+//! failed.
 
-use crate::{
-    error::StoreError,
-    readmodel::{Conn, ProjectionTx},
-    sqlite::sqlite_sql,
-    store::EventStore,
-};
+use crate::{delivery_queue::CHANNEL, error::StoreError, sqlite::sqlite_sql, store::EventStore};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// A delivery to queue.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewDelivery {
-    /// The `webhook-id`, the same on every attempt.
-    pub id: String,
-    pub endpoint_id: String,
-    /// `Rdv:<id>`: the unit of ordering.
-    pub record: String,
-    pub position: i64,
-    pub event_type: String,
-    pub body: String,
-    pub created_at_ms: i64,
-}
+pub use crate::delivery_queue::NewDelivery;
 
 /// A delivery claimed for an attempt.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -76,78 +60,6 @@ pub struct AttemptRecord {
     pub status: DeliveryStatus,
     pub next_attempt_at_ms: i64,
 }
-
-const INSERT: &str = "INSERT INTO webhook_deliveries (id, endpoint_id, record, position, event_type, body, status, \
-                      next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7) \
-                      ON CONFLICT (id) DO NOTHING";
-
-/// [`INSERT`] for a batch (PostgreSQL).
-const INSERT_BATCH: &str = "INSERT INTO webhook_deliveries (id, endpoint_id, record, position, event_type, body, \
-       status, next_attempt_at, created_at) \
-     SELECT d.id, d.endpoint_id, d.record, d.position, d.event_type, d.body, 'pending', d.created_at, d.created_at \
-     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::bigint[]) \
-       AS d(id, endpoint_id, record, position, event_type, body, created_at) \
-     ON CONFLICT (id) DO NOTHING";
-
-impl ProjectionTx {
-    /// Queues a delivery with the projector's checkpoint. It is written with
-    /// the transaction's other deliveries (one statement on PostgreSQL)
-    /// before the checkpoint moves.
-    pub async fn enqueue_delivery(&mut self, d: &NewDelivery) -> Result<(), StoreError> {
-        self.pending_deliveries.push(d.clone());
-        self.queued_deliveries = true;
-        Ok(())
-    }
-
-    /// Writes the deliveries queued so far.
-    pub(crate) async fn write_deliveries(&mut self) -> Result<(), StoreError> {
-        let pending = std::mem::take(&mut self.pending_deliveries);
-        insert_deliveries(self.conn.ready().await?, &pending).await
-    }
-}
-
-/// Inserts queued deliveries in a projection transaction (nothing when
-/// there are none).
-pub(crate) async fn insert_deliveries(conn: &mut Conn, pending: &[NewDelivery]) -> Result<(), StoreError> {
-    if pending.is_empty() {
-        return Ok(());
-    }
-    match conn {
-        Conn::Sqlite(tx) => {
-            let sql = sqlite_sql(INSERT);
-            for d in pending {
-                sqlx::query(&sql)
-                    .bind(&d.id)
-                    .bind(&d.endpoint_id)
-                    .bind(&d.record)
-                    .bind(d.position)
-                    .bind(&d.event_type)
-                    .bind(&d.body)
-                    .bind(d.created_at_ms)
-                    .execute(&mut **tx)
-                    .await?;
-            }
-        }
-        Conn::Postgres(tx) => {
-            let column = |f: fn(&NewDelivery) -> &str| -> Vec<&str> { pending.iter().map(f).collect() };
-            sqlx::query(INSERT_BATCH)
-                .bind(column(|d| &d.id))
-                .bind(column(|d| &d.endpoint_id))
-                .bind(column(|d| &d.record))
-                .bind(pending.iter().map(|d| d.position).collect::<Vec<_>>())
-                .bind(column(|d| &d.event_type))
-                .bind(column(|d| &d.body))
-                .bind(pending.iter().map(|d| d.created_at_ms).collect::<Vec<_>>())
-                .execute(&mut **tx)
-                .await?;
-        }
-    }
-    Ok(())
-}
-
-/// The PostgreSQL channel on which committed deliveries are announced.
-const CHANNEL: &str = "rdv_deliveries";
-pub(crate) const NOTIFY: &str = "NOTIFY rdv_deliveries";
 
 impl EventStore {
     /// Changes when deliveries were committed: by a projection of this

@@ -11,7 +11,7 @@
 //! events of a group share one transaction id, so the feed's gap-free order
 //! (position = xid << 16 + index) holds unchanged.
 
-use crate::{error::StoreError, model::*};
+use crate::{error::StoreError, model::*, postgres_append::insert};
 use sqlx::PgPool;
 use std::{collections::HashMap, sync::Arc};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -141,7 +141,7 @@ async fn write(pool: &PgPool, group: Vec<(AppendRequest, Reply)>) {
 
 async fn alone(pool: &PgPool, request: &AppendRequest) -> Result<Vec<CommittedEvent>, StoreError> {
     let mut conn = pool.acquire().await?;
-    crate::postgres::insert(&mut conn, request).await
+    insert(&mut conn, request).await
 }
 
 fn sorted(mut events: Vec<CommittedEvent>) -> Vec<CommittedEvent> {

@@ -9,15 +9,18 @@
 //! - [`ProjectionTx`]: read-model documents and a projector's checkpoint
 //!   written together.
 
+mod backend;
 pub mod codec;
 pub mod command;
 pub mod deliveries;
+mod delivery_queue;
 pub mod error;
 mod group_commit;
 pub mod metrics;
 pub mod model;
 mod personal;
 pub mod postgres;
+mod postgres_append;
 pub mod readmodel;
 mod rows;
 pub mod sealing;

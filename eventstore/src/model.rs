@@ -93,6 +93,10 @@ pub struct StoredResponse {
     pub body: Value,
 }
 
+/// Builds the response saved under an idempotency key from the appended
+/// events, inside the append's transaction.
+pub type Responder<'a> = dyn Fn(&[CommittedEvent]) -> StoredResponse + Send + Sync + 'a;
+
 /// The first answer saved under an idempotency key.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdempotencyRecord {

@@ -11,12 +11,12 @@
 //! covers, never change.
 
 use crate::{
+    backend::{Backend, Conn},
     error::StoreError,
     model::{AppendRequest, NewDataKey, StoredEvent},
-    readmodel::{Conn, ProjectionTx},
+    readmodel::ProjectionTx,
     sealing::{DataKey, MasterKey},
     sqlite::sqlite_sql,
-    store::Backend,
 };
 use rdv_domain::usager::personal::{PERSONAL_FIELDS, erase_in, erased_value, sealed_part};
 use serde_json::{Map, Value};

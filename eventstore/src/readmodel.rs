@@ -14,21 +14,24 @@
 //! its own type straight from the text and writes its type straight to
 //! text, with no JSON tree built, cloned and dropped in between (that was
 //! a fifth of a rebuild's time).
+//!
+//! Webhook deliveries a projector queues ([`ProjectionTx::enqueue_delivery`])
+//! are written in the same transaction, with the documents.
 
-use crate::{error::StoreError, rows::timestamp, sqlite::sqlite_sql};
+use crate::{
+    backend::Conn,
+    delivery_queue::{self, NewDelivery, insert_deliveries},
+    error::StoreError,
+    rows::timestamp,
+    sqlite::sqlite_sql,
+};
 use serde::{Serialize, de::DeserializeOwned};
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{Postgres, Transaction};
 use std::{
     collections::{BTreeMap, HashMap, hash_map::Entry},
     sync::Arc,
 };
 use tokio::task::JoinHandle;
-
-/// An open transaction on either backend.
-pub(crate) enum Conn {
-    Sqlite(Transaction<'static, Sqlite>),
-    Postgres(Transaction<'static, Postgres>),
-}
 
 /// A document as this transaction sees it (JSON text); `doc: None` is
 /// absent or deleted.
@@ -132,7 +135,7 @@ struct Writes {
     inserts: Vec<Row>,
     upserts: Vec<Row>,
     deletes: Vec<Key>,
-    deliveries: Vec<crate::deliveries::NewDelivery>,
+    deliveries: Vec<NewDelivery>,
 }
 
 /// PostgreSQL: rows from one array per column.
@@ -159,7 +162,7 @@ impl Writes {
     /// insert does) one statement per [`SQLITE_ROWS`] rows (each statement
     /// is a hop to its worker thread). Deliveries first.
     async fn run(mut self, conn: &mut Conn) -> Result<(), StoreError> {
-        crate::deliveries::insert_deliveries(conn, &self.deliveries).await?;
+        insert_deliveries(conn, &self.deliveries).await?;
         let (inserts, upserts, deletes) = (&mut self.inserts, &mut self.upserts, &mut self.deletes);
         if matches!(conn, Conn::Sqlite(_)) {
             upserts.append(inserts);
@@ -272,9 +275,9 @@ pub struct ProjectionTx {
     lists: HashMap<Key, Vec<String>>,
     /// Whether webhook deliveries were queued, and whom to tell once they
     /// are committed.
-    pub(crate) queued_deliveries: bool,
+    queued_deliveries: bool,
     /// Deliveries queued and not yet written ([`Self::write_deliveries`]).
-    pub(crate) pending_deliveries: Vec<crate::deliveries::NewDelivery>,
+    pending_deliveries: Vec<NewDelivery>,
     deliveries: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
@@ -602,6 +605,21 @@ impl ProjectionTx {
         self.cache.retain(|_, cached| cached.dirty);
     }
 
+    /// Queues a delivery with the projector's checkpoint. It is written with
+    /// the transaction's other deliveries (one statement on PostgreSQL)
+    /// before the checkpoint moves.
+    pub async fn enqueue_delivery(&mut self, d: &NewDelivery) -> Result<(), StoreError> {
+        self.pending_deliveries.push(d.clone());
+        self.queued_deliveries = true;
+        Ok(())
+    }
+
+    /// Writes the deliveries queued so far.
+    pub(crate) async fn write_deliveries(&mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending_deliveries);
+        insert_deliveries(self.conn.ready().await?, &pending).await
+    }
+
     /// The changed documents and queued deliveries, taken to be written
     /// (the documents stay cached, unchanged from then on).
     fn take_writes(&mut self) -> Writes {
@@ -699,7 +717,7 @@ impl ProjectionTx {
             Conn::Postgres(mut tx) => {
                 if self.queued_deliveries {
                     // Relays in other processes listen (delivered at commit).
-                    sqlx::query(crate::deliveries::NOTIFY).execute(&mut *tx).await?;
+                    sqlx::query(delivery_queue::NOTIFY).execute(&mut *tx).await?;
                 }
                 tx.commit().await?
             }

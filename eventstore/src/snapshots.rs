@@ -6,6 +6,9 @@
 //! from the events: one that no longer decodes (the state's shape changed)
 //! is ignored and replaced, and deleting them all loses nothing. They are
 //! not sealed, so only aggregates without usagers' personal data opt in.
+//!
+//! Every load of an aggregate goes through here
+//! ([`EventStore::load_aggregate`]), whether it opts in or not.
 
 use crate::{codec::Decoder, error::StoreError, model::StoredEvent, sqlite::sqlite_sql, store::EventStore};
 use rdv_domain::VersionedAggregate;
@@ -83,6 +86,12 @@ impl EventStore {
             tracing::warn!(aggregate_type = A::TYPE, %error, "could not store a snapshot");
         }
         Ok((aggregate, version))
+    }
+
+    /// An aggregate folded from its stream (read through the cache), or from
+    /// its latest snapshot and the events after it.
+    pub async fn load_aggregate<A: VersionedAggregate>(&self, id: &str) -> Result<A, StoreError> {
+        Ok(self.load_versioned::<A>(id).await?.0)
     }
 
     /// An aggregate and its version (snapshot and tail, or its whole stream).

@@ -253,7 +253,7 @@ impl SqliteBackend {
     pub async fn append(
         &self,
         request: &AppendRequest,
-        idempotency: Option<(&IdempotencyClaim, &crate::Responder<'_>)>,
+        idempotency: Option<(&IdempotencyClaim, &Responder<'_>)>,
     ) -> Result<Vec<CommittedEvent>, StoreError> {
         let mut tx = self.begin_write().await?;
         let mut committed = Vec::new();

@@ -1,11 +1,12 @@
 //! The event store: one type over both backends, chosen at start-up.
 
 use crate::{
+    backend::{Backend, Conn},
     error::StoreError,
     model::*,
     personal::{self, Keyring, Sealing},
     postgres::PostgresBackend,
-    readmodel::{Conn, ProjectionTx},
+    readmodel::ProjectionTx,
     rows::timestamp,
     sealing::MasterKey,
     sqlite::{SqliteBackend, sqlite_sql},
@@ -17,15 +18,8 @@ use sqlx::types::Json;
 use std::{path::Path, sync::Arc};
 use tokio::sync::watch;
 
-/// Builds the response saved under an idempotency key from the appended
-/// events, inside the append's transaction.
-pub type Responder<'a> = dyn Fn(&[CommittedEvent]) -> StoredResponse + Send + Sync + 'a;
-
-#[derive(Debug, Clone)]
-pub(crate) enum Backend {
-    Sqlite(SqliteBackend),
-    Postgres(PostgresBackend),
-}
+// Defined in the model beside the idempotency records; still named here, where it was first.
+pub use crate::model::Responder;
 
 /// Runs the same expression on whichever backend is in use.
 macro_rules! on_backend {
@@ -165,12 +159,6 @@ impl EventStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let stored = on_backend!(self, b => b.load_stream(aggregate_type, aggregate_id, after).await)?;
         self.opened(stored).await
-    }
-
-    /// An aggregate folded from its stream (read through the cache, or
-    /// from its snapshot: [`crate::snapshots`]).
-    pub async fn load_aggregate<A: rdv_domain::VersionedAggregate>(&self, id: &str) -> Result<A, StoreError> {
-        Ok(self.load_versioned::<A>(id).await?.0)
     }
 
     /// Keeps the stream cache in step with appends made by other processes
