@@ -19,51 +19,10 @@ use rdv_domain::{
     values::TimeZone,
 };
 use rdv_projections::availability_index::Calendars;
-use serde::Serialize;
 use std::collections::HashMap;
-use utoipa::ToSchema;
-use uuid::Uuid;
 
 /// The longest range one search may cover (about six months).
 pub const MAX_RANGE_DAYS: i64 = 183;
-
-/// A bookable slot, in the organisation's zone.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SlotView {
-    /// RFC 3339 with the local offset, e.g. `2026-01-05T09:00:00+01:00`.
-    pub starts_at: String,
-    pub ends_at: String,
-    /// IANA zone of the offsets.
-    pub timezone: String,
-    pub agent_id: Uuid,
-    pub lieu_id: Option<Uuid>,
-    /// For a collective motif, the atelier to sign up to.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub atelier: Option<AtelierSlot>,
-}
-
-/// An open atelier as a slot: sign up with
-/// `POST /v1/public/rdvs/{rdv_id}/participants`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AtelierSlot {
-    pub rdv_id: Uuid,
-    pub name: Option<String>,
-    /// None: unlimited.
-    pub seats_left: Option<i64>,
-}
-
-impl SlotView {
-    pub fn new(slot: &Slot, zone: Tz) -> Self {
-        Self {
-            starts_at: slot.starts_at.with_timezone(&zone).to_rfc3339(),
-            ends_at: slot.ends_at.with_timezone(&zone).to_rfc3339(),
-            timezone: zone.name().to_string(),
-            agent_id: slot.agent.0,
-            lieu_id: slot.lieu.map(|l| l.0),
-            atelier: None,
-        }
-    }
-}
 
 /// Checks a range of local days: `from ≤ to`, at most [`MAX_RANGE_DAYS`].
 pub fn check_range(from: NaiveDate, to: NaiveDate) -> Result<(), Error> {

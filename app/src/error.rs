@@ -24,7 +24,7 @@ pub enum Error {
     #[error("{message}")]
     SlotTaken {
         message: String,
-        next_slots: Vec<crate::availability::SlotView>,
+        next_slots: Vec<crate::slot_views::SlotView>,
     },
     /// A read model is behind or stopped: try again shortly.
     #[error("{0}")]

@@ -7,7 +7,8 @@
 
 use crate::{
     Context, Error,
-    availability::{self as engine, SlotSearch, SlotView},
+    availability::{self as engine, SlotSearch},
+    slot_views::SlotView,
 };
 use chrono::{DateTime, Duration, FixedOffset, NaiveDate, Utc};
 use rdv_domain::{

@@ -7,7 +7,7 @@ use crate::{
     Context, Error,
     caller::{Caller, Place},
     history::{self, HistoryEntry},
-    rdv_lifecycle::agent_rdv,
+    rdv_access::agent_rdv,
 };
 use chrono::{DateTime, FixedOffset, Utc};
 use rdv_domain::{

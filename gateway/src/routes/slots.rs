@@ -12,9 +12,10 @@ use axum::{
 };
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rdv_app::agenda_view::{AgendaEntry, ReadAgenda};
-use rdv_app::availability::{self as engine, AtelierSlot, PublicCaller, SlotSearch, SlotView};
+use rdv_app::availability::{self as engine, PublicCaller, SlotSearch};
 use rdv_app::caller::Place;
 use rdv_app::rdv_participants::open_to_usagers;
+use rdv_app::slot_views::{AtelierSlot, SlotView};
 use rdv_domain::rights::Permission;
 use rdv_domain::{
     ids::{AgentId, LieuId, MotifId, OrganisationId},

@@ -3,9 +3,9 @@
 //! [`rdv_app::rdv_lifecycle`] and shapes its answer.
 
 use super::*;
+use rdv_app::rdv_access::{agent_rdv, usager_rdv};
 use rdv_app::rdv_lifecycle::{
     CancelOwnRdv, CancelRdv, ChangeRdvStatus, MarkUsagerArrived, RescheduleOwnRdv, RescheduleRdv, UpdateRdvDetails,
-    agent_rdv, usager_rdv,
 };
 
 /// Cancels an RDV as an agent.
