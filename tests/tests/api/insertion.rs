@@ -11,13 +11,13 @@ use crate::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const CATEGORY: &str = "rsa_orientation";
+pub(crate) const CATEGORY: &str = "rsa_orientation";
 
-struct Insertion {
-    s: Setup,
-    territory_motifs: String,
-    convocation_motif: String,
-    atelier_motif: String,
+pub(crate) struct Insertion {
+    pub s: Setup,
+    pub territory_motifs: String,
+    pub convocation_motif: String,
+    pub atelier_motif: String,
 }
 
 /// A motif of the category, bookable by agents only and not notified (as
@@ -34,7 +34,7 @@ fn motif_body(s: &Setup, name: &str, collective: bool) -> Value {
     })
 }
 
-async fn insertion_setup(app: &TestApp) -> Insertion {
+pub(crate) async fn insertion_setup(app: &TestApp) -> Insertion {
     let s = setup(app, "26", "Europe/Paris").await;
     let organisation = app
         .get(&format!("/v1/organisations/{}", s.organisation), &s.token)
@@ -93,7 +93,7 @@ async fn usager(app: &TestApp, s: &Setup, first_name: &str, phone: Option<&str>)
 
 /// Invites as a front app that has seen every write so far: the category's
 /// configuration is read from its projection, at least up to there.
-async fn invite(app: &TestApp, s: &Setup, usager: &str, formats: Value) -> Reply {
+pub(crate) async fn invite(app: &TestApp, s: &Setup, usager: &str, formats: Value) -> Reply {
     let seen = app.head_position().await;
     app.post(
         &format!(
@@ -123,7 +123,7 @@ async fn action_required(app: &TestApp, s: &Setup, position: i64) -> Vec<Value> 
 }
 
 /// The follow-up an invitation answer names.
-fn follow_up_of(invited: &Reply) -> String {
+pub(crate) fn follow_up_of(invited: &Reply) -> String {
     invited.body["follow_up_id"].as_str().unwrap().to_string()
 }
 

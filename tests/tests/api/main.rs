@@ -19,6 +19,7 @@ mod rdv_edits;
 mod relay_faults;
 mod reminders;
 mod rgpd;
+mod rights_matrix;
 mod slots;
 mod trust;
 mod usagers;

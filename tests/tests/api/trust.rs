@@ -11,7 +11,7 @@ use crate::{
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const USAGER_NAME: &str = "Philomène";
+pub(crate) const USAGER_NAME: &str = "Philomène";
 
 /// A's public slots on Monday 12 January, once the index has `position`.
 async fn public_slots(app: &TestApp, a: &Setup, position: i64) -> Reply {
@@ -23,7 +23,7 @@ async fn public_slots(app: &TestApp, a: &Setup, position: i64) -> Reply {
 }
 
 /// A second territory (Ardèche) with an organisation and its admin agent.
-async fn other_territory(app: &TestApp) -> (String, String, String, String) {
+pub(crate) async fn other_territory(app: &TestApp) -> (String, String, String, String) {
     let admin = &app.admin_token;
     let territory = app
         .post(
@@ -63,7 +63,7 @@ async fn written_since(app: &TestApp, position: i64) -> Vec<String> {
         .collect()
 }
 
-async fn territory_of(app: &TestApp, organisation: &str) -> String {
+pub(crate) async fn territory_of(app: &TestApp, organisation: &str) -> String {
     let read = app
         .get(&format!("/v1/organisations/{organisation}"), &app.admin_token)
         .await;
@@ -71,7 +71,7 @@ async fn territory_of(app: &TestApp, organisation: &str) -> String {
 }
 
 /// A's usager with an RDV, and A's plage for the next weeks.
-async fn usager_with_rdv(app: &TestApp, a: &Setup) -> (String, String) {
+pub(crate) async fn usager_with_rdv(app: &TestApp, a: &Setup) -> (String, String) {
     let plage = app
         .post(
             &format!("/v1/agents/{}/plages", a.agent),
