@@ -1,6 +1,7 @@
 //! HTTP tests: the real app on port 0, one store per test.
 
 mod helpers;
+mod hostile_strings;
 
 mod audit;
 mod auth;

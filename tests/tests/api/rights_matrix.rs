@@ -112,14 +112,14 @@ struct Role {
 }
 
 /// Territory A's records, and the roles.
-struct World {
+pub(crate) struct World {
     territory: String,
     organisation: String,
     ids: BTreeMap<&'static str, String>,
     roles: Vec<Role>,
 }
 
-async fn world(app: &TestApp) -> World {
+pub(crate) async fn world(app: &TestApp) -> World {
     let insertion = insertion_setup(app).await;
     let a = &insertion.s;
     let territory = territory_of(app, &a.organisation).await;
@@ -263,14 +263,14 @@ fn absence_body() -> Value {
 
 impl World {
     /// The operation's path with A's records in it.
-    fn path(&self, template: &str) -> String {
+    pub(crate) fn path(&self, template: &str) -> String {
         let id_of = |kind: &str| self.ids[kind].clone();
         let first = match template {
             t if t.starts_with("/v1/territories/") => id_of("territory"),
             t if t.starts_with("/v1/organisations/") => id_of("organisation"),
             t if t.starts_with("/v1/agents/") => id_of("agent"),
             t if t.starts_with("/v1/usagers/") => id_of("usager"),
-            t if t.starts_with("/v1/rdvs/") => id_of("rdv"),
+            t if t.starts_with("/v1/rdvs/") || t.starts_with("/v1/public/rdvs/") => id_of("rdv"),
             t if t.starts_with("/v1/motifs/") => id_of("motif"),
             t if t.starts_with("/v1/lieux/") => id_of("lieu"),
             t if t.starts_with("/v1/plages/") => id_of("plage"),
@@ -306,7 +306,7 @@ impl World {
     }
 
     /// A valid body for the operation, so that only rights can refuse it.
-    fn body(&self, method: &str, template: &str) -> Option<Value> {
+    pub(crate) fn body(&self, method: &str, template: &str) -> Option<Value> {
         let o = &self.organisation;
         let id_of = |kind: &str| self.ids[kind].clone();
         let body = match (method, template) {
@@ -364,6 +364,16 @@ impl World {
                 "organisation_id": o, "lieu_id": id_of("lieu"), "motif_ids": [id_of("motif")],
                 "first_day": "2026-03-02", "start_time": "14:00", "end_time": "17:00"}),
             ("POST", "/v1/agents/{id}/absences") | ("PATCH", "/v1/absences/{id}") => absence_body(),
+            ("POST", "/v1/public/rdvs") => json!({"organisation_id": o, "motif_id": id_of("motif"),
+                "lieu_id": id_of("lieu"), "starts_at": "2026-01-12T09:00:00+01:00",
+                "usager": {"first_name": "Léa", "last_name": "Martin", "email": "lea@exemple.fr"}}),
+            ("POST", "/v1/public/rdvs/{id}/participants") => {
+                json!({"usager": {"first_name": "Léa", "last_name": "Martin"}})
+            }
+            ("POST", "/v1/public/rdvs/{id}/cancel" | "/v1/agents/invitations/accept") => json!({"token": "jeton"}),
+            ("POST", "/v1/public/rdvs/{id}/reschedule") => {
+                json!({"token": "jeton", "starts_at": "2026-01-12T09:00:00+01:00"})
+            }
             _ => return None,
         };
         Some(body)
@@ -400,7 +410,7 @@ impl World {
 }
 
 /// Every authenticated operation of the OpenAPI document.
-fn operations() -> Vec<(String, String)> {
+pub(crate) fn operations() -> Vec<(String, String)> {
     let document: Value = serde_json::from_str(include_str!("../../../schemas/openapi.json")).unwrap();
     let mut operations = Vec::new();
     for (path, items) in document["paths"].as_object().unwrap() {
