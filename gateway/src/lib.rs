@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod hardening;
+pub mod header_deadline;
 pub mod observability;
 pub mod reply;
 pub mod routes;

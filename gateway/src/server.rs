@@ -1,9 +1,10 @@
 //! The HTTP server under the router: hyper's connection builder with the
 //! limits a public service needs, which `axum::serve` does not set. A
-//! client that never finishes its headers is cut off after
-//! [`HEADER_READ_TIMEOUT`] instead of holding a connection open; headers
-//! over [`MAX_HEADER_BYTES`] are refused (431). On shutdown, connections
-//! finish the requests they are serving.
+//! client that never finishes its headers is answered 408 and cut off
+//! after [`HEADER_READ_TIMEOUT`] ([`crate::header_deadline`]) instead of
+//! holding a connection open; headers over [`MAX_HEADER_BYTES`] are
+//! refused (431). On shutdown, connections finish the requests they are
+//! serving.
 
 use axum::{Router, extract::ConnectInfo, http::Request};
 use hyper::body::Incoming;
@@ -15,6 +16,8 @@ use hyper_util::{
 use std::{future::Future, net::SocketAddr, time::Duration};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
+
+use crate::header_deadline::first_headers;
 
 /// How long a client may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,12 +57,15 @@ pub async fn serve(listener: TcpListener, router: Router, signal: impl Future<Ou
             request.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             request
         });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let Some(stream) = first_headers(stream).await else {
+                return;
+            };
+            let connection = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+                .into_owned();
+            if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%error, "connection ended on an error");
             }
         });

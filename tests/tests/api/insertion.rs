@@ -36,11 +36,7 @@ fn motif_body(s: &Setup, name: &str, collective: bool) -> Value {
 
 pub(crate) async fn insertion_setup(app: &TestApp) -> Insertion {
     let s = setup(app, "26", "Europe/Paris").await;
-    let organisation = app
-        .get(&format!("/v1/organisations/{}", s.organisation), &s.token)
-        .await;
-    let territory = organisation.body["territory_id"].as_str().unwrap().to_string();
-    let territory_motifs = format!("/v1/territories/{territory}/motifs");
+    let territory_motifs = format!("/v1/territories/{}/motifs", s.territory);
     let mut ids = Vec::new();
     for (name, collective) in [("Convocation RSA orientation", false), ("Atelier RSA", true)] {
         let created = app

@@ -12,7 +12,7 @@
 use crate::{
     helpers::*,
     insertion::{CATEGORY, follow_up_of, insertion_setup, invite},
-    trust::{USAGER_NAME, other_territory, territory_of, usager_with_rdv},
+    trust::{USAGER_NAME, other_territory, usager_with_rdv},
 };
 use rdv_app::caller::{Caller, Place};
 use rdv_domain::{
@@ -122,7 +122,7 @@ pub(crate) struct World {
 pub(crate) async fn world(app: &TestApp) -> World {
     let insertion = insertion_setup(app).await;
     let a = &insertion.s;
-    let territory = territory_of(app, &a.organisation).await;
+    let territory = a.territory.clone();
     let (usager, rdv) = usager_with_rdv(app, a).await;
     let admin = &app.admin_token;
     let (_, org_b, b_admin_agent, b_admin) = other_territory(app).await;
@@ -221,16 +221,18 @@ pub(crate) async fn world(app: &TestApp) -> World {
         )
         .await;
     assert!(moved.status.is_success(), "{}", moved.body);
-    let delivery = loop {
-        let endpoint = endpoint.id();
+    let mut delivery = None;
+    for _ in 0..500 {
         let deliveries = app
-            .get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"), admin)
+            .get(&format!("/v1/webhook-endpoints/{}/deliveries", endpoint.id()), admin)
             .await;
-        if let Some(id) = deliveries.body[0]["id"].as_str() {
-            break id.to_string();
+        delivery = deliveries.body[0]["id"].as_str().map(String::from);
+        if delivery.is_some() {
+            break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    }
+    let delivery = delivery.expect("the endpoint has a delivery within 10 s");
     let ids = BTreeMap::from([
         ("territory", territory.clone()),
         ("organisation", a.organisation.clone()),

@@ -5,6 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 pub(crate) struct Setup {
+    pub territory: String,
     pub organisation: String,
     pub motif: String,
     pub lieu: String,
@@ -63,6 +64,7 @@ pub(crate) async fn setup(app: &TestApp, departement: &str, zone: &str) -> Setup
         .id();
     let (agent, token) = app.active_agent(&organisation, "agent@cms.fr", "basic").await;
     Setup {
+        territory,
         organisation,
         motif: motif.id(),
         lieu,

@@ -647,6 +647,12 @@ async fn slow_or_huge_headers_do_not_hold_a_connection() {
     let mut answer = Vec::new();
     let cut = tokio::time::timeout(std::time::Duration::from_secs(20), slow.read_to_end(&mut answer)).await;
     assert!(cut.is_ok(), "the connection is still open after 20 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("content-type: application/problem+json"), "{answer}");
+    let (_, body) = answer.split_once("\r\n\r\n").unwrap();
+    let problem: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(problem["status"], 408, "{problem}");
 
     let mut huge = tokio::net::TcpStream::connect(&address).await.unwrap();
     let header = format!(
@@ -658,4 +664,5 @@ async fn slow_or_huge_headers_do_not_hold_a_connection() {
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), huge.read_to_end(&mut answer)).await;
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(answer.contains("content-type: application/problem+json"), "{answer}");
 }
