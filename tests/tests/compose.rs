@@ -97,13 +97,20 @@ fn compose_services_run_what_the_binary_accepts() {
     let admin_token = env["RDV_ADMIN_TOKEN"].as_str().unwrap_or_default();
     assert!(admin_token.contains(":?"), "no default admin token: {admin_token}");
     for (name, service) in services {
+        let name = name.as_str().unwrap_or_default();
         let smtp = service["environment"]["SMTP_URL"].as_str().unwrap_or_default();
         if let Some(host) = smtp.split("smtp://").nth(1).and_then(|h| h.split(':').next()) {
-            assert!(names.contains(host), "{name} sends e-mails to {host}, which compose.yaml lacks");
+            assert!(
+                names.contains(host),
+                "{name} sends e-mails to {host}, which compose.yaml lacks"
+            );
         }
     }
     let ignored = std::fs::read_to_string(root.join(".dockerignore")).unwrap_or_default();
-    assert!(ignored.lines().any(|l| l.trim() == "target/"), "the image build leaves target/ out");
+    assert!(
+        ignored.lines().any(|l| l.trim() == "target/"),
+        "the image build leaves target/ out"
+    );
     assert_eq!(
         rdv_services, 7,
         "the migrations, two gateways, the projector, two relays and the publisher"
