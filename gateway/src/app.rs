@@ -43,6 +43,46 @@ pub enum StartupError {
     Command(#[from] rdv_eventstore::CommandError),
     #[error("master key: {0}")]
     MasterKey(#[from] SealError),
+    #[error("DATABASE_URL: {0}")]
+    DatabaseUrl(String),
+    #[error("PostgreSQL at {host}: {error}")]
+    Postgres { host: String, error: StoreError },
+}
+
+/// Where the events live, from `DATABASE_URL`: unset or `sqlite:` for the
+/// embedded store under `RDV_DATA_DIR`, `postgres://` or `postgresql://`
+/// for PostgreSQL. Anything else is refused before connecting, rather than
+/// taken for PostgreSQL.
+enum StoreUrl<'a> {
+    Sqlite,
+    Postgres { url: &'a str, host: String },
+}
+
+fn store_url(database_url: Option<&str>) -> Result<StoreUrl<'_>, StartupError> {
+    let Some(url) = database_url.map(str::trim).filter(|u| !u.is_empty()) else {
+        return Ok(StoreUrl::Sqlite);
+    };
+    let (scheme, rest) = url.split_once(':').unwrap_or((url, ""));
+    match scheme {
+        "sqlite" => Ok(StoreUrl::Sqlite),
+        "postgres" | "postgresql" => {
+            let authority = rest
+                .trim_start_matches("//")
+                .split(['/', '?'])
+                .next()
+                .unwrap_or_default();
+            let host = authority.rsplit('@').next().unwrap_or_default();
+            let host = if host.is_empty() {
+                "localhost".to_string()
+            } else {
+                host.to_string()
+            };
+            Ok(StoreUrl::Postgres { url, host })
+        }
+        other => Err(StartupError::DatabaseUrl(format!(
+            "the scheme {other}: is not one of sqlite:, postgres:, postgresql:"
+        ))),
+    }
 }
 
 /// Opens the store the configuration names: PostgreSQL when
@@ -55,9 +95,11 @@ pub async fn open_store(config: &Config) -> Result<EventStore, StartupError> {
 /// The store, and its master key for the processes that also open webhook
 /// secrets with it (the key is read once).
 pub async fn open_store_and_key(config: &Config) -> Result<(EventStore, MasterKey), StartupError> {
-    let store = match &config.database_url {
-        Some(url) => EventStore::connect_postgres(url, config.db_max_connections).await?,
-        None => EventStore::open_sqlite(&config.data_dir).await?,
+    let store = match store_url(config.database_url.as_deref())? {
+        StoreUrl::Postgres { url, host } => EventStore::connect_postgres(url, config.db_max_connections)
+            .await
+            .map_err(|error| StartupError::Postgres { host, error })?,
+        StoreUrl::Sqlite => EventStore::open_sqlite(&config.data_dir).await?,
     };
     let key = master_key(config)?;
     Ok((store.with_master_key(key.clone()), key))
@@ -70,7 +112,7 @@ pub fn master_key(config: &Config) -> Result<MasterKey, SealError> {
     match &config.master_key {
         Some(key) => MasterKey::from_base64(key),
         None => {
-            if config.database_url.is_some() {
+            if matches!(store_url(config.database_url.as_deref()), Ok(StoreUrl::Postgres { .. })) {
                 tracing::warn!("RDV_MASTER_KEY is unset: secrets are sealed with this data dir's master.key");
             }
             MasterKey::load_or_create(&config.data_dir.join("master.key"))
@@ -124,6 +166,14 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
+        // Bound first: a busy port must fail the start before the one-time
+        // admin token is made (it would be stored, and never printed again).
+        let listener = TcpListener::bind(&config.listen)
+            .await
+            .map_err(|e| StartupError::Listen(config.listen.clone(), e))?;
+        let bound = listener
+            .local_addr()
+            .map_err(|e| StartupError::Listen(config.listen.clone(), e))?;
         let (store, master_key) = open_store_and_key(&config).await?;
         let commands = CommandService::new(store.clone(), Services::new(clock, config.invitation_ttl));
         let bootstrap_admin_token = match config.admin_token {
@@ -157,7 +207,7 @@ impl App {
                 started_at_position,
                 master_key,
                 store,
-                public_url: config.public_url.clone(),
+                public_url: config.public_url(bound),
                 projectors: projectors.iter().map(|p| (p.name(), p.status())).collect(),
                 outbox_dir: config.data_dir.join("outbox"),
                 webhook_allow: AllowList::parse(&config.webhook_allow_hosts),
@@ -219,9 +269,6 @@ impl App {
             }))
             .layer(axum::middleware::from_fn(crate::observability::correlate))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
-        let listener = TcpListener::bind(&config.listen)
-            .await
-            .map_err(|e| StartupError::Listen(config.listen.clone(), e))?;
         Ok(Self {
             listener,
             router,
@@ -303,4 +350,36 @@ async fn issue_admin_token(commands: &CommandService) -> Result<String, StartupE
         })
         .await?;
     Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_name_their_store_and_host() {
+        assert!(matches!(store_url(None), Ok(StoreUrl::Sqlite)));
+        assert!(matches!(store_url(Some("sqlite:")), Ok(StoreUrl::Sqlite)));
+        let host = |url| match store_url(Some(url)) {
+            Ok(StoreUrl::Postgres { host, .. }) => host,
+            _ => panic!("{url} is PostgreSQL"),
+        };
+        assert_eq!(host("postgres://rdv:secret@db.internal:5433/rdv"), "db.internal:5433");
+        assert_eq!(host("postgresql://127.0.0.1/rdv?sslmode=disable"), "127.0.0.1");
+        assert_eq!(host("postgres:///rdv"), "localhost");
+        let refused = store_url(Some("mysql://root@127.0.0.1/rdv")).err().unwrap().to_string();
+        assert!(refused.contains("mysql:"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_postgres_port_is_named() {
+        let mut config = Config::embedded(std::env::temp_dir());
+        config.database_url = Some("postgres://rdv@127.0.0.1:9/rdv".into());
+        let error = open_store(&config)
+            .await
+            .err()
+            .expect("nothing listens on port 9")
+            .to_string();
+        assert!(error.contains("127.0.0.1:9"), "{error}");
+    }
 }

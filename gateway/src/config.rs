@@ -9,7 +9,9 @@ pub struct Config {
     /// Directory of the embedded SQLite store and the e-mail outbox (.eml files).
     #[arg(long, env = "RDV_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// PostgreSQL URL; when set, the store is PostgreSQL instead of SQLite.
+    /// `postgres://user@host:port/db` (or `postgresql://`): the store is
+    /// PostgreSQL instead of the embedded SQLite; `sqlite:` or unset: SQLite
+    /// under the data directory. Other schemes are refused.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
     /// NATS server with JetStream (`nats://127.0.0.1:4222`): where
@@ -48,9 +50,11 @@ pub struct Config {
     /// How long an agent invitation stays valid: `7d`, `48h`, `30m` or seconds.
     #[arg(long, env = "RDV_INVITATION_TTL", default_value = "7d", value_parser = parse_duration)]
     pub invitation_ttl: chrono::Duration,
-    /// Base URL of the front app, used in links sent by e-mail.
-    #[arg(long, env = "RDV_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
-    pub public_url: String,
+    /// Base URL of the pages links sent by e-mail and SMS open. Default: this
+    /// process's own address (`http://` and `RDV_LISTEN`, `localhost` for a
+    /// wildcard address), so that links work on a machine out of the box.
+    #[arg(long, env = "RDV_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// SMTP server for e-mails (`smtp://host:port`); without it, e-mails are
     /// written as .eml files under `<data-dir>/outbox/`.
     #[arg(long, env = "SMTP_URL", hide_env_values = true)]
@@ -137,7 +141,7 @@ impl Config {
             project_poll: chrono::Duration::seconds(1),
             admin_token: None,
             invitation_ttl: chrono::Duration::days(7),
-            public_url: "http://127.0.0.1:8080".into(),
+            public_url: None,
             smtp_url: None,
             sms_gateway_url: None,
             master_key: None,
@@ -158,6 +162,18 @@ impl Config {
 }
 
 impl Config {
+    /// The base of the links messages carry: `RDV_PUBLIC_URL`, else the
+    /// address the API is bound to (`localhost` for a wildcard address).
+    pub fn public_url(&self, bound: std::net::SocketAddr) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_string();
+        }
+        match bound.ip().is_unspecified() {
+            true => format!("http://localhost:{}", bound.port()),
+            false => format!("http://{bound}"),
+        }
+    }
+
     /// Where `rdv publish` sends the events.
     pub fn destination(&self) -> rdv_app::publisher::Destination {
         rdv_app::publisher::Destination {
@@ -196,6 +212,17 @@ fn parse_instant(raw: &str) -> Result<DateTime<Utc>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_point_at_the_listen_address_unless_told_otherwise() {
+        let mut config = Config::embedded(PathBuf::from("."));
+        let bound = |a: &str| a.parse::<std::net::SocketAddr>().unwrap();
+        assert_eq!(config.public_url(bound("127.0.0.1:9090")), "http://127.0.0.1:9090");
+        assert_eq!(config.public_url(bound("0.0.0.0:8080")), "http://localhost:8080");
+        assert_eq!(config.public_url(bound("[::]:8080")), "http://localhost:8080");
+        config.public_url = Some("https://rdv.example.fr/".into());
+        assert_eq!(config.public_url(bound("0.0.0.0:8080")), "https://rdv.example.fr");
+    }
 
     #[test]
     fn durations() {

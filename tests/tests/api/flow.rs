@@ -182,3 +182,36 @@ async fn reinviting_sends_a_new_link_and_the_old_one_stops_working() {
     let new = app.accept(&second).await;
     assert_eq!(new.status, StatusCode::OK, "{}", new.body);
 }
+
+/// A start that fails (its port is taken) makes no admin token: the next
+/// start on the same empty store still prints one. Links in messages point
+/// at the address the API is bound to unless `RDV_PUBLIC_URL` says
+/// otherwise.
+#[tokio::test]
+async fn a_failed_start_keeps_the_one_time_admin_token() {
+    use rdv_gateway::{App, Config};
+    let dir = tempfile::TempDir::new().unwrap();
+    let clock = std::sync::Arc::new(rdv_domain::FixedClock::at(START.parse().unwrap()));
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut config = Config::embedded(dir.path().to_path_buf());
+    config.listen = busy.local_addr().unwrap().to_string();
+    assert!(
+        App::build(config.clone(), clock.clone()).await.is_err(),
+        "the port is taken"
+    );
+
+    config.listen = "127.0.0.1:0".into();
+    let app = App::build(config.clone(), clock.clone()).await.unwrap();
+    let token = app.bootstrap_admin_token.clone();
+    assert!(
+        token.is_some_and(|t| t.starts_with("rdv_admin_")),
+        "the token is still to print"
+    );
+    assert_eq!(app.state().public_url, format!("http://{}", app.local_addr()));
+    drop(app);
+
+    config.public_url = Some("https://rdv.example.fr/".into());
+    let app = App::build(config, clock).await.unwrap();
+    assert!(app.bootstrap_admin_token.is_none(), "printed once only");
+    assert_eq!(app.state().public_url, "https://rdv.example.fr");
+}
