@@ -375,11 +375,10 @@ mod tests {
     async fn a_closed_postgres_port_is_named() {
         let mut config = Config::embedded(std::env::temp_dir());
         config.database_url = Some("postgres://rdv@127.0.0.1:9/rdv".into());
-        let error = open_store(&config)
-            .await
-            .err()
-            .expect("nothing listens on port 9")
-            .to_string();
+        let Err(error) = open_store(&config).await else {
+            panic!("nothing listens on port 9");
+        };
+        let error = error.to_string();
         assert!(error.contains("127.0.0.1:9"), "{error}");
     }
 }
