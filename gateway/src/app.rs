@@ -249,24 +249,33 @@ impl App {
             .layer(axum::middleware::from_fn(crate::hardening::problems_everywhere))
             .layer(PropagateRequestIdLayer::x_request_id())
             // Spans carry the method and path only: query strings may hold
-            // personal data (searches), so they are never logged.
-            .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                let header = |name: &str| {
-                    request
-                        .headers()
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_string()
-                };
-                tracing::info_span!(
-                    "http",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                    request_id = header("x-request-id"),
-                    correlation_id = header(crate::observability::CORRELATION_ID),
-                )
-            }))
+            // personal data (searches), so they are never logged. One line
+            // per answered request, with its status and latency.
+            .layer(
+                TraceLayer::new_for_http()
+                    .on_response(
+                        tower_http::trace::DefaultOnResponse::new()
+                            .level(tracing::Level::INFO)
+                            .latency_unit(tower_http::LatencyUnit::Millis),
+                    )
+                    .make_span_with(|request: &Request<_>| {
+                        let header = |name: &str| {
+                            request
+                                .headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string()
+                        };
+                        tracing::info_span!(
+                            "http",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id = header("x-request-id"),
+                            correlation_id = header(crate::observability::CORRELATION_ID),
+                        )
+                    }),
+            )
             .layer(axum::middleware::from_fn(crate::observability::correlate))
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
         Ok(Self {

@@ -101,8 +101,10 @@ enum Audit {
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RDV_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // Colours only for a person at a terminal, never in a file or a pipe.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     if std::env::var("RDV_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
