@@ -155,6 +155,12 @@ impl PostgresBackend {
         Ok(head.unwrap_or(0))
     }
 
+    pub async fn events_after(&self, position: i64) -> Result<i64, StoreError> {
+        let sql = format!("SELECT COUNT(*) FROM events WHERE global_position > $1 AND global_position < {SAFE_BOUND}");
+        let count: i64 = sqlx::query_scalar(&sql).bind(position).fetch_one(&self.pool).await?;
+        Ok(count)
+    }
+
     /// Starts an append and leaves its transaction open: the caller commits.
     /// Tests use this to hold transactions open against a tailing reader.
     pub async fn begin_append(

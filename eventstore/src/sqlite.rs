@@ -250,6 +250,14 @@ impl SqliteBackend {
         Ok(head.unwrap_or(0))
     }
 
+    pub async fn events_after(&self, position: i64) -> Result<i64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE global_position > ?")
+            .bind(position)
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(count)
+    }
+
     pub async fn append(
         &self,
         request: &AppendRequest,

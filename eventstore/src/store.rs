@@ -241,6 +241,12 @@ impl EventStore {
         on_backend!(self, b => b.head().await)
     }
 
+    /// How many readable events come after `position`: a reader's lag in
+    /// events (positions may skip numbers, so their difference is not).
+    pub async fn events_after(&self, position: i64) -> Result<i64, StoreError> {
+        on_backend!(self, b => b.events_after(position).await)
+    }
+
     /// Appends every stream, outbox message and idempotency record in one
     /// transaction, or nothing.
     pub async fn append(

@@ -148,9 +148,9 @@ pub async fn scrape(store: &EventStore, nats: Option<&async_nats::Client>) -> Re
         ));
         gauges.push(gauge(
             "rdv_projector_lag_events",
-            "Events between the store's head and each projection's checkpoint.",
+            "Readable events the projection has not applied yet.",
             labels,
-            head - position,
+            store.events_after(position).await?,
         ));
     }
     for (name, position) in &checkpoints {
@@ -164,9 +164,9 @@ pub async fn scrape(store: &EventStore, nats: Option<&async_nats::Client>) -> Re
             ));
             gauges.push(gauge(
                 "rdv_publisher_lag_events",
-                "Events between the store's head and what JetStream acknowledged.",
+                "Readable events JetStream has not acknowledged yet.",
                 labels,
-                head - position,
+                store.events_after(*position).await?,
             ));
         }
     }

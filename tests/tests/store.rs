@@ -109,6 +109,10 @@ async fn appended_events_come_back_in_their_stream_and_in_the_feed_with_metadata
         assert!(feed[0].position < feed[1].position);
         assert_eq!(s.store.head().await.unwrap(), feed[1].position);
         assert!(s.store.read_feed(feed[1].position, 100).await.unwrap().is_empty());
+        // A reader's lag counts events, whatever numbers positions skip.
+        assert_eq!(s.store.events_after(feed[0].position).await.unwrap(), 1, "{}", s.name);
+        assert_eq!(s.store.events_after(feed[1].position).await.unwrap(), 0, "{}", s.name);
+        assert_eq!(s.store.events_after(0).await.unwrap(), 2, "{}", s.name);
         let territory: Territory = Decoder::default().fold(&stream).unwrap();
         assert!(territory.state().unwrap().services.contains(&ServiceKind::Pmi));
     }
