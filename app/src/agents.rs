@@ -6,7 +6,7 @@
 
 use crate::{
     Context, Error,
-    caller::{Caller, Place},
+    caller::Caller,
     notifications,
     respond::{Changed, Respond, change_record},
     tokens,
@@ -52,20 +52,6 @@ pub struct InviteAgentAnswer {
     pub invitation_expires_at: Option<DateTime<Utc>>,
 }
 
-/// Checks the caller manages the organisation's agents and returns it.
-async fn managed_organisation(
-    app: &Context,
-    caller: &Caller,
-    organisation_id: OrganisationId,
-) -> Result<OrganisationState, Error> {
-    let organisation = app.organisation(organisation_id).await?;
-    caller.require(
-        Permission::ManageAgents,
-        Place::Organisation(organisation_id, organisation.territory_id),
-    )?;
-    Ok(organisation)
-}
-
 impl InviteAgent {
     pub async fn run(
         self,
@@ -75,7 +61,9 @@ impl InviteAgent {
         respond: impl Respond<InviteAgentAnswer>,
     ) -> Result<CommandOutcome, Error> {
         let organisation_id = self.organisation_id;
-        let organisation = managed_organisation(app, caller, organisation_id).await?;
+        let organisation = app
+            .organisation_for(caller, Permission::ManageAgents, organisation_id)
+            .await?;
         let territory = app.load::<Territory>(&organisation.territory_id.to_string()).await?;
         let active = &territory.state()?.services;
         if let Some(i) = self.services.iter().position(|s| !active.contains(s)) {
@@ -193,7 +181,9 @@ impl ReinviteAgent {
         command: &CommandContext,
         respond: impl Respond<InviteAgentAnswer>,
     ) -> Result<CommandOutcome, Error> {
-        let organisation = managed_organisation(app, caller, self.organisation_id).await?;
+        let organisation = app
+            .organisation_for(caller, Permission::ManageAgents, self.organisation_id)
+            .await?;
         let agent = self.agent_id;
         let outcome = app
             .commands
@@ -307,7 +297,8 @@ impl ChangeAgentRole {
         respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let organisation_id = self.organisation_id;
-        managed_organisation(app, caller, organisation_id).await?;
+        app.organisation_for(caller, Permission::ManageAgents, organisation_id)
+            .await?;
         let change = AgentCommand::ChangeAgentRole {
             organisation_id,
             role: self.role,
@@ -334,7 +325,8 @@ impl RemoveAgentFromOrganisation {
         respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let organisation_id = self.organisation_id;
-        managed_organisation(app, caller, organisation_id).await?;
+        app.organisation_for(caller, Permission::ManageAgents, organisation_id)
+            .await?;
         let remove = AgentCommand::RemoveAgentFromOrganisation { organisation_id };
         change_record::<Agent>(app, command, self.agent_id, remove, self.if_match, respond).await
     }

@@ -4,7 +4,7 @@
 
 use crate::{
     Context, Error,
-    caller::{Caller, Place},
+    caller::Caller,
     respond::{Changed, Respond, change_record},
 };
 use rdv_domain::{
@@ -33,11 +33,8 @@ impl ConfigureCategory {
         respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let organisation_id = self.organisation_id;
-        let organisation = app.organisation(organisation_id).await?;
-        caller.require(
-            Permission::ConfigureOrganisation,
-            Place::Organisation(organisation_id, organisation.territory_id),
-        )?;
+        app.organisation_for(caller, Permission::ConfigureOrganisation, organisation_id)
+            .await?;
         let stream = CategoryConfiguration::stream_id(organisation_id, &self.short_name);
         let configure = CategoryCommand::ConfigureCategory {
             organisation_id,

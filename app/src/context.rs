@@ -48,6 +48,20 @@ impl Context {
         organisation.0.ok_or_else(|| Error::not_found("organisation"))
     }
 
+    /// An organisation that must exist (404), once the caller is checked
+    /// to hold `permission` there (403): where most use cases start.
+    pub async fn organisation_for(
+        &self,
+        caller: &crate::caller::Caller,
+        permission: rdv_domain::rights::Permission,
+        id: rdv_domain::ids::OrganisationId,
+    ) -> Result<rdv_domain::organisation::OrganisationState, Error> {
+        let organisation = self.organisation(id).await?;
+        let place = crate::caller::Place::Organisation(id, organisation.territory_id);
+        caller.require(permission, place)?;
+        Ok(organisation)
+    }
+
     pub fn services(&self) -> &Services {
         self.commands.services()
     }

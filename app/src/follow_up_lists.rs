@@ -4,11 +4,7 @@
 //! since), each with its reason, read from a queue ordered by the instant
 //! action became needed.
 
-use crate::{
-    Context, Error,
-    caller::{Caller, Place},
-    insertion::category_rules,
-};
+use crate::{Context, Error, caller::Caller, insertion::category_rules};
 use chrono::{DateTime, Utc};
 use rdv_domain::{
     DomainError,
@@ -62,11 +58,8 @@ pub struct ListFollowUps {
 impl ListFollowUps {
     pub async fn run(self, app: &Context, caller: &Caller) -> Result<FollowUpPage, Error> {
         let organisation_id = self.organisation_id;
-        let organisation = app.organisation(organisation_id).await?;
-        caller.require(
-            Permission::Insertion,
-            Place::Organisation(organisation_id, organisation.territory_id),
-        )?;
+        app.organisation_for(caller, Permission::Insertion, organisation_id)
+            .await?;
         let limit = self.limit.unwrap_or(50);
         if !(1..=200).contains(&limit) {
             return Err(DomainError::invalid("limit", "between 1 and 200").into());

@@ -174,11 +174,9 @@ impl InviteUsager {
         R: Fn(&InviteAnswer, &CommitSummary<'_>) -> StoredResponse + Send + Sync,
     {
         let organisation_id = self.organisation_id;
-        let organisation = app.organisation(organisation_id).await?;
-        caller.require(
-            Permission::Insertion,
-            Place::Organisation(organisation_id, organisation.territory_id),
-        )?;
+        let organisation = app
+            .organisation_for(caller, Permission::Insertion, organisation_id)
+            .await?;
         let usager_id = self.usager_id;
         let usager = app
             .load::<Usager>(&usager_id.to_string())
@@ -343,11 +341,9 @@ impl Convoquer {
     {
         let (follow_up, _) = visible_follow_up(app, caller, self.follow_up_id, None).await?;
         let organisation_id = self.organisation_id;
-        let organisation = app.organisation(organisation_id).await?;
-        caller.require(
-            Permission::Insertion,
-            Place::Organisation(organisation_id, organisation.territory_id),
-        )?;
+        let organisation = app
+            .organisation_for(caller, Permission::Insertion, organisation_id)
+            .await?;
         let usager = app
             .load::<Usager>(&follow_up.usager_id.to_string())
             .await?

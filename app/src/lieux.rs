@@ -13,19 +13,6 @@ use rdv_domain::{
 };
 use rdv_eventstore::{CommandContext, CommandOutcome};
 
-/// Checks the caller configures the organisation.
-async fn require_configuration_right(
-    app: &Context,
-    caller: &Caller,
-    organisation_id: OrganisationId,
-) -> Result<(), Error> {
-    let organisation = app.organisation(organisation_id).await?;
-    caller.require(
-        Permission::ConfigureOrganisation,
-        Place::Organisation(organisation_id, organisation.territory_id),
-    )
-}
-
 /// The lieu's organisation, once the caller is checked as its admin (404
 /// for a caller outside the territory).
 pub async fn managed_lieu(app: &Context, caller: &Caller, lieu_id: LieuId) -> Result<OrganisationId, Error> {
@@ -36,7 +23,8 @@ pub async fn managed_lieu(app: &Context, caller: &Caller, lieu_id: LieuId) -> Re
         .ok_or_else(|| Error::not_found("lieu"))?;
     let organisation = app.organisation(lieu.organisation_id).await?;
     caller.require_territory_visibility(organisation.territory_id, "lieu")?;
-    require_configuration_right(app, caller, lieu.organisation_id).await?;
+    let place = Place::Organisation(lieu.organisation_id, organisation.territory_id);
+    caller.require(Permission::ConfigureOrganisation, place)?;
     Ok(lieu.organisation_id)
 }
 
@@ -57,7 +45,8 @@ impl CreateLieu {
         command: &CommandContext,
         respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
-        require_configuration_right(app, caller, self.organisation_id).await?;
+        app.organisation_for(caller, Permission::ConfigureOrganisation, self.organisation_id)
+            .await?;
         let create = LieuCommand::CreateLieu {
             organisation_id: self.organisation_id,
             details: self.details,

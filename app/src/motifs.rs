@@ -151,11 +151,9 @@ impl SetMotifEnabled {
         respond: impl Respond<MotifChanged>,
     ) -> Result<CommandOutcome, Error> {
         let organisation_id = self.organisation_id;
-        let organisation = app.organisation(organisation_id).await?;
-        caller.require(
-            Permission::ConfigureOrganisation,
-            Place::Organisation(organisation_id, organisation.territory_id),
-        )?;
+        let organisation = app
+            .organisation_for(caller, Permission::ConfigureOrganisation, organisation_id)
+            .await?;
         let motif = visible_motif(app, caller, self.motif_id).await?;
         if motif.territory_id != organisation.territory_id {
             return Err(Error::not_found("motif"));

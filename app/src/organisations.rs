@@ -61,11 +61,8 @@ impl UpdateOrganisation {
         respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let organisation_id = self.organisation_id;
-        let organisation = app.organisation(organisation_id).await?;
-        caller.require(
-            Permission::UpdateOrganisation,
-            Place::Organisation(organisation_id, organisation.territory_id),
-        )?;
+        app.organisation_for(caller, Permission::UpdateOrganisation, organisation_id)
+            .await?;
         let update = OrganisationCommand::UpdateOrganisation { patch: self.patch };
         change_record::<Organisation>(app, command, organisation_id, update, self.if_match, respond).await
     }

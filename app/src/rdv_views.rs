@@ -5,7 +5,7 @@
 
 use crate::{
     Context, Error,
-    caller::{Caller, Place},
+    caller::Caller,
     history::{self, HistoryEntry},
     rdv_access::agent_rdv,
 };
@@ -111,9 +111,9 @@ pub struct ListRdvs {
 
 impl ListRdvs {
     pub async fn run(self, app: &Context, caller: &Caller) -> Result<RdvPage, Error> {
-        let organisation = app.organisation(self.organisation_id).await?;
-        let place = Place::Organisation(self.organisation_id, organisation.territory_id);
-        caller.require(Permission::Rdvs, place)?;
+        let organisation = app
+            .organisation_for(caller, Permission::Rdvs, self.organisation_id)
+            .await?;
         let per_page = self.per_page.unwrap_or(100);
         if !(1..=500).contains(&per_page) {
             return Err(DomainError::invalid("per_page", "must be between 1 and 500").into());

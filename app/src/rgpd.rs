@@ -9,7 +9,7 @@
 
 use crate::{
     Context, Error,
-    caller::{Caller, Place},
+    caller::Caller,
     respond::{Changed, Respond, change_record},
     usagers::visible_usager,
 };
@@ -39,11 +39,8 @@ impl ForgetUsager {
         respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         let (_, organisation_id) = visible_usager(app, caller, self.usager_id).await?;
-        let organisation = app.organisation(organisation_id).await?;
-        caller.require(
-            Permission::ForgetUsager,
-            Place::Organisation(organisation_id, organisation.territory_id),
-        )?;
+        app.organisation_for(caller, Permission::ForgetUsager, organisation_id)
+            .await?;
         let reason = ForgetReason::Request;
         let outcome = forget(app, command, self.usager_id, reason, self.if_match, respond).await?;
         scrub_disk(app, outcome.last_position()).await?;

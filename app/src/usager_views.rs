@@ -155,11 +155,8 @@ pub struct SearchUsagers {
 impl SearchUsagers {
     pub async fn run(self, app: &Context, caller: &Caller) -> Result<Vec<UsagerView>, Error> {
         let organisation_id = self.organisation_id;
-        let organisation = app.organisation(organisation_id).await?;
-        caller.require(
-            Permission::Usagers,
-            Place::Organisation(organisation_id, organisation.territory_id),
-        )?;
+        app.organisation_for(caller, Permission::Usagers, organisation_id)
+            .await?;
         app.wait_for(rdv_projections::usagers::NAME, self.min_position).await?;
         let words: Vec<String> = rdv_projections::usagers::fold(&self.search)
             .split_whitespace()

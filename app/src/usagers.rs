@@ -70,9 +70,8 @@ impl CreateUsager {
         respond: impl Respond<Changed>,
     ) -> Result<CommandOutcome, Error> {
         for organisation_id in &self.organisation_ids {
-            let organisation = app.organisation(*organisation_id).await?;
-            let place = Place::Organisation(*organisation_id, organisation.territory_id);
-            caller.require(Permission::Usagers, place)?;
+            app.organisation_for(caller, Permission::Usagers, *organisation_id)
+                .await?;
         }
         let (mut profile, mut organisation_ids) = (self.profile, self.organisation_ids.clone());
         if let Some(responsible_id) = self.responsible_id {

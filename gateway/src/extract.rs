@@ -57,7 +57,7 @@ const MAX_STRING: usize = 10_000;
 
 /// Free-text fields meant to hold several lines: `\n` and `\t` are allowed
 /// in them (and `\r` before `\n`), in no other string.
-const MULTI_LINE_FIELDS: [&str; 8] = [
+pub const MULTI_LINE_FIELDS: [&str; 8] = [
     "context",
     "notes",
     "description",

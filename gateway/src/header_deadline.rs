@@ -38,11 +38,13 @@ enum Headers {
 pub async fn first_headers(mut stream: TcpStream) -> Option<ReadAhead> {
     let mut ahead = Vec::with_capacity(1024);
     let read = tokio::time::timeout(HEADER_READ_TIMEOUT, async {
-        let mut chunk = [0u8; 4096];
+        let (mut chunk, mut searched) = ([0u8; 4096], 0usize);
         loop {
-            if ahead.windows(4).any(|w| w == b"\r\n\r\n") {
+            // Only the bytes not searched yet (and the 3 before them).
+            if ahead[searched.saturating_sub(3)..].windows(4).any(|w| w == b"\r\n\r\n") {
                 return Headers::Complete;
             }
+            searched = ahead.len();
             if ahead.len() >= MAX_HEADER_BYTES {
                 return Headers::TooLarge;
             }

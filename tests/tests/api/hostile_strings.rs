@@ -6,40 +6,14 @@
 
 use crate::{
     helpers::*,
-    rights_matrix::{World, world},
+    rights_matrix::{World, operations, world},
 };
+use rdv_gateway::extract::MULTI_LINE_FIELDS;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 /// Strings no single-line field may hold; the last is fine in notes.
 const HOSTILE: [&str; 4] = ["Du\u{0}rand", "\u{1b}[31mrouge", "fin\u{85}", "ligne\r\nsuivante"];
-
-/// Fields whose text may span lines (as the door lets them).
-const MULTI_LINE: [&str; 8] = [
-    "context",
-    "notes",
-    "description",
-    "before_booking",
-    "after_booking",
-    "cancellation_warning",
-    "custom_sentence",
-    "punishable_warning",
-];
-
-/// Every operation of the OpenAPI document that takes a body, anonymous
-/// ones (public booking, sign-up, tokens) included.
-fn operations_with_bodies() -> Vec<(String, String)> {
-    let document: Value = serde_json::from_str(include_str!("../../../schemas/openapi.json")).unwrap();
-    let mut operations = Vec::new();
-    for (path, items) in document["paths"].as_object().unwrap() {
-        for (method, operation) in items.as_object().unwrap() {
-            if operation.get("requestBody").is_some() {
-                operations.push((method.to_uppercase(), path.clone()));
-            }
-        }
-    }
-    operations
-}
 
 /// Every string of a body, by the path the door names it with
 /// (`a.b`, `a[0]`).
@@ -86,7 +60,8 @@ fn with_string(body: &Value, path: &str, text: &str) -> Value {
 async fn hostile_strings_are_refused_at_the_door(app: TestApp) {
     let world: World = world(&app).await;
     let (mut wrong, mut calls) = (Vec::new(), 0);
-    for (method, template) in operations_with_bodies() {
+    // Anonymous operations (public booking, sign-up, tokens) included.
+    for (method, template) in operations(|o| o.get("requestBody").is_some()) {
         let body = world
             .body(&method, &template)
             .unwrap_or_else(|| panic!("{method} {template}: give it a body in rights_matrix.rs"));
@@ -94,7 +69,7 @@ async fn hostile_strings_are_refused_at_the_door(app: TestApp) {
         string_paths(&body, "", &mut fields);
         let path = world.path(&template);
         for field in fields {
-            let multi_line = MULTI_LINE.contains(&field.rsplit('.').next().unwrap_or_default());
+            let multi_line = MULTI_LINE_FIELDS.contains(&field.rsplit('.').next().unwrap_or_default());
             for text in HOSTILE {
                 let may_pass = multi_line && text.contains('\n');
                 let before = app.head_position().await;
