@@ -1,3 +1,5 @@
+//! What the store can fail with, and which failures are worth a retry.
+
 use thiserror::Error;
 
 /// Failures of the store itself (not of the domain).

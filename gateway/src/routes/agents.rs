@@ -1,3 +1,7 @@
+//! Agents over HTTP: invitations and their acceptance, roles, removal,
+//! token revocation and reads. Commands run the use cases of
+//! [`rdv_app::agents`].
+
 use super::{organisations::organisation, territories::MinPosition};
 use crate::{
     auth::{Principal, anonymous_context},

@@ -1,3 +1,6 @@
+//! The global event feed for the platform admin (`GET /v1/events`), in
+//! position order.
+
 use crate::{auth::Principal, error::ApiError, extract::Query, state::AppState};
 use axum::{Json, extract::State};
 use rdv_app::audit::FeedEvent;

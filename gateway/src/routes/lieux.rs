@@ -1,3 +1,6 @@
+//! An organisation's lieux over HTTP: the routes parse, run a use case of
+//! [`rdv_app::lieux`] and answer; reads and history beside them.
+
 use super::{organisations::organisation, territories::MinPosition};
 use crate::{
     auth::Principal,

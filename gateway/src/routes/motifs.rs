@@ -1,3 +1,7 @@
+//! Motifs over HTTP: configuration (a merge patch on update), archiving,
+//! enabling per organisation through [`rdv_app::motifs`]; lists, reads
+//! and history.
+
 use super::organisations::organisation;
 use crate::{
     auth::Principal,

@@ -1,3 +1,6 @@
+//! Organisations over HTTP: creation and changes through
+//! [`rdv_app::organisations`], reads from the directory projection.
+
 use super::territories::MinPosition;
 use crate::{
     auth::Principal,

@@ -1,3 +1,6 @@
+//! The espace's settings over HTTP: one PUT per setting, run by
+//! [`rdv_app::territories::ConfigureEspace`]; the read and the history.
+
 use super::territories::MinPosition;
 use crate::{
     auth::Principal,

@@ -1,3 +1,6 @@
+//! Slot searches (agents' and public), the next availability, and an
+//! agent's agenda and ICS feed ([`rdv_app::agenda_view`]).
+
 use crate::{
     auth::Principal,
     error::ApiError,

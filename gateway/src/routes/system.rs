@@ -1,3 +1,6 @@
+//! `/health`, `/ready` and `/metrics`: what operators and orchestrators
+//! ask a process.
+
 use crate::{error::ApiError, state::AppState};
 use axum::{Json, extract::State};
 use serde::Serialize;

@@ -1,3 +1,7 @@
+//! Territories over HTTP: creation, services and territory rights through
+//! [`rdv_app::territories`]; the read; and the `min_position` query every
+//! read-your-writes route shares.
+
 use crate::{
     auth::Principal,
     error::ApiError,
