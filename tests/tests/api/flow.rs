@@ -5,6 +5,16 @@ use crate::helpers::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+/// The feed's events up to `head`, as the platform admin reads them.
+async fn feed_until(app: &TestApp, head: i64) -> Vec<serde_json::Value> {
+    let events = app.get("/v1/events?after=0&limit=1000", &app.admin_token).await;
+    let events = events.body.as_array().cloned().unwrap_or_default();
+    events
+        .into_iter()
+        .filter(|e| e["position"].as_i64() <= Some(head))
+        .collect()
+}
+
 async fn whole_flow(app: TestApp) {
     assert!(
         app.admin_token.starts_with("rdv_admin_"),
@@ -69,10 +79,18 @@ async fn whole_flow(app: TestApp) {
     assert_eq!(expired.headers["content-type"], "application/problem+json");
     assert!(expired.body["detail"].as_str().unwrap().contains("expired"));
 
-    // Everything survives a restart.
+    // Everything survives a restart: the feed as it stood reads the same
+    // after it (the restarted scheduler may add the day's DailyRun after).
     let head = app.head_position().await;
+    let before = feed_until(&app, head).await;
+    assert!(!before.is_empty(), "the flow wrote events");
     let app = app.restart().await;
-    assert_eq!(app.head_position().await, head);
+    assert!(app.head_position().await >= head);
+    assert_eq!(
+        feed_until(&app, head).await,
+        before,
+        "the events up to the head before the restart"
+    );
     let listed = app
         .get(
             &format!("/v1/organisations/{organisation}/agents?min_position={head}"),
